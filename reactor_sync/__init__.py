@@ -1,0 +1,52 @@
+"""reactor_sync: a blocking Python client for Reactor's realtime AI video.
+
+    from reactor_sync import Reactor
+    with Reactor(model_name="livecore", local=True) as reactor:
+        reactor.send_command("schedule_prompt", {"new_prompt": "A sunset over the ocean", "timestamp": 0})
+        reactor.send_command("start", {})
+        frame = reactor.get_frame(timeout=5)   # numpy (H, W, 3) uint8 RGB
+"""
+
+from .client import Reactor
+from .errors import (
+    AlreadyConnectedError,
+    AuthenticationError,
+    ConnectionLostError,
+    CoordinatorError,
+    ForkedProcessError,
+    InvalidArgumentError,
+    LoopThreadCallError,
+    NotConnectedError,
+    ProtocolError,
+    RateLimitedError,
+    ReactorConnectionError,
+    ReactorError,
+    ReactorTimeoutError,
+    ServiceUnavailableError,
+    SessionConflictError,
+)
+from .status import ReactorState, ReactorStatus
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyConnectedError",
+    "AuthenticationError",
+    "ConnectionLostError",
+    "CoordinatorError",
+    "ForkedProcessError",
+    "InvalidArgumentError",
+    "LoopThreadCallError",
+    "NotConnectedError",
+    "ProtocolError",
+    "RateLimitedError",
+    "Reactor",
+    "ReactorConnectionError",
+    "ReactorError",
+    "ReactorState",
+    "ReactorStatus",
+    "ReactorTimeoutError",
+    "ServiceUnavailableError",
+    "SessionConflictError",
+    "__version__",
+]

@@ -1,0 +1,34 @@
+"""One overall timeout spread over the several steps of a blocking call.
+
+connect() makes HTTP calls, creates an offer, polls and waits for ICE; each
+step gets what is left of the caller's timeout, so the call as a whole never
+outlasts it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .errors import ReactorTimeoutError
+
+
+class Deadline:
+    """A point in monotonic time derived from a timeout in seconds."""
+
+    def __init__(self, timeout: float, what: str) -> None:
+        if timeout is None or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
+        self.what = what
+        self._end = time.monotonic() + self.timeout
+
+    def remaining(self) -> float:
+        """Seconds left; raises ReactorTimeoutError once nothing is left."""
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise ReactorTimeoutError(f"{self.what} did not finish within {self.timeout:g} s")
+        return left
+
+    def cap(self, limit: float) -> float:
+        """The smaller of ``limit`` and what is left (raises when nothing is)."""
+        return min(limit, self.remaining())

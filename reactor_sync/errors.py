@@ -1,0 +1,173 @@
+"""One exception hierarchy for everything reactor_sync raises or reports.
+
+Why one hierarchy: the same object is raised by a blocking call, passed to
+``@reactor.on_error`` handlers and kept in ``get_state().last_error``, so a
+user handles a failure the same way wherever it shows up. Every error carries
+the fields of the async SDK's ``ReactorError`` (component, code, message,
+recoverable, retry_after, timestamp) so code written against the guide reads
+them unchanged.
+
+Messages never contain secrets: callers build them from status codes and
+URLs only, and :func:`redact` is applied to every message as a last guard.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import ClassVar, Literal
+
+Component = Literal["coordinator", "gpu", "client"]
+
+# Long opaque tokens (JWTs, "rk_..." keys) that must never leak into text.
+_SECRET_PATTERNS = (
+    re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWT
+    re.compile(r"\brk_[A-Za-z0-9_\-]{4,}"),  # Reactor API key shape
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.=]+"),
+)
+
+
+def redact(text: str) -> str:
+    """Replace anything shaped like an API key or JWT with ``***``."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+class ReactorError(Exception):
+    """Base of every reactor_sync error.
+
+    Attributes mirror the async SDK's ``ReactorError`` dataclass:
+    ``component`` ("coordinator", "gpu" or "client" for misuse caught locally),
+    ``code`` (a stable upper-case string), ``message``, ``recoverable``
+    (whether ``reconnect()``/``connect()`` may succeed later),
+    ``retry_after`` (seconds, when the server said so) and ``timestamp``.
+    ``status_code`` is the HTTP status when one caused the error.
+    """
+
+    default_code: ClassVar[str] = "ERROR"
+    default_component: ClassVar[Component] = "client"
+    default_recoverable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        component: Component | None = None,
+        recoverable: bool | None = None,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        self.message = redact(message)
+        self.code = code or self.default_code
+        self.component: Component = component or self.default_component
+        self.recoverable = self.default_recoverable if recoverable is None else recoverable
+        self.retry_after = retry_after
+        self.status_code = status_code
+        self.timestamp = time.time()
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return f"[{self.component}:{self.code}] {self.message}"
+
+    def __repr__(self) -> str:
+        extra = f", status_code={self.status_code}" if self.status_code is not None else ""
+        return (
+            f"{type(self).__name__}(code={self.code!r}, component={self.component!r}, "
+            f"recoverable={self.recoverable}, retry_after={self.retry_after}{extra}, "
+            f"message={self.message!r})"
+        )
+
+
+class NotConnectedError(ReactorError):
+    """The call needs a READY connection and there is none (nothing was sent)."""
+
+    default_code = "NOT_CONNECTED"
+    default_recoverable = True
+
+
+class AlreadyConnectedError(ReactorError):
+    """connect() was called while a connection is up or being set up."""
+
+    default_code = "ALREADY_CONNECTED"
+
+
+class ReactorTimeoutError(ReactorError, TimeoutError):
+    """A blocking call ran out of time; the message names the operation."""
+
+    default_code = "TIMEOUT"
+    default_recoverable = True
+
+
+class ReactorConnectionError(ReactorError, ConnectionError):
+    """The WebRTC connection to the model could not be made or was lost."""
+
+    default_code = "CONNECTION_FAILED"
+    default_component = "gpu"
+    default_recoverable = True
+
+
+class ConnectionLostError(ReactorConnectionError):
+    """An established connection went away (peer closed, crashed or stalled)."""
+
+    default_code = "CONNECTION_LOST"
+
+
+class ProtocolError(ReactorError):
+    """The other side answered something the protocol does not allow."""
+
+    default_code = "PROTOCOL_ERROR"
+    default_component = "coordinator"
+    default_recoverable = True
+
+
+class CoordinatorError(ReactorError):
+    """The coordinator (or the local runtime's HTTP API) refused a request."""
+
+    default_code = "COORDINATOR_ERROR"
+    default_component = "coordinator"
+    default_recoverable = True
+
+
+class AuthenticationError(CoordinatorError):
+    """The API key or token was refused (401/403); retrying will not help."""
+
+    default_code = "AUTHENTICATION_FAILED"
+    default_recoverable = False
+
+
+class RateLimitedError(CoordinatorError):
+    """The coordinator kept answering 429 after the allowed retries."""
+
+    default_code = "RATE_LIMITED"
+
+
+class ServiceUnavailableError(CoordinatorError):
+    """The coordinator kept answering 5xx after the allowed retries."""
+
+    default_code = "SERVICE_UNAVAILABLE"
+
+
+class SessionConflictError(CoordinatorError):
+    """The runtime is busy with another session, or our offer was superseded."""
+
+    default_code = "SESSION_CONFLICT"
+
+
+class InvalidArgumentError(ReactorError, ValueError):
+    """An argument was rejected before anything was sent."""
+
+    default_code = "INVALID_ARGUMENT"
+
+
+class ForkedProcessError(ReactorError, RuntimeError):
+    """A Reactor connected in a parent process was used in a forked child."""
+
+    default_code = "USED_AFTER_FORK"
+
+
+class LoopThreadCallError(ReactorError, RuntimeError):
+    """A blocking call was made on reactor_sync's own event-loop thread."""
+
+    default_code = "CALLED_FROM_LOOP_THREAD"
