@@ -25,6 +25,7 @@ from .errors import (
     ServiceUnavailableError,
     SessionConflictError,
 )
+from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "RateLimitedError",
     "Reactor",
     "ReactorConnectionError",
+    "ReconnectPolicy",
     "ReactorError",
     "ReactorState",
     "ReactorStatus",

@@ -31,6 +31,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from ._loopback_ice import loopback_ice, sanitize_remote_sdp
 from .errors import ConnectionLostError, ProtocolError, ReactorConnectionError
 from .messages import encode_command
 
@@ -63,6 +64,7 @@ class PeerLink:
         on_track: Callable[[MediaStreamTrack], None],
         on_lost: Callable[["PeerLink", ReactorConnectionError], None],
         stall_timeout: float | None,
+        loopback: bool,
     ) -> None:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         self._dc = self._pc.createDataChannel("data")
@@ -73,6 +75,7 @@ class PeerLink:
         self._on_track = on_track
         self._on_lost = on_lost
         self._stall_timeout = stall_timeout
+        self._loopback = loopback
         self._ready = asyncio.Event()
         self._failed: ReactorConnectionError | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -141,8 +144,10 @@ class PeerLink:
     async def create_offer(self) -> str:
         offer = await self._pc.createOffer()
         try:
-            # aiortc gathers all candidates inside setLocalDescription.
-            await asyncio.wait_for(self._pc.setLocalDescription(offer), ICE_GATHER_TIMEOUT_S)
+            # aiortc gathers all candidates inside setLocalDescription; with a
+            # loopback peer, gather 127.0.0.1 only (see _loopback_ice).
+            with loopback_ice(self._loopback):
+                await asyncio.wait_for(self._pc.setLocalDescription(offer), ICE_GATHER_TIMEOUT_S)
         except asyncio.TimeoutError:
             raise ReactorConnectionError(
                 f"ICE gathering did not finish within {ICE_GATHER_TIMEOUT_S:g} s"
@@ -151,6 +156,8 @@ class PeerLink:
 
     async def accept_answer(self, sdp: str) -> None:
         """Apply the answer and wait until connected with the data channel open."""
+        if self._loopback:
+            sdp = sanitize_remote_sdp(sdp)
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError/InvalidStateError on bad SDP

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import urllib.parse
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from . import _loop
 from ._deadline import Deadline
 from ._handlers import HandlerMixin
+from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
 from ._peer_link import PeerLink
 from .errors import (
@@ -42,6 +44,7 @@ from .errors import (
 )
 from .frames import Frame, RGBFrame
 from .messages import Scope, encode_command, parse_message
+from .reconnect import ReconnectPolicy, as_policy
 from .signaling import Signaling
 from .signaling.local import LocalSignaling
 from .signals import Dispatcher
@@ -82,6 +85,8 @@ class Reactor(HandlerMixin):
         message_buffer: how many messages ``get_message()`` keeps per scope.
         stall_timeout: declare the connection lost when nothing at all (no
             frame, no message) arrived for this long; None disables it.
+        auto_reconnect: reconnect by itself after a recoverable loss (True
+            or a :class:`~reactor_sync.ReconnectPolicy`); off by default.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class Reactor(HandlerMixin):
         frame_buffer: int = 4,
         message_buffer: int = 1000,
         stall_timeout: float | None = 5.0,
+        auto_reconnect: bool | ReconnectPolicy = False,
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -112,8 +118,13 @@ class Reactor(HandlerMixin):
         self.model_name = model_name
         self.local = local
         self.url = (local_url if local else coordinator_url).rstrip("/")
-        self._api_key = api_key
+        self.__api_key = api_key
         self._stall_timeout = stall_timeout
+        self._policy = as_policy(auto_reconnect)
+        self._stop_auto = threading.Event()
+        self._auto_thread: threading.Thread | None = None
+        # A server on 127.0.0.1 runs on this machine: ICE stays on loopback.
+        self._loopback = is_loopback_host(urllib.parse.urlsplit(self.url).hostname)
         self._pid = os.getpid()
         self._lock = threading.RLock()  # guards the fields below
         self._op_lock = threading.Lock()  # one connect/reconnect/disconnect at a time
@@ -133,13 +144,14 @@ class Reactor(HandlerMixin):
             "runtime": Mailbox(message_buffer),
         }
         self._signaling: Signaling = self._make_signaling()
+        self._close_mailboxes(NotConnectedError("not connected; call connect() first"))
 
     def _make_signaling(self) -> Signaling:
         if self.local:
             return LocalSignaling(self.url)
         from .signaling.cloud import CloudSignaling
 
-        return CloudSignaling(self.url, self.model_name, self._api_key or "")
+        return CloudSignaling(self.url, self.model_name, self.__api_key or "")
 
     # ------------------------------------------------------------------ state
     def get_status(self) -> ReactorStatus:
@@ -288,6 +300,11 @@ class Reactor(HandlerMixin):
         _loop.register_exit_closer(id(self), self._close_at_exit)
         try:
             ice = self._signaling.ice_servers(deadline)
+            if self._loopback:
+                # The server runs on this machine: host candidates are all that
+                # can work, and an advertised public STUN server would only
+                # stall ICE gathering offline.
+                ice = []
             link, offer = loop.run(
                 self._make_offer(ice), timeout=deadline.remaining(), what="creating the WebRTC offer"
             )
@@ -296,8 +313,10 @@ class Reactor(HandlerMixin):
                 assert self._session_id is not None
                 answer = self._signaling.resume(self._session_id, offer, deadline, waiting)
             else:
-                opened_session, answer = self._signaling.open_session(offer, deadline, waiting)
+                opened_session = self._signaling.create_session(offer, deadline)
                 self._set_session_id(opened_session)
+                waiting()  # the session exists; no model machine has answered yet
+                answer = self._signaling.await_answer(opened_session, deadline, waiting)
             loop.run(
                 link.accept_answer(answer),
                 timeout=deadline.remaining(),
@@ -328,6 +347,7 @@ class Reactor(HandlerMixin):
             on_track=self._on_track,
             on_lost=self._on_lost,
             stall_timeout=self._stall_timeout,
+            loopback=self._loopback,
         )
         try:
             return link, await link.create_offer()
@@ -358,6 +378,7 @@ class Reactor(HandlerMixin):
         ``frames()`` ends.
         """
         self._check_process()
+        self._stop_auto.set()  # the user decided: no automatic reconnect from here on
         deadline = Deadline(timeout, "disconnect()")
         self._acquire_op(deadline.remaining(), "disconnect()")
         try:
@@ -464,11 +485,61 @@ class Reactor(HandlerMixin):
             if link is not self._link:
                 return
             self._link = None
+            # Status before the error: a handler that reacts to the error
+            # (e.g. by calling reconnect()) must already see DISCONNECTED.
+            self._set_status(ReactorStatus.DISCONNECTED)
         logger.warning("connection lost: %s", error.message)
         self._close_mailboxes(error)
         self._report(error)
-        self._set_status(ReactorStatus.DISCONNECTED)
         _loop.get_loop().loop.create_task(link.close())
+        if self._policy is not None and error.recoverable:
+            self._start_auto_reconnect(self._policy)
+
+    def _start_auto_reconnect(self, policy: ReconnectPolicy) -> None:
+        with self._lock:
+            if self._auto_thread is not None and self._auto_thread.is_alive():
+                return
+            self._stop_auto.clear()
+            self._auto_thread = threading.Thread(
+                target=self._auto_reconnect, args=(policy,), name="reactor-sync-reconnect", daemon=True
+            )
+            self._auto_thread.start()
+
+    def _auto_reconnect(self, policy: ReconnectPolicy) -> None:
+        """Background thread: try ``reconnect()`` with backoff until READY or out of tries."""
+        last: ReactorError | None = None
+        for attempt, delay in enumerate(policy.delays(), 1):
+            self._dispatcher.emit(
+                self, "reconnecting", {"attempt": attempt, "max_attempts": policy.max_attempts, "delay": delay}
+            )
+            if self._stop_auto.wait(delay):
+                return
+            try:
+                if self._session_id is not None:
+                    self.reconnect(timeout=policy.attempt_timeout)
+                else:
+                    self.connect(timeout=policy.attempt_timeout)
+                logger.info("reconnected on attempt %d", attempt)
+                return
+            except AlreadyConnectedError:
+                return  # the user connected meanwhile
+            except ReactorError as exc:
+                last = exc
+                if exc.status_code in (400, 404) and policy.new_session_if_gone:
+                    # The server does not know the session any more: start afresh.
+                    logger.info("session gone (%s); next attempt starts a new session", exc.status_code)
+                    self._set_session_id(None)
+                elif not exc.recoverable:
+                    break
+        if not self._stop_auto.is_set():
+            self._report(
+                ReactorConnectionError(
+                    f"gave up reconnecting after {policy.max_attempts} attempt(s)"
+                    + (f"; last error: {last.message}" if last else ""),
+                    code="RECONNECT_FAILED",
+                    recoverable=False,
+                )
+            )
 
     def _request_capabilities(self, link: PeerLink) -> None:
         try:

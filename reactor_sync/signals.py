@@ -44,6 +44,7 @@ EVENTS: dict[str, str] = {
     "frame": "a video frame arrived: (H, W, 3) uint8 RGB array",
     "session_id_changed": "the session id changed: str or None",
     "stream_changed": "the remote video track changed: aiortc MediaStreamTrack",
+    "reconnecting": "automatic reconnect step: {attempt, max_attempts, delay}",
 }
 
 IDLE_EXIT_S = 1.0

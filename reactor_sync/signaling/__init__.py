@@ -20,12 +20,16 @@ from .._deadline import Deadline
 class Signaling(Protocol):
     """What the Reactor needs from a coordinator or a local runtime."""
 
-    def ice_servers(self, deadline: Deadline) -> list[RTCIceServer]: ...
+    def ice_servers(self, deadline: Deadline) -> list[RTCIceServer]:
+        """The ICE servers the server advertises."""
+        ...
 
-    def open_session(
-        self, offer: str, deadline: Deadline, on_waiting: Callable[[], None]
-    ) -> tuple[str, str]:
-        """Create a session for ``offer``; returns ``(session_id, answer_sdp)``."""
+    def create_session(self, offer: str, deadline: Deadline) -> str:
+        """Create a session for ``offer``; returns its id (the answer may come later)."""
+        ...
+
+    def await_answer(self, session_id: str, deadline: Deadline, on_waiting: Callable[[], None]) -> str:
+        """Block until the model machine answers the offer; returns the answer SDP."""
         ...
 
     def resume(

@@ -7,9 +7,7 @@ session and replaces the client); POST /stop_session ends it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import urllib.parse
 import uuid
 from collections.abc import Callable
 
@@ -20,16 +18,6 @@ from ..errors import CoordinatorError, ProtocolError, SessionConflictError
 from .http import HttpClient
 
 logger = logging.getLogger(__name__)
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def ice_servers_from(body: dict[str, object]) -> list[RTCIceServer]:
@@ -58,20 +46,13 @@ class LocalSignaling:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = HttpClient(self.base_url, component="gpu", max_retries=0)
-        self.loopback = is_loopback_url(self.base_url)
+        self._offer = ""
 
     def ice_servers(self, deadline: Deadline) -> list[RTCIceServer]:
-        # On loopback, host candidates are all that can work, and the runtime
-        # often advertises a public STUN server that is unreachable offline and
-        # would only delay ICE gathering. Elsewhere, use what it advertises.
-        if self.loopback:
-            return []
         response = self._http.request("GET", "/ice_servers", deadline)
         return ice_servers_from(self._http.json_of(response, "GET /ice_servers", "ice_servers"))
 
-    def open_session(
-        self, offer: str, deadline: Deadline, on_waiting: Callable[[], None]
-    ) -> tuple[str, str]:
+    def create_session(self, offer: str, deadline: Deadline) -> str:
         try:
             self._http.request("POST", "/start_session", deadline, ok=(200, 202), retry=False)
         except CoordinatorError as exc:
@@ -83,9 +64,12 @@ class LocalSignaling:
                 component="gpu",
                 status_code=exc.status_code,
             ) from exc
-        session_id = f"local-{uuid.uuid4().hex[:12]}"
-        on_waiting()
-        return session_id, self._post_offer(offer, deadline)
+        self._offer = offer
+        return f"local-{uuid.uuid4().hex[:12]}"
+
+    def await_answer(self, session_id: str, deadline: Deadline, on_waiting: Callable[[], None]) -> str:
+        # The local runtime answers the offer directly, no queue.
+        return self._post_offer(self._offer, deadline)
 
     def resume(
         self, session_id: str, offer: str, deadline: Deadline, on_waiting: Callable[[], None]

@@ -1,0 +1,30 @@
+"""Built-in local Reactor runtime: loopback HTTP + aiortc + plain-Python models.
+
+WHY: lets the SDK run offline and lets tests stream real WebRTC video without
+a GPU or the published runtime. See ``local_server`` for the HTTP contract and
+``model`` for the demo picture the tests check.
+"""
+
+from .local_server import LocalRuntime, RuntimeState, serve
+from .model import MODELS, CommandSpec, DemoModel, InvertModel, Model, ParamSpec, prompt_color
+
+__all__ = [
+    "MODELS",
+    "CommandSpec",
+    "DemoModel",
+    "InvertModel",
+    "LocalRuntime",
+    "Model",
+    "ParamSpec",
+    "RuntimeState",
+    "main_serve",
+    "prompt_color",
+    "serve",
+]
+
+
+def main_serve(argv: list[str] | None = None) -> int:
+    """CLI entry: ``python -m reactor_sync.runtime`` / ``reactor-sync serve``."""
+    from .__main__ import main
+
+    return main(argv)

@@ -1,0 +1,360 @@
+"""Plain-Python models for the built-in local runtime.
+
+WHY: tests and offline users need a model that behaves like a real Reactor
+model (commands, ``state`` messages, a moving picture) but costs no GPU and
+whose picture can be checked after H.264 compression.
+
+A model is driven by the runtime on one asyncio loop (no locking needed):
+
+* ``start_session()`` when a session starts (fresh state per session),
+* ``step()`` once per output frame, which returns an (H, W, 3) uint8 RGB
+  array (the default advances the model and calls ``render(frame_index)``),
+* ``handle_command(name, data)`` for every application-scope message;
+  unknown commands and bad arguments are dropped with a warning, like the
+  real runtime; a non-None return is sent back to the client,
+* ``on_input_frame(rgb)`` for each frame of the client's video (only if
+  ``accepts_input`` is true),
+* ``emit(type, data)`` sends an application message through the ``send``
+  callback the runtime injects (dropped while no client is connected).
+
+DemoModel picture (what the tests assert on):
+
+* rows ``0 .. 3H/4``: a flat colour ``prompt_color(current_prompt)``
+  (``None`` -> grey (128, 128, 128)), except
+* a white vertical bar ``W // 16`` pixels wide starting at
+  ``x = (frame_index * 8) % W`` (it wraps around the right edge), over the
+  whole height; the frame index only advances while running, so the bar
+  moves while running and stands still while paused;
+* rows ``3H/4 .. H``: a "sunset" band, the prompt colour fading from itself
+  to ~60 % brightness downwards (the bottom 1/8 is the darkest part).
+
+``prompt_color`` maps ``zlib.crc32(prompt.encode())`` to three channels in
+40..215, so prompts differ strongly and compression (+-10) never hides it.
+Sample the top-left region away from the bar (e.g. rows H/16..H/2 on the side
+away from ``bar_x``) and compare the mean with a tolerance of ~20.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CommandSpec",
+    "DemoModel",
+    "InvertModel",
+    "MODELS",
+    "Model",
+    "ParamSpec",
+    "bar_x",
+    "prompt_color",
+]
+
+SendFn = Callable[[dict[str, Any]], None]
+NO_PROMPT_COLOR = (128, 128, 128)
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+def prompt_color(prompt: str | None) -> tuple[int, int, int]:
+    """The flat background colour DemoModel paints for ``prompt`` (pure function)."""
+    if prompt is None:
+        return NO_PROMPT_COLOR
+    h = zlib.crc32(prompt.encode("utf-8"))
+    return tuple(40 + ((h >> shift) & 0xFF) * 175 // 255 for shift in (0, 8, 16))  # type: ignore[return-value]
+
+
+def bar_x(frame_index: int, width: int) -> int:
+    """Left edge of DemoModel's white bar for a frame index."""
+    return (frame_index * 8) % width
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One command parameter, serialised like the real runtime's schema."""
+
+    type: str  # "string" | "integer" | "number" | "boolean"
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    default: Any = None
+    required: bool = False
+
+    def to_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.required:
+            schema["required"] = True
+        else:
+            schema["default"] = self.default
+        return schema
+
+    def validate(self, name: str, value: Any) -> Any:
+        """Return the value or raise ValueError (bool is not a number here)."""
+        if isinstance(value, bool) and self.type != "boolean":
+            raise ValueError(f"{name}: expected {self.type}, got boolean")
+        if self.type == "integer" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, _JSON_TYPES[self.type]):
+            raise ValueError(f"{name}: expected {self.type}, got {type(value).__name__}")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{name}: {value} < minimum {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"{name}: {value} > maximum {self.maximum}")
+        return value
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    description: str
+    params: Mapping[str, ParamSpec]
+
+
+class Model:
+    """Base class: command validation/dispatch, capabilities, message emission.
+
+    Subclasses declare ``name``, ``commands`` (``{name: CommandSpec}``) and
+    implement ``cmd_<name>(**params)`` methods plus ``render``.
+    """
+
+    name: ClassVar[str] = "model"
+    commands: ClassVar[Mapping[str, CommandSpec]] = {}
+    accepts_input: ClassVar[bool] = False
+
+    def __init__(self, *, width: int = 512, height: int = 512, fps: float = 30.0) -> None:
+        if width <= 0 or height <= 0 or fps <= 0:
+            raise ValueError("width, height and fps must be positive")
+        self.width = int(width)
+        self.height = int(height)
+        self.fps = float(fps)
+        self.frame_index = 0
+        self._send: SendFn | None = None
+
+    # -- wiring -------------------------------------------------------------
+    def set_sender(self, send: SendFn | None) -> None:
+        """The runtime injects the function that delivers application messages."""
+        self._send = send
+
+    def emit(self, msg_type: str, data: Any) -> None:
+        """Send ``{"type": msg_type, "data": data}`` to the client, if one is there."""
+        if self._send is not None:
+            self._send({"type": msg_type, "data": data})
+
+    # -- lifecycle ----------------------------------------------------------
+    def start_session(self) -> None:
+        """Called when a new session starts; models start from a clean state."""
+        self.frame_index = 0
+
+    def stop_session(self) -> None:
+        """Called when the session ends."""
+
+    def step(self) -> np.ndarray:
+        """Produce the next output frame (called at the model's fps)."""
+        return self.render(self.frame_index)
+
+    def render(self, frame_index: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def on_input_frame(self, rgb: np.ndarray) -> None:
+        """A decoded frame of the client's video track (if ``accepts_input``)."""
+
+    # -- commands -----------------------------------------------------------
+    def handle_command(self, name: str, data: Any) -> dict[str, Any] | None:
+        """Validate and dispatch one command; invalid ones are logged and dropped."""
+        spec = self.commands.get(name)
+        handler = getattr(self, f"cmd_{name}", None)
+        if spec is None or handler is None:
+            logger.warning("unknown command %r dropped", name)
+            return None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            logger.warning("command %r dropped: arguments must be an object", name)
+            return None
+        kwargs: dict[str, Any] = {}
+        try:
+            for param, pspec in spec.params.items():
+                if param in data:
+                    kwargs[param] = pspec.validate(param, data[param])
+                elif pspec.required:
+                    raise ValueError(f"{param}: missing")
+                else:
+                    kwargs[param] = pspec.default
+        except ValueError as exc:
+            logger.warning("command %r dropped: %s", name, exc)
+            return None
+        result: dict[str, Any] | None = handler(**kwargs)
+        return result
+
+    # -- capabilities ---------------------------------------------------------
+    def tracks(self) -> dict[str, dict[str, Any]]:
+        return {"main_video": {"kind": "video", "rate": self.fps, "direction": "out", "default": True}}
+
+    def capabilities(self) -> dict[str, Any]:
+        """Shaped like the ``modelCapabilities`` payload of PROTOCOL section 5."""
+        return {
+            "commands": {
+                cname: {
+                    "description": spec.description,
+                    "schema": {p: ps.to_schema() for p, ps in spec.params.items()},
+                }
+                for cname, spec in self.commands.items()
+            },
+            "tracks": self.tracks(),
+            "emission_fps": self.fps,
+        }
+
+
+class DemoModel(Model):
+    """A "livecore"-like text-to-video stand-in (see the module docstring)."""
+
+    name = "livecore"
+    commands = {
+        "schedule_prompt": CommandSpec(
+            "Make new_prompt current once the frame counter reaches timestamp",
+            {
+                "new_prompt": ParamSpec("string", "Prompt text", required=True),
+                "timestamp": ParamSpec("integer", "Frame index at which it applies", minimum=0, default=0),
+            },
+        ),
+        "start": CommandSpec("Start (un-pause) generation", {}),
+        "pause": CommandSpec("Pause generation; frames keep flowing, frozen", {}),
+        "reset": CommandSpec("Back to the initial state: paused, frame 0, no prompt", {}),
+    }
+    STATE_INTERVAL = 1.0  # seconds between periodic state messages while running
+
+    def __init__(self, *, width: int = 512, height: int = 512, fps: float = 30.0) -> None:
+        super().__init__(width=width, height=height, fps=fps)
+        self._reset_state()
+        self._cache_prompt: object = object()
+        self._cache_frame: np.ndarray | None = None
+
+    def _reset_state(self) -> None:
+        self.frame_index = 0
+        self.running = False
+        self.current_prompt: str | None = None
+        self.scheduled: dict[int, str] = {}
+        self._last_state = time.monotonic()
+
+    def state(self, reason: str) -> dict[str, Any]:
+        return {
+            "reason": reason,
+            "current_frame": self.frame_index,
+            "running": self.running,
+            "current_prompt": self.current_prompt,
+            "scheduled": {str(k): v for k, v in sorted(self.scheduled.items())},
+        }
+
+    def _publish(self, reason: str) -> None:
+        self._last_state = time.monotonic()
+        self.emit("state", self.state(reason))
+
+    def _apply_due_prompts(self) -> None:
+        due = [t for t in self.scheduled if t <= self.frame_index]
+        if due:
+            self.current_prompt = self.scheduled[max(due)]
+            for t in due:
+                del self.scheduled[t]
+
+    def start_session(self) -> None:
+        self._reset_state()
+
+    def cmd_schedule_prompt(self, new_prompt: str, timestamp: int) -> None:
+        self.scheduled[timestamp] = new_prompt
+        self._apply_due_prompts()
+        self._publish("prompt_scheduled")
+
+    def cmd_start(self) -> None:
+        self.running = True
+        self._publish("started")
+
+    def cmd_pause(self) -> None:
+        self.running = False
+        self._publish("paused")
+
+    def cmd_reset(self) -> None:
+        self._reset_state()
+        self._publish("reset")
+
+    def step(self) -> np.ndarray:
+        if self.running:
+            self.frame_index += 1
+        self._apply_due_prompts()
+        if self.running and time.monotonic() - self._last_state >= self.STATE_INTERVAL:
+            self._publish("tick")
+        return self.render(self.frame_index)
+
+    def _background(self) -> np.ndarray:
+        if self._cache_prompt != self.current_prompt or self._cache_frame is None:
+            h, w = self.height, self.width
+            color = np.array(prompt_color(self.current_prompt), dtype=np.float32)
+            img = np.empty((h, w, 3), dtype=np.uint8)
+            top = (3 * h) // 4
+            img[:top] = color.astype(np.uint8)
+            fade = np.linspace(1.0, 0.6, max(1, h - top), dtype=np.float32)[:, None]
+            img[top:] = np.clip(fade * color[None, :], 0, 255).astype(np.uint8)[:, None, :]
+            self._cache_prompt, self._cache_frame = self.current_prompt, img
+        return self._cache_frame
+
+    def render(self, frame_index: int) -> np.ndarray:
+        img = self._background().copy()
+        bar = max(1, self.width // 16)
+        x0 = bar_x(frame_index, self.width)
+        img[:, x0 : x0 + bar] = 255
+        overflow = x0 + bar - self.width
+        if overflow > 0:
+            img[:, :overflow] = 255
+        return img
+
+
+class InvertModel(Model):
+    """Video-to-video: emits 255 - the client's latest frame; mid-grey without input."""
+
+    name = "invert"
+    commands: ClassVar[Mapping[str, CommandSpec]] = {}
+    accepts_input = True
+
+    def __init__(self, *, width: int = 512, height: int = 512, fps: float = 30.0) -> None:
+        super().__init__(width=width, height=height, fps=fps)
+        self._latest: np.ndarray | None = None
+        self._grey = np.full((self.height, self.width, 3), 128, dtype=np.uint8)
+
+    def start_session(self) -> None:
+        super().start_session()
+        self._latest = None
+
+    def on_input_frame(self, rgb: np.ndarray) -> None:
+        self._latest = rgb
+
+    def step(self) -> np.ndarray:
+        self.frame_index += 1
+        return self.render(self.frame_index)
+
+    def render(self, frame_index: int) -> np.ndarray:
+        if self._latest is None:
+            return self._grey
+        return 255 - self._latest
+
+    def tracks(self) -> dict[str, dict[str, Any]]:
+        tracks = super().tracks()
+        tracks["input_video"] = {"kind": "video", "rate": 0.0, "direction": "in", "default": False}
+        return tracks
+
+
+MODELS: dict[str, type[Model]] = {"livecore": DemoModel, "invert": InvertModel}

@@ -1,0 +1,5 @@
+"""Kept minimal on purpose: all metadata lives in setup.cfg."""
+
+from setuptools import setup
+
+setup()

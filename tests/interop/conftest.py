@@ -1,0 +1,67 @@
+"""The real peer: reactor-runtime 1.6.3 from PyPI, started with ../shared/peer.
+
+These tests prove we speak the protocol. They skip on a machine without the
+peer scripts, unless REACTOR_SYNC_REQUIRE_INTEROP=1 (set by .ci/run), where
+anything that keeps them from running is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PEER_SCRIPTS = os.environ.get("REACTOR_PEER_DIR", os.path.join(os.path.dirname(REPO), "shared", "peer"))
+REQUIRED = os.environ.get("REACTOR_SYNC_REQUIRE_INTEROP") == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"interop required but {reason}")
+    pytest.skip(reason)
+
+
+class Peer:
+    def __init__(self, url: str, env: dict[str, str]) -> None:
+        self.url = url
+        self.env = env
+
+    def health(self) -> dict:
+        import json
+
+        with urllib.request.urlopen(self.url + "/health", timeout=5) as resp:
+            return json.loads(resp.read())
+
+
+@pytest.fixture(scope="session")
+def peer() -> Iterator[Peer]:
+    start = os.path.join(PEER_SCRIPTS, "start_peer.sh")
+    if not os.path.exists(start):
+        _unavailable(f"no peer scripts at {PEER_SCRIPTS}")
+    port = _free_port()
+    work = tempfile.mkdtemp(prefix="reactor-sync-peer-")
+    env = dict(os.environ)
+    env["PEER_DIR"] = work
+    # Share the (slow to build) peer venv between runs; start_peer.sh creates it if missing.
+    env.setdefault("PEER_VENV", os.path.join(tempfile.gettempdir(), "reactor-peer", "venv"))
+    proc = subprocess.run(["bash", start, str(port)], env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        _unavailable(f"the peer did not start: {proc.stderr[-2000:]}")
+    try:
+        yield Peer(f"http://127.0.0.1:{port}", env)
+    finally:
+        env["PEER_STOP_GRACE"] = "10"
+        subprocess.run(["bash", os.path.join(PEER_SCRIPTS, "stop_peer.sh")], env=env,
+                       capture_output=True, timeout=60)

@@ -1,0 +1,131 @@
+"""reactor_sync against the real reactor-runtime 1.6.3 (../shared/peer)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from reactor_sync import Reactor, ReactorStatus
+
+from .conftest import REPO, Peer
+
+pytestmark = pytest.mark.interop
+S = ReactorStatus
+
+
+def _wait(pred, timeout: float, what: str):  # noqa: ANN001, ANN202
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _model_frame(r: Reactor) -> np.ndarray:
+    """The next 640x480 frame (the runtime may send 1280x720 black frames first)."""
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        frame = r.get_frame(timeout=5)
+        if frame.shape == (480, 640, 3):
+            return frame
+    raise AssertionError("no 640x480 frame")
+
+
+def _green_bar_x(frame: np.ndarray) -> int:
+    row = frame[frame.shape[0] // 2].astype(int)
+    green = np.flatnonzero((row[:, 1] > 200) & (row[:, 1] > row[:, 0] + 60))
+    assert green.size, "no green bar"
+    return int(green.min())
+
+
+def _app_message(r: Reactor, kind: str, timeout: float = 5.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        msg = r.get_message(timeout=timeout)
+        if isinstance(msg, dict) and msg.get("type") == kind:
+            return msg
+    raise AssertionError(f"no {kind!r} message")
+
+
+@pytest.fixture
+def reactor(peer: Peer):  # noqa: ANN201
+    _wait(lambda: peer.health()["state"] == "READY", 30, "peer idle")
+    r = Reactor("gradient-peer", local=True, local_url=peer.url)
+    r.connect(timeout=30)
+    try:
+        yield r
+    finally:
+        r.disconnect()
+
+
+def test_frames_are_640x480_and_the_green_bar_moves(reactor: Reactor) -> None:
+    reactor.send_command("start", {})
+    first = _model_frame(reactor)
+    assert first.dtype == np.uint8
+    x0 = _green_bar_x(first)
+    time.sleep(0.3)
+    x1 = _green_bar_x(reactor.get_frame(timeout=5, latest=True))
+    assert x0 != x1
+
+
+def test_echo_round_trip_and_state_messages(reactor: Reactor) -> None:
+    reactor.send_command("echo", {"text": "hello from reactor_sync"})
+    assert _app_message(reactor, "echo")["data"] == {"text": "hello from reactor_sync"}
+    reactor.send_command("schedule_prompt", {"new_prompt": "A sunset over the ocean", "timestamp": 0})
+    state = _app_message(reactor, "state")
+    assert "current_frame" in state["data"]
+
+
+def test_capabilities_list_the_models_commands(reactor: Reactor) -> None:
+    caps = reactor.get_capabilities(timeout=10)
+    assert set(caps["commands"]) >= {"schedule_prompt", "start", "pause", "reset", "set_brightness", "echo"}
+    brightness = caps["commands"]["set_brightness"]["schema"]["brightness"]
+    assert brightness.get("maximum") == 2.0
+
+
+def test_reconnect_keeps_the_model_session(reactor: Reactor, peer: Peer) -> None:
+    reactor.send_command("start", {})
+    _model_frame(reactor)
+    before = _app_message(reactor, "state", timeout=5)["data"]["current_frame"]
+    session = reactor.get_session_id()
+    reactor.disconnect(recoverable=True)
+    _wait(lambda: peer.health()["state"] in ("ORPHANED", "STREAMING"), 10, "peer keeps the session")
+    reactor.reconnect(timeout=30)
+    assert reactor.get_session_id() == session
+    _model_frame(reactor)
+    after = _app_message(reactor, "state", timeout=5)["data"]["current_frame"]
+    assert after > before  # the same model session went on counting
+
+
+def test_disconnect_returns_the_runtime_to_ready(peer: Peer) -> None:
+    _wait(lambda: peer.health()["state"] == "READY", 30, "peer idle")
+    trail: list[S] = []
+    r = Reactor("gradient-peer", local=True, local_url=peer.url)
+    r.on_status(trail.append)
+    r.connect(timeout=30)
+    assert peer.health()["state"] == "STREAMING"
+    r.disconnect()
+    _wait(lambda: peer.health()["state"] == "READY", 15, "peer back to READY")
+    _wait(lambda: len(trail) == 4, 5, "status trail")
+    assert trail == [S.CONNECTING, S.WAITING, S.READY, S.DISCONNECTED]
+
+
+def test_guide_example_against_the_peer(peer: Peer) -> None:
+    _wait(lambda: peer.health()["state"] == "READY", 30, "peer idle")
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "examples", "guide_example.py"), "--url", peer.url,
+         "--model", "gradient-peer", "--seconds", "1"],
+        env=env, capture_output=True, text=True, timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    statuses = [ln.split(": ")[1] for ln in proc.stdout.splitlines() if ln.startswith("status: ")]
+    assert statuses == ["connecting", "waiting", "ready", "disconnected"]
+    _wait(lambda: peer.health()["state"] == "READY", 15, "peer back to READY")
