@@ -32,18 +32,45 @@ def _demo(args: argparse.Namespace) -> int:
     from .runtime import LocalRuntime
 
     out = args.output or os.path.join(tempfile.gettempdir(), "reactor-sync-demo.mp4")
-    with LocalRuntime(model="livecore", port=0, fps=args.fps, width=args.width, height=args.height) as rt:
-        print(f"built-in runtime listening on {rt.url}", file=sys.stderr)
-        with Reactor(model_name="livecore", local=True, local_url=rt.url) as reactor:
-            for timestamp, prompt in DEMO_PROMPTS:
-                reactor.send_command("schedule_prompt", {"new_prompt": prompt, "timestamp": timestamp})
-            reactor.send_command("start", {})
+    model = "invert" if args.input else "livecore"
+    with LocalRuntime(model=model, port=0, fps=args.fps, width=args.width, height=args.height) as rt:
+        print(f"built-in runtime ({model}) listening on {rt.url}", file=sys.stderr)
+        with Reactor(model_name=model, local=True, local_url=rt.url) as reactor:
+            player = None
+            if args.input:
+                # Video-to-video: feed a file, or a generated clip, as input.
+                video = args.input if args.input != "generated" else _generated_clip(args.width, args.height)
+                player = reactor.publish_video(video, fps=args.fps, loop=True)
+            else:
+                for timestamp, prompt in DEMO_PROMPTS:
+                    reactor.send_command("schedule_prompt", {"new_prompt": prompt, "timestamp": timestamp})
+                reactor.send_command("start", {})
             written = _record(reactor, out, args.seconds, args.fps, av)
+            if player is not None:
+                player.close()
     if written == 0:
         print("no frames received", file=sys.stderr)
         return 1
     print(out)
     return 0
+
+
+def _generated_clip(width: int, height: int, frames: int = 60) -> list[object]:
+    """A colour sweep with a moving square: input whose inversion is easy to see."""
+    import numpy as np
+
+    ys, xs = np.mgrid[0:height, 0:width]
+    clip = []
+    for i in range(frames):
+        frame = np.empty((height, width, 3), dtype=np.uint8)
+        frame[..., 0] = (xs * 255 // max(1, width - 1)).astype(np.uint8)
+        frame[..., 1] = (ys * 255 // max(1, height - 1)).astype(np.uint8)
+        frame[..., 2] = (i * 4) % 256
+        side = max(2, min(width, height) // 6)
+        x0 = (i * width // frames) % max(1, width - side)
+        frame[height // 3 : height // 3 + side, x0 : x0 + side] = 255
+        clip.append(frame)
+    return clip
 
 
 def _record(reactor: object, path: str, seconds: float, fps: int, av: object) -> int:
@@ -98,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the guide's example on the built-in runtime, write an MP4")
     demo.add_argument("--seconds", type=float, default=4.0, help="how long to record (default 4)")
     demo.add_argument("--output", "-o", help="MP4 path (default: a file in the temp folder)")
+    demo.add_argument(
+        "--input",
+        metavar="FILE|generated",
+        help="video-to-video: send FILE (or a generated clip) to the 'invert' model and record its output",
+    )
     demo.add_argument("--fps", type=int, default=30)
     demo.add_argument("--width", type=int, default=512)
     demo.add_argument("--height", type=int, default=512)

@@ -20,7 +20,7 @@ import os
 import threading
 import urllib.parse
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from aiortc import RTCIceServer
@@ -44,6 +44,7 @@ from .errors import (
 )
 from .frames import Frame, RGBFrame
 from .messages import Scope, encode_command, parse_message
+from .publish import FramePlayer, FrameSource, file_fps, file_frames
 from .reconnect import ReconnectPolicy, as_policy
 from .signaling import Signaling
 from .signaling.local import LocalSignaling
@@ -99,7 +100,7 @@ class Reactor(HandlerMixin):
         coordinator_url: str = DEFAULT_COORDINATOR_URL,
         frame_buffer: int = 4,
         message_buffer: int = 1000,
-        stall_timeout: float | None = 5.0,
+        stall_timeout: float | None = 3.0,
         auto_reconnect: bool | ReconnectPolicy = False,
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
@@ -135,6 +136,7 @@ class Reactor(HandlerMixin):
         self._capabilities: dict[str, Any] | None = None
         self._capabilities_ready = threading.Event()
         self._frame_callback = None
+        self._input: tuple[MediaStreamTrack | None, FrameSource | None] = (None, None)
         self._frame_index = 0
         self._messages_dropped = 0
         self._dispatcher = Dispatcher(f"reactor-{model_name}")
@@ -336,6 +338,9 @@ class Reactor(HandlerMixin):
             raise
         with self._lock:
             self._link = link
+            track, _ = self._input
+        if track is not None:  # input published before a reconnect goes on
+            loop.call_soon(link.video_sender.replaceTrack, track)
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
@@ -385,6 +390,10 @@ class Reactor(HandlerMixin):
             with self._lock:
                 link, self._link = self._link, None
                 session_id = self._session_id
+                _, source = self._input
+                self._input = (None, None)
+            if source is not None:
+                source.close("the reactor disconnected")
             self._close_mailboxes(_Disconnected("disconnected by disconnect()"))
             if link is not None:
                 self._close_link(link, deadline.cap(2.0))
@@ -645,18 +654,77 @@ class Reactor(HandlerMixin):
 
     # ----------------------------------------------------------- input video
     def publish_track(self, track: MediaStreamTrack, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
-        """Send ``track`` (an aiortc video track) to the model, without renegotiation."""
+        """Send ``track`` (an aiortc video track) to the model, without renegotiation.
+
+        The track is read on the loop thread. It replaces any published
+        input and is re-attached after ``reconnect()``.
+        """
         self._check_process()
         if not isinstance(track, MediaStreamTrack) or track.kind != "video":
             raise InvalidArgumentError(f"publish_track needs an aiortc video MediaStreamTrack, got {track!r}")
-        link = self._ready_link("publish_track()")
-        _loop.get_loop().run(_replace_track(link, track), timeout=timeout, what="publishing the video track")
+        self._attach_input(track, None, timeout)
+
+    def publish_frames(self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> FrameSource:
+        """Start input video fed by ``source.push(frame)`` from any thread.
+
+        Returns a :class:`~reactor_sync.publish.FrameSource`; frames are
+        (H, W, 3) uint8 RGB with even sides. Needs READY.
+        """
+        self._check_process()
+        source = FrameSource(fps)
+        self._attach_input(source.track, source, timeout)
+        return source
+
+    def publish_video(
+        self,
+        video: str | os.PathLike[str] | Iterable[Any],
+        *,
+        fps: float | None = None,
+        loop: bool = False,
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> FramePlayer:
+        """Play a video file (decoded with av) or an iterable of RGB frames as input.
+
+        Frames are paced at ``fps`` (a file's own rate by default, else 30)
+        on a background thread; ``loop=True`` starts over at the end (needs
+        a file or a re-iterable sequence). Returns a player with
+        ``join(timeout)`` and ``close()``.
+        """
+        if isinstance(video, (str, os.PathLike)):
+            path = os.fspath(video)
+            if not os.path.isfile(path):
+                raise InvalidArgumentError(f"no video file at {path!r}")
+            rate = fps or file_fps(path)
+            frames: Callable[[], Iterable[Any]] = lambda: file_frames(path)  # noqa: E731
+        else:
+            if loop and iter(video) is video:
+                raise InvalidArgumentError(
+                    "loop=True needs a file or a re-iterable sequence (list, array), not a one-shot iterator"
+                )
+            rate = fps or 30.0
+            frames = lambda: video  # noqa: E731
+        return FramePlayer(self.publish_frames(rate, timeout), frames, loop=loop)
 
     def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
         """Stop sending input video (the transceiver stays, so republishing is instant)."""
         self._check_process()
         link = self._ready_link("unpublish_track()")
+        with self._lock:
+            _, source = self._input
+            self._input = (None, None)
+        # Detach before closing: see _PushedTrack.recv on why the order matters.
         _loop.get_loop().run(_replace_track(link, None), timeout=timeout, what="unpublishing the video track")
+        if source is not None:
+            source.close("unpublished")
+
+    def _attach_input(self, track: MediaStreamTrack, source: FrameSource | None, timeout: float) -> None:
+        link = self._ready_link("publishing input video")
+        with self._lock:
+            _, previous = self._input
+            self._input = (track, source)
+        _loop.get_loop().run(_replace_track(link, track), timeout=timeout, what="publishing the video track")
+        if previous is not None and previous is not source:
+            previous.close("replaced by newer input")
 
 
 async def _send(link: PeerLink, text: str, command: str) -> None:

@@ -418,9 +418,12 @@ def serve(
     """
     runtime = LocalRuntime(model, host=host, port=port, **options)
     stop = threading.Event()
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # Explicit handlers: a process started in the background by a shell
+        # inherits SIGINT as "ignored", and Ctrl-C must still stop us cleanly.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     runtime.start()
     try:
         if announce is not None:
@@ -431,5 +434,5 @@ def serve(
         pass
     finally:
         runtime.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

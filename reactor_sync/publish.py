@@ -1,0 +1,223 @@
+"""Input video from plain code: push numpy frames, or play a file or an iterable.
+
+The async SDK's ``publish_track()`` wants an aiortc track, which synchronous
+code can neither build nor feed. :class:`FrameSource` is that track's
+synchronous front: any thread calls ``push(frame)``; the frame is validated
+and turned into an ``av.VideoFrame`` right there (on the pusher's thread, so
+the loop never pays for it) and put in a one-slot mailbox where the newest
+frame wins. The track the loop reads paces itself at ``fps`` and repeats the
+last frame when nothing new was pushed, so the model always has input.
+
+:class:`FramePlayer` feeds a source from an iterable of frames or a video
+file on a background thread, paced at ``fps``, optionally looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
+
+from ._mailbox import Mailbox, MailboxClosed
+from .errors import InvalidArgumentError, NotConnectedError
+
+logger = logging.getLogger(__name__)
+
+VIDEO_CLOCK_RATE = 90_000
+
+
+def check_frame(frame: Any) -> np.ndarray:
+    """Validate a frame for publishing; raises InvalidArgumentError naming the problem."""
+    if not isinstance(frame, np.ndarray):
+        raise InvalidArgumentError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise InvalidArgumentError(f"frame dtype must be uint8, got {frame.dtype}")
+    if frame.ndim != 3:
+        raise InvalidArgumentError(f"frame must have shape (H, W, 3) RGB, got {frame.shape}")
+    if frame.shape[2] != 3:
+        raise InvalidArgumentError(f"frame must have 3 channels (RGB), got {frame.shape[2]} channels")
+    height, width = frame.shape[:2]
+    if height < 2 or width < 2 or height % 2 or width % 2:
+        raise InvalidArgumentError(
+            f"frame height and width must be even and >= 2 (H.264/VP8 need it), got {width}x{height}"
+        )
+    return frame
+
+
+class _PushedTrack(VideoStreamTrack):
+    """The aiortc side: paced at ``fps``, newest pushed frame, last one repeated."""
+
+    def __init__(self, source: FrameSource) -> None:
+        super().__init__()
+        self._source = source
+        self._last: av.VideoFrame | None = None
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        source = self._source
+        if self.readyState != "live":
+            raise MediaStreamError
+        step = int(VIDEO_CLOCK_RATE / source.fps)
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += step
+            wait = self._start + self._pts / VIDEO_CLOCK_RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        while True:
+            try:
+                self._last = source._take()
+            except TimeoutError:
+                pass  # nothing new: repeat the last frame
+            except MailboxClosed:
+                # aiortc's sender stops for good on MediaStreamError, even if a
+                # new track is put in later; so the recv() in flight when the
+                # source closes gets one last frame, and only later calls fail.
+                self.stop()
+                if self._last is None:
+                    self._last = av.VideoFrame.from_ndarray(
+                        np.zeros((16, 16, 3), dtype=np.uint8), format="rgb24"
+                    )
+                break
+            if self._last is not None:
+                break
+            await asyncio.sleep(1 / source.fps)  # nothing pushed yet
+        frame = self._last
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+        source.frames_sent += 1
+        return frame
+
+
+class FrameSource:
+    """Push (H, W, 3) uint8 RGB frames from any thread; the newest is sent.
+
+    Get one from ``reactor.publish_frames(fps=30)``. ``push()`` raises
+    InvalidArgumentError for a bad frame and NotConnectedError once the
+    source is closed (by ``close()``, ``unpublish_track()`` or disconnect).
+    ``dropped`` counts frames replaced before the encoder took them.
+    """
+
+    def __init__(self, fps: float = 30.0) -> None:
+        if not isinstance(fps, (int, float)) or not 0 < fps <= 120:
+            raise InvalidArgumentError(f"fps must be a number in (0, 120], got {fps!r}")
+        self.fps = float(fps)
+        self._closed_reason: BaseException | None = None
+        self._slot: Mailbox[av.VideoFrame] = Mailbox(1)
+        self.frames_pushed = 0
+        self.frames_sent = 0
+        self.track = _PushedTrack(self)
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_reason is not None
+
+    def push(self, frame: np.ndarray) -> None:
+        """Queue ``frame`` for sending (replacing one not yet sent); never blocks."""
+        if self._closed_reason is not None:
+            raise NotConnectedError(f"cannot push: this frame source is closed ({self._closed_reason})")
+        array = check_frame(frame)
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+        self._slot.put(video_frame)
+        self.frames_pushed += 1
+
+    def _take(self) -> av.VideoFrame:
+        return self._slot.get(0)
+
+    def close(self, reason: str = "closed") -> None:
+        """Stop sending; the track ends and further pushes raise NotConnectedError."""
+        if self._closed_reason is None:
+            self._closed_reason = NotConnectedError(reason)
+            self._slot.close(self._closed_reason)
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FramePlayer:
+    """Feeds a :class:`FrameSource` from an iterable (or a file) on a thread, paced at fps."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        frames: Callable[[], Iterable[np.ndarray]],
+        *,
+        loop: bool = False,
+    ) -> None:
+        self.source = source
+        self._frames = frames
+        self._loop = loop
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="reactor-sync-player", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = 1.0 / self.source.fps
+        next_t = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                played = 0
+                for frame in self._frames():
+                    if self._stop.is_set():
+                        return
+                    self.source.push(frame)
+                    played += 1
+                    next_t += interval
+                    delay = next_t - time.monotonic()
+                    if delay > 0:
+                        self._stop.wait(delay)
+                    else:
+                        next_t = time.monotonic()
+                if not self._loop or played == 0:
+                    return
+        except NotConnectedError:
+            return  # the source was closed under us: a normal way to stop
+        except BaseException as exc:  # surfaced through .error and the log
+            self.error = exc
+            logger.error("input video stopped: %s", exc)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float) -> bool:
+        """Wait until the input is exhausted (not when looping); True if it finished."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop playing and close the source."""
+        self._stop.set()
+        self.source.close("the player was closed")
+        self._thread.join(timeout)
+
+
+def file_frames(path: str) -> Iterator[np.ndarray]:
+    """Decode a video file into RGB frames with av (one pass)."""
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def file_fps(path: str, default: float = 30.0) -> float:
+    with av.open(path) as container:
+        rate = container.streams.video[0].average_rate
+    return float(rate) if rate else default
