@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 PING_INTERVAL_S = 5.0
 ICE_GATHER_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 2.0
+# How often the stall watchdog looks: the loss is declared at most this
+# long after stall_timeout has passed.
+WATCHDOG_PERIOD_S = 0.25
 CODEC_ORDER = ("video/H264", "video/VP8")
 
 
@@ -207,7 +210,7 @@ class PeerLink:
         A runtime killed with SIGKILL sends no goodbye, and ICE consent
         checks take ~30 s to notice; frames and state messages stop at once.
         """
-        period = min(1.0, stall_timeout / 4)
+        period = min(WATCHDOG_PERIOD_S, stall_timeout / 4)
         while True:
             await asyncio.sleep(period)
             silent = time.monotonic() - self.last_activity
