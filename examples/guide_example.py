@@ -59,7 +59,6 @@ def main() -> None:
     frame = reactor.get_frame(timeout=5)
     print(f"latest frame: {frame.shape} {frame.dtype}; frames seen by the handler: {frames}", flush=True)
     reactor.disconnect()
-    time.sleep(0.2)  # let the last status change reach the handler before exit
 
 
 if __name__ == "__main__":

@@ -27,11 +27,13 @@ import asyncio
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import blinker
 
+from ._loop import register_exit_closer, unregister_exit_closer
 from ._mailbox import Mailbox
 
 logger = logging.getLogger(__name__)
@@ -87,15 +89,31 @@ class _DeliveryThread:
         self._name = name
         self._mailbox = mailbox
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
         self._thread: threading.Thread | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def post(self, job: Callable[[], None]) -> None:
         with self._lock:
-            self._mailbox.put(job)
-            if self._thread is None:
+            if self._mailbox.put(job):
+                self._pending += 1  # an evicted (dropped) job was counted already
+            if self._thread is None or not self._thread.is_alive():  # none yet, or lost to fork
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
+                register_exit_closer(id(self), self.flush, phase=1)
+
+    def flush(self, deadline: float) -> bool:
+        """Wait (until monotonic ``deadline``) for every posted job to have run."""
+        if self.is_current():
+            return False
+        with self._idle:
+            while self._pending > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
 
     def is_current(self) -> bool:
         return threading.current_thread() is self._thread
@@ -118,12 +136,19 @@ class _DeliveryThread:
                 with self._lock:
                     if len(self._mailbox) == 0:
                         self._thread = None
+                        self._pending = 0
+                        unregister_exit_closer(id(self))
                         if self._async_loop is not None:
                             self._async_loop.close()
                             self._async_loop = None
                         return
                 continue
-            job()
+            try:
+                job()
+            finally:
+                with self._idle:
+                    self._pending = max(0, self._pending - 1)
+                    self._idle.notify_all()
 
 
 class Dispatcher:

@@ -206,3 +206,26 @@ def test_forked_child_refuses_the_parents_reactor_and_connects_a_new_one(python_
         assert proc.returncode == 0
         assert child_rt.wait_for_state("READY", timeout=5)
         assert parent_rt.wait_for_state("READY", timeout=5)
+
+
+def test_events_queued_at_exit_still_reach_handlers(runtime: LocalRuntime, python_env: dict[str, str]) -> None:
+    proc = _spawn(
+        f"""
+        import time
+        from reactor_sync import Reactor
+        r = Reactor("livecore", local=True, local_url={runtime.url!r})
+
+        @r.on_status
+        def slow_handler(status):
+            time.sleep(0.05)  # delivery lags behind the status changes
+            print("status", status.value, flush=True)
+
+        r.connect(timeout=20)
+        r.disconnect()
+        # the script ends at once: DISCONNECTED is still queued for the handler
+        """,
+        python_env,
+    )
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err[-2000:]
+    assert out.split() == ["status", "connecting", "status", "waiting", "status", "ready", "status", "disconnected"]

@@ -30,7 +30,10 @@ ExitCloser = Callable[[float], None]
 _lock = threading.Lock()
 _loop: LoopThread | None = None
 _owner_pid: int | None = None
-_closers: dict[int, ExitCloser] = {}
+# key -> (phase, closer); phase 0 (connections) runs before phase 1
+# (event delivery), so the last status changes a close causes still reach
+# the user's handlers before the process ends.
+_closers: dict[int, tuple[int, ExitCloser]] = {}
 _exit_hook_registered = False
 
 
@@ -45,10 +48,13 @@ def get_loop() -> LoopThread:
         return _loop
 
 
-def register_exit_closer(key: int, closer: ExitCloser) -> None:
-    """Have ``closer(deadline)`` run at interpreter exit (``deadline`` is monotonic)."""
+def register_exit_closer(key: int, closer: ExitCloser, phase: int = 0) -> None:
+    """Have ``closer(deadline)`` run at interpreter exit (``deadline`` is monotonic).
+
+    Closers of phase 0 run first, then those of phase 1.
+    """
     with _lock:
-        _closers[key] = closer
+        _closers[key] = (phase, closer)
 
 
 def unregister_exit_closer(key: int) -> None:
@@ -74,7 +80,7 @@ def _close_everything() -> None:
     """Close each live connection as disconnect() would, then stop the loop."""
     deadline = time.monotonic() + EXIT_BUDGET_S
     with _lock:
-        closers = list(_closers.values())
+        closers = [closer for _, closer in sorted(_closers.values(), key=lambda pc: pc[0])]
         _closers.clear()
         loop = _loop if _owner_pid == os.getpid() else None
     for closer in closers:
