@@ -111,9 +111,18 @@ def _record(reactor: object, path: str, seconds: float, fps: int, av: object) ->
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .runtime import serve
+    from .runtime import serve, serve_coordinator
 
-    serve(port=args.port, host=args.host, model=args.model, fps=args.fps, width=args.width, height=args.height)
+    announce = lambda url: print(f"READY {url}", flush=True)  # noqa: E731
+    options = dict(fps=args.fps, width=args.width, height=args.height)
+    if args.coordinator:
+        keys = args.api_key or [os.environ.get("REACTOR_API_KEY") or "rk_test_key"]
+        serve_coordinator(
+            port=args.port, host=args.host, api_keys=keys, queue_delay=args.queue_delay,
+            model=args.model, announce=announce, **options,
+        )
+    else:
+        serve(port=args.port, host=args.host, model=args.model, announce=announce, **options)
     return 0
 
 
@@ -139,6 +148,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--model", default="livecore", help="livecore or invert")
+    serve.add_argument(
+        "--coordinator", action="store_true",
+        help="emulate the cloud coordinator (API key -> JWT, sessions, queue) instead of a local runtime",
+    )
+    serve.add_argument(
+        "--api-key", action="append",
+        help="an API key the coordinator accepts (repeatable; default $REACTOR_API_KEY or rk_test_key)",
+    )
+    serve.add_argument("--queue-delay", type=float, default=0.0, help="seconds a session waits for a GPU")
     serve.add_argument("--fps", type=int, default=30)
     serve.add_argument("--width", type=int, default=512)
     serve.add_argument("--height", type=int, default=512)

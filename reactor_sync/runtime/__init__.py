@@ -5,12 +5,14 @@ a GPU or the published runtime. See ``local_server`` for the HTTP contract and
 ``model`` for the demo picture the tests check.
 """
 
+from .coordinator import CoordinatorEmulator, serve_coordinator
 from .local_server import LocalRuntime, RuntimeState, serve
 from .model import MODELS, CommandSpec, DemoModel, InvertModel, Model, ParamSpec, prompt_color
 
 __all__ = [
     "MODELS",
     "CommandSpec",
+    "CoordinatorEmulator",
     "DemoModel",
     "InvertModel",
     "LocalRuntime",
@@ -20,6 +22,7 @@ __all__ = [
     "main_serve",
     "prompt_color",
     "serve",
+    "serve_coordinator",
 ]
 
 

@@ -8,6 +8,7 @@ anything that keeps them from running is a failure.
 from __future__ import annotations
 
 import os
+import sys
 import socket
 import subprocess
 import tempfile
@@ -65,3 +66,48 @@ def peer() -> Iterator[Peer]:
         env["PEER_STOP_GRACE"] = "10"
         subprocess.run(["bash", os.path.join(PEER_SCRIPTS, "stop_peer.sh")], env=env,
                        capture_output=True, timeout=60)
+
+
+# -- the official async client (reactor-sdk 0.2.2), in a virtualenv of its own --
+TMP = os.environ.get("TMPDIR", "/tmp")
+SDK_SPEC = "reactor-sdk==0.2.2"
+
+
+def _python(venv: str) -> str:
+    return os.path.join(venv, "bin", "python")
+
+
+def _has_sdk(python: str) -> bool:
+    if not os.path.exists(python):
+        return False
+    try:
+        return subprocess.run([python, "-c", "import reactor_sdk"], capture_output=True, timeout=60,
+                              env=clean_env()).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+@pytest.fixture(scope="session")
+def official_python() -> str:
+    """An interpreter with reactor-sdk 0.2.2 (see the module docstring)."""
+    candidates = [os.environ["PEER_VENV"]] if os.environ.get("PEER_VENV") else []
+    candidates += [os.path.join(TMP, "reactor-peer", "venv"), "/tmp/reactor-peer/venv"]
+    for venv in candidates:
+        if _has_sdk(_python(venv)):
+            return _python(venv)
+    venv = os.path.join(TMP, "reactor-sdk-venv")
+    if _has_sdk(_python(venv)):
+        return _python(venv)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True, capture_output=True, timeout=120)
+        proc = subprocess.run([_python(venv), "-m", "pip", "install", "-q", SDK_SPEC],
+                              capture_output=True, text=True, timeout=600, env=clean_env())
+    except (OSError, subprocess.SubprocessError) as exc:
+        _unavailable(f"could not create a venv with {SDK_SPEC}: {exc}")
+    if proc.returncode != 0 or not _has_sdk(_python(venv)):
+        _unavailable(f"pip install {SDK_SPEC} failed: {proc.stderr[-1500:]}")
+    return _python(venv)

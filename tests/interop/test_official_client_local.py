@@ -7,8 +7,8 @@ the check script redirecting the official client's local URL there (see
 official_client_check.py). The runtime runs in a subprocess (with this interpreter:
 the peer venv pins numpy<2 and lacks nothing we need, but keeping our server
 on the dev interpreter tests what we ship). The check script runs under the
-peer venv's interpreter, which has reactor_sdk. Skipped only when that venv is
-absent (create it with /work/shared/peer/start_peer.sh).
+official client's own venv (fixture ``official_python`` in conftest.py), which
+is built when missing; CI requires it (REACTOR_SYNC_REQUIRE_INTEROP=1).
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ import sys
 
 import pytest
 
+from .conftest import REPO, clean_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-PEER_DIR = os.environ.get("PEER_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "reactor-peer"))
-PEER_PYTHON = os.path.join(os.environ.get("PEER_VENV", os.path.join(PEER_DIR, "venv")), "bin", "python")
+pytestmark = pytest.mark.interop
 
 
-@pytest.mark.skipif(not os.path.exists(PEER_PYTHON), reason="peer venv with reactor-sdk 0.2.2 absent")
 @pytest.mark.timeout(60)
-def test_official_async_client_local_mode() -> None:
+def test_official_async_client_local_mode(official_python: str) -> None:
     port = 8080
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -48,9 +47,8 @@ def test_official_async_client_local_mode() -> None:
         url = line.split()[1]
         args = [] if port == 8080 else ["--url", url]
         check = subprocess.run(
-            [PEER_PYTHON, os.path.join(HERE, "official_client_check.py"), *args],
-            capture_output=True, text=True, timeout=50, cwd=HERE,
-            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            [official_python, os.path.join(HERE, "official_client_check.py"), *args],
+            capture_output=True, text=True, timeout=50, cwd=HERE, env=clean_env(),
         )
         lines = [l for l in check.stdout.splitlines() if l.startswith("{")]
         assert lines, f"no result from the official client: {check.stderr[-2000:]}"

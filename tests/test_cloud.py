@@ -1,0 +1,155 @@
+"""The cloud path with our client, against the coordinator emulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from support import Recorder, wait_until
+from reactor_sync import (
+    AuthenticationError,
+    InvalidArgumentError,
+    Reactor,
+    ReactorStatus,
+    ServiceUnavailableError,
+)
+from reactor_sync.runtime import CoordinatorEmulator
+
+KEY = "rk_test_cloudkey_0123456789"
+S = ReactorStatus
+
+
+@pytest.fixture
+def emulator() -> Iterator[CoordinatorEmulator]:
+    with CoordinatorEmulator([KEY], queue_delay=0.0, width=128, height=96) as emu:
+        yield emu
+
+
+def _cloud(emu: CoordinatorEmulator, key: str = KEY, **kw) -> Reactor:  # noqa: ANN003
+    return Reactor("livecore", api_key=key, coordinator_url=emu.url, **kw)
+
+
+def test_queue_shows_waiting_then_ready_and_frames_flow() -> None:
+    with CoordinatorEmulator([KEY], queue_delay=2.0, width=128, height=96) as emu:
+        r = _cloud(emu)
+        trail = Recorder()
+        r.on_status(trail)
+        t0 = time.monotonic()
+        r.connect(timeout=30)
+        assert time.monotonic() - t0 >= 1.9  # it really waited in the queue
+        assert r.get_status() is S.READY
+        assert r.get_frame(timeout=5).shape == (96, 128, 3)
+        polls = [c for c in emu.calls if c[0] == "GET" and c[1].endswith("/sdp_params")]
+        assert [c[2] for c in polls][:2] == [202, 202] and polls[-1][2] == 200
+        session = r.get_session_id()
+        assert emu.sessions[session] == "ACTIVE"
+        r.disconnect()
+        wait_until(lambda: len(trail.snapshot()) == 4, what="status trail")
+        assert trail.snapshot() == [S.CONNECTING, S.WAITING, S.READY, S.DISCONNECTED]
+        assert ("DELETE", f"/sessions/{session}", 200) in emu.calls
+
+
+def test_wrong_key_fails_fast_without_retry_and_never_logs_the_key(
+    emulator: CoordinatorEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = "rk_wrong_key_that_must_not_leak_42"
+    r = _cloud(emulator, key=wrong)
+    errors = Recorder()
+    r.on_error(errors)
+    with caplog.at_level(logging.DEBUG):
+        t0 = time.monotonic()
+        with pytest.raises(AuthenticationError) as info:
+            r.connect(timeout=30)
+        elapsed = time.monotonic() - t0
+    assert elapsed < 2.0
+    err = info.value
+    assert err.status_code == 401 and not err.recoverable and err.component == "coordinator"
+    assert "API key" in err.message
+    assert [c for c in emulator.calls if c[1] == "/tokens"] == [("GET", "/tokens", 401)]  # no retry
+    wait_until(lambda: errors.snapshot() == [err], what="the same error in on_error")
+    assert r.get_state().last_error is err
+    for text in (caplog.text, str(err), repr(err), repr(r), str(r.get_state())):
+        assert wrong not in text
+
+
+def test_two_503_with_retry_after_then_success(emulator: CoordinatorEmulator) -> None:
+    emulator.inject_fault(method="GET", path="/tokens", status=503, times=2, retry_after=1.0)
+    r = _cloud(emulator)
+    t0 = time.monotonic()
+    r.connect(timeout=30)
+    elapsed = time.monotonic() - t0
+    try:
+        assert 1.9 <= elapsed < 6.0, f"connect took {elapsed:.2f} s"
+        statuses = [c[2] for c in emulator.calls if c[1] == "/tokens"]
+        assert statuses == [503, 503, 200]
+        assert r.get_frame(timeout=5).ndim == 3
+    finally:
+        r.disconnect()
+
+
+def test_503_beyond_the_retry_budget_is_a_typed_recoverable_error(emulator: CoordinatorEmulator) -> None:
+    emulator.inject_fault(method="POST", path="/sessions", status=503, times=None)
+    r = _cloud(emulator)
+    with pytest.raises(ServiceUnavailableError) as info:
+        r.connect(timeout=30)
+    assert info.value.status_code == 503 and info.value.recoverable
+    assert r.get_status() is S.DISCONNECTED and r.get_session_id() is None
+
+
+def test_recoverable_disconnect_and_reconnect_keep_the_session(emulator: CoordinatorEmulator) -> None:
+    r = _cloud(emulator)
+    r.connect(timeout=30)
+    try:
+        session = r.get_session_id()
+        r.send_command("schedule_prompt", {"new_prompt": "kept in the cloud", "timestamp": 0})
+        r.disconnect(recoverable=True)
+        assert r.get_session_id() == session
+        assert emulator.wait_for_session_state(session, "INACTIVE", timeout=10)
+        r.reconnect(timeout=30)
+        assert r.get_session_id() == session
+        assert r.get_frame(timeout=5).ndim == 3
+        assert any(c[0] == "PUT" and c[1] == f"/sessions/{session}/sdp_params" for c in emulator.calls)
+        r.send_command("pause", {})
+        state = wait_until(lambda: _state(r, "paused"), what="paused state")
+        assert state["current_prompt"] == "kept in the cloud"
+    finally:
+        r.disconnect()
+    assert emulator.wait_for_session_state(session, "CLOSED", timeout=5) or session not in emulator.sessions
+
+
+def test_an_expired_token_is_refreshed_once_on_reconnect(emulator: CoordinatorEmulator) -> None:
+    r = _cloud(emulator)
+    r.connect(timeout=30)
+    try:
+        r.disconnect(recoverable=True)
+        emulator.expire_tokens()
+        r.reconnect(timeout=30)  # PUT gets 401, the client fetches a new token and retries
+        assert r.get_status() is S.READY
+        tokens = [c for c in emulator.calls if c[1] == "/tokens"]
+        assert len(tokens) == 2
+    finally:
+        r.disconnect()
+
+
+def test_plain_http_to_a_remote_host_warns_and_loopback_does_not() -> None:
+    with pytest.warns(UserWarning, match="plain http"):
+        Reactor("livecore", api_key=KEY, coordinator_url="http://coordinator.example.invalid")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Reactor("livecore", api_key=KEY, coordinator_url="http://127.0.0.1:9")
+    with pytest.raises(InvalidArgumentError, match="api_key"):
+        Reactor("livecore")
+
+
+def _state(r: Reactor, reason: str) -> dict | None:
+    try:
+        msg = r.get_message(timeout=0.2)
+    except Exception:
+        return None
+    if msg.get("type") == "state" and msg["data"].get("reason") == reason:
+        return msg["data"]
+    return None
