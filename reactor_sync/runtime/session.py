@@ -111,6 +111,10 @@ class ClientSession:
                 await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
         except asyncio.TimeoutError as exc:
             raise SessionSetupError("ICE gathering timed out") from exc
+        except asyncio.CancelledError:
+            # A superseded or abandoned offer: do not leave the peer connection open.
+            await self.close(timeout=1.0)
+            raise
         except SessionSetupError:
             raise
         except Exception as exc:
