@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from .errors import ReactorError
 
@@ -55,7 +56,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generated_clip(width: int, height: int, frames: int = 60) -> list[object]:
+def _generated_clip(width: int, height: int, frames: int = 60) -> list[Any]:
     """A colour sweep with a moving square: input whose inversion is easy to see."""
     import numpy as np
 

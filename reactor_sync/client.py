@@ -310,7 +310,10 @@ class Reactor(HandlerMixin):
             link, offer = loop.run(
                 self._make_offer(ice), timeout=deadline.remaining(), what="creating the WebRTC offer"
             )
-            waiting = lambda: self._set_status(ReactorStatus.WAITING)  # noqa: E731
+
+            def waiting() -> None:
+                self._set_status(ReactorStatus.WAITING)
+
             if resume:
                 assert self._session_id is not None
                 answer = self._signaling.resume(self._session_id, offer, deadline, waiting)

@@ -60,18 +60,18 @@ class _PushedTrack(VideoStreamTrack):
         self._source = source
         self._last: av.VideoFrame | None = None
         self._pts = 0
-        self._start: float | None = None
+        self._t0: float | None = None
 
     async def recv(self) -> av.VideoFrame:
         source = self._source
         if self.readyState != "live":
             raise MediaStreamError
         step = int(VIDEO_CLOCK_RATE / source.fps)
-        if self._start is None:
-            self._start = time.monotonic()
+        if self._t0 is None:
+            self._t0 = time.monotonic()
         else:
             self._pts += step
-            wait = self._start + self._pts / VIDEO_CLOCK_RATE - time.monotonic()
+            wait = self._t0 + self._pts / VIDEO_CLOCK_RATE - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
         while True:

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 # script which forgot disconnect() still exits within about 2 s.
 EXIT_BUDGET_S = 1.5
 
-ExitCloser = Callable[[float], None]
+ExitCloser = Callable[[float], object]
 
 _lock = threading.Lock()
 _loop: LoopThread | None = None

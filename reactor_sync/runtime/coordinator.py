@@ -980,7 +980,7 @@ def serve_coordinator(
     """
     emu = CoordinatorEmulator(api_keys, model=model, queue_delay=queue_delay, port=port, host=host, **options)
     stop = stop_event or threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         # Explicit SIGINT too: a process started in the background by a shell
         # inherits SIGINT as "ignored", and Ctrl-C must still stop it cleanly.

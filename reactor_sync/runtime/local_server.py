@@ -418,7 +418,7 @@ def serve(
     """
     runtime = LocalRuntime(model, host=host, port=port, **options)
     stop = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         # Explicit handlers: a process started in the background by a shell
         # inherits SIGINT as "ignored", and Ctrl-C must still stop us cleanly.

@@ -58,7 +58,7 @@ __all__ = [
     "prompt_color",
 ]
 
-SendFn = Callable[[dict[str, Any]], None]
+SendFn = Callable[[dict[str, Any]], object]
 NO_PROMPT_COLOR = (128, 128, 128)
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -113,9 +113,10 @@ class ParamSpec:
             value = int(value)
         if not isinstance(value, _JSON_TYPES[self.type]):
             raise ValueError(f"{name}: expected {self.type}, got {type(value).__name__}")
-        if self.minimum is not None and value < self.minimum:
+        number: Any = value
+        if self.minimum is not None and number < self.minimum:
             raise ValueError(f"{name}: {value} < minimum {self.minimum}")
-        if self.maximum is not None and value > self.maximum:
+        if self.maximum is not None and number > self.maximum:
             raise ValueError(f"{name}: {value} > maximum {self.maximum}")
         return value
 

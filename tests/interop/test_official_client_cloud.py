@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 
