@@ -7,9 +7,10 @@ outlasts it.
 
 from __future__ import annotations
 
+import threading
 import time
 
-from .errors import ReactorTimeoutError
+from .errors import NotConnectedError, ReactorTimeoutError
 
 
 class Deadline:
@@ -21,9 +22,22 @@ class Deadline:
         self.timeout = float(timeout)
         self.what = what
         self._end = time.monotonic() + self.timeout
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Make every later step (and a sleep in progress) raise NotConnectedError."""
+        self._cancelled.set()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (capped by what is left); returns early only to raise on cancel."""
+        if self._cancelled.wait(max(0.0, min(seconds, self.remaining()))):
+            self.remaining()  # raises: cancelled
 
     def remaining(self) -> float:
-        """Seconds left; raises ReactorTimeoutError once nothing is left."""
+        """Seconds left; raises ReactorTimeoutError once nothing is left
+        (NotConnectedError if the operation was cancelled)."""
+        if self._cancelled.is_set():
+            raise NotConnectedError(f"{self.what} was cancelled by disconnect()")
         left = self._end - time.monotonic()
         if left <= 0:
             raise ReactorTimeoutError(f"{self.what} did not finish within {self.timeout:g} s")

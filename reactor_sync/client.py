@@ -133,6 +133,7 @@ class Reactor(HandlerMixin):
         self._session_id: str | None = None
         self._last_error: ReactorError | None = None
         self._link: PeerLink | None = None
+        self._connecting: Deadline | None = None  # set while connect()/reconnect() runs
         self._capabilities: dict[str, Any] | None = None
         self._capabilities_ready = threading.Event()
         self._frame_callback = None
@@ -243,6 +244,7 @@ class Reactor(HandlerMixin):
         self._check_process()
         deadline = Deadline(timeout, "connect()")
         self._acquire_op(deadline.remaining(), "connect()")
+        self._connecting = deadline
         try:
             with self._lock:
                 if self._status is not ReactorStatus.DISCONNECTED:
@@ -257,6 +259,7 @@ class Reactor(HandlerMixin):
             self._set_status(ReactorStatus.CONNECTING)
             self._establish(deadline, resume=False)
         finally:
+            self._connecting = None
             self._op_lock.release()
 
     def reconnect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
@@ -268,6 +271,7 @@ class Reactor(HandlerMixin):
         self._check_process()
         deadline = Deadline(timeout, "reconnect()")
         self._acquire_op(deadline.remaining(), "reconnect()")
+        self._connecting = deadline
         try:
             with self._lock:
                 if self._status is ReactorStatus.READY:
@@ -281,6 +285,7 @@ class Reactor(HandlerMixin):
             self._set_status(ReactorStatus.CONNECTING)
             self._establish(deadline, resume=True)
         finally:
+            self._connecting = None
             self._op_lock.release()
 
     def _acquire_op(self, timeout: float, what: str) -> None:
@@ -387,6 +392,9 @@ class Reactor(HandlerMixin):
         """
         self._check_process()
         self._stop_auto.set()  # the user decided: no automatic reconnect from here on
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.cancel()  # cut a queue wait or retry sleep short
         deadline = Deadline(timeout, "disconnect()")
         self._acquire_op(deadline.remaining(), "disconnect()")
         try:
@@ -446,8 +454,9 @@ class Reactor(HandlerMixin):
                     self._signaling.close_session(session_id, max(0.05, min(1.0, left)))
                 except BaseException:
                     logger.debug("exit: could not end the session", exc_info=True)
-            self._session_id = None
-            self._status = ReactorStatus.DISCONNECTED
+            self._close_mailboxes(_Disconnected("the interpreter is exiting"))
+            self._set_session_id(None)
+            self._set_status(ReactorStatus.DISCONNECTED)  # delivered by the flush phase
         finally:
             if self._op_lock.locked():
                 try:

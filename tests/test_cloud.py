@@ -153,3 +153,30 @@ def _state(r: Reactor, reason: str) -> dict | None:
     if msg.get("type") == "state" and msg["data"].get("reason") == reason:
         return msg["data"]
     return None
+
+
+def test_disconnect_from_another_thread_cancels_a_queued_connect() -> None:
+    import threading
+
+    from reactor_sync import NotConnectedError
+
+    with CoordinatorEmulator([KEY], queue_delay=30.0, width=128, height=96) as emu:
+        r = _cloud(emu)
+        outcome: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                r.connect(timeout=60)
+            except BaseException as exc:  # noqa: BLE001
+                outcome.append(exc)
+
+        th = threading.Thread(target=connect)
+        th.start()
+        wait_until(lambda: r.get_status() is S.WAITING, what="WAITING")
+        t0 = time.monotonic()
+        r.disconnect(timeout=10)
+        th.join(10)
+        assert not th.is_alive() and time.monotonic() - t0 < 3.0
+        assert isinstance(outcome[0], NotConnectedError) and "cancelled" in str(outcome[0])
+        assert r.get_status() is S.DISCONNECTED and r.get_session_id() is None
+        assert any(c[0] == "DELETE" for c in emu.calls)  # the queued session was ended

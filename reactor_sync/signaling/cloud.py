@@ -15,7 +15,6 @@ refreshed once with the key before giving up with AuthenticationError.
 from __future__ import annotations
 
 import logging
-import time
 import urllib.parse
 import warnings
 from collections.abc import Callable
@@ -109,9 +108,9 @@ class CloudSignaling:
             if response.status_code == 200:
                 return self._answer_of(response, "GET " + path)
             on_waiting()
-            # Geometric backoff, capped, and never past the caller's deadline
-            # (remaining() raises ReactorTimeoutError once it has passed).
-            time.sleep(min(delay, max(0.0, deadline.remaining() - 0.05)))
+            # Geometric backoff, capped, never past the caller's deadline, and
+            # cut short by disconnect() (the deadline raises in both cases).
+            deadline.sleep(min(delay, max(0.0, deadline.remaining() - 0.05)))
             delay = min(delay * 2, POLL_CAP_S)
 
     def resume(

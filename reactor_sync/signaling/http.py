@@ -96,7 +96,7 @@ class HttpClient:
                 raise error
             logger.info("%s answered %d; retry %d/%d in %.1f s", what, response.status_code,
                         attempt, self.max_retries, delay)
-            time.sleep(delay)
+            deadline.sleep(delay)
 
     def _send(
         self,
