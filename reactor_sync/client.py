@@ -644,6 +644,7 @@ class Reactor(HandlerMixin):
     # -------------------------------------------------------------- messages
     def get_message(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, scope: Scope = "application") -> Any:
         """The next message of ``scope`` (``{"type": ..., "data": ...}``), in order."""
+        self._check_process()
         if scope not in self._inbox:
             raise InvalidArgumentError(f"scope must be 'application' or 'runtime', got {scope!r}")
         if timeout is None or not timeout > 0:
@@ -657,6 +658,7 @@ class Reactor(HandlerMixin):
 
     def get_capabilities(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> dict[str, Any]:
         """The model's capabilities (commands and their schemas), asked for at READY."""
+        self._check_process()
         if self._capabilities is not None:
             return self._capabilities
         self._ready_link("get_capabilities()")

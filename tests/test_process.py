@@ -172,10 +172,20 @@ def test_forked_child_refuses_the_parents_reactor_and_connects_a_new_one(python_
             r = Reactor("livecore", local=True, local_url={parent_rt.url!r})
             r.connect(timeout=20)
             r.get_frame(timeout=5)
+            r.send_command("start", {{}})
+            r.get_capabilities(timeout=5)
+            import time; time.sleep(0.3)  # a state message is waiting in the parent's queue
             pid = os.fork()
             if pid == 0:
                 code = 1
                 try:
+                    for call in (lambda: r.get_message(timeout=1), r.get_capabilities,
+                                 lambda: r.get_frame(timeout=1)):
+                        try:
+                            call()
+                            print("CHILD: a read did not refuse", flush=True)
+                        except ForkedProcessError:
+                            pass
                     try:
                         r.send_command("start", {{}})
                         print("CHILD: old reactor did not refuse", flush=True)
@@ -200,6 +210,7 @@ def test_forked_child_refuses_the_parents_reactor_and_connects_a_new_one(python_
         )
         out, err = proc.communicate(timeout=60)
         assert "CHILD: refused: USED_AFTER_FORK" in out, err[-3000:]
+        assert "did not refuse" not in out
         assert "CHILD: fresh frame (64, 64, 3)" in out, err[-3000:]
         assert "PARENT: child exit 0" in out, err[-3000:]
         assert proc.returncode == 0
@@ -228,3 +239,25 @@ def test_events_queued_at_exit_still_reach_handlers(runtime: LocalRuntime, pytho
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err[-2000:]
     assert out.split() == ["status", "connecting", "status", "waiting", "status", "ready", "status", "disconnected"]
+
+
+def test_sigterm_turned_into_exit_closes_the_session(runtime: LocalRuntime, python_env: dict[str, str]) -> None:
+    """The README's advice for SIGTERM: one line makes it a normal, clean exit."""
+    proc = _spawn(
+        f"""
+        import signal, sys, time
+        from reactor_sync import Reactor
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        r = Reactor("livecore", local=True, local_url={runtime.url!r})
+        r.connect(timeout=20)
+        print("CONNECTED", flush=True)
+        while True:
+            r.get_frame(timeout=5)
+        """,
+        python_env,
+    )
+    _wait_line(proc, "CONNECTED")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    assert proc.returncode == 0
+    assert runtime.wait_for_state("READY", timeout=3)  # stopped, not left orphaned
