@@ -92,7 +92,6 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -104,6 +103,7 @@ from typing import Any
 from .._loopback_ice import is_loopback_host
 from .coordinator_tokens import TokenError, TokenIssuer, key_fingerprint
 from .frames import FrameSource
+from .background import BackgroundServer, serve_until_stopped
 from .http import HttpServer, Request, Response
 from .model import MODELS, Model
 from .session import ClientSession, SessionSetupError
@@ -269,13 +269,15 @@ class _CoordinatorHttp(HttpServer):
 ModelSpec = str | type[Model]
 
 
-class CoordinatorEmulator:
+class CoordinatorEmulator(BackgroundServer):
     """The cloud coordinator on loopback, in its own daemon thread and event loop.
 
     ``with CoordinatorEmulator(("rk_test_key",), queue_delay=1.0) as emu:`` then
     point a client at ``emu.url``. See the module docstring for the HTTP
     contract, session states and the fault API.
     """
+
+    thread_name = "reactor-coordinator-emulator"
 
     def __init__(
         self,
@@ -340,9 +342,6 @@ class CoordinatorEmulator:
 
         self._sessions: dict[str, _Session] = {}  # loop thread only; deleted ones removed
         self._all_sessions: dict[str, _Session] = {}  # loop thread only
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._shutdown: asyncio.Event | None = None
         self._http: _CoordinatorHttp | None = None
 
     # -- thread-safe views --------------------------------------------------------------
@@ -518,54 +517,8 @@ class CoordinatorEmulator:
                     return fault
         return None
 
-    # -- lifecycle (thread mode) ---------------------------------------------------------
-    def start(self, timeout: float = 5.0) -> CoordinatorEmulator:
-        """Start listening in a daemon thread; returns once the port is bound."""
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                asyncio.run(self._main(ready))
-            except BaseException as exc:  # surfaced to start()
-                failure.append(exc)
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name="reactor-coordinator-emulator", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("coordinator emulator did not start in time")
-        if failure:
-            self._thread = None
-            raise RuntimeError(f"coordinator emulator failed to start: {failure[0]}") from failure[0]
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Close every session, hanging responses and the listener (bounded by ``timeout``)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if self._shutdown is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._shutdown.set)
-            except RuntimeError:
-                pass
-        thread.join(timeout)
-        if thread.is_alive():
-            logger.warning("coordinator emulator thread did not stop within %.1f s", timeout)
-        self._thread = None
-
-    def __enter__(self) -> CoordinatorEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _main(self, ready: threading.Event | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._shutdown = asyncio.Event()
+    # -- lifecycle (see background.BackgroundServer) -------------------------------
+    async def _open(self) -> None:
         http = _CoordinatorHttp(self, self.host, self._requested_port)
         http.route("GET", "/tokens", self._get_token)
         http.route("GET", "/ice_servers", self._get_ice_servers)
@@ -578,22 +531,20 @@ class CoordinatorEmulator:
         await http.start()
         self._port = http.port
         logger.info("coordinator emulator listening on %s (models: %s)", self.url, ", ".join(self.model_names))
-        if ready is not None:
-            ready.set()
-        try:
-            await self._shutdown.wait()
-        finally:
-            await http.close()
-            live = [s for s in self._all_sessions.values() if not s.closing]
-            if live:
-                try:
-                    await asyncio.wait_for(
-                        asyncio.gather(*(self._close_session(s, "shutdown", timeout=0.8) for s in live),
-                                       return_exceptions=True),
-                        1.2,
-                    )
-                except asyncio.TimeoutError:
-                    logger.warning("sessions did not close in time at shutdown")
+
+    async def _close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        live = [s for s in self._all_sessions.values() if not s.closing]
+        if live:
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(self._close_session(s, "shutdown", timeout=0.8) for s in live),
+                                   return_exceptions=True),
+                    1.2,
+                )
+            except asyncio.TimeoutError:
+                logger.warning("sessions did not close in time at shutdown")
 
     # -- request pipeline ---------------------------------------------------------------------
     async def _intercept(self, request: Request, dispatch: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -979,25 +930,7 @@ def serve_coordinator(
     go to CoordinatorEmulator (token_ttl, fps, width, height, ...).
     """
     emu = CoordinatorEmulator(api_keys, model=model, queue_delay=queue_delay, port=port, host=host, **options)
-    stop = stop_event or threading.Event()
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        # Explicit SIGINT too: a process started in the background by a shell
-        # inherits SIGINT as "ignored", and Ctrl-C must still stop it cleanly.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
-        emu.start()
-        if announce is not None:
-            announce(emu.url)
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_stopped(emu, announce=announce, stop_event=stop_event)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from typing import Any
 
 from .._loopback_ice import is_loopback_host
 from .frames import FrameSource
+from .background import BackgroundServer, serve_until_stopped
 from .http import HttpServer, Request, Response
 from .model import MODELS, Model
 from .session import ClientSession, SessionSetupError
@@ -70,12 +70,14 @@ def _error(status: int, message: str, state: str | None = None) -> Response:
     return Response.json(body, status)
 
 
-class LocalRuntime:
+class LocalRuntime(BackgroundServer):
     """A loopback runtime with one model, one session and one client at a time.
 
     Use as ``with LocalRuntime(port=0) as rt: ...`` (own daemon thread and
     loop), via ``start()``/``stop()``, or ``serve()`` for a blocking process.
     """
+
+    thread_name = "reactor-local-runtime"
 
     def __init__(
         self,
@@ -111,14 +113,11 @@ class LocalRuntime:
         self._state = RuntimeState.READY
         self._events: list[tuple[float, str]] = []
         self._commands: list[tuple[str, Any]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._http: HttpServer | None = None
         self._client: ClientSession | None = None
         self._source: FrameSource | None = None
         self._offer_seq = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._shutdown: asyncio.Event | None = None
         self.port = port
 
     # -- thread-safe views --------------------------------------------------------
@@ -174,64 +173,16 @@ class LocalRuntime:
         with self._lock:
             self._commands.append((name, data))
 
-    # -- lifecycle (thread mode) ------------------------------------------------------
-    def start(self, timeout: float = 5.0) -> LocalRuntime:
-        """Start listening in a daemon thread; returns once the port is bound."""
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                asyncio.run(self._main(ready))
-            except BaseException as exc:  # surfaced to start()
-                failure.append(exc)
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name="reactor-local-runtime", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("local runtime did not start in time")
-        if failure:
-            self._thread = None
-            raise RuntimeError(f"local runtime failed to start: {failure[0]}") from failure[0]
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Close the client, the model session and the listener (bounded)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if self._shutdown is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._shutdown.set)
-            except RuntimeError:
-                pass
-        thread.join(timeout)
-        if thread.is_alive():
-            logger.warning("local runtime thread did not stop within %.1f s", timeout)
-        self._thread = None
-
-    def __enter__(self) -> LocalRuntime:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _main(self, ready: threading.Event | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._shutdown = asyncio.Event()
+    # -- lifecycle (see background.BackgroundServer) -------------------------------
+    async def _open(self) -> None:
         self._http = self._build_http()
         await self._http.start()
         self.port = self._http.port
-        if ready is not None:
-            ready.set()
-        try:
-            await self._shutdown.wait()
-        finally:
+
+    async def _close(self) -> None:
+        if self._http is not None:
             await self._http.close()
-            await self._end_session(final_state=RuntimeState.READY, event="session_stopped", quiet=True)
+        await self._end_session(final_state=RuntimeState.READY, event="session_stopped", quiet=True)
 
     def drop_client(self, timeout: float = 2.0) -> bool:
         """Close the current client's connection but keep the model session.
@@ -416,23 +367,4 @@ def serve(
 
     ``announce`` is called with the base URL once the port is bound.
     """
-    runtime = LocalRuntime(model, host=host, port=port, **options)
-    stop = threading.Event()
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        # Explicit handlers: a process started in the background by a shell
-        # inherits SIGINT as "ignored", and Ctrl-C must still stop us cleanly.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    runtime.start()
-    try:
-        if announce is not None:
-            announce(runtime.url)
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        runtime.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_stopped(LocalRuntime(model, host=host, port=port, **options), announce=announce)
