@@ -60,3 +60,19 @@ class Recorder:
     def snapshot(self) -> list[Any]:
         with self._lock:
             return list(self.items)
+
+
+def state_message(reactor: Any, *, reason: str | None = None, prompt: str | None = None) -> dict | None:
+    """The next "state" message's data if it matches, else None (for wait_until)."""
+    try:
+        msg = reactor.get_message(timeout=0.2)
+    except Exception:
+        return None
+    if not isinstance(msg, dict) or msg.get("type") != "state":
+        return None
+    data = msg["data"]
+    if reason is not None and data.get("reason") != reason:
+        return None
+    if prompt is not None and data.get("current_prompt") != prompt:
+        return None
+    return data

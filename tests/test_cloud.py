@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support import Recorder, wait_until
+from support import Recorder, state_message, wait_until
 from reactor_sync import (
     AuthenticationError,
     InvalidArgumentError,
@@ -114,7 +114,7 @@ def test_recoverable_disconnect_and_reconnect_keep_the_session(emulator: Coordin
         assert r.get_frame(timeout=5).ndim == 3
         assert any(c[0] == "PUT" and c[1] == f"/sessions/{session}/sdp_params" for c in emulator.calls)
         r.send_command("pause", {})
-        state = wait_until(lambda: _state(r, "paused"), what="paused state")
+        state = wait_until(lambda: state_message(r, reason="paused"), what="paused state")
         assert state["current_prompt"] == "kept in the cloud"
     finally:
         r.disconnect()
@@ -143,16 +143,6 @@ def test_plain_http_to_a_remote_host_warns_and_loopback_does_not() -> None:
         Reactor("livecore", api_key=KEY, coordinator_url="http://127.0.0.1:9")
     with pytest.raises(InvalidArgumentError, match="api_key"):
         Reactor("livecore")
-
-
-def _state(r: Reactor, reason: str) -> dict | None:
-    try:
-        msg = r.get_message(timeout=0.2)
-    except Exception:
-        return None
-    if msg.get("type") == "state" and msg["data"].get("reason") == reason:
-        return msg["data"]
-    return None
 
 
 def test_disconnect_from_another_thread_cancels_a_queued_connect() -> None:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from support import Recorder, wait_until
+from support import Recorder, state_message, wait_until
 from reactor_sync import (
     AlreadyConnectedError,
     NotConnectedError,
@@ -97,7 +97,7 @@ def test_second_client_gets_a_conflict_not_a_hang(reactor: Reactor, runtime: Loc
 def test_recoverable_disconnect_then_reconnect_keeps_the_session(reactor: Reactor, runtime: LocalRuntime) -> None:
     reactor.send_command("schedule_prompt", {"new_prompt": "kept across reconnect", "timestamp": 0})
     reactor.send_command("start", {})
-    wait_until(lambda: _state_with_prompt(reactor, "kept across reconnect"), what="state message with the prompt")
+    wait_until(lambda: state_message(reactor, prompt="kept across reconnect"), what="state message with the prompt")
     session = reactor.get_session_id()
     frame_before = _latest_frame_index(reactor)
     reactor.disconnect(recoverable=True)
@@ -109,33 +109,13 @@ def test_recoverable_disconnect_then_reconnect_keeps_the_session(reactor: Reacto
     assert reactor.get_session_id() == session
     assert reactor.get_frame(timeout=5).ndim == 3  # frames resume
     reactor.send_command("pause", {})
-    state = wait_until(lambda: _state_with_reason(reactor, "paused"), what="paused state")
+    state = wait_until(lambda: state_message(reactor, reason="paused"), what="paused state")
     assert state["current_prompt"] == "kept across reconnect"
     assert state["current_frame"] >= frame_before  # the model session was kept, not restarted
 
 
-def _state_with_prompt(r: Reactor, prompt: str) -> dict | None:
-    try:
-        msg = r.get_message(timeout=0.2)
-    except Exception:
-        return None
-    if msg.get("type") == "state" and msg["data"].get("current_prompt") == prompt:
-        return msg["data"]
-    return None
-
-
-def _state_with_reason(r: Reactor, reason: str) -> dict | None:
-    try:
-        msg = r.get_message(timeout=0.2)
-    except Exception:
-        return None
-    if msg.get("type") == "state" and msg["data"].get("reason") == reason:
-        return msg["data"]
-    return None
-
-
 def _latest_frame_index(r: Reactor) -> int:
     r.send_command("pause", {})
-    state = wait_until(lambda: _state_with_reason(r, "paused"), what="paused state")
+    state = wait_until(lambda: state_message(r, reason="paused"), what="paused state")
     r.send_command("start", {})
     return int(state["current_frame"])

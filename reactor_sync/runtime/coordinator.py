@@ -638,6 +638,19 @@ class CoordinatorEmulator(BackgroundServer):
         self._event(None, "token_issued")
         return Response.json({"jwt": token})
 
+    def _authorized_json(self, request: Request) -> tuple[str, dict[str, Any], Response | None]:
+        """Bearer check, then the body as a JSON object: (subject, body, None) or an error."""
+        subject, denied = self._authorize(request)
+        if denied is not None or subject is None:
+            return "", {}, denied or _error(401, "unauthorized")
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return "", {}, _error(400, "body must be a JSON object")
+        return subject, body, None
+
     async def _get_ice_servers(self, request: Request) -> Response:
         _, denied = self._authorize(request)
         if denied is not None:
@@ -650,15 +663,9 @@ class CoordinatorEmulator(BackgroundServer):
         return Response.json({"ice_servers": self.ice_servers})
 
     async def _create_session(self, request: Request) -> Response:
-        subject, denied = self._authorize(request)
-        if denied is not None or subject is None:
-            return denied or _error(401, "unauthorized")
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "body must be a JSON object")
-        if not isinstance(body, dict):
-            return _error(400, "body must be a JSON object")
+        subject, body, denied = self._authorized_json(request)
+        if denied is not None:
+            return denied
         model = body.get("model")
         offer = body.get("sdp_offer")
         extra = body.get("extra_args", {})
@@ -727,15 +734,9 @@ class CoordinatorEmulator(BackgroundServer):
         return Response.json({"session_id": sess.id, "state": sess.state}, 202)
 
     async def _put_sdp_params(self, request: Request) -> Response:
-        subject, denied = self._authorize(request)
-        if denied is not None or subject is None:
-            return denied or _error(401, "unauthorized")
-        try:
-            body = request.json()
-        except ValueError:
-            return _error(400, "body must be a JSON object")
-        if not isinstance(body, dict):
-            return _error(400, "body must be a JSON object")
+        subject, body, denied = self._authorized_json(request)
+        if denied is not None:
+            return denied
         offer = body.get("sdp_offer")
         if not isinstance(offer, str) or not offer.lstrip().startswith("v="):
             return _error(422, "'sdp_offer' must be an SDP offer string")
