@@ -186,6 +186,9 @@ class PeerLink:
                 self.last_activity = time.monotonic()
                 self.frames_received += 1
                 self._on_frame(frame)
+                # Do not keep the frame alive across the next await: its last
+                # release (and its buffers' teardown) belongs to the consumer.
+                del frame
         except MediaStreamError:
             logger.debug("remote track ended")
             self._fail(ConnectionLostError("the model's video track ended"))

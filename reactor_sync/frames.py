@@ -19,8 +19,30 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 
 RGBFrame = npt.NDArray[np.uint8]
+
+# One swscale context per consumer thread, reused for every frame. A plain
+# ``to_ndarray(format="rgb24")`` on a freshly decoded frame builds a new
+# context with its own slice threads each time, and the frame's release joins
+# them (often on the loop thread): 0.5-1 ms of CPU a frame at 640x480, against
+# ~0.1 ms for a reused single-threaded one (benchmarks/RESULTS.md). A
+# reformatter is not thread-safe, hence one per thread; a size change
+# mid-stream simply rebuilds the cached context.
+_local = threading.local()
+
+
+def _to_rgb(av_frame: Any) -> RGBFrame:
+    reformatter: VideoReformatter | None = getattr(_local, "reformatter", None)
+    if reformatter is None:
+        reformatter = _local.reformatter = VideoReformatter()
+    try:
+        converted = reformatter.reformat(av_frame, format="rgb24", threads=1)
+    except TypeError:  # PyAV without the threads argument
+        converted = reformatter.reformat(av_frame, format="rgb24")
+    array: RGBFrame = converted.to_ndarray()
+    return array
 
 
 class Frame:
@@ -45,7 +67,7 @@ class Frame:
             return rgb
         with self._lock:
             if self._rgb is None:
-                array = self._av.to_ndarray(format="rgb24")
+                array = _to_rgb(self._av)
                 array.flags.writeable = False
                 self._rgb = array
                 self._av = None  # the decoded planes are no longer needed
