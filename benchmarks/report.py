@@ -1,0 +1,402 @@
+"""Turn the harness's results.json into RESULTS.md and one PNG (matplotlib)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from _common import median, percentile
+
+FPS = 30.0
+FRAME_MS = 1000.0 / FPS
+CLIENTS = ("reactor_sync", "official", "floor", "reactor_sync+fix")
+COLORS = {"reactor_sync": "#1f77b4", "official": "#ff7f0e", "floor": "#7f7f7f", "reactor_sync+fix": "#2ca02c"}
+
+# name, description, target, comparison ("<=" or ">=")
+TARGETS: list[tuple[str, str, float, str]] = [
+    ("cpu_vs_official", "CPU/frame reactor_sync / official (peer)", 0.85, "<="),
+    ("cpu_vs_floor", "CPU/frame reactor_sync / floor (peer)", 1.10, "<="),
+    ("fix_cpu_vs_official", "CPU/frame reactor_sync+fix / official (peer; proposed fix 1)", 0.85, "<="),
+    ("fix_cpu_vs_floor", "CPU/frame reactor_sync+fix / floor (peer; proposed fix 1)", 1.10, "<="),
+    ("ttff_vs_official", "time to first frame reactor_sync / official (peer)", 1.0, "<="),
+    ("handoff_p50", "handoff p50, get_frame() incl. RGB (ms)", 0.3, "<="),
+    ("handoff_p99", "handoff p99, get_frame() incl. RGB (ms)", 2.0, "<="),
+    ("handoff_take_p50", "handoff p50, mailbox only / no RGB (ms)", 0.3, "<="),
+    ("handoff_take_p99", "handoff p99, mailbox only / no RGB (ms)", 2.0, "<="),
+    ("fix_handoff_p50", "handoff p50 incl. RGB with proposed fix 1 (ms)", 0.3, "<="),
+    ("fix_handoff_p99", "handoff p99 incl. RGB with proposed fix 1 (ms)", 2.0, "<="),
+    ("slow_rss", "slow consumer RSS growth (MB)", 10.0, "<="),
+    ("slow_age", "slow consumer max frame age (ms)", FRAME_MS + 5.0, "<="),
+    ("sessions8_min_fps", "8 sessions: slowest session fps", 29.0, ">="),
+]
+
+
+def _ok(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in runs if "error" not in r]
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def _mr(values: list[float], digits: int = 3, scale: float = 1.0) -> str:
+    """'median [min-max]'."""
+    vals = [v * scale for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return _fmt(vals[0], digits)
+    return f"{_fmt(median(vals), digits)} [{_fmt(min(vals), digits)}-{_fmt(max(vals), digits)}]"
+
+
+def by_client(section: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {c: [] for c in CLIENTS}
+    for run in _ok((section or {}).get("runs", [])):
+        out.setdefault(run["client"], []).append(run)
+    return out
+
+
+def paired_ratios(section: dict[str, Any] | None, key: str, a: str, b: str) -> list[float]:
+    """Per-round ratios a/b of ``key`` (same round, so drift cancels)."""
+    rounds: dict[int, dict[str, float]] = {}
+    for run in _ok((section or {}).get("runs", [])):
+        rounds.setdefault(run["round"], {})[run["client"]] = run[key]
+    return [r[a] / r[b] for r in rounds.values() if a in r and b in r and r[b] > 0]
+
+
+def measured(data: dict[str, Any]) -> dict[str, tuple[float | None, str]]:
+    """Target name -> (value used for the verdict, text shown)."""
+    ab = data.get("ab_peer")
+    res: dict[str, tuple[float | None, str]] = {}
+    for name, key, b in (("cpu_vs_official", "cpu_ms_per_frame", "official"),
+                         ("cpu_vs_floor", "cpu_ms_per_frame", "floor"),
+                         ("ttff_vs_official", "ttff_s", "official")):
+        ratios = paired_ratios(ab, key, "reactor_sync", b)
+        res[name] = (median(ratios) if ratios else None, _mr(ratios, 2))
+    for name, b in (("fix_cpu_vs_official", "official"), ("fix_cpu_vs_floor", "floor")):
+        ratios = paired_ratios(ab, "cpu_ms_per_frame", "reactor_sync+fix", b)
+        res[name] = (median(ratios) if ratios else None, _mr(ratios, 2))
+    ho = data.get("handoff") or {}
+    if "with_rgb" in ho:
+        res["handoff_p50"] = (ho["with_rgb"]["p50_ms"], _fmt(ho["with_rgb"]["p50_ms"]))
+        res["handoff_p99"] = (ho["with_rgb"]["p99_ms"], _fmt(ho["with_rgb"]["p99_ms"]))
+        res["handoff_take_p50"] = (ho["take_only"]["p50_ms"], _fmt(ho["take_only"]["p50_ms"]))
+        res["handoff_take_p99"] = (ho["take_only"]["p99_ms"], _fmt(ho["take_only"]["p99_ms"]))
+    hf = data.get("handoff_fix") or {}
+    if "with_rgb" in hf:
+        res["fix_handoff_p50"] = (hf["with_rgb"]["p50_ms"], _fmt(hf["with_rgb"]["p50_ms"]))
+        res["fix_handoff_p99"] = (hf["with_rgb"]["p99_ms"], _fmt(hf["with_rgb"]["p99_ms"]))
+    slow = data.get("slow") or {}
+    if "rss_growth_mb" in slow:
+        g = max(slow["rss_growth_mb"], slow["rss_max_growth_mb"])
+        res["slow_rss"] = (g, _fmt(g, 1))
+        res["slow_age"] = (slow["age_max_ms"], f"{_fmt(slow['age_max_ms'], 1)} (p50 {_fmt(slow['age_p50_ms'], 1)})")
+    for run in _ok((data.get("sessions") or {}).get("runs", [])):
+        if run["n"] == 8:
+            res["sessions8_min_fps"] = (min(run["fps"]), f"{min(run['fps']):.1f} (median {median(run['fps']):.1f})")
+    return res
+
+
+def verdict(value: float | None, target: float, cmp: str) -> str:
+    if value is None or math.isnan(value):
+        return "not measured"
+    ok = value <= target if cmp == "<=" else value >= target
+    return "met" if ok else "**MISSED**"
+
+
+# ----------------------------------------------------------------- markdown
+def ab_table(section: dict[str, Any] | None) -> list[str]:
+    groups = by_client(section)
+    lines = [
+        "| client | runs | time to READY (ms) | time to first frame (ms) | delivered fps | delivered/sent | CPU ms per frame | CPU s per 1000 frames | peak RSS (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for client in CLIENTS:
+        runs = groups.get(client, [])
+        if not runs:
+            lines.append(f"| {client} | 0 | | | | | | | |")
+            continue
+        lines.append(
+            f"| {client} | {len(runs)} | {_mr([r['ttr_s'] for r in runs], 0, 1000)} | "
+            f"{_mr([r['ttff_s'] for r in runs], 0, 1000)} | {_mr([r['fps'] for r in runs], 2)} | "
+            f"{_mr([r['fps'] / FPS for r in runs], 3)} | {_mr([r['cpu_ms_per_frame'] for r in runs], 3)} | "
+            f"{_mr([r['cpu_ms_per_frame'] for r in runs], 2)} | {_mr([r['peak_rss_mb'] for r in runs], 0)} |"
+        )
+    return lines
+
+
+def write_markdown(data: dict[str, Any], path: Path) -> None:
+    m = data.get("machine", {})
+    plan = data.get("plan", {})
+    dev, off = m.get("dev", {}), m.get("official", {})
+    meas = measured(data)
+    L: list[str] = []
+    L.append("# reactor_sync benchmarks (issue 6)")
+    L.append("")
+    mode = "QUICK (smoke test: numbers are NOT meaningful)" if plan.get("quick") else "full"
+    L.append(f"Run: {m.get('date', '?')}, mode {mode}, {data.get('elapsed_s', 0):.0f} s in total. "
+             f"Re-run with `python benchmarks/run.py` (see README.md). Raw data: `results.json`; plot: `results.png`.")
+    L.append("")
+    L.append("## Machine")
+    L.append("")
+    L.append(f"- {m.get('cores')} cores, {m.get('cpu_model')}, Linux {m.get('kernel')}")
+    L.append(f"- reactor_sync at git {m.get('git')}; python {dev.get('python')}, aiortc {dev.get('aiortc')}, "
+             f"av {dev.get('av')}, numpy {dev.get('numpy')}, aioice {dev.get('aioice')}, matplotlib {dev.get('matplotlib')}")
+    L.append(f"- official client: reactor-sdk {off.get('reactor-sdk')} (python {off.get('python')}, aiortc "
+             f"{off.get('aiortc')}, av {off.get('av')}, numpy {off.get('numpy')}); peer: reactor-runtime "
+             f"{off.get('reactor-runtime')} serving 640x480 @ 30 fps")
+    L.append(f"- plan: {plan.get('rounds_peer')} rounds x {plan.get('window_peer')} s windows on the peer, "
+             f"{plan.get('rounds_builtin')} x {plan.get('window_builtin')} s on the built-in runtime; order "
+             "reversed every round (ABC, CBA, ...); each client in its own process; the first "
+             f"{plan.get('skip')} s after the first frame is left out of fps/CPU windows.")
+    L.append("")
+    L.append("## Targets (ratios measured in the same run; goals, not assertions)")
+    L.append("")
+    L.append("Ratios are per-round pairs (same round, adjacent in time), shown as median [min-max].")
+    L.append("")
+    L.append("| target | measured | goal | verdict |")
+    L.append("|---|---|---|---|")
+    for name, desc, target, cmp in TARGETS:
+        value, text = meas.get(name, (None, "n/a"))
+        L.append(f"| {desc} | {text} | {cmp} {target:g} | {verdict(value, target, cmp)} |")
+    L.append("")
+    for key, title in (("ab_peer", "Against the real peer (reactor-runtime 1.6.3, 640x480@30)"),
+                       ("ab_builtin", "Against the built-in runtime (reactor_sync.runtime, 640x480@30)")):
+        section = data.get(key)
+        L.append(f"## {title}")
+        L.append("")
+        if not section:
+            L.append("Not run (see notes).")
+            L.append("")
+            continue
+        L.extend(ab_table(section))
+        L.append("")
+        warm = section.get("warmup") or {}
+        if "ttr_s" in warm:
+            L.append(f"First session on the freshly started runtime (cold, floor client, not in the medians): "
+                     f"READY {warm['ttr_s'] * 1000:.0f} ms, first frame {warm['ttff_s'] * 1000:.0f} ms.")
+        busy = [r.get("machine_busy", float("nan")) for r in _ok(section.get("runs", []))]
+        L.append(f"Whole machine busy during the runs (server + client + everything): {_mr(busy, 2)} of 2 cores x 100%.")
+        for name, key2, b in (("CPU/frame vs official", "cpu_ms_per_frame", "official"),
+                              ("CPU/frame vs floor", "cpu_ms_per_frame", "floor"),
+                              ("TTR vs official", "ttr_s", "official"),
+                              ("TTFF vs official", "ttff_s", "official")):
+            L.append(f"- reactor_sync {name}: {_mr(paired_ratios(section, key2, 'reactor_sync', b), 2)}")
+        for name, b in (("official", "official"), ("floor", "floor")):
+            L.append(f"- reactor_sync+fix CPU/frame vs {name}: "
+                     f"{_mr(paired_ratios(section, 'cpu_ms_per_frame', 'reactor_sync+fix', b), 2)}")
+        L.append("")
+    ho = data.get("handoff") or {}
+    L.append("## Handoff latency inside reactor_sync (peer)")
+    L.append("")
+    if "take_only" in ho:
+        L.append("From `Frame.arrived` (loop thread receipt) to the consumer thread holding the frame.")
+        L.append("")
+        L.append("| measured | n | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |")
+        L.append("|---|---|---|---|---|---|")
+        rows = [(ho, "take_only", "`_take_frame()` returns (mailbox handoff only)"),
+                (ho, "with_rgb", "`.rgb()` returns (= what `get_frame()` costs)"),
+                (ho, "convert", "the RGB conversion alone")]
+        hf = data.get("handoff_fix") or {}
+        if "with_rgb" in hf:
+            rows += [(hf, "with_rgb", "with proposed fix 1: `.rgb()` returns"),
+                     (hf, "convert", "with proposed fix 1: the RGB conversion alone")]
+        for src, key, label in rows:
+            s = src[key]
+            L.append(f"| {label} | {s['n']} | {_fmt(s['p50_ms'])} | {_fmt(s['p90_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} |")
+    else:
+        L.append(f"Not measured: {ho.get('error', 'not run')}")
+    L.append("")
+    slow = data.get("slow") or {}
+    L.append("## Slow consumer (one `get_frame(latest=True)` per second, peer)")
+    L.append("")
+    if "samples" in slow:
+        L.append(f"- {len(slow['samples'])} frames over {plan.get('slow_duration')} s; RSS {slow['rss_start_mb']:.1f} -> "
+                 f"{slow['rss_end_mb']:.1f} MB (growth {slow['rss_growth_mb']:+.1f} MB, max {slow['rss_max_growth_mb']:+.1f} MB)")
+        L.append(f"- age of the frame returned (now - Frame.arrived, before RGB): p50 {slow['age_p50_ms']:.1f} ms, "
+                 f"max {slow['age_max_ms']:.1f} ms (goal <= {FRAME_MS + 5:.1f} ms); after RGB max "
+                 f"{slow['age_after_rgb_max_ms']:.1f} ms")
+        L.append(f"- frames dropped by the mailbox (counted, expected): {slow['stats'].get('frames_dropped')}")
+    else:
+        L.append(f"Not measured: {slow.get('error', 'not run')}")
+    L.append("")
+    L.append("## N sessions in one process against N built-in runtimes (512x512 @ 30 fps)")
+    L.append("")
+    sess = data.get("sessions")
+    if sess and sess.get("runs"):
+        L.append("| sessions | fps per session: min / median / max | client process CPU (cores) | CPU ms per frame | machine busy | errors |")
+        L.append("|---|---|---|---|---|---|")
+        for run in sess["runs"]:
+            if "error" in run:
+                L.append(f"| {run['n']} | error: {run['error']} | | | | |")
+                continue
+            fps = run["fps"]
+            L.append(f"| {run['n']} | {min(fps):.1f} / {median(fps):.1f} / {max(fps):.1f} | {run['cpu_cores']:.2f} | "
+                     f"{run['cpu_ms_per_frame']:.2f} | {run['machine_busy']:.0%} | {len(run.get('errors', []))} |")
+        L.append("")
+        L.append("The N runtimes are separate processes on the same 2 cores (each encodes H.264), so at high N the "
+                 "machine, not the client, may be the limit: compare 'machine busy' with the client's own CPU.")
+    else:
+        L.append("Skipped: " + "; ".join(n for n in data.get("notes", []) if "built-in" in n or "sessions" in n))
+    L.append("")
+    if data.get("notes"):
+        L.append("## Notes")
+        L.append("")
+        for note in data["notes"]:
+            L.append(f"- {note}")
+        L.append("")
+    extra = path.parent / "ANALYSIS.md"
+    if extra.exists() and not plan.get("quick"):
+        L.append(extra.read_text().rstrip())
+        L.append("")
+    path.write_text("\n".join(L))
+
+
+# ----------------------------------------------------------------- plot
+def write_plot(data: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    meas = measured(data)
+
+    # (a) CPU per frame, peer and built-in.
+    ax = axes[0, 0]
+    xt, xl = [], []
+    for si, key in enumerate(("ab_peer", "ab_builtin")):
+        groups = by_client(data.get(key))
+        for ci, client in enumerate(CLIENTS):
+            vals = [r["cpu_ms_per_frame"] for r in groups.get(client, [])]
+            x = si * 5 + ci
+            if vals:
+                ax.bar(x, median(vals), color=COLORS[client], alpha=0.75)
+                ax.scatter([x] * len(vals), vals, color="k", s=10, zorder=3)
+            xt.append(x)
+            xl.append(f"{client.replace('reactor_sync', 'sync')}\n{'peer' if key == 'ab_peer' else 'built-in'}")
+    ax.set_xticks(xt, xl, fontsize=7)
+    ax.set_ylabel("client CPU ms per delivered frame")
+    r1, r2 = meas.get("cpu_vs_official", (None, "")), meas.get("cpu_vs_floor", (None, ""))
+    r1f = meas.get("fix_cpu_vs_official", (None, ""))
+    ax.set_title(f"CPU per frame (bars: median, dots: rounds). Peer ratios:\nsync/official {r1[1]} (goal <=0.85), "
+                 f"sync/floor {r2[1]} (goal <=1.10)\nsync+fix/official {r1f[1]}", fontsize=8)
+
+    # (b) TTR and TTFF on the peer.
+    ax = axes[0, 1]
+    groups = by_client(data.get("ab_peer"))
+    width = 0.38
+    for ci, client in enumerate(CLIENTS):
+        runs = groups.get(client, [])
+        for k, (key, hatch) in enumerate((("ttr_s", ""), ("ttff_s", "//"))):
+            vals = [r[key] * 1000 for r in runs]
+            if not vals:
+                continue
+            x = ci + (k - 0.5) * width
+            ax.bar(x, median(vals), width, color=COLORS[client], hatch=hatch, alpha=0.75,
+                   edgecolor="k", label=("READY" if key == "ttr_s" else "first frame") if ci == 0 else None)
+            ax.scatter([x] * len(vals), vals, color="k", s=10, zorder=3)
+    warm = (data.get("ab_peer") or {}).get("warmup") or {}
+    if "ttr_s" in warm:
+        ax.axhline(warm["ttr_s"] * 1000, color="r", ls=":", lw=1)
+        ax.text(len(CLIENTS) - 0.6, warm["ttr_s"] * 1000, f"cold runtime READY\n{warm['ttr_s']*1000:.0f} ms",
+                color="r", fontsize=7, ha="right", va="bottom")
+    ax.set_xticks(range(len(CLIENTS)), [c.replace("reactor_sync", "sync") for c in CLIENTS])
+    ax.set_ylabel("ms from connect()")
+    ax.legend(fontsize=8, loc="upper left")
+    r3 = meas.get("ttff_vs_official", (None, ""))
+    ax.set_title(f"Time to READY / first frame, warm peer\nTTFF sync/official {r3[1]} (goal <=1.0)", fontsize=9)
+
+    # (c) delivered fps.
+    ax = axes[0, 2]
+    xt, xl = [], []
+    for si, key in enumerate(("ab_peer", "ab_builtin")):
+        groups = by_client(data.get(key))
+        for ci, client in enumerate(CLIENTS):
+            vals = [r["fps"] for r in groups.get(client, [])]
+            x = si * 5 + ci
+            if vals:
+                ax.bar(x, median(vals), color=COLORS[client], alpha=0.75)
+                ax.scatter([x] * len(vals), vals, color="k", s=10, zorder=3)
+            xt.append(x)
+            xl.append(f"{client.replace('reactor_sync', 'sync')}\n{'peer' if key == 'ab_peer' else 'built-in'}")
+    ax.axhline(FPS, color="g", ls="--", lw=1)
+    ax.set_ylim(0, FPS * 1.15)
+    ax.set_xticks(xt, xl, fontsize=7)
+    ax.set_ylabel("frames delivered per second (server sends 30)")
+    ax.set_title("Frames delivered / sent", fontsize=9)
+
+    # (d) handoff CDF.
+    ax = axes[1, 0]
+    ho = data.get("handoff") or {}
+    hf = data.get("handoff_fix") or {}
+    for src, key, label, color in ((ho, "samples_take_ms", "mailbox only", "#9467bd"),
+                                   (ho, "samples_rgb_ms", "get_frame() incl. RGB", "#1f77b4"),
+                                   (hf, "samples_rgb_ms", "get_frame() + fix 1", "#2ca02c")):
+        vals = sorted(src.get(key, []))
+        if vals:
+            ys = [(i + 1) / len(vals) for i in range(len(vals))]
+            ax.step(vals, ys, where="post", label=f"{label}: p50 {percentile(vals, 50):.2f}, p99 {percentile(vals, 99):.2f} ms",
+                    color=color)
+    ax.axvline(0.3, color="k", ls="--", lw=1)
+    ax.axvline(2.0, color="k", ls=":", lw=1)
+    ax.text(0.3, 0.03, " p50 goal", fontsize=7)
+    ax.text(2.0, 0.03, " p99 goal", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("ms from Frame.arrived to the consumer holding it")
+    ax.set_ylabel("fraction of frames")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("Handoff latency inside reactor_sync (CDF)", fontsize=9)
+
+    # (e) slow consumer.
+    ax = axes[1, 1]
+    slow = data.get("slow") or {}
+    samples = slow.get("samples", [])
+    if samples:
+        t = [s["t"] for s in samples]
+        ax.plot(t, [s["rss_mb"] - slow["rss_start_mb"] for s in samples], color="#9467bd", label="RSS growth (MB)")
+        ax.axhline(10, color="#9467bd", ls="--", lw=1)
+        ax.set_ylabel("RSS growth (MB), goal <= 10", color="#9467bd")
+        ax.set_ylim(min(-1, ax.get_ylim()[0]), max(12, ax.get_ylim()[1]))
+        ax2 = ax.twinx()
+        ax2.plot(t, [s["age_ms"] for s in samples], "o", ms=3, color="#d62728", label="frame age (ms)")
+        ax2.axhline(FRAME_MS + 5, color="#d62728", ls="--", lw=1)
+        ax2.set_ylabel(f"age of returned frame (ms), goal <= {FRAME_MS + 5:.1f}", color="#d62728")
+        ax2.set_ylim(0, max(FRAME_MS + 15, max(s["age_ms"] for s in samples) * 1.1))
+    ax.set_xlabel("seconds")
+    ax.set_title("Slow consumer: 1 get_frame(latest=True) per second", fontsize=9)
+
+    # (f) sessions.
+    ax = axes[1, 2]
+    runs = _ok((data.get("sessions") or {}).get("runs", []))
+    if runs:
+        for run in runs:
+            ax.scatter([run["n"]] * len(run["fps"]), run["fps"], color="#1f77b4", s=18, zorder=3)
+            ax.annotate(f"client {run['cpu_cores']:.2f} cores\nmachine {run['machine_busy']:.0%}",
+                        (run["n"], min(run["fps"])), textcoords="offset points", xytext=(4, -24), fontsize=7)
+        ax.axhline(29, color="g", ls="--", lw=1)
+        ax.set_xticks([r["n"] for r in runs])
+        ax.set_ylim(0, FPS * 1.15)
+        ax.set_xlim(0, max(r["n"] for r in runs) + 2)
+    else:
+        ax.text(0.5, 0.5, "skipped: built-in runtime\nnot available", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_xlabel("sessions in one process (each vs its own runtime)")
+    ax.set_ylabel("delivered fps per session (goal >= 29)")
+    ax.set_title("N sessions, 512x512 @ 30 fps", fontsize=9)
+
+    m = data.get("machine", {})
+    quick = " - QUICK MODE, numbers not meaningful" if data.get("plan", {}).get("quick") else ""
+    fig.suptitle(f"reactor_sync vs official reactor-sdk vs bare aiortc floor - {m.get('cores')} cores "
+                 f"{m.get('cpu_model')}, {m.get('date', '')}{quick}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(data: dict[str, Any], out: Path) -> None:
+    write_markdown(data, out / "RESULTS.md")
+    write_plot(data, out / "results.png")
