@@ -24,6 +24,10 @@ class Deadline:
         self._end = time.monotonic() + self.timeout
         self._cancelled = threading.Event()
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def cancel(self) -> None:
         """Make every later step (and a sleep in progress) raise NotConnectedError."""
         self._cancelled.set()

@@ -333,16 +333,16 @@ class Reactor(HandlerMixin):
                 what="connecting to the model (ICE, DTLS and data channel)",
             )
         except ReactorError as exc:
-            self._fail_establish(link, opened_session, exc)
+            self._fail_establish(link, opened_session, deadline)
             self._report(exc)
             raise
         except Exception as exc:
-            self._fail_establish(link, opened_session, exc)
+            self._fail_establish(link, opened_session, deadline)
             raise self._report(
                 ReactorConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
             ) from exc
-        except BaseException as exc:  # KeyboardInterrupt: clean up quickly, re-raise
-            self._fail_establish(link, opened_session, exc)
+        except BaseException:  # KeyboardInterrupt: clean up quickly, re-raise
+            self._fail_establish(link, opened_session, None)
             raise
         with self._lock:
             self._link = link
@@ -369,13 +369,24 @@ class Reactor(HandlerMixin):
             raise
 
     def _fail_establish(
-        self, link: PeerLink | None, opened_session: str | None, exc: BaseException
+        self, link: PeerLink | None, opened_session: str | None, deadline: Deadline | None
     ) -> None:
-        interrupted = not isinstance(exc, Exception)  # Ctrl-C: keep cleanup short
+        """Undo a half-made connection within what is left of the caller's timeout.
+
+        ``deadline`` None means Ctrl-C. Closing the local peer connection is
+        quick; ending the server's session is an HTTP call to a server that
+        may itself be hanging, so when the deadline has (nearly) run out, or on
+        Ctrl-C, it is ended on a background thread (which the exit hook waits
+        for) and connect() raises on time.
+        """
+        left = _time_left(deadline)
         if link is not None:
-            self._close_link(link, 0.2 if interrupted else 2.0)
+            self._close_link(link, min(2.0, max(0.2, left)))
         if opened_session is not None:
-            self._end_session(opened_session, 0.2 if interrupted else 2.0)
+            if left >= 0.5:
+                self._end_session(opened_session, min(2.0, left))
+            else:
+                self._end_session_in_background(opened_session, 2.0)
             self._set_session_id(None)
         self._close_mailboxes(NotConnectedError("connect() failed"))
         self._set_status(ReactorStatus.DISCONNECTED)
@@ -432,6 +443,15 @@ class Reactor(HandlerMixin):
             self._report(exc)
         except BaseException:
             logger.debug("ending the session failed", exc_info=True)
+
+    def _end_session_in_background(self, session_id: str, timeout: float) -> None:
+        thread = threading.Thread(
+            target=self._end_session, args=(session_id, timeout), name="reactor-sync-cleanup", daemon=True
+        )
+        thread.start()
+        _loop.register_exit_closer(
+            id(thread), lambda deadline: thread.join(max(0.0, deadline - time.monotonic()))
+        )
 
     def _close_mailboxes(self, reason: ReactorError) -> None:
         self._frames.close(reason)
@@ -750,6 +770,18 @@ async def _send(link: PeerLink, text: str, command: str) -> None:
 
 async def _replace_track(link: PeerLink, track: MediaStreamTrack | None) -> None:
     link.video_sender.replaceTrack(track)
+
+
+def _time_left(deadline: Deadline | None) -> float:
+    """Time the clean-up of a failed connect may take on the caller's thread."""
+    if deadline is None:
+        return 0.0  # Ctrl-C: return at once
+    if deadline.cancelled:
+        return 2.0  # disconnect() cancelled us and waits, under its own timeout
+    try:
+        return deadline.remaining()
+    except ReactorError:  # out of time, or cancelled
+        return 0.0
 
 
 def _copy_error(reason: BaseException) -> BaseException:

@@ -170,3 +170,18 @@ def test_disconnect_from_another_thread_cancels_a_queued_connect() -> None:
         assert isinstance(outcome[0], NotConnectedError) and "cancelled" in str(outcome[0])
         assert r.get_status() is S.DISCONNECTED and r.get_session_id() is None
         assert any(c[0] == "DELETE" for c in emu.calls)  # the queued session was ended
+
+
+def test_a_connect_timeout_in_the_queue_raises_on_time_and_still_ends_the_session() -> None:
+    from reactor_sync import ReactorTimeoutError
+
+    with CoordinatorEmulator([KEY], queue_delay=30.0, width=128, height=96) as emu:
+        r = _cloud(emu)
+        t0 = time.monotonic()
+        with pytest.raises(ReactorTimeoutError):
+            r.connect(timeout=1.5)
+        assert time.monotonic() - t0 < 1.5 + 0.5
+        assert r.get_status() is S.DISCONNECTED and r.get_session_id() is None
+        # The queued session is deleted on a background thread, not left behind.
+        wait_until(lambda: any(c[0] == "DELETE" and c[2] == 200 for c in emu.calls), timeout=5,
+                   what="DELETE of the queued session")

@@ -1,0 +1,103 @@
+"""Helpers of the reliability suite: runtimes in real processes, resource probes.
+
+Kept apart from conftest so test modules import them by name; shared helpers
+of the whole suite come from ``tests/support.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from support import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def python_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class RuntimeProcess:
+    """``python -m reactor_sync.runtime`` in a child process on 127.0.0.1."""
+
+    def __init__(self, port: int = 0, *, width: int = 256, height: int = 192, fps: int = 30) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reactor_sync.runtime", "--host", "127.0.0.1", "--port", str(port),
+             "--width", str(width), "--height", str(height), "--fps", str(fps)],
+            env=python_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = _read_line(self.proc, timeout=20.0)
+        if not line.startswith("READY "):
+            self.kill()
+            raise RuntimeError(f"runtime did not start: {line!r}")
+        self.url = line.split()[1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye on the data channel, no RTCP BYE, nothing."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> RuntimeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    out: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        out.append(proc.stdout.readline().strip())
+
+    th = threading.Thread(target=read, daemon=True)
+    th.start()
+    th.join(timeout)
+    return out[0] if out else ""
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settle(predicate: Any, timeout: float) -> bool:
+    """Poll ``predicate`` (with a gc between polls) until true or ``timeout``."""
+    end = time.monotonic() + timeout
+    while True:
+        gc.collect()
+        if predicate():
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)

@@ -1,0 +1,246 @@
+"""A hostile runtime on the data channel, and property tests of the message codec.
+
+The hostile side is the built-in runtime itself: the test writes straight
+into the runtime's end of the data channel (``ClientSession.channel.send``,
+called on the runtime's own loop thread), so every byte crosses real SCTP
+over DTLS over ICE on loopback, exactly as a broken or malicious model
+server would send it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relsupport import rss_kib
+from reactor_sync import InvalidArgumentError, Reactor, ReactorStatus
+from reactor_sync.messages import MAX_MESSAGE_BYTES, Message, encode_command, parse_message
+from reactor_sync.runtime import LocalRuntime
+from support import Recorder, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def runtime_send(
+    rt: LocalRuntime, items: Iterable[str | bytes], timeout: float = 10.0, *, ignore_size_limit: bool = False
+) -> None:
+    """Send raw data-channel messages from the runtime's side, on its loop thread.
+
+    ``ignore_size_limit``: behave like a sender that ignores the client's
+    advertised ``a=max-message-size`` (256 KiB for aiortc), as a hostile or
+    non-aiortc runtime may; aiortc reassembles such messages regardless.
+    """
+    items = list(items)
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            channel = rt._client.channel  # noqa: SLF001 - the hostile side, on purpose
+            assert channel is not None and channel.readyState == "open"
+            if ignore_size_limit:
+                channel.transport._remote_max_message_size = 0  # noqa: SLF001
+            for item in items:
+                channel.send(item)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            failure.append(exc)
+        finally:
+            done.set()
+
+    rt._loop.call_soon_threadsafe(go)  # noqa: SLF001
+    assert done.wait(timeout), "the runtime loop did not run the send"
+    if failure:
+        raise failure[0]
+
+
+def assert_session_lives(r: Reactor, rt: LocalRuntime, prompt: str, frame_timeout: float = 5.0) -> None:
+    """Frames flow, and a normal command round-trips (its state message comes back)."""
+    assert r.get_status() is ReactorStatus.READY
+    r.get_frame(timeout=frame_timeout, latest=True)
+    r.send_command("schedule_prompt", {"new_prompt": prompt, "timestamp": 0})
+    end = time.monotonic() + 10
+    while True:
+        msg = r.get_message(timeout=max(0.1, end - time.monotonic()))
+        if (
+            isinstance(msg, dict)
+            and msg.get("type") == "state"
+            and msg["data"].get("current_prompt") == prompt
+        ):
+            break
+    assert ("schedule_prompt", {"new_prompt": prompt, "timestamp": 0}) in rt.commands_received
+    r.get_frame(timeout=frame_timeout)
+
+
+@pytest.fixture
+def hostile(runtime: LocalRuntime) -> Any:
+    r = Reactor("livecore", local=True, local_url=runtime.url, message_buffer=100)
+    r.connect(timeout=20)
+    r.send_command("start", {})
+    r.get_frame(timeout=5)
+    try:
+        yield r, runtime
+    finally:
+        r.disconnect()
+
+
+def test_garbage_of_every_kind_is_dropped_with_a_warning_and_the_session_lives(
+    hostile: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    r, rt = hostile
+    received = Recorder()
+    r.on_message(received)
+    caplog.set_level(logging.WARNING, logger="reactor_sync")
+    depth = 100_000
+    garbage: list[str | bytes] = [
+        "this is not json",
+        "{\"scope\": ",
+        b"\x00\x01\x02binary",
+        b"{\"scope\": \"application\", \"data\": {\"type\": \"as-bytes\"}}",
+        json.dumps({"scope": "nonsense", "data": {"type": "x", "data": 1}}),
+        json.dumps({"scope": ["list"], "data": {}}),
+        json.dumps({"scope": None}),
+        "[" * depth + "]" * depth,  # deeper than any recursion limit
+        "{\"a\":" * 50_000 + "1" + "}" * 50_000,
+        "x" * (1 << 20),  # 1 MB of non-JSON text
+        b"\xff" * (1 << 20),  # 1 MB binary
+        "NaN",
+        "",
+    ]
+    before = r.stats()["messages_dropped"]
+    runtime_send(rt, garbage, ignore_size_limit=True)
+    # Legal but odd: no envelope (legacy: application scope) and a 1 MB JSON message.
+    big = {"type": "big", "data": "y" * (1 << 20)}
+    runtime_send(rt, [json.dumps({"type": "legacy", "data": [1, 2, 3]}), json.dumps({"scope": "application", "data": big})],
+                 ignore_size_limit=True)
+    wait_until(lambda: any(isinstance(m, dict) and m.get("type") == "big" for m in received.snapshot()),
+               timeout=10, what="the 1 MB message")
+    types = [m.get("type") for m in received.snapshot() if isinstance(m, dict)]
+    assert "legacy" in types and "big" in types
+    dropped = r.stats()["messages_dropped"] - before
+    assert dropped == 12, dropped  # everything but "NaN" (a JSON constant: a legacy message)
+    warnings = [rec for rec in caplog.records if "dropped data-channel message" in rec.getMessage()]
+    assert len(warnings) >= 10  # the first ten drops are each logged
+    assert all(len(rec.getMessage()) < 300 for rec in warnings), "a warning must not echo the payload"
+    assert_session_lives(r, rt, "after garbage")
+
+
+@pytest.mark.slow
+def test_a_flood_of_10000_messages_is_bounded_and_the_session_lives(
+    hostile: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    r, rt = hostile
+    caplog.set_level(logging.WARNING, logger="reactor_sync")
+    handled = Recorder()
+    r.on_message(handled)
+    rss0 = rss_kib()
+    n = 10_000
+    junk = ["not json %d %s" % (i, "z" * 200) for i in range(n)]
+    valid = [json.dumps({"scope": "application", "data": {"type": "flood", "data": {"i": i, "pad": "p" * 200}}})
+             for i in range(n)]
+    t0 = time.monotonic()
+    for chunk in range(0, n, 1000):  # let the runtime's loop breathe between chunks
+        runtime_send(rt, junk[chunk:chunk + 1000] + valid[chunk:chunk + 1000])
+    wait_until(lambda: len(handled.snapshot()) >= n, timeout=60, what="all valid messages delivered to the handler")
+    took = time.monotonic() - t0
+    stats = r.stats()
+    # get_message()'s inbox is bounded (message_buffer=100): the oldest were dropped and counted.
+    assert len(r._inbox["application"]) <= 100  # noqa: SLF001
+    assert stats["messages_dropped"] >= n + (n - 100)
+    # The handler saw every valid message, in order (control events never drop).
+    flood = [m["data"]["i"] for m in handled.snapshot() if m.get("type") == "flood"]
+    assert flood == list(range(n))
+    # The log is not flooded: 10 warnings, then one every 1000th drop.
+    warnings = [rec for rec in caplog.records if "dropped data-channel message" in rec.getMessage()]
+    assert len(warnings) <= 10 + 2 * n // 1000 + 1, len(warnings)
+    growth = (rss_kib() - rss0) / 1024
+    assert growth < 100, f"RSS grew {growth:.0f} MiB during the flood"
+    print(f"\nflood of {2 * n} messages handled in {took:.1f} s, RSS +{growth:.1f} MiB")
+    # ~8 MB in a burst overflows loopback UDP buffers: RTP packets are lost with
+    # the SCTP ones (which SCTP resends) and the video may freeze until the next
+    # keyframe: aiortc's receiver asks for one (PLI) only once its 128-packet
+    # jitter buffer overflows (measured 0-11 s of frozen video). The connection
+    # stays up: messages keep coming, so the stall watchdog rightly does not
+    # fire, and frames come back.
+    assert_session_lives(r, rt, "after the flood", frame_timeout=30)
+    r.get_frame(timeout=2)  # flowing again, not a one-off
+
+
+
+# -- property-based: the codec ------------------------------------------------------------
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30,
+)
+commands = st.text(min_size=1).filter(lambda s: s.strip() != "")
+scopes = st.sampled_from(["application", "runtime"])
+PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(st.one_of(st.text(), st.binary(), st.builds(json.dumps, json_values),
+                 st.builds(lambda s, d: json.dumps({"scope": s, "data": d}), json_values, json_values),
+                 st.integers(1, 5000).map(lambda n: "[" * n), st.integers(1, 5000).map(lambda n: "[" * n + "]" * n)))
+def test_parse_message_never_raises(raw: str | bytes) -> None:
+    message, why = parse_message(raw)
+    assert (message is None) != (why is None)
+    if message is not None:
+        assert message.scope in ("application", "runtime")
+
+
+@PROPS
+@given(commands, json_values, scopes)
+def test_encode_then_parse_round_trips(command: str, data: Any, scope: str) -> None:
+    message, why = parse_message(encode_command(command, data, scope))  # type: ignore[arg-type]
+    assert why is None
+    assert message == Message(scope, {"type": command, "data": data})  # type: ignore[arg-type]
+    assert message.type == command
+
+
+class _Opaque:
+    pass
+
+
+bad_leaves = st.sampled_from([math.nan, math.inf, -math.inf, b"bytes", {1, 2}, _Opaque(), 1j, object])
+
+
+@PROPS
+@given(commands, st.recursive(bad_leaves, lambda c: st.lists(c, min_size=1, max_size=3)
+                              | st.dictionaries(st.text(max_size=5), c, min_size=1, max_size=3), max_leaves=5),
+       scopes)
+def test_encode_refuses_non_json_data_with_a_typed_error(command: str, data: Any, scope: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        encode_command(command, data, scope)  # type: ignore[arg-type]
+
+
+@PROPS
+@given(st.one_of(st.just(""), st.text(alphabet=" \t\n", min_size=1), st.integers(), st.none(), st.binary()),
+       st.one_of(st.text().filter(lambda s: s not in ("application", "runtime")), st.none(), st.integers()))
+def test_encode_refuses_bad_commands_and_scopes(command: Any, scope: Any) -> None:
+    with pytest.raises(InvalidArgumentError):
+        encode_command(command, {}, "application")
+    with pytest.raises(InvalidArgumentError):
+        encode_command("ok", {}, scope)
+
+
+def test_circular_data_is_refused() -> None:
+    data: dict[str, Any] = {}
+    data["self"] = data
+    with pytest.raises(InvalidArgumentError):
+        encode_command("loop", data)
+
+
+def test_oversized_message_is_dropped_unparsed() -> None:
+    message, why = parse_message("[" + "1," * (MAX_MESSAGE_BYTES // 2) + "1]")
+    assert message is None and "exceeds" in (why or "")
