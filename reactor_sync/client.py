@@ -171,6 +171,7 @@ class Reactor(HandlerMixin):
         return self._session_id
 
     def get_last_error(self) -> ReactorError | None:
+        """The last error reported (raised, or passed to error handlers), or None."""
         return self._last_error
 
     @property
@@ -241,26 +242,7 @@ class Reactor(HandlerMixin):
         Raises a :class:`~reactor_sync.ReactorError` subclass on failure (also
         passed to error handlers and kept as ``get_state().last_error``).
         """
-        self._check_process()
-        deadline = Deadline(timeout, "connect()")
-        self._acquire_op(deadline.remaining(), "connect()")
-        self._connecting = deadline
-        try:
-            with self._lock:
-                if self._status is not ReactorStatus.DISCONNECTED:
-                    raise AlreadyConnectedError(
-                        f"connect() called while {self._status.value}; call disconnect() first"
-                    )
-                if self._session_id is not None:
-                    raise AlreadyConnectedError(
-                        "a recoverable session is still open; call reconnect() to resume it "
-                        "or disconnect() to end it"
-                    )
-            self._set_status(ReactorStatus.CONNECTING)
-            self._establish(deadline, resume=False)
-        finally:
-            self._connecting = None
-            self._op_lock.release()
+        self._start_connection(timeout, resume=False)
 
     def reconnect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
         """Resume the kept session with a fresh connection (after a recoverable loss).
@@ -268,25 +250,38 @@ class Reactor(HandlerMixin):
         Sends a new offer for the same session id; the model's state
         survives. Returns at READY. A no-op when already READY.
         """
+        self._start_connection(timeout, resume=True)
+
+    def _start_connection(self, timeout: float, *, resume: bool) -> None:
+        what = "reconnect()" if resume else "connect()"
         self._check_process()
-        deadline = Deadline(timeout, "reconnect()")
-        self._acquire_op(deadline.remaining(), "reconnect()")
-        self._connecting = deadline
+        deadline = Deadline(timeout, what)
+        self._acquire_op(deadline.remaining(), what)
+        self._connecting = deadline  # disconnect() may cancel it
         try:
-            with self._lock:
-                if self._status is ReactorStatus.READY:
-                    return
-                if self._status is not ReactorStatus.DISCONNECTED:
-                    raise AlreadyConnectedError(f"reconnect() called while {self._status.value}")
-                if self._session_id is None:
-                    raise NotConnectedError(
-                        "there is no session to reconnect to; call connect() instead"
-                    )
+            if not self._may_start(resume, what):
+                return
             self._set_status(ReactorStatus.CONNECTING)
-            self._establish(deadline, resume=True)
+            self._establish(deadline, resume=resume)
         finally:
             self._connecting = None
             self._op_lock.release()
+
+    def _may_start(self, resume: bool, what: str) -> bool:
+        """False when there is nothing to do; raises when the call makes no sense now."""
+        with self._lock:
+            if resume and self._status is ReactorStatus.READY:
+                return False
+            if self._status is not ReactorStatus.DISCONNECTED:
+                raise AlreadyConnectedError(f"{what} called while {self._status.value}; call disconnect() first")
+            if resume and self._session_id is None:
+                raise NotConnectedError("there is no session to reconnect to; call connect() instead")
+            if not resume and self._session_id is not None:
+                raise AlreadyConnectedError(
+                    "a recoverable session is still open; call reconnect() to resume it "
+                    "or disconnect() to end it"
+                )
+        return True
 
     def _acquire_op(self, timeout: float, what: str) -> None:
         if not self._op_lock.acquire(timeout=timeout):

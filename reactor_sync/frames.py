@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -41,8 +41,7 @@ def _to_rgb(av_frame: Any) -> RGBFrame:
         converted = reformatter.reformat(av_frame, format="rgb24", threads=1)
     except TypeError:  # PyAV without the threads argument
         converted = reformatter.reformat(av_frame, format="rgb24")
-    array: RGBFrame = converted.to_ndarray()
-    return array
+    return cast(RGBFrame, converted.to_ndarray())
 
 
 class Frame:
