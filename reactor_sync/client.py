@@ -404,24 +404,36 @@ class Reactor(HandlerMixin):
         deadline = Deadline(timeout, "disconnect()")
         self._acquire_op(deadline.remaining(), "disconnect()")
         try:
-            with self._lock:
-                link, self._link = self._link, None
-                session_id = self._session_id
-                _, source = self._input
-                self._input = (None, None)
-            if source is not None:
-                source.close("the reactor disconnected")
-            self._close_mailboxes(_Disconnected("disconnected by disconnect()"))
-            if link is not None:
-                self._close_link(link, deadline.cap(2.0))
-            if not recoverable and session_id is not None:
-                self._end_session(session_id, deadline.cap(3.0))
-                self._set_session_id(None)
-            self._set_status(ReactorStatus.DISCONNECTED)
-            if self._session_id is None:
-                _loop.unregister_exit_closer(id(self))
+            self._teardown(deadline, end_session=not recoverable, reason="disconnected by disconnect()")
         finally:
             self._op_lock.release()
+
+    def _teardown(
+        self,
+        deadline: Deadline,
+        *,
+        end_session: bool,
+        reason: str,
+        link_cap: float = 2.0,
+        session_cap: float = 3.0,
+    ) -> None:
+        """Close input, mailboxes and the peer connection, end the session if asked; then DISCONNECTED."""
+        with self._lock:
+            link, self._link = self._link, None
+            session_id = self._session_id
+            _, source = self._input
+            self._input = (None, None)
+        if source is not None:
+            source.close(reason)
+        self._close_mailboxes(_Disconnected(reason))
+        if link is not None:
+            self._close_link(link, _cap(deadline, link_cap))
+        if end_session and session_id is not None:
+            self._end_session(session_id, _cap(deadline, session_cap))
+            self._set_session_id(None)
+        self._set_status(ReactorStatus.DISCONNECTED)
+        if self._session_id is None:
+            _loop.unregister_exit_closer(id(self))
 
     def _close_link(self, link: PeerLink, timeout: float) -> None:
         try:
@@ -455,29 +467,16 @@ class Reactor(HandlerMixin):
 
     def _close_at_exit(self, deadline: float) -> None:
         """Exit hook: what disconnect() does, squeezed into the exit budget."""
-        if not self._op_lock.acquire(timeout=0.1):
+        acquired = self._op_lock.acquire(timeout=0.1)
+        if not acquired:
             logger.debug("exit: a connect/disconnect is in progress; closing anyway")
         try:
-            link, self._link = self._link, None
-            session_id = self._session_id
-            if link is not None:
-                left = deadline - time.monotonic()
-                self._close_link(link, max(0.05, min(0.5, left)))
-            if session_id is not None:
-                left = deadline - time.monotonic()
-                try:
-                    self._signaling.close_session(session_id, max(0.05, min(1.0, left)))
-                except BaseException:
-                    logger.debug("exit: could not end the session", exc_info=True)
-            self._close_mailboxes(_Disconnected("the interpreter is exiting"))
-            self._set_session_id(None)
-            self._set_status(ReactorStatus.DISCONNECTED)  # delivered by the flush phase
+            budget = Deadline(max(0.05, deadline - time.monotonic()), "closing at exit")
+            self._teardown(budget, end_session=True, reason="the interpreter is exiting",
+                           link_cap=0.5, session_cap=1.0)
         finally:
-            if self._op_lock.locked():
-                try:
-                    self._op_lock.release()
-                except RuntimeError:
-                    pass
+            if acquired:
+                self._op_lock.release()
 
     def __enter__(self) -> Reactor:
         if self._status is ReactorStatus.DISCONNECTED and self._session_id is None:
@@ -765,6 +764,14 @@ async def _send(link: PeerLink, text: str, command: str) -> None:
 
 async def _replace_track(link: PeerLink, track: MediaStreamTrack | None) -> None:
     link.video_sender.replaceTrack(track)
+
+
+def _cap(deadline: Deadline, limit: float) -> float:
+    """``limit``, or what is left of ``deadline`` if less; never below 0.05 s."""
+    try:
+        return max(0.05, deadline.cap(limit))
+    except ReactorError:
+        return 0.05
 
 
 def _time_left(deadline: Deadline | None) -> float:
