@@ -83,7 +83,6 @@ class PeerLink:
         self._failed: ReactorConnectionError | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._lost_reported = False
         self._was_ready = False
         self.remote_track: MediaStreamTrack | None = None
         self.last_activity = time.monotonic()
@@ -134,13 +133,12 @@ class PeerLink:
             self._ready.set()
 
     def _fail(self, error: ReactorConnectionError) -> None:
-        if self._closing:
+        """The first failure wins: before READY it fails accept_answer(), after it is a loss."""
+        if self._closing or self._failed is not None:
             return
-        if self._failed is None:
-            self._failed = error
+        self._failed = error
         self._ready.set()  # wake accept_answer() so it can raise
-        if self._was_ready and not self._lost_reported:
-            self._lost_reported = True
+        if self._was_ready:
             self._on_lost(self, error)
 
     # -- offer / answer -------------------------------------------------
