@@ -10,22 +10,18 @@ from _common import median, percentile
 
 FPS = 30.0
 FRAME_MS = 1000.0 / FPS
-CLIENTS = ("reactor_sync", "official", "floor", "reactor_sync+fix")
-COLORS = {"reactor_sync": "#1f77b4", "official": "#ff7f0e", "floor": "#7f7f7f", "reactor_sync+fix": "#2ca02c"}
+CLIENTS = ("reactor_sync", "official", "floor")
+COLORS = {"reactor_sync": "#1f77b4", "official": "#ff7f0e", "floor": "#7f7f7f"}
 
 # name, description, target, comparison ("<=" or ">=")
 TARGETS: list[tuple[str, str, float, str]] = [
     ("cpu_vs_official", "CPU/frame reactor_sync / official (peer)", 0.85, "<="),
     ("cpu_vs_floor", "CPU/frame reactor_sync / floor (peer)", 1.10, "<="),
-    ("fix_cpu_vs_official", "CPU/frame reactor_sync+fix / official (peer; proposed fix 1)", 0.85, "<="),
-    ("fix_cpu_vs_floor", "CPU/frame reactor_sync+fix / floor (peer; proposed fix 1)", 1.10, "<="),
     ("ttff_vs_official", "time to first frame reactor_sync / official (peer)", 1.0, "<="),
     ("handoff_p50", "handoff p50, get_frame() incl. RGB (ms)", 0.3, "<="),
     ("handoff_p99", "handoff p99, get_frame() incl. RGB (ms)", 2.0, "<="),
     ("handoff_take_p50", "handoff p50, mailbox only / no RGB (ms)", 0.3, "<="),
     ("handoff_take_p99", "handoff p99, mailbox only / no RGB (ms)", 2.0, "<="),
-    ("fix_handoff_p50", "handoff p50 incl. RGB with proposed fix 1 (ms)", 0.3, "<="),
-    ("fix_handoff_p99", "handoff p99 incl. RGB with proposed fix 1 (ms)", 2.0, "<="),
     ("slow_rss", "slow consumer RSS growth (MB)", 10.0, "<="),
     ("slow_age", "slow consumer max frame age (ms)", FRAME_MS + 5.0, "<="),
     ("sessions8_min_fps", "8 sessions: slowest session fps", 29.0, ">="),
@@ -76,19 +72,12 @@ def measured(data: dict[str, Any]) -> dict[str, tuple[float | None, str]]:
                          ("ttff_vs_official", "ttff_s", "official")):
         ratios = paired_ratios(ab, key, "reactor_sync", b)
         res[name] = (median(ratios) if ratios else None, _mr(ratios, 2))
-    for name, b in (("fix_cpu_vs_official", "official"), ("fix_cpu_vs_floor", "floor")):
-        ratios = paired_ratios(ab, "cpu_ms_per_frame", "reactor_sync+fix", b)
-        res[name] = (median(ratios) if ratios else None, _mr(ratios, 2))
     ho = data.get("handoff") or {}
     if "with_rgb" in ho:
         res["handoff_p50"] = (ho["with_rgb"]["p50_ms"], _fmt(ho["with_rgb"]["p50_ms"]))
         res["handoff_p99"] = (ho["with_rgb"]["p99_ms"], _fmt(ho["with_rgb"]["p99_ms"]))
         res["handoff_take_p50"] = (ho["take_only"]["p50_ms"], _fmt(ho["take_only"]["p50_ms"]))
         res["handoff_take_p99"] = (ho["take_only"]["p99_ms"], _fmt(ho["take_only"]["p99_ms"]))
-    hf = data.get("handoff_fix") or {}
-    if "with_rgb" in hf:
-        res["fix_handoff_p50"] = (hf["with_rgb"]["p50_ms"], _fmt(hf["with_rgb"]["p50_ms"]))
-        res["fix_handoff_p99"] = (hf["with_rgb"]["p99_ms"], _fmt(hf["with_rgb"]["p99_ms"]))
     slow = data.get("slow") or {}
     if "rss_growth_mb" in slow:
         g = max(slow["rss_growth_mb"], slow["rss_max_growth_mb"])
@@ -185,9 +174,6 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
                               ("TTR vs official", "ttr_s", "official"),
                               ("TTFF vs official", "ttff_s", "official")):
             L.append(f"- reactor_sync {name}: {_mr(paired_ratios(section, key2, 'reactor_sync', b), 2)}")
-        for name, b in (("official", "official"), ("floor", "floor")):
-            L.append(f"- reactor_sync+fix CPU/frame vs {name}: "
-                     f"{_mr(paired_ratios(section, 'cpu_ms_per_frame', 'reactor_sync+fix', b), 2)}")
         L.append("")
     ho = data.get("handoff") or {}
     L.append("## Handoff latency inside reactor_sync (peer)")
@@ -200,10 +186,6 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         rows = [(ho, "take_only", "`_take_frame()` returns (mailbox handoff only)"),
                 (ho, "with_rgb", "`.rgb()` returns (= what `get_frame()` costs)"),
                 (ho, "convert", "the RGB conversion alone")]
-        hf = data.get("handoff_fix") or {}
-        if "with_rgb" in hf:
-            rows += [(hf, "with_rgb", "with proposed fix 1: `.rgb()` returns"),
-                     (hf, "convert", "with proposed fix 1: the RGB conversion alone")]
         for src, key, label in rows:
             s = src[key]
             L.append(f"| {label} | {s['n']} | {_fmt(s['p50_ms'])} | {_fmt(s['p90_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} |")
@@ -272,7 +254,7 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
         groups = by_client(data.get(key))
         for ci, client in enumerate(CLIENTS):
             vals = [r["cpu_ms_per_frame"] for r in groups.get(client, [])]
-            x = si * 5 + ci
+            x = si * (len(CLIENTS) + 1) + ci
             if vals:
                 ax.bar(x, median(vals), color=COLORS[client], alpha=0.75)
                 ax.scatter([x] * len(vals), vals, color="k", s=10, zorder=3)
@@ -281,9 +263,8 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
     ax.set_xticks(xt, xl, fontsize=7)
     ax.set_ylabel("client CPU ms per delivered frame")
     r1, r2 = meas.get("cpu_vs_official", (None, "")), meas.get("cpu_vs_floor", (None, ""))
-    r1f = meas.get("fix_cpu_vs_official", (None, ""))
     ax.set_title(f"CPU per frame (bars: median, dots: rounds). Peer ratios:\nsync/official {r1[1]} (goal <=0.85), "
-                 f"sync/floor {r2[1]} (goal <=1.10)\nsync+fix/official {r1f[1]}", fontsize=8)
+                 f"sync/floor {r2[1]} (goal <=1.10)", fontsize=9)
 
     # (b) TTR and TTFF on the peer.
     ax = axes[0, 1]
@@ -303,7 +284,7 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
     if "ttr_s" in warm:
         ax.axhline(warm["ttr_s"] * 1000, color="r", ls=":", lw=1)
         ax.text(len(CLIENTS) - 0.6, warm["ttr_s"] * 1000, f"cold runtime READY\n{warm['ttr_s']*1000:.0f} ms",
-                color="r", fontsize=7, ha="right", va="bottom")
+                color="r", fontsize=7, ha="right", va="top")
     ax.set_xticks(range(len(CLIENTS)), [c.replace("reactor_sync", "sync") for c in CLIENTS])
     ax.set_ylabel("ms from connect()")
     ax.legend(fontsize=8, loc="upper left")
@@ -317,7 +298,7 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
         groups = by_client(data.get(key))
         for ci, client in enumerate(CLIENTS):
             vals = [r["fps"] for r in groups.get(client, [])]
-            x = si * 5 + ci
+            x = si * (len(CLIENTS) + 1) + ci
             if vals:
                 ax.bar(x, median(vals), color=COLORS[client], alpha=0.75)
                 ax.scatter([x] * len(vals), vals, color="k", s=10, zorder=3)
@@ -332,10 +313,8 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
     # (d) handoff CDF.
     ax = axes[1, 0]
     ho = data.get("handoff") or {}
-    hf = data.get("handoff_fix") or {}
     for src, key, label, color in ((ho, "samples_take_ms", "mailbox only", "#9467bd"),
-                                   (ho, "samples_rgb_ms", "get_frame() incl. RGB", "#1f77b4"),
-                                   (hf, "samples_rgb_ms", "get_frame() + fix 1", "#2ca02c")):
+                                   (ho, "samples_rgb_ms", "get_frame() incl. RGB", "#1f77b4")):
         vals = sorted(src.get(key, []))
         if vals:
             ys = [(i + 1) / len(vals) for i in range(len(vals))]

@@ -257,15 +257,12 @@ def client_cmd(client: str, sdk_python: Path, url: str, plan: Plan, window: floa
     common = ["--skip", str(plan.skip), "--duration", str(window)]
     if client == "reactor_sync":
         return [sys.executable, "sync_client.py", "throughput", "--url", url, *common]
-    if client == "reactor_sync+fix":
-        return [sys.executable, "sync_client.py", "throughput", "--url", url, "--proposed-fix", *common]
     if client == "official":
         return [str(sdk_python), "official_client.py", *common]
     return [sys.executable, "floor_client.py", "--url", url, *common]
 
 
-# reactor_sync+fix: reactor_sync with PROPOSED_FIXES.md fix 1 monkeypatched in (benchmark only).
-CLIENTS = ("reactor_sync", "official", "floor", "reactor_sync+fix")
+CLIENTS = ("reactor_sync", "official", "floor")
 
 
 def ab_rounds(server: str, url: str, sdk_python: Path, plan: Plan, rounds: int,
@@ -294,10 +291,10 @@ def ab_rounds(server: str, url: str, sdk_python: Path, plan: Plan, rounds: int,
     return out
 
 
-def sync_mode(mode: str, url: str, plan: Plan, duration: float, fix: bool = False) -> dict[str, Any]:
+def sync_mode(mode: str, url: str, plan: Plan, duration: float) -> dict[str, Any]:
     wait_idle(url)
     cmd = [sys.executable, "sync_client.py", mode, "--url", url, "--skip", str(plan.skip),
-           "--duration", str(duration), *(["--proposed-fix"] if fix else [])]
+           "--duration", str(duration)]
     res = run_child(cmd, 60 + 2 * duration, mode)
     if "error" in res:
         log(f"{mode}: ERROR {res['error']} {res.get('stderr', '')[-300:]}")
@@ -382,7 +379,6 @@ def run_all(plan: Plan) -> dict[str, Any]:
         data["ab_peer"] = ab_rounds("peer", base, sdk_python, plan, plan.rounds_peer, plan.window_peer)
         log("== handoff latency (peer)")
         data["handoff"] = sync_mode("handoff", base, plan, plan.handoff_window)
-        data["handoff_fix"] = sync_mode("handoff", base, plan, plan.handoff_window, fix=True)
         log("== slow consumer (peer)")
         data["slow"] = sync_mode("slow", base, plan, plan.slow_duration)
 
@@ -417,7 +413,7 @@ def count_errors(data: dict[str, Any]) -> list[str]:
         for run in (data.get(key) or {}).get("runs", []):
             if "error" in run:
                 errors.append(f"{key} {run.get('client')}: {run['error']}")
-    for key in ("handoff", "handoff_fix", "slow"):
+    for key in ("handoff", "slow"):
         if key in data and "error" in data[key]:
             errors.append(f"{key}: {data[key]['error']}")
     for run in (data.get("sessions") or {}).get("runs", []):

@@ -40,37 +40,6 @@ from reactor_sync import Reactor  # noqa: E402
 T_IMPORTED = now()
 
 
-def apply_proposed_fix() -> None:
-    """Benchmark-only monkeypatch of PROPOSED_FIXES.md fix 1 (reactor_sync is not edited).
-
-    One ``VideoReformatter`` per consumer thread, single-threaded swscale:
-    ``av_frame.to_ndarray(format="rgb24")`` on a fresh decoded frame builds
-    (and later frees) an SwsContext with its own slice threads every frame.
-    """
-    from av.video.reformatter import VideoReformatter
-
-    from reactor_sync import frames
-
-    local = threading.local()
-
-    def rgb(self: Any) -> Any:
-        cached = self._rgb
-        if cached is not None:
-            return cached
-        with self._lock:
-            if self._rgb is None:
-                reformatter = getattr(local, "reformatter", None)
-                if reformatter is None:
-                    reformatter = local.reformatter = VideoReformatter()
-                array = reformatter.reformat(self._av, format="rgb24", threads=1).to_ndarray()
-                array.flags.writeable = False
-                self._rgb = array
-                self._av = None
-            return self._rgb
-
-    frames.Frame.rgb = rgb  # type: ignore[method-assign]
-
-
 def _connect(url: str, timeout: float) -> tuple[Reactor, float, float]:
     """Connect; returns (reactor, t0, time to READY)."""
     reactor = Reactor("livecore", local=True, local_url=url)
@@ -271,15 +240,8 @@ def main() -> None:
     ap.add_argument("--skip", type=float, default=1.0)
     ap.add_argument("--duration", type=float, default=15.0)
     ap.add_argument("--timeout", type=float, default=20.0)
-    ap.add_argument("--proposed-fix", action="store_true",
-                    help="monkeypatch PROPOSED_FIXES.md fix 1 into reactor_sync for this run")
     args = ap.parse_args()
-    if args.proposed_fix:
-        apply_proposed_fix()
-    result = MODES[args.mode](args)
-    if args.proposed_fix:
-        result["client"] = "reactor_sync+fix"
-    emit_result(result)
+    emit_result(MODES[args.mode](args))
 
 
 if __name__ == "__main__":
