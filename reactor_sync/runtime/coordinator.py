@@ -85,12 +85,10 @@ API keys and tokens are never logged nor recorded.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hmac
 import json
 import logging
-import os
 import re
 import sys
 import threading
@@ -638,6 +636,16 @@ class CoordinatorEmulator(BackgroundServer):
         self._event(None, "token_issued")
         return Response.json({"jwt": token})
 
+    def _authorized_session(self, request: Request) -> tuple[_Session | None, Response | None]:
+        """Bearer check, then the caller's session from the path: (session, None) or an error."""
+        subject, denied = self._authorize(request)
+        if denied is not None or subject is None:
+            return None, denied or _error(401, "unauthorized")
+        sess = self._lookup(request, subject)
+        if sess is None:
+            return None, _error(404, "session not found")
+        return sess, None
+
     def _authorized_json(self, request: Request) -> tuple[str, dict[str, Any], Response | None]:
         """Bearer check, then the body as a JSON object: (subject, body, None) or an error."""
         subject, denied = self._authorize(request)
@@ -688,33 +696,24 @@ class CoordinatorEmulator(BackgroundServer):
         return Response.json({"session_id": sess.id})
 
     async def _get_session(self, request: Request) -> Response:
-        subject, denied = self._authorize(request)
-        if denied is not None or subject is None:
-            return denied or _error(401, "unauthorized")
-        sess = self._lookup(request, subject)
-        if sess is None:
-            return _error(404, "session not found")
+        sess, denied = self._authorized_session(request)
+        if denied is not None or sess is None:
+            return denied or _error(404, "session not found")
         return Response.json({"session_id": sess.id, "state": sess.state})
 
     async def _delete_session(self, request: Request) -> Response:
-        subject, denied = self._authorize(request)
-        if denied is not None or subject is None:
-            return denied or _error(401, "unauthorized")
-        sess = self._lookup(request, subject)
-        if sess is None:
-            return _error(404, "session not found")
+        sess, denied = self._authorized_session(request)
+        if denied is not None or sess is None:
+            return denied or _error(404, "session not found")
         sess.deleted = True
         self._sessions.pop(sess.id, None)
         await self._close_session(sess, "deleted")
         return Response.json({"session_id": sess.id, "state": SessionState.CLOSED})
 
     async def _get_sdp_params(self, request: Request) -> Response:
-        subject, denied = self._authorize(request)
-        if denied is not None or subject is None:
-            return denied or _error(401, "unauthorized")
-        sess = self._lookup(request, subject)
-        if sess is None:
-            return _error(404, "session not found")
+        sess, denied = self._authorized_session(request)
+        if denied is not None or sess is None:
+            return denied or _error(404, "session not found")
         if sess.computing:
             # The model side is answering right now (~tens of ms): hold the poll briefly
             # rather than send the client into a 0.5 s backoff.
@@ -934,51 +933,11 @@ def serve_coordinator(
     serve_until_stopped(emu, announce=announce, stop_event=stop_event)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m reactor_sync.runtime.coordinator",
-        description="Run the Reactor cloud coordinator emulator on loopback. Prints "
-        "'READY http://HOST:PORT' once listening; Ctrl-C or SIGTERM stops it.",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="TCP port, 0 = any free port (default)")
-    parser.add_argument(
-        "--api-key", action="append", dest="api_keys", metavar="KEY",
-        help="accepted API key (repeatable; default: $REACTOR_API_KEY, else the test key rk_test_key)",
-    )
-    parser.add_argument("--queue-delay", type=float, default=0.0, help="seconds a session waits for a GPU")
-    parser.add_argument("--model", action="append", dest="models", choices=sorted(MODELS),
-                        help="model to serve (repeatable; default livecore)")
-    parser.add_argument("--token-ttl", type=float, default=3600.0, help="JWT lifetime in seconds")
-    parser.add_argument("--fps", type=float, default=30.0)
-    parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--height", type=int, default=512)
-    parser.add_argument("--log-level", default="WARNING")
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper(), logging.WARNING),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    env_key = os.environ.get("REACTOR_API_KEY")
-    keys = args.api_keys or ([env_key] if env_key else [DEFAULT_API_KEY])
+    """``python -m reactor_sync.runtime.coordinator``: ``reactor-sync serve --coordinator``."""
+    from ..cli import main as cli_main
 
-    def announce(url: str) -> None:
-        print(f"READY {url}", flush=True)
-
-    try:
-        serve_coordinator(
-            args.port, args.host, keys, args.queue_delay, args.models or ["livecore"],
-            announce=announce, token_ttl=args.token_ttl, fps=args.fps, width=args.width, height=args.height,
-        )
-    except (OSError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return cli_main(["serve", "--coordinator", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
