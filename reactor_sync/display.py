@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
 
+from .errors import InvalidArgumentError
+
 __all__ = ["Image", "contact_sheet", "show", "to_jpeg", "to_png"]
 
 RGBArray = npt.NDArray[np.uint8]
@@ -40,11 +42,11 @@ def _as_rgb(frame: Any) -> RGBArray:
     """Validate ``frame`` as (H, W, 3) uint8 and make it C-contiguous for PyAV."""
     array = np.asarray(frame)
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"expected an (H, W, 3) uint8 RGB frame, got shape {array.shape} dtype {array.dtype}"
         )
     if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"empty frame: shape {array.shape}")
+        raise InvalidArgumentError(f"empty frame: shape {array.shape}")
     return np.ascontiguousarray(array)
 
 
@@ -85,7 +87,7 @@ def to_jpeg(frame: Any, quality: int = 80) -> bytes:
     larger); it maps onto FFmpeg's fixed quantiser scale 31..2.
     """
     if not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an int in 1..100, got {quality!r}")
+        raise InvalidArgumentError(f"quality must be an int in 1..100, got {quality!r}")
     qscale = round(31 - (quality - 1) * 29 / 99)  # 1 -> 31 (worst), 100 -> 2 (best)
     return _encode_still(
         _as_rgb(frame), "mjpeg", "yuvj420p", {"qmin": str(qscale), "qmax": str(qscale)}
@@ -170,12 +172,12 @@ def contact_sheet(
     pixels of ``background`` separate the cells.
     """
     if not isinstance(columns, int) or columns < 1:
-        raise ValueError(f"columns must be an int >= 1, got {columns!r}")
+        raise InvalidArgumentError(f"columns must be an int >= 1, got {columns!r}")
     if not isinstance(gap, int) or gap < 0:
-        raise ValueError(f"gap must be an int >= 0, got {gap!r}")
+        raise InvalidArgumentError(f"gap must be an int >= 0, got {gap!r}")
     tiles = [_as_rgb(f) for f in frames]
     if not tiles:
-        raise ValueError("contact_sheet() needs at least one frame")
+        raise InvalidArgumentError("contact_sheet() needs at least one frame")
     cell_h = max(t.shape[0] for t in tiles)
     cell_w = max(t.shape[1] for t in tiles)
     cols = min(columns, len(tiles))
