@@ -31,6 +31,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from ._codecs import preferred_video_codecs
 from ._loopback_ice import loopback_ice, sanitize_remote_sdp
 from .errors import ConnectionLostError, ProtocolError, ReactorConnectionError
 from .messages import encode_command
@@ -43,16 +44,6 @@ CLOSE_TIMEOUT_S = 2.0
 # How often the stall watchdog looks: the loss is declared at most this
 # long after stall_timeout has passed.
 WATCHDOG_PERIOD_S = 0.25
-CODEC_ORDER = ("video/H264", "video/VP8")
-
-
-def _codec_preferences() -> list[Any]:
-    codecs = RTCRtpSender.getCapabilities("video").codecs
-    ranked = sorted(
-        codecs,
-        key=lambda c: CODEC_ORDER.index(c.mimeType) if c.mimeType in CODEC_ORDER else len(CODEC_ORDER),
-    )
-    return ranked
 
 
 class PeerLink:
@@ -72,7 +63,7 @@ class PeerLink:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         self._dc = self._pc.createDataChannel("data")
         self._transceiver = self._pc.addTransceiver("video", direction="sendrecv")
-        self._transceiver.setCodecPreferences(_codec_preferences())
+        self._transceiver.setCodecPreferences(preferred_video_codecs())
         self._on_frame = on_frame
         self._on_message = on_message
         self._on_track = on_track

@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .._codecs import preferred_video_codecs
 from .._loopback_ice import loopback_ice, loopback_rtc_configuration, sanitize_remote_sdp
 from .frames import FrameSource, ModelVideoTrack
 from .model import Model
@@ -49,14 +50,6 @@ CommandCallback = Callable[[str, Any], None]
 
 class SessionSetupError(RuntimeError):
     """The offer could not be answered (bad SDP, negotiation failure, timeout)."""
-
-
-def _preferred_video_codecs() -> list[Any]:
-    caps = RTCRtpSender.getCapabilities("video").codecs
-    h264 = [c for c in caps if c.mimeType.lower() == "video/h264"]
-    vp8 = [c for c in caps if c.mimeType.lower() == "video/vp8"]
-    rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
-    return h264 + vp8 + rtx
 
 
 class ClientSession:
@@ -103,7 +96,7 @@ class ClientSession:
                 # Created before the remote description so that it is matched
                 # to the offered video m-line and our codec order applies.
                 transceiver = pc.addTransceiver(self.track, direction="sendrecv")
-                transceiver.setCodecPreferences(_preferred_video_codecs())
+                transceiver.setCodecPreferences(preferred_video_codecs())
                 if self.loopback_only:
                     offer_sdp = sanitize_remote_sdp(offer_sdp)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
