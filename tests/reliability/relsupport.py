@@ -101,3 +101,38 @@ def settle(predicate: Any, timeout: float) -> bool:
         if time.monotonic() > end:
             return False
         time.sleep(0.1)
+
+
+# connect() raises at its timeout: closing the local peer connection takes at
+# most 0.2 s past it, and ending the server's session then goes on in the
+# background (it may be the very server that hangs).
+CLEANUP_SLACK_S = 0.5
+
+
+def connect_fails(r: Any, timeout: float, expected: type[BaseException]) -> tuple[Any, float]:
+    """``r.connect(timeout)`` must raise ``expected`` on time, everywhere alike.
+
+    On time: within ``timeout`` + CLEANUP_SLACK_S. Everywhere alike: the same
+    error object is ``get_last_error()`` and reaches ``on_error`` handlers.
+    Returns the error and how long connect() took.
+    """
+    from reactor_sync import ReactorStatus
+    from support import Recorder, wait_until
+
+    errors = Recorder()
+    r.on_error(errors)
+    t0 = time.monotonic()
+    try:
+        r.connect(timeout=timeout)
+    except expected as exc:
+        error = exc
+    else:
+        raise AssertionError(f"connect() did not raise {expected.__name__}")
+    took = time.monotonic() - t0
+    assert took <= timeout + CLEANUP_SLACK_S, f"connect(timeout={timeout}) took {took:.2f} s"
+    assert r.get_status() is ReactorStatus.DISCONNECTED
+    assert r.get_last_error() is error
+    wait_until(lambda: error in errors.snapshot(), timeout=2, what="the error event")
+    r.off("error", errors)
+    r.disconnect()
+    return error, took

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,18 +20,13 @@ from reactor_sync import (
     Reactor,
     ReactorConnectionError,
     ReactorError,
-    ReactorStatus,
     ReactorTimeoutError,
 )
 from reactor_sync.runtime import LocalRuntime
-from support import Recorder, wait_until
+from relsupport import connect_fails
 
 pytestmark = pytest.mark.timeout(60)
 
-# connect() raises at its timeout: closing the local peer connection takes at
-# most 0.2 s past it, and ending the server's session then goes on in the
-# background (it may be the very server that hangs).
-CLEANUP_SLACK_S = 0.5
 
 
 class FakeRuntime:
@@ -102,19 +96,7 @@ def fake_runtime() -> Iterator[Callable[[Callable[[str], str | None]], FakeRunti
 
 
 def _connect_fails(url: str, timeout: float, expected: type[ReactorError]) -> tuple[ReactorError, float]:
-    r = Reactor("livecore", local=True, local_url=url)
-    errors = Recorder()
-    r.on_error(errors)
-    t0 = time.monotonic()
-    with pytest.raises(expected) as info:
-        r.connect(timeout=timeout)
-    took = time.monotonic() - t0
-    assert took <= timeout + CLEANUP_SLACK_S, f"connect(timeout={timeout}) took {took:.2f} s"
-    assert r.get_status() is ReactorStatus.DISCONNECTED
-    assert r.get_last_error() is info.value
-    wait_until(lambda: info.value in errors.snapshot(), timeout=2, what="the error event")
-    r.disconnect()
-    return info.value, took
+    return connect_fails(Reactor("livecore", local=True, local_url=url), timeout, expected)
 
 
 def _recorded_answer() -> str:

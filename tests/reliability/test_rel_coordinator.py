@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from relsupport import free_port
+from relsupport import connect_fails, free_port
 from reactor_sync import (
     AuthenticationError,
     CoordinatorError,
@@ -37,7 +37,6 @@ pytestmark = pytest.mark.timeout(60)
 
 # Not shaped like "rk_...": the checks must not pass just because redact() masks that shape.
 KEY = "SECRETKEY-5f1c2d9e8a7b6c5d4e3f2a1b"
-CLEANUP_SLACK_S = 2.5
 
 
 @pytest.fixture
@@ -52,17 +51,6 @@ def cloud(emu: CoordinatorEmulator, **kw: Any) -> Reactor:
 
 def no_live_sessions(emu: CoordinatorEmulator) -> bool:
     return all(state == SessionState.CLOSED for state in emu.sessions.values())
-
-
-def connect_fails(r: Reactor, timeout: float, expected: type[ReactorError]) -> tuple[ReactorError, float]:
-    t0 = time.monotonic()
-    with pytest.raises(expected) as info:
-        r.connect(timeout=timeout)
-    took = time.monotonic() - t0
-    assert took <= timeout + CLEANUP_SLACK_S, f"connect(timeout={timeout}) took {took:.2f} s"
-    assert r.get_status() is ReactorStatus.DISCONNECTED
-    assert r.get_last_error() is info.value
-    return info.value, took
 
 
 def connects(r: Reactor, timeout: float = 20) -> float:
