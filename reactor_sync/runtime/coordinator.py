@@ -419,30 +419,20 @@ class CoordinatorEmulator(BackgroundServer):
 
     def wait_for_session_state(self, session_id: str, state: str, timeout: float) -> bool:
         """Block until ``sessions[session_id] == state``; False on timeout."""
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while self._states.get(session_id) != state:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
-            return True
+            return self._changed.wait_for(lambda: self._states.get(session_id) == state, timeout)
 
     def wait_for_call(
         self, method: str, path: str | re.Pattern[str], status: int | None = None, timeout: float = 5.0
     ) -> bool:
         """Block until a call matching method/path (fault-style pattern)/status was answered."""
         match = _path_matcher(path)
-        deadline = time.monotonic() + timeout
+
+        def answered() -> bool:
+            return any(m == method.upper() and match(p) and (status is None or s == status) for m, p, s in self._calls)
+
         with self._changed:
-            while not any(
-                m == method.upper() and match(p) and (status is None or s == status) for m, p, s in self._calls
-            ):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
-            return True
+            return self._changed.wait_for(answered, timeout)
 
     # -- faults and tokens (thread-safe) ----------------------------------------------------
     def inject_fault(

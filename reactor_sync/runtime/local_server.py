@@ -149,14 +149,8 @@ class LocalRuntime(BackgroundServer):
 
     def wait_for_state(self, state: str, timeout: float) -> bool:
         """Block until the runtime is in ``state``; False on timeout."""
-        deadline = time.monotonic() + timeout
         with self._state_changed:
-            while self._state != state:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._state_changed.wait(remaining)
-            return True
+            return self._state_changed.wait_for(lambda: self._state == state, timeout)
 
     def _set_state(self, state: str) -> None:
         with self._state_changed:
