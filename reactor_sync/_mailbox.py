@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -60,15 +59,12 @@ class Mailbox(Generic[T]):
         ones. Raises :class:`MailboxClosed` when closed and empty, and
         ``TimeoutError`` when nothing came in time.
         """
-        end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not self._items:
-                if self._closed is not None:
-                    raise MailboxClosed(self._closed)
-                left = None if end is None else end - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError
-                self._cond.wait(left)
+            if not self._cond.wait_for(lambda: self._items or self._closed is not None, timeout):
+                raise TimeoutError
+            if not self._items:
+                assert self._closed is not None
+                raise MailboxClosed(self._closed)
             if latest:
                 skipped = len(self._items) - 1
                 if skipped:

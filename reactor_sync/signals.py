@@ -105,12 +105,7 @@ class _DeliveryThread:
         if self.is_current():
             return False
         with self._idle:
-            while self._pending > 0:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._idle.wait(left)
-        return True
+            return self._idle.wait_for(lambda: self._pending == 0, max(0.0, deadline - time.monotonic()))
 
     def is_current(self) -> bool:
         return threading.current_thread() is self._thread
