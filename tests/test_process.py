@@ -71,6 +71,22 @@ def test_script_ending_without_disconnect_exits_fast_and_stops_the_session(runti
     assert "session_stopped" in [name for _, name in runtime.events]
 
 
+def _interrupt(proc: subprocess.Popen[str]) -> tuple[list[str], list[str]]:
+    """Ctrl-C the script; its "INTERRUPTED <monotonic> ..." line must come within 0.5 s.
+
+    Returns all stdout lines and the fields of the INTERRUPTED line.
+    """
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    lines = out.splitlines()
+    interrupted = [ln for ln in lines if ln.startswith("INTERRUPTED")]
+    assert interrupted, f"stdout={lines} stderr={err[-2000:]}"
+    fields = interrupted[0].split()
+    assert float(fields[1]) - sent < 0.5
+    return lines, fields
+
+
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """An HTTP 'server' that accepts connections and never answers."""
@@ -116,14 +132,8 @@ def test_ctrl_c_during_connect_to_a_silent_server(silent_server: str, python_env
     )
     _wait_line(proc, "CONNECTING")
     time.sleep(0.5)  # well inside the hanging HTTP call
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=10)
-    lines = out.splitlines()
-    interrupted = [ln for ln in lines if ln.startswith("INTERRUPTED")]
-    assert interrupted, f"stdout={lines} stderr={err[-2000:]}"
-    _, when, status = interrupted[0].split()
-    assert float(when) - sent < 0.5
+    lines, fields = _interrupt(proc)
+    status = fields[2]
     assert status == "disconnected"
     assert "STILL USABLE" in lines
 
@@ -150,13 +160,7 @@ def test_ctrl_c_during_get_frame_leaves_the_reactor_usable(python_env: dict[str,
         )
         _wait_line(proc, "WAITING FOR FRAMES")
         time.sleep(0.3)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-        lines = out.splitlines()
-        interrupted = [ln for ln in lines if ln.startswith("INTERRUPTED")]
-        assert interrupted, f"stdout={lines} stderr={err[-2000:]}"
-        assert float(interrupted[0].split()[1]) - sent < 0.5
+        lines, _ = _interrupt(proc)
         assert "DISCONNECTED disconnected" in lines
         assert rt.wait_for_state("READY", timeout=5)
 
