@@ -716,7 +716,9 @@ class Reactor(HandlerMixin):
         Frames are paced at ``fps`` (a file's own rate by default, else 30)
         on a background thread; ``loop=True`` starts over at the end (needs
         a file or a re-iterable sequence). Returns a player with
-        ``join(timeout)`` and ``close()``.
+        ``join(timeout)`` and ``close()``. If playing fails (a bad frame, an
+        unreadable file) the error goes to error handlers and ``last_error``,
+        and is kept as ``player.error``.
         """
         if isinstance(video, (str, os.PathLike)):
             path = os.fspath(video)
@@ -731,7 +733,7 @@ class Reactor(HandlerMixin):
                 )
             rate = fps or 30.0
             frames = lambda: video  # noqa: E731
-        return FramePlayer(self.publish_frames(rate, timeout), frames, loop=loop)
+        return FramePlayer(self.publish_frames(rate, timeout), frames, loop=loop, on_error=self._report)
 
     def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
         """Stop sending input video (the transceiver stays, so republishing is instant)."""

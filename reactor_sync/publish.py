@@ -27,7 +27,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
 from ._mailbox import Mailbox, MailboxClosed
-from .errors import InvalidArgumentError, NotConnectedError
+from .errors import InvalidArgumentError, NotConnectedError, ReactorError
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +160,10 @@ class FramePlayer:
         frames: Callable[[], Iterable[np.ndarray]],
         *,
         loop: bool = False,
+        on_error: Callable[[ReactorError], object] | None = None,
     ) -> None:
         self.source = source
+        self._on_error = on_error
         self._frames = frames
         self._loop = loop
         self._stop = threading.Event()
@@ -190,9 +192,15 @@ class FramePlayer:
                     return
         except NotConnectedError:
             return  # the source was closed under us: a normal way to stop
-        except BaseException as exc:  # surfaced through .error and the log
-            self.error = exc
-            logger.error("input video stopped: %s", exc)
+        except Exception as exc:  # surfaced through .error and the owner's on_error
+            error = exc if isinstance(exc, ReactorError) else InvalidArgumentError(
+                f"input video stopped: {type(exc).__name__}: {exc}"
+            )
+            self.error = error
+            logger.error("input video stopped: %s", error)
+            self.source.close("the input video failed")
+            if self._on_error is not None:
+                self._on_error(error)
 
     @property
     def done(self) -> bool:

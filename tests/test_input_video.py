@@ -152,3 +152,18 @@ def test_the_peer_style_model_ignores_input_and_keeps_streaming(runtime: LocalRu
             source.push(pattern())
             time.sleep(1 / 30)
         assert r.get_frame(timeout=5).shape == (192, 256, 3)
+
+
+def test_a_failing_player_reports_a_typed_error_everywhere(reactor: Reactor) -> None:
+    from support import Recorder, wait_until
+
+    errors = Recorder()
+    reactor.on_error(errors)
+    bad = [pattern(), np.zeros((H, W, 4), dtype=np.uint8)]  # the second frame is RGBA
+    player = reactor.publish_video(bad, fps=30)
+    assert player.join(5)
+    assert isinstance(player.error, InvalidArgumentError) and "channels" in str(player.error)
+    wait_until(lambda: errors.snapshot() == [player.error], what="the error in on_error")
+    assert reactor.get_last_error() is player.error
+    with pytest.raises(NotConnectedError):
+        player.source.push(pattern())  # the failed input is closed, not left half-alive
