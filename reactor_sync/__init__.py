@@ -18,17 +18,19 @@ from .errors import (
     LoopThreadCallError,
     NotConnectedError,
     ProtocolError,
+    PublishRefusedError,
     RateLimitedError,
     ReactorConnectionError,
     ReactorError,
     ReactorTimeoutError,
     ServiceUnavailableError,
     SessionConflictError,
+    SessionEndedError,
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "AlreadyConnectedError",
@@ -40,6 +42,7 @@ __all__ = [
     "LoopThreadCallError",
     "NotConnectedError",
     "ProtocolError",
+    "PublishRefusedError",
     "RateLimitedError",
     "Reactor",
     "ReactorConnectionError",
@@ -50,5 +53,6 @@ __all__ = [
     "ReactorTimeoutError",
     "ServiceUnavailableError",
     "SessionConflictError",
+    "SessionEndedError",
     "__version__",
 ]

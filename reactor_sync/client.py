@@ -32,6 +32,7 @@ from ._handlers import HandlerMixin
 from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
 from ._peer_link import PeerLink
+from .capabilities import from_legacy, from_openapi
 from .errors import (
     AlreadyConnectedError,
     ConnectionLostError,
@@ -40,14 +41,16 @@ from .errors import (
     NotConnectedError,
     ReactorConnectionError,
     ReactorError,
+    PublishRefusedError,
     ReactorTimeoutError,
+    SessionEndedError,
 )
 from .frames import Frame, RGBFrame
 from .messages import Scope, encode_command, parse_message
 from .publish import FramePlayer, FrameSource, file_fps, file_frames
 from .reconnect import ReconnectPolicy, as_policy
-from .signaling import Signaling
-from .signaling.local import LocalSignaling
+from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, SessionPlan
+from .signaling.detect import DetectingSignaling
 from .signals import Dispatcher
 from .status import ReactorState, ReactorStatus
 
@@ -88,6 +91,11 @@ class Reactor(HandlerMixin):
             frame, no message) arrived for this long; None disables it.
         auto_reconnect: reconnect by itself after a recoverable loss (True
             or a :class:`~reactor_sync.ReconnectPolicy`); off by default.
+        protocol: ``"auto"`` (default) finds out which protocol generation
+            the server speaks on the first connect, with one request that
+            changes nothing; ``"g3"`` (runtime 2.x/3.x, the current
+            coordinator) or ``"g1"`` (runtime 1.x, the legacy coordinator)
+            skips that request.
     """
 
     def __init__(
@@ -102,6 +110,7 @@ class Reactor(HandlerMixin):
         message_buffer: int = 1000,
         stall_timeout: float | None = 3.0,
         auto_reconnect: bool | ReconnectPolicy = False,
+        protocol: ProtocolChoice = "auto",
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -116,6 +125,9 @@ class Reactor(HandlerMixin):
             raise InvalidArgumentError(f"message_buffer must be an int >= 1, got {message_buffer!r}")
         if stall_timeout is not None and not stall_timeout > 0:
             raise InvalidArgumentError(f"stall_timeout must be > 0 or None, got {stall_timeout!r}")
+        if protocol not in PROTOCOL_CHOICES:
+            raise InvalidArgumentError(f"protocol must be one of {PROTOCOL_CHOICES}, got {protocol!r}")
+        self._protocol: ProtocolChoice = protocol
         self.model_name = model_name
         self.local = local
         self.url = (local_url if local else coordinator_url).rstrip("/")
@@ -131,6 +143,7 @@ class Reactor(HandlerMixin):
         self._op_lock = threading.Lock()  # one connect/reconnect/disconnect at a time
         self._status = ReactorStatus.DISCONNECTED
         self._session_id: str | None = None
+        self._plan: SessionPlan | None = None  # the server's session, kept for reconnect()
         self._last_error: ReactorError | None = None
         self._link: PeerLink | None = None
         self._connecting: Deadline | None = None  # set while connect()/reconnect() runs
@@ -146,15 +159,23 @@ class Reactor(HandlerMixin):
             "application": Mailbox(message_buffer),
             "runtime": Mailbox(message_buffer),
         }
-        self._signaling: Signaling = self._make_signaling()
+        self._signaling = self._make_signaling()
         self._close_mailboxes(NotConnectedError("not connected; call connect() first"))
 
-    def _make_signaling(self) -> Signaling:
-        if self.local:
-            return LocalSignaling(self.url)
-        from .signaling.cloud import CloudSignaling
+    def _make_signaling(self) -> DetectingSignaling:
+        return DetectingSignaling(
+            local=self.local,
+            base_url=self.url,
+            model_name=self.model_name,
+            api_key=self.__api_key,
+            protocol=self._protocol,
+            loopback=self._loopback,
+        )
 
-        return CloudSignaling(self.url, self.model_name, self.__api_key or "")
+    @property
+    def protocol(self) -> Generation | None:
+        """The protocol generation in use ("g1" or "g3"), or None before the first connect."""
+        return self._signaling.generation
 
     # ------------------------------------------------------------------ state
     def get_status(self) -> ReactorStatus:
@@ -290,64 +311,71 @@ class Reactor(HandlerMixin):
             )
 
     def _establish(self, deadline: Deadline, *, resume: bool) -> None:
-        """Offer, signal, answer, wait for READY; on any failure leave DISCONNECTED."""
+        """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED."""
         loop = _loop.get_loop()
         link: PeerLink | None = None
-        opened_session: str | None = None
+        opened: SessionPlan | None = None  # a session this call created, to end on failure
         self._frames.reopen()
         for box in self._inbox.values():
             box.reopen()
         self._capabilities = None
         self._capabilities_ready.clear()
         _loop.register_exit_closer(id(self), self._close_at_exit)
+
+        def waiting() -> None:
+            # The session exists; no model machine has answered yet.
+            if plan.session_id is not None:
+                self._set_session_id(plan.session_id)
+            self._set_status(ReactorStatus.WAITING)
+
         try:
-            ice = self._signaling.ice_servers(deadline)
-            if self._loopback:
-                # The server runs on this machine: host candidates are all that
-                # can work, and an advertised public STUN server would only
-                # stall ICE gathering offline.
-                ice = []
-            link, offer = loop.run(
-                self._make_offer(ice), timeout=deadline.remaining(), what="creating the WebRTC offer"
-            )
-
-            def waiting() -> None:
-                self._set_status(ReactorStatus.WAITING)
-
             if resume:
-                assert self._session_id is not None
-                answer = self._signaling.resume(self._session_id, offer, deadline, waiting)
+                assert self._plan is not None
+                plan = self._plan
             else:
-                opened_session = self._signaling.create_session(offer, deadline)
-                self._set_session_id(opened_session)
-                waiting()  # the session exists; no model machine has answered yet
-                answer = self._signaling.await_answer(opened_session, deadline, waiting)
+                plan = self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
+                opened = plan
+                if plan.session_id is not None:
+                    waiting()
+            self._signaling.prepare(plan, deadline, waiting, reconnect=resume)
+            # A server on this machine: host candidates are all that can work,
+            # and an advertised public STUN server would only stall gathering.
+            ice = [] if self._loopback else plan.ice_servers
+            link, offer = loop.run(
+                self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer"
+            )
+            answer = self._signaling.negotiate(
+                plan, offer, link.track_mapping, deadline, waiting, reconnect=resume
+            )
+            if not resume:
+                self._plan = plan
+                self._set_session_id(plan.session_id)
             loop.run(
                 link.accept_answer(answer),
                 timeout=deadline.remaining(),
-                what="connecting to the model (ICE, DTLS and data channel)",
+                what="connecting to the model (ICE, DTLS and data channels)",
             )
         except ReactorError as exc:
-            self._fail_establish(link, opened_session, deadline)
+            self._fail_establish(link, opened, deadline)
             self._report(exc)
             raise
         except Exception as exc:
-            self._fail_establish(link, opened_session, deadline)
+            self._fail_establish(link, opened, deadline)
             raise self._report(
                 ReactorConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
             ) from exc
         except BaseException:  # KeyboardInterrupt: clean up quickly, re-raise
-            self._fail_establish(link, opened_session, None)
+            self._fail_establish(link, opened, None)
             raise
         with self._lock:
             self._link = link
             track, _ = self._input
         if track is not None:  # input published before a reconnect goes on
-            loop.call_soon(link.video_sender.replaceTrack, track)
+            loop.submit(_republish(link, track, self._report))
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
-    async def _make_offer(self, ice: list[RTCIceServer]) -> tuple[PeerLink, str]:
+    async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan) -> tuple[PeerLink, str]:
         link = PeerLink(
             ice_servers=ice,
             on_frame=self._on_frame,
@@ -356,6 +384,7 @@ class Reactor(HandlerMixin):
             on_lost=self._on_lost,
             stall_timeout=self._stall_timeout,
             loopback=self._loopback,
+            tracks=plan.tracks if plan.generation == "g3" else None,
         )
         try:
             return link, await link.create_offer()
@@ -364,7 +393,7 @@ class Reactor(HandlerMixin):
             raise
 
     def _fail_establish(
-        self, link: PeerLink | None, opened_session: str | None, deadline: Deadline | None
+        self, link: PeerLink | None, opened: SessionPlan | None, deadline: Deadline | None
     ) -> None:
         """Undo a half-made connection within what is left of the caller's timeout.
 
@@ -377,11 +406,12 @@ class Reactor(HandlerMixin):
         left = _time_left(deadline)
         if link is not None:
             self._close_link(link, min(2.0, max(0.2, left)))
-        if opened_session is not None:
+        if opened is not None:
             if left >= 0.5:
-                self._end_session(opened_session, min(2.0, left))
+                self._end_session(opened, min(2.0, left))
             else:
-                self._end_session_in_background(opened_session, 2.0)
+                self._end_session_in_background(opened, 2.0)
+            self._plan = None
             self._set_session_id(None)
         self._close_mailboxes(NotConnectedError("connect() failed"))
         self._set_status(ReactorStatus.DISCONNECTED)
@@ -420,7 +450,7 @@ class Reactor(HandlerMixin):
         """Close input, mailboxes and the peer connection, end the session if asked; then DISCONNECTED."""
         with self._lock:
             link, self._link = self._link, None
-            session_id = self._session_id
+            plan = self._plan
             _, source = self._input
             self._input = (None, None)
         if source is not None:
@@ -428,8 +458,9 @@ class Reactor(HandlerMixin):
         self._close_mailboxes(_Disconnected(reason))
         if link is not None:
             self._close_link(link, _cap(deadline, link_cap))
-        if end_session and session_id is not None:
-            self._end_session(session_id, _cap(deadline, session_cap))
+        if end_session and plan is not None:
+            self._end_session(plan, _cap(deadline, session_cap))
+            self._plan = None
             self._set_session_id(None)
         self._set_status(ReactorStatus.DISCONNECTED)
         if self._session_id is None:
@@ -441,9 +472,9 @@ class Reactor(HandlerMixin):
         except BaseException:  # closing is best effort; the loop cancels on timeout
             logger.debug("closing the peer connection failed", exc_info=True)
 
-    def _end_session(self, session_id: str, timeout: float) -> None:
+    def _end_session(self, plan: SessionPlan, timeout: float) -> None:
         try:
-            self._signaling.close_session(session_id, timeout)
+            self._signaling.close_session(plan, timeout)
         except ReactorError as exc:
             # The connection is closed either way; say that the server may
             # still hold the session rather than hide it.
@@ -451,9 +482,9 @@ class Reactor(HandlerMixin):
         except BaseException:
             logger.debug("ending the session failed", exc_info=True)
 
-    def _end_session_in_background(self, session_id: str, timeout: float) -> None:
+    def _end_session_in_background(self, plan: SessionPlan, timeout: float) -> None:
         thread = threading.Thread(
-            target=self._end_session, args=(session_id, timeout), name="reactor-sync-cleanup", daemon=True
+            target=self._end_session, args=(plan, timeout), name="reactor-sync-cleanup", daemon=True
         )
         thread.start()
         _loop.register_exit_closer(
@@ -503,14 +534,32 @@ class Reactor(HandlerMixin):
                 logger.warning("dropped data-channel message #%d: %s", n, why)
             return
         if message.scope == "runtime":
-            if message.type == "modelCapabilities" and isinstance(message.payload, dict):
-                self._capabilities = message.payload.get("data")
-                self._capabilities_ready.set()
             self._inbox["runtime"].put(message.payload)
             self._dispatcher.emit(self, "runtime_message", message.payload)
+            self._on_runtime_message(message.type, message.payload)
         else:
             self._inbox["application"].put(message.payload)
             self._dispatcher.emit(self, "new_message", message.payload)
+
+    def _on_runtime_message(self, kind: str | None, payload: Any) -> None:
+        """What the client itself does with a runtime-scope message (users see all of them too)."""
+        data = payload.get("data") if isinstance(payload, dict) else None
+        plan = self._plan
+        tracks = plan.tracks if plan is not None else []
+        if kind == "modelCapabilities":
+            self._capabilities = from_legacy(data, tracks)
+            self._capabilities_ready.set()
+        elif kind == "modelSchema":
+            self._capabilities = from_openapi(data, tracks)
+            self._capabilities_ready.set()
+        elif kind == "sessionEnded":
+            reason = data.get("reason") if isinstance(data, dict) else None
+            link = self._link
+            if link is not None:
+                # The runtime closes the connection right after: report why, once.
+                self._on_lost(link, SessionEndedError(
+                    f"the runtime ended the session: {reason or 'no reason given'}"
+                ))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         self._dispatcher.emit(self, "stream_changed", track)
@@ -523,6 +572,11 @@ class Reactor(HandlerMixin):
             # Status before the error: a handler that reacts to the error
             # (e.g. by calling reconnect()) must already see DISCONNECTED.
             self._set_status(ReactorStatus.DISCONNECTED)
+        if not error.recoverable and isinstance(error, SessionEndedError):
+            # Nothing left to reconnect to.
+            self._plan = None
+            self._set_session_id(None)
+            _loop.unregister_exit_closer(id(self))
         logger.warning("connection lost: %s", error.message)
         self._close_mailboxes(error)
         self._report(error)
@@ -577,8 +631,9 @@ class Reactor(HandlerMixin):
             )
 
     def _request_capabilities(self, link: PeerLink) -> None:
+        ask = "requestSchema" if link.current_protocol else "requestCapabilities"
         try:
-            link.send_text(encode_command("requestCapabilities", {}, "runtime"))
+            link.send_text(encode_command(ask, {}, "runtime"))
         except Exception:
             logger.debug("could not request capabilities", exc_info=True)
 
@@ -736,23 +791,27 @@ class Reactor(HandlerMixin):
         return FramePlayer(self.publish_frames(rate, timeout), frames, loop=loop, on_error=self._report)
 
     def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
-        """Stop sending input video (the transceiver stays, so republishing is instant)."""
+        """Stop sending input video (the m-line stays, so republishing is instant)."""
         self._check_process()
         link = self._ready_link("unpublish_track()")
         with self._lock:
             _, source = self._input
             self._input = (None, None)
         # Detach before closing: see _PushedTrack.recv on why the order matters.
-        _loop.get_loop().run(_replace_track(link, None), timeout=timeout, what="unpublishing the video track")
+        _loop.get_loop().run(link.publish(None), timeout=timeout, what="unpublishing the video track")
         if source is not None:
             source.close("unpublished")
 
     def _attach_input(self, track: MediaStreamTrack, source: FrameSource | None, timeout: float) -> None:
         link = self._ready_link("publishing input video")
+        if link.input_sender(track.kind) is None:  # type: ignore[arg-type]
+            raise PublishRefusedError(
+                f"the model {self.model_name!r} takes no {track.kind} input", code="NO_INPUT_TRACK"
+            )
+        _loop.get_loop().run(link.publish(track), timeout=timeout, what="publishing the video track")
         with self._lock:
             _, previous = self._input
             self._input = (track, source)
-        _loop.get_loop().run(_replace_track(link, track), timeout=timeout, what="publishing the video track")
         if previous is not None and previous is not source:
             previous.close("replaced by newer input")
 
@@ -764,8 +823,16 @@ async def _send(link: PeerLink, text: str, command: str) -> None:
         raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
 
 
-async def _replace_track(link: PeerLink, track: MediaStreamTrack | None) -> None:
-    link.video_sender.replaceTrack(track)
+async def _republish(
+    link: PeerLink, track: MediaStreamTrack, report: Callable[[ReactorError], object]
+) -> None:
+    """Attach the input published before a reconnect to the new connection."""
+    try:
+        await link.publish(track, reclaim=True)
+    except ReactorError as exc:
+        report(exc)
+    except Exception as exc:  # a closed link while we asked: the loss is reported elsewhere
+        logger.debug("re-publishing after reconnect failed: %r", exc)
 
 
 def _cap(deadline: Deadline, limit: float) -> float:

@@ -155,6 +155,24 @@ class SessionConflictError(CoordinatorError):
     default_code = "SESSION_CONFLICT"
 
 
+class PublishRefusedError(ReactorError):
+    """The model refused our input track: another client holds it, or it takes none."""
+
+    default_code = "PUBLISH_REFUSED"
+    default_component = "gpu"
+
+
+class SessionEndedError(ConnectionLostError):
+    """The runtime ended the session (a stop with a reason, a shutdown, a step limit).
+
+    Not recoverable: the session is gone, so ``reconnect()`` cannot resume it;
+    ``connect()`` starts a new one. ``reason`` is the runtime's own words.
+    """
+
+    default_code = "SESSION_ENDED"
+    default_recoverable = False
+
+
 class InvalidArgumentError(ReactorError, ValueError):
     """An argument was rejected before anything was sent."""
 
