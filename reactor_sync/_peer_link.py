@@ -42,6 +42,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from . import _liveness
 from ._codecs import preferred_video_codecs
 from ._loopback_ice import loopback_ice, sanitize_remote_sdp
 from .errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
@@ -56,6 +57,9 @@ CLOSE_TIMEOUT_S = 2.0
 # How often the stall watchdog looks: the loss is declared at most this
 # long after stall_timeout has passed.
 WATCHDOG_PERIOD_S = 0.25
+# After this much silence (at most a third of stall_timeout) the watchdog asks
+# the peer's SCTP stack for a sign of life, and again each time this passes.
+HEARTBEAT_AFTER_S = 0.75
 # The refusal code of a current runtime for a track another client holds.
 PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
 
@@ -102,6 +106,7 @@ class PeerLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._was_ready = False
+        self._heartbeats = False
         self.remote_track: MediaStreamTrack | None = None
         self.last_activity = time.monotonic()
         self.frames_received = 0
@@ -224,11 +229,15 @@ class PeerLink:
             )
         self._was_ready = True
         self.last_activity = time.monotonic()
+        self._heartbeats = _liveness.watch(self._pc.sctp, self._touch)
         for track in self.tracks:
             if track.is_output:  # the runtime starts every output paused
                 self.notify("resume_track", {"name": track.name})
         if self._stall_timeout:
             self._spawn(self._watchdog(self._stall_timeout))
+
+    def _touch(self) -> None:
+        self.last_activity = time.monotonic()
 
     # -- running --------------------------------------------------------
     async def _drain(self, track: MediaStreamTrack) -> None:
@@ -278,12 +287,21 @@ class PeerLink:
         """Declare the connection lost when nothing arrived for ``stall_timeout`` s.
 
         A runtime killed with SIGKILL sends no goodbye, and ICE consent
-        checks take ~30 s to notice; frames and state messages stop at once.
+        checks take ~30 s to notice; frames and messages stop at once. A
+        runtime with nothing to send is asked for an SCTP heartbeat once the
+        wire has been quiet for a while (see :mod:`reactor_sync._liveness`),
+        so an idle but living peer is never declared lost.
         """
         period = min(WATCHDOG_PERIOD_S, stall_timeout / 4)
+        ask_after = min(HEARTBEAT_AFTER_S, stall_timeout / 3)
+        asked = 0.0
         while True:
             await asyncio.sleep(period)
-            silent = time.monotonic() - self.last_activity
+            now = time.monotonic()
+            silent = now - self.last_activity
+            if self._heartbeats and silent > ask_after and now - asked > ask_after:
+                asked = now
+                await _liveness.send_heartbeat(self._pc.sctp)
             if silent > stall_timeout:
                 self._fail(
                     ConnectionLostError(f"nothing received from the model for {silent:.1f} s")
