@@ -76,13 +76,28 @@ def from_openapi(schema: Any, tracks: list[TrackSpec]) -> dict[str, Any]:
 def from_legacy(data: Any, tracks: list[TrackSpec]) -> dict[str, Any]:
     """A legacy ``modelCapabilities`` payload, with the keys every shape has."""
     caps = dict(data) if isinstance(data, dict) else {}
-    if not isinstance(caps.get("commands"), dict):
-        caps["commands"] = {}
+    commands = caps.get("commands")
+    caps["commands"] = {
+        str(name): _with_required(spec) for name, spec in commands.items()
+    } if isinstance(commands, dict) else {}
     if not isinstance(caps.get("tracks"), dict) or not caps["tracks"]:
         caps["tracks"] = tracks_dict(tracks)
     caps.setdefault("emission_fps", None)
     caps.setdefault("messages", [])
     return caps
+
+
+def _with_required(spec: Any) -> dict[str, Any]:
+    """A legacy command spec whose every field says ``required`` (legacy runtimes
+    write it only where true)."""
+    spec = dict(spec) if isinstance(spec, dict) else {}
+    fields = spec.get("schema")
+    spec["schema"] = {
+        str(name): {**field, "required": bool(field.get("required", False))}
+        for name, field in fields.items() if isinstance(field, dict)
+    } if isinstance(fields, dict) else {}
+    spec.setdefault("description", "")
+    return spec
 
 
 def _body_schema(post: dict[str, Any], root: Any) -> dict[str, Any]:
