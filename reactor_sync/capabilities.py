@@ -44,7 +44,7 @@ def from_openapi(schema: Any, tracks: list[TrackSpec]) -> dict[str, Any]:
     """Capabilities from a current runtime's model schema (see the module docstring)."""
     commands: dict[str, Any] = {}
     paths = schema.get("paths") if isinstance(schema, dict) else None
-    for path, item in (paths or {}).items():
+    for path, item in (paths.items() if isinstance(paths, dict) else ()):
         post = item.get("post") if isinstance(item, dict) else None
         if not isinstance(post, dict):
             continue
@@ -55,7 +55,8 @@ def from_openapi(schema: Any, tracks: list[TrackSpec]) -> dict[str, Any]:
         listed = body.get("required")
         required: list[Any] = listed if isinstance(listed, list) else []
         fields: dict[str, Any] = {}
-        for field, spec in (body.get("properties") or {}).items():
+        properties = body.get("properties")
+        for field, spec in (properties.items() if isinstance(properties, dict) else ()):
             spec = _resolve(spec, schema)
             entry = {k: spec[k] for k in _FIELD_KEYS if k in spec}
             if "$ref" in spec or spec.get("x-reactor-upload"):
@@ -101,7 +102,10 @@ def _with_required(spec: Any) -> dict[str, Any]:
 
 
 def _body_schema(post: dict[str, Any], root: Any) -> dict[str, Any]:
-    content = (post.get("requestBody") or {}).get("content") or {}
+    request = post.get("requestBody")
+    content = request.get("content") if isinstance(request, dict) else None
+    if not isinstance(content, dict):
+        return {}
     media: Any = content.get("application/json") or next(iter(content.values()), {})
     body = _resolve(media.get("schema") if isinstance(media, dict) else None, root)
     return body if isinstance(body, dict) else {}

@@ -6,15 +6,17 @@ parametrized) with the same code: the protocol is detected, not configured.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import numpy as np
 import pytest
 
-from reactor_sync import Reactor, ReactorStatus
+from reactor_sync import ConnectionLostError, Reactor, ReactorError, ReactorStatus, SessionEndedError
 
 from peers import PeerProcess
 
@@ -157,3 +159,36 @@ def test_guide_example_against_the_peer(peer: PeerProcess) -> None:
     assert statuses == ["connecting", "waiting", "ready", "disconnected"]
     assert "latest frame: (480, 640, 3) uint8" in proc.stdout
     _wait(peer.idle, 15, "peer back to idle")
+
+
+def test_a_stop_from_the_runtime_side_ends_the_connection_typed(reactor: Reactor, peer: PeerProcess) -> None:
+    """Someone stops the session on the runtime: DISCONNECTED, and the error says why.
+
+    The current runtime tells its clients (``sessionEnded`` with the reason):
+    a non-recoverable SessionEndedError carrying it, and the message itself in
+    the runtime inbox. The legacy runtime just closes the connection.
+    """
+    errors: list[ReactorError] = []
+    reactor.on_error(errors.append)
+    reactor.send_command("start", {})
+    _model_frame(reactor)
+    body = json.dumps({"reason": "maintenance window"}).encode() if peer.generation == "g3" else b""
+    request = urllib.request.Request(peer.url + "/stop_session", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).close()
+    _wait(lambda: reactor.get_status() is S.DISCONNECTED, 10, "DISCONNECTED")
+    _wait(lambda: errors, 5, "an error event")
+    if peer.generation == "g3":
+        assert isinstance(errors[0], SessionEndedError) and not errors[0].recoverable
+        assert "maintenance window" in errors[0].message
+        assert reactor.get_session_id() is None  # nothing left to reconnect to
+        ended = reactor.get_message(timeout=2, scope="runtime")
+        while ended.get("type") != "sessionEnded":
+            ended = reactor.get_message(timeout=2, scope="runtime")
+        assert ended["data"]["reason"] == "maintenance window"
+    else:
+        assert isinstance(errors[0], ConnectionLostError)
+    _wait(peer.idle, 15, "peer back to idle")
+    reactor.disconnect()
+    reactor.connect(timeout=30)  # a new session works at once
+    assert _model_frame(reactor).shape == (480, 640, 3)
