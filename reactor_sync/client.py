@@ -27,6 +27,7 @@ from aiortc import RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
 from . import _loop
+from ._args import check_int, check_optional_timeout, check_timeout, check_url
 from ._deadline import Deadline
 from ._handlers import HandlerMixin
 from ._loopback_ice import is_loopback_host
@@ -36,6 +37,7 @@ from .capabilities import from_legacy, from_openapi
 from .errors import (
     AlreadyConnectedError,
     ConnectionLostError,
+    DisconnectedError,
     ForkedProcessError,
     InvalidArgumentError,
     NotConnectedError,
@@ -45,6 +47,7 @@ from .errors import (
     ReactorTimeoutError,
     SessionEndedError,
 )
+from .command_check import check_command
 from .frames import Frame, RGBFrame
 from .messages import Scope, encode_command, parse_message
 from .publish import FramePlayer, FrameSource, file_fps, file_frames
@@ -67,8 +70,7 @@ _DROP_LOG_FIRST = 10
 _DROP_LOG_EVERY = 1000
 
 
-class _Disconnected(NotConnectedError):
-    """Why a mailbox was closed by disconnect(): ends frames() quietly."""
+_Disconnected = DisconnectedError  # why a mailbox was closed by disconnect(): ends frames() quietly
 
 
 class Reactor(HandlerMixin):
@@ -119,18 +121,15 @@ class Reactor(HandlerMixin):
                 "api_key is required for the cloud; pass api_key=... or use local=True "
                 "for a runtime on this machine"
             )
-        if not isinstance(frame_buffer, int) or frame_buffer < 1:
-            raise InvalidArgumentError(f"frame_buffer must be an int >= 1, got {frame_buffer!r}")
-        if not isinstance(message_buffer, int) or message_buffer < 1:
-            raise InvalidArgumentError(f"message_buffer must be an int >= 1, got {message_buffer!r}")
-        if stall_timeout is not None and not stall_timeout > 0:
-            raise InvalidArgumentError(f"stall_timeout must be > 0 or None, got {stall_timeout!r}")
+        check_int(frame_buffer, "frame_buffer")
+        check_int(message_buffer, "message_buffer")
+        stall_timeout = check_optional_timeout(stall_timeout, "stall_timeout")
         if protocol not in PROTOCOL_CHOICES:
             raise InvalidArgumentError(f"protocol must be one of {PROTOCOL_CHOICES}, got {protocol!r}")
         self._protocol: ProtocolChoice = protocol
         self.model_name = model_name
         self.local = local
-        self.url = (local_url if local else coordinator_url).rstrip("/")
+        self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
         self.__api_key = api_key
         self._stall_timeout = stall_timeout
         self._policy = as_policy(auto_reconnect)
@@ -208,6 +207,7 @@ class Reactor(HandlerMixin):
             "frames_dropped": self._frames.dropped,
             "frames_buffered": len(self._frames),
             "frame_handler_dropped": self._dispatcher.frames_dropped,
+            "message_handler_dropped": self._dispatcher.messages_dropped,
             "messages_dropped": self._messages_dropped
             + sum(box.dropped for box in self._inbox.values()),
             "link_frames_received": link.frames_received if link else 0,
@@ -535,11 +535,11 @@ class Reactor(HandlerMixin):
             return
         if message.scope == "runtime":
             self._inbox["runtime"].put(message.payload)
-            self._dispatcher.emit(self, "runtime_message", message.payload)
+            self._dispatcher.emit(self, "runtime_message", message.payload, size=len(raw))
             self._on_runtime_message(message.type, message.payload)
         else:
             self._inbox["application"].put(message.payload)
-            self._dispatcher.emit(self, "new_message", message.payload)
+            self._dispatcher.emit(self, "new_message", message.payload, size=len(raw))
 
     def _on_runtime_message(self, kind: str | None, payload: Any) -> None:
         """What the client itself does with a runtime-scope message (users see all of them too)."""
@@ -645,6 +645,7 @@ class Reactor(HandlerMixin):
         *,
         scope: Scope = "application",
         timeout: float = DEFAULT_CALL_TIMEOUT_S,
+        validate: bool = True,
     ) -> None:
         """Send a command to the model (``data`` None sends ``{}``).
 
@@ -654,6 +655,9 @@ class Reactor(HandlerMixin):
         """
         self._check_process()
         text = encode_command(command, {} if data is None else data, scope)
+        timeout = check_timeout(timeout)
+        if validate and scope == "application":  # against the capabilities, once known
+            check_command(self._capabilities, command, data)
         link = self._ready_link(f"send_command({command!r})")
         _loop.get_loop().run(
             _send(link, text, command), timeout=timeout, what=f"sending command {command!r}"
@@ -680,8 +684,7 @@ class Reactor(HandlerMixin):
         return self._take_frame(timeout, latest).rgb()
 
     def _take_frame(self, timeout: float, latest: bool) -> Frame:
-        if timeout is None or not timeout > 0:
-            raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        timeout = check_timeout(timeout)
         try:
             return self._frames.get(timeout, latest=latest)
         except TimeoutError:
@@ -716,8 +719,7 @@ class Reactor(HandlerMixin):
         self._check_process()
         if scope not in self._inbox:
             raise InvalidArgumentError(f"scope must be 'application' or 'runtime', got {scope!r}")
-        if timeout is None or not timeout > 0:
-            raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        timeout = check_timeout(timeout)
         try:
             return self._inbox[scope].get(timeout)
         except TimeoutError:
@@ -728,6 +730,7 @@ class Reactor(HandlerMixin):
     def get_capabilities(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> dict[str, Any]:
         """The model's capabilities (commands and their schemas), asked for at READY."""
         self._check_process()
+        timeout = check_timeout(timeout)
         if self._capabilities is not None:
             return self._capabilities
         self._ready_link("get_capabilities()")
@@ -793,6 +796,7 @@ class Reactor(HandlerMixin):
     def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
         """Stop sending input video (the m-line stays, so republishing is instant)."""
         self._check_process()
+        timeout = check_timeout(timeout)
         link = self._ready_link("unpublish_track()")
         with self._lock:
             _, source = self._input
@@ -803,6 +807,7 @@ class Reactor(HandlerMixin):
             source.close("unpublished")
 
     def _attach_input(self, track: MediaStreamTrack, source: FrameSource | None, timeout: float) -> None:
+        timeout = check_timeout(timeout)
         link = self._ready_link("publishing input video")
         if link.input_sender(track.kind) is None:  # type: ignore[arg-type]
             raise PublishRefusedError(

@@ -87,6 +87,12 @@ class NotConnectedError(ReactorError):
     default_recoverable = True
 
 
+class DisconnectedError(NotConnectedError):
+    """disconnect() closed the connection while this call waited (``frames()`` just ends)."""
+
+    default_code = "DISCONNECTED"
+
+
 class AlreadyConnectedError(ReactorError):
     """connect() was called while a connection is up or being set up."""
 

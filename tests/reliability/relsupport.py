@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from support import REPO
@@ -136,3 +137,35 @@ def connect_fails(r: Any, timeout: float, expected: type[BaseException]) -> tupl
     r.off("error", errors)
     r.disconnect()
     return error, took
+
+
+def runtime_send(
+    rt: Any, items: Iterable[str | bytes], timeout: float = 10.0, *, ignore_size_limit: bool = False
+) -> None:
+    """Send raw data-channel messages from the runtime's side, on its loop thread.
+
+    ``ignore_size_limit``: behave like a sender that ignores the client's
+    advertised ``a=max-message-size`` (256 KiB for aiortc), as a hostile or
+    non-aiortc runtime may; aiortc reassembles such messages regardless.
+    """
+    items = list(items)
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            channel = rt._client.channel  # noqa: SLF001 - the hostile side, on purpose
+            assert channel is not None and channel.readyState == "open"
+            if ignore_size_limit:
+                channel.transport._remote_max_message_size = 0  # noqa: SLF001
+            for item in items:
+                channel.send(item)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            failure.append(exc)
+        finally:
+            done.set()
+
+    rt._loop.call_soon_threadsafe(go)  # noqa: SLF001
+    assert done.wait(timeout), "the runtime loop did not run the send"
+    if failure:
+        raise failure[0]

@@ -12,54 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relsupport import rss_kib
+from relsupport import rss_kib, runtime_send
 from reactor_sync import InvalidArgumentError, Reactor, ReactorStatus
 from reactor_sync.messages import MAX_MESSAGE_BYTES, Message, encode_command, parse_message
 from reactor_sync.runtime import LocalRuntime
 from support import Recorder, wait_until
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def runtime_send(
-    rt: LocalRuntime, items: Iterable[str | bytes], timeout: float = 10.0, *, ignore_size_limit: bool = False
-) -> None:
-    """Send raw data-channel messages from the runtime's side, on its loop thread.
-
-    ``ignore_size_limit``: behave like a sender that ignores the client's
-    advertised ``a=max-message-size`` (256 KiB for aiortc), as a hostile or
-    non-aiortc runtime may; aiortc reassembles such messages regardless.
-    """
-    items = list(items)
-    done = threading.Event()
-    failure: list[BaseException] = []
-
-    def go() -> None:
-        try:
-            channel = rt._client.channel  # noqa: SLF001 - the hostile side, on purpose
-            assert channel is not None and channel.readyState == "open"
-            if ignore_size_limit:
-                channel.transport._remote_max_message_size = 0  # noqa: SLF001
-            for item in items:
-                channel.send(item)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            failure.append(exc)
-        finally:
-            done.set()
-
-    rt._loop.call_soon_threadsafe(go)  # noqa: SLF001
-    assert done.wait(timeout), "the runtime loop did not run the send"
-    if failure:
-        raise failure[0]
 
 
 def assert_session_lives(r: Reactor, rt: LocalRuntime, prompt: str, frame_timeout: float = 5.0) -> None:
@@ -200,7 +166,7 @@ def test_parse_message_never_raises(raw: str | bytes) -> None:
 
 
 @PROPS
-@given(commands, json_values, scopes)
+@given(commands, st.dictionaries(st.text(max_size=10), json_values, max_size=5), scopes)
 def test_encode_then_parse_round_trips(command: str, data: Any, scope: str) -> None:
     message, why = parse_message(encode_command(command, data, scope))  # type: ignore[arg-type]
     assert why is None
