@@ -77,8 +77,7 @@ def check_command(capabilities: Mapping[str, Any] | None, command: str, data: Ma
 
 def _check_value(command: str, name: str, value: Any, param: Mapping[str, Any]) -> None:
     where = f"argument {name!r} of command {command!r}"
-    wanted = param.get("type")
-    kinds = [wanted] if isinstance(wanted, str) else list(wanted) if isinstance(wanted, list) else []
+    kinds = _kinds(param)
     known = [k for k in kinds if k in _TYPES]
     if known and not any(_is(value, k) for k in known):
         raise InvalidArgumentError(
@@ -93,12 +92,31 @@ def _check_value(command: str, name: str, value: Any, param: Mapping[str, Any]) 
             raise InvalidArgumentError(f"{where} must be >= {low}, got {value}")
         if _is_number(high) and value > high:
             raise InvalidArgumentError(f"{where} must be <= {high}, got {value}")
+        above, below = param.get("exclusiveMinimum"), param.get("exclusiveMaximum")
+        if _is_number(above) and value <= above:
+            raise InvalidArgumentError(f"{where} must be > {above}, got {value}")
+        if _is_number(below) and value >= below:
+            raise InvalidArgumentError(f"{where} must be < {below}, got {value}")
     if isinstance(value, str):
         shortest, longest = param.get("minLength"), param.get("maxLength")
         if isinstance(shortest, int) and len(value) < shortest:
             raise InvalidArgumentError(f"{where} must have at least {shortest} characters, got {len(value)}")
         if isinstance(longest, int) and len(value) > longest:
             raise InvalidArgumentError(f"{where} must have at most {longest} characters, got {len(value)}")
+
+
+def _kinds(param: Mapping[str, Any]) -> list[Any]:
+    """The JSON types a parameter allows: "type" (a name or a list), else pydantic's
+    ``anyOf: [{"type": ...}, ...]`` (Optional fields); [] when not stated."""
+    wanted = param.get("type")
+    if isinstance(wanted, str):
+        return [wanted]
+    if isinstance(wanted, list):
+        return list(wanted)
+    options = param.get("anyOf")
+    if isinstance(options, list) and all(isinstance(o, Mapping) and isinstance(o.get("type"), str) for o in options):
+        return [o["type"] for o in options]
+    return []  # a $ref, or a union with one: not checked
 
 
 def _is(value: Any, kind: str) -> bool:

@@ -9,54 +9,17 @@ on loopback.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import threading
 from typing import Any
 
 import pytest
 
-from relsupport import python_env, rss_kib
+from relsupport import FloodingRuntime, rss_kib
 from reactor_sync import Reactor, ReactorStatus, ReactorTimeoutError
 from reactor_sync.signals import MESSAGE_BACKLOG_BYTES
 from support import Recorder, wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class FloodingRuntime:
-    """tests/reliability/flood_runtime.py in a child process on 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "flood_runtime.py")],
-            env={**python_env(), "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE), python_env()["PYTHONPATH"]])},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        line = self._line(30)
-        assert line.startswith("READY "), line
-        self.url = line.split()[1]
-
-    def _line(self, timeout: float) -> str:
-        out: list[str] = []
-        reader = threading.Thread(target=lambda: out.append(self.proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(timeout)
-        return out[0].strip() if out else ""
-
-    def flood(self, count: int, size: int) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{count} {size}\n")
-        self.proc.stdin.flush()
-        line = self._line(90)
-        assert line.startswith("SENT "), line
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
 
 
 def last_index(r: Reactor) -> int | None:
@@ -99,7 +62,7 @@ def test_a_blocked_message_handler_holds_bounded_memory_and_status_events_still_
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        runtime.flood(n, size)
+        runtime.command("big", n, size)
         # get_message()'s inbox takes every message at once (it keeps the newest 2):
         # once the last one is there, the whole flood has arrived.
         wait_until(lambda: last_index(r) == n - 1, timeout=60, what="the flood received")

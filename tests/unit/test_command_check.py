@@ -25,6 +25,9 @@ MORE: dict[str, Any] = {
                 "flag": {"type": "boolean", "default": False},
                 "either": {"type": ["string", "null"], "default": None},
                 "free": {"description": "no type: anything goes"},
+                "opt": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None},
+                "ref": {"$ref": "#/$defs/Mode", "default": "a"},
+                "gain": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.5},
             },
         }
     }
@@ -81,6 +84,13 @@ def test_mistakes_are_named(command: str, data: Any, words: list[str]) -> None:
         ({"level": 1, "either": None}, True),
         ({"level": 1, "either": 3}, False),
         ({"level": 1, "free": [1, {"x": None}]}, True),
+        ({"level": 1, "opt": None}, True),
+        ({"level": 1, "opt": 3}, True),
+        ({"level": 1, "opt": "3"}, False),
+        ({"level": 1, "ref": "anything"}, True),
+        ({"level": 1, "gain": 0.5}, True),
+        ({"level": 1, "gain": 0}, False),
+        ({"level": 1, "gain": 1}, False),
     ],
 )
 def test_types_bounds_lengths_and_enums(data: dict[str, Any], ok: bool) -> None:
