@@ -91,14 +91,14 @@ def from_legacy(data: Any, tracks: list[TrackSpec]) -> dict[str, Any]:
 def _with_required(spec: Any) -> dict[str, Any]:
     """A legacy command spec whose every field says ``required`` (legacy runtimes
     write it only where true)."""
-    spec = dict(spec) if isinstance(spec, dict) else {}
-    fields = spec.get("schema")
-    spec["schema"] = {
+    out: dict[str, Any] = dict(spec) if isinstance(spec, dict) else {}
+    fields = out.get("schema")
+    out["schema"] = {
         str(name): {**field, "required": bool(field.get("required", False))}
         for name, field in fields.items() if isinstance(field, dict)
     } if isinstance(fields, dict) else {}
-    spec.setdefault("description", "")
-    return spec
+    out.setdefault("description", "")
+    return out
 
 
 def _body_schema(post: dict[str, Any], root: Any) -> dict[str, Any]:
