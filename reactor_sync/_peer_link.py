@@ -26,6 +26,7 @@ Two offer layouts, one per protocol generation:
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -60,6 +61,8 @@ WATCHDOG_PERIOD_S = 0.25
 # After this much silence (at most a third of stall_timeout) the watchdog asks
 # the peer's SCTP stack for a sign of life, and again each time this passes.
 HEARTBEAT_AFTER_S = 0.75
+# The legacy protocol's one video track is routed by its MID, "0": its name.
+LEGACY_TRACK_NAME = "0"
 # The refusal code of a current runtime for a track another client holds.
 PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
 
@@ -72,6 +75,8 @@ class PeerLink:
         *,
         ice_servers: list[RTCIceServer],
         on_frame: Callable[[Any], None],
+        on_track_frame: Callable[[str, Any], None] | None = None,
+        on_audio: Callable[[str, Any], None] | None = None,
         on_message: Callable[[str | bytes], None],
         on_track: Callable[[MediaStreamTrack], None],
         on_lost: Callable[["PeerLink", ReactorConnectionError], None],
@@ -96,6 +101,8 @@ class PeerLink:
         self._requests = itertools.count(1)
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._on_frame = on_frame
+        self._on_track_frame = on_track_frame
+        self._on_audio = on_audio
         self._on_message = on_message
         self._on_track = on_track
         self._on_lost = on_lost
@@ -110,7 +117,7 @@ class PeerLink:
         self.remote_track: MediaStreamTrack | None = None
         self.last_activity = time.monotonic()
         self.frames_received = 0
-        self.other_frames_received = 0
+        self.media_received: dict[str, int] = {}  # frames per named track, main included
         self._wire()
 
     @property
@@ -135,14 +142,15 @@ class PeerLink:
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
-            if track.kind == "video" and self.remote_track is None and self._is_main(track):
+            # Every track is drained, wanted or not: aiortc queues what an
+            # unread track decodes without bound.
+            name = self.track_name(track)
+            if track.kind == "video" and self.remote_track is None and name == self.main_video_name:
                 self.remote_track = track
-                self._spawn(self._drain(track))
+                self._spawn(self._drain(track, name, main=True))
                 self._on_track(track)
             else:
-                # Every other track is drained too: aiortc queues what an
-                # unread track decodes without bound.
-                self._spawn(self._discard(track))
+                self._spawn(self._drain(track, name, main=False))
 
         @dc.on("open")
         def _open() -> None:
@@ -161,15 +169,21 @@ class PeerLink:
             self._control.on("open", self._check_ready)
             self._control.on("message", self._control_message)
 
-    def _is_main(self, track: MediaStreamTrack) -> bool:
-        """Whether ``track`` is the model's first video output (what get_frame() shows)."""
+    @property
+    def main_video_name(self) -> str | None:
+        """The model's first video output: what ``get_frame()`` shows by default."""
         if not self.tracks:
-            return True
-        main = next((t for t in self.tracks if t.is_output and t.kind == "video"), None)
-        if main is None:
-            return False
-        transceiver = self._transceivers[self.tracks.index(main)]
-        return transceiver.receiver.track is track
+            return LEGACY_TRACK_NAME
+        return next((t.name for t in self.tracks if t.is_output and t.kind == "video"), None)
+
+    def track_name(self, track: MediaStreamTrack) -> str:
+        """The declared name of a remote track (its m-line's mapping entry)."""
+        if not self.tracks:
+            return LEGACY_TRACK_NAME if track.kind == "video" else track.kind
+        for spec, transceiver in zip(self.tracks, self._transceivers):
+            if transceiver.receiver.track is track:
+                return spec.name
+        return f"{track.kind}-{track.id}"
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -240,38 +254,35 @@ class PeerLink:
         self.last_activity = time.monotonic()
 
     # -- running --------------------------------------------------------
-    async def _drain(self, track: MediaStreamTrack) -> None:
-        """Pull every decoded frame as soon as it exists (no timers, no polling)."""
+    async def _drain(self, track: MediaStreamTrack, name: str, *, main: bool) -> None:
+        """Pull every decoded frame of ``track`` as soon as it exists (no timers, no polling)."""
+        deliver: Callable[[Any], None] | None = None
+        named = self._on_track_frame if track.kind == "video" else self._on_audio
+        if main:
+            deliver = self._on_frame
+        elif named is not None:
+            deliver = functools.partial(named, name)
+        self.media_received[name] = 0
         try:
             while True:
                 frame = await track.recv()
                 self.last_activity = time.monotonic()
-                self.frames_received += 1
-                self._on_frame(frame)
+                self.media_received[name] += 1
+                if main:
+                    self.frames_received += 1
+                if deliver is not None:
+                    deliver(frame)
                 # Do not keep the frame alive across the next await: its last
                 # release (and its buffers' teardown) belongs to the consumer.
                 del frame
         except MediaStreamError:
-            logger.debug("remote track ended")
-            self._fail(ConnectionLostError("the model's video track ended"))
+            logger.debug("remote track %r ended", name)
+            if main:
+                self._fail(ConnectionLostError("the model's video track ended"))
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("frame drain stopped unexpectedly")
-
-    async def _discard(self, track: MediaStreamTrack) -> None:
-        """Read a track nobody asked for, so its decoded frames never pile up."""
-        try:
-            while True:
-                await track.recv()
-                self.last_activity = time.monotonic()
-                self.other_frames_received += 1
-        except MediaStreamError:
-            logger.debug("remote %s track ended", track.kind)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("draining a %s track stopped unexpectedly", track.kind)
+            logger.exception("draining track %r stopped unexpectedly", name)
 
     async def _ping_loop(self) -> None:
         ping = encode_command("ping", {}, "runtime")

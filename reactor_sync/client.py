@@ -33,6 +33,7 @@ from ._handlers import HandlerMixin
 from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
 from ._peer_link import PeerLink
+from .audio import AudioChunk, chunk_from_av
 from .capabilities import from_legacy, from_openapi
 from .errors import (
     AlreadyConnectedError,
@@ -64,6 +65,8 @@ DEFAULT_LOCAL_URL = "http://localhost:8080"
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
 DEFAULT_CALL_TIMEOUT_S = 5.0
 DEFAULT_DISCONNECT_TIMEOUT_S = 5.0
+# Audio chunks kept for get_audio() per track (20 ms each: 5 s).
+AUDIO_BUFFER_CHUNKS = 250
 # Dropped data-channel messages are logged at WARNING this many times, then
 # every LOG_EVERY-th, so a hostile flood cannot flood the log too.
 _DROP_LOG_FIRST = 10
@@ -153,7 +156,14 @@ class Reactor(HandlerMixin):
         self._frame_index = 0
         self._messages_dropped = 0
         self._dispatcher = Dispatcher(f"reactor-{model_name}")
-        self._frames: Mailbox[Frame] = Mailbox(frame_buffer)
+        self._frames: Mailbox[Frame] = Mailbox(frame_buffer)  # the main video track's
+        self._frame_buffer = frame_buffer
+        # Other named video tracks, and audio tracks, each with its own
+        # mailbox, made on first use and kept (threads may wait on them).
+        self._track_boxes: dict[str, Mailbox[Frame]] = {}
+        self._audio_boxes: dict[str, Mailbox[AudioChunk]] = {}
+        self._track_counts: dict[str, int] = {}
+        self._main_track: str | None = None
         self._inbox: dict[Scope, Mailbox[Any]] = {
             "application": Mailbox(message_buffer),
             "runtime": Mailbox(message_buffer),
@@ -199,10 +209,24 @@ class Reactor(HandlerMixin):
         """The blinker signals of this Reactor, by event name."""
         return self._dispatcher.signals
 
-    def stats(self) -> dict[str, int]:
-        """Counters: frames received/dropped, messages dropped (for monitoring)."""
+    def stats(self) -> dict[str, Any]:
+        """Counters: frames received/dropped, messages dropped (for monitoring).
+
+        ``tracks`` has, per named track, the frames (or audio chunks)
+        received, dropped and buffered.
+        """
         link = self._link
+        with self._lock:
+            boxes: dict[str, Mailbox[Any]] = {**self._track_boxes, **self._audio_boxes}
+            if self._main_track is not None:
+                boxes[self._main_track] = self._frames
         return {
+            "tracks": {
+                name: {"received": self._track_counts.get(name, 0), "dropped": box.dropped,
+                       "buffered": len(box)}
+                for name, box in boxes.items()
+            },
+            "audio_handler_dropped": self._dispatcher.audio_dropped,
             "frames_received": self._frame_index,
             "frames_dropped": self._frames.dropped,
             "frames_buffered": len(self._frames),
@@ -316,6 +340,8 @@ class Reactor(HandlerMixin):
         link: PeerLink | None = None
         opened: SessionPlan | None = None  # a session this call created, to end on failure
         self._frames.reopen()
+        for named in self._named_boxes():
+            named.reopen()
         for box in self._inbox.values():
             box.reopen()
         self._capabilities = None
@@ -369,6 +395,7 @@ class Reactor(HandlerMixin):
             raise
         with self._lock:
             self._link = link
+            self._main_track = link.main_video_name
             track, _ = self._input
         if track is not None:  # input published before a reconnect goes on
             loop.submit(_republish(link, track, self._report))
@@ -379,6 +406,8 @@ class Reactor(HandlerMixin):
         link = PeerLink(
             ice_servers=ice,
             on_frame=self._on_frame,
+            on_track_frame=self._on_track_frame,
+            on_audio=self._on_audio,
             on_message=self._on_message,
             on_track=self._on_track,
             on_lost=self._on_lost,
@@ -491,8 +520,14 @@ class Reactor(HandlerMixin):
             id(thread), lambda deadline: thread.join(max(0.0, deadline - time.monotonic()))
         )
 
+    def _named_boxes(self) -> list[Mailbox[Any]]:
+        with self._lock:
+            return [*self._track_boxes.values(), *self._audio_boxes.values()]
+
     def _close_mailboxes(self, reason: ReactorError) -> None:
         self._frames.close(reason)
+        for named in self._named_boxes():
+            named.close(reason)
         for box in self._inbox.values():
             box.close(reason)
 
@@ -523,7 +558,36 @@ class Reactor(HandlerMixin):
         self._frame_index += 1
         frame = Frame(av_frame, self._frame_index)
         self._frames.put(frame)
+        if self._main_track is not None:
+            self._track_counts[self._main_track] = self._frame_index
+            self._dispatcher.emit_track_frame(self, self._main_track, frame.rgb)
         self._dispatcher.emit_frame(self, frame.rgb)
+
+    def _on_track_frame(self, name: str, av_frame: Any) -> None:
+        count = self._track_counts[name] = self._track_counts.get(name, 0) + 1
+        frame = Frame(av_frame, count)
+        self._track_box(name).put(frame)
+        self._dispatcher.emit_track_frame(self, name, frame.rgb)
+
+    def _on_audio(self, name: str, av_frame: Any) -> None:
+        self._track_counts[name] = self._track_counts.get(name, 0) + 1
+        chunk = chunk_from_av(av_frame, name)
+        self._audio_box(name).put(chunk)
+        self._dispatcher.emit_audio(self, chunk)
+
+    def _track_box(self, name: str) -> Mailbox[Frame]:
+        with self._lock:
+            box = self._track_boxes.get(name)
+            if box is None:
+                box = self._track_boxes[name] = Mailbox(self._frame_buffer)
+            return box
+
+    def _audio_box(self, name: str) -> Mailbox[AudioChunk]:
+        with self._lock:
+            box = self._audio_boxes.get(name)
+            if box is None:
+                box = self._audio_boxes[name] = Mailbox(AUDIO_BUFFER_CHUNKS)
+            return box
 
     def _on_message(self, raw: str | bytes) -> None:
         message, why = parse_message(raw)
@@ -671,38 +735,90 @@ class Reactor(HandlerMixin):
             return link
 
     # ---------------------------------------------------------------- frames
-    def get_frame(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False) -> RGBFrame:
+    def get_frame(
+        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
+    ) -> RGBFrame:
         """The next frame as a read-only (H, W, 3) uint8 RGB array.
 
         Frames come in order from a small buffer (``frame_buffer``); with
         ``latest=True`` older buffered frames are skipped (and counted as
-        dropped) and the newest is returned. Raises ReactorTimeoutError if
-        none arrives in time, NotConnectedError when not connected and
-        ConnectionLostError when the connection is lost while waiting.
+        dropped) and the newest is returned. ``track`` names one of the
+        model's video outputs (``get_capabilities()["tracks"]``); None is its
+        first one. Raises ReactorTimeoutError if none arrives in time,
+        NotConnectedError when not connected, ConnectionLostError when the
+        connection is lost while waiting, and InvalidArgumentError for a
+        track the model does not have.
         """
         self._check_process()
-        return self._take_frame(timeout, latest).rgb()
+        return self._take_frame(timeout, latest, track).rgb()
 
-    def _take_frame(self, timeout: float, latest: bool) -> Frame:
+    def _video_box(self, track: str | None) -> Mailbox[Frame]:
+        if track is None or track == self._main_track:
+            return self._frames
+        plan = self._plan
+        if plan is not None and plan.tracks:
+            names = [t.name for t in plan.tracks if t.is_output and t.kind == "video"]
+            if track not in names:
+                raise InvalidArgumentError(
+                    f"track must be one of the model's video outputs {names}, got {track!r}"
+                )
+        elif not isinstance(track, str):
+            raise InvalidArgumentError(f"track must be a track name (str) or None, got {track!r}")
+        return self._track_box(track)
+
+    def _take_frame(self, timeout: float, latest: bool, track: str | None = None) -> Frame:
         timeout = check_timeout(timeout)
+        box = self._video_box(track)
         try:
-            return self._frames.get(timeout, latest=latest)
+            return box.get(timeout, latest=latest)
         except TimeoutError:
-            raise ReactorTimeoutError(f"no frame arrived within {timeout:g} s") from None
+            where = f" on track {track!r}" if track else ""
+            raise ReactorTimeoutError(f"no frame arrived{where} within {timeout:g} s") from None
         except MailboxClosed as closed:
             raise _copy_error(closed.reason) from None
 
-    def frames(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False) -> Iterator[RGBFrame]:
-        """Iterate over frames until ``disconnect()``; ``timeout`` applies to each frame."""
+    def frames(
+        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
+    ) -> Iterator[RGBFrame]:
+        """Iterate over frames (of ``track``) until ``disconnect()``; ``timeout`` applies to each."""
         self._check_process()
         if self._status is not ReactorStatus.READY:
             raise NotConnectedError(f"frames() needs a READY connection; status is {self._status.value}")
+        self._video_box(track)  # a bad track name fails here, not at the first next()
         while True:
             try:
-                frame = self._take_frame(timeout, latest)
+                frame = self._take_frame(timeout, latest, track)
             except _Disconnected:
                 return
             yield frame.rgb()
+
+    def get_audio(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, track: str | None = None) -> AudioChunk:
+        """The next chunk of the model's audio: ``chunk.samples`` is (n, channels) int16.
+
+        ``chunk.sample_rate`` says its rate (48000 from the current runtime).
+        ``track`` names an audio output; None is the model's first one. Chunks
+        wait in a buffer of about 5 s; older ones are dropped (counted in
+        ``stats()["tracks"]``) when nobody reads them. Raises like get_frame().
+        """
+        self._check_process()
+        timeout = check_timeout(timeout)
+        plan = self._plan
+        names = [t.name for t in plan.tracks if t.is_output and t.kind == "audio"] if plan else []
+        if track is None:
+            if not names:
+                raise InvalidArgumentError(
+                    "the model has no audio output" if plan is not None
+                    else "get_audio() needs a connection; call connect() first"
+                )
+            track = names[0]
+        elif track not in names:
+            raise InvalidArgumentError(f"track must be one of the model's audio outputs {names}, got {track!r}")
+        try:
+            return self._audio_box(track).get(timeout)
+        except TimeoutError:
+            raise ReactorTimeoutError(f"no audio arrived on track {track!r} within {timeout:g} s") from None
+        except MailboxClosed as closed:
+            raise _copy_error(closed.reason) from None
 
     def get_remote_track(self) -> MediaStreamTrack | None:
         """The model's aiortc video track (owned by the loop thread), or None.

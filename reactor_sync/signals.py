@@ -58,6 +58,8 @@ EVENTS: dict[str, str] = {
     "session_id_changed": "the session id changed: str or None",
     "stream_changed": "the remote video track changed: aiortc MediaStreamTrack",
     "reconnecting": "automatic reconnect step: {attempt, max_attempts, delay}",
+    "track_frame": "a frame of any named video track: (RGB array, track name)",
+    "audio": "a chunk of the model's audio: AudioChunk (samples x channels int16)",
 }
 
 IDLE_EXIT_S = 1.0
@@ -65,6 +67,10 @@ IDLE_EXIT_S = 1.0
 MESSAGE_BACKLOG = 10_000
 MESSAGE_BACKLOG_BYTES = 8 * 1024 * 1024
 MESSAGE_EVENTS = {"new_message": "application", "runtime_message": "runtime"}
+# Audio chunks waiting for a slow handler, at most (20 ms each: 10 s).
+AUDIO_BACKLOG = 500
+# Events whose payload is (value, track name): handlers take (value) or (value, track).
+TRACK_EVENTS = frozenset({"track_frame"})
 
 Handler = Callable[..., Any]
 
@@ -104,12 +110,17 @@ class _Adapter:
         required, accepted = _positional_arity(fn)
         self.with_arg = accepted >= 1
         self.scope = MESSAGE_EVENTS.get(event) if required >= 2 else None
+        self.track = event in TRACK_EVENTS
+        self.with_track = self.track and required >= 2
 
     def __call__(self, sender: Any, payload: Any = None) -> Any:
         if self.accept is not None and not self.accept(payload):
             return None
         if self.scope is not None:
             return self.fn(payload, self.scope)
+        if self.track:
+            value, name = payload
+            return self.fn(value, name) if self.with_track else self.fn(value)
         return self.fn(payload) if self.with_arg else self.fn()
 
 
@@ -250,6 +261,9 @@ class Dispatcher:
             f"{owner}-events", _EventQueue(MESSAGE_BACKLOG, MESSAGE_BACKLOG_BYTES)
         )
         self._frames = _DeliveryThread(f"{owner}-frames", _EventQueue(1))
+        self._owner = owner
+        self._track_frames: dict[str, _DeliveryThread] = {}  # one newest-wins slot per track
+        self._audio = _DeliveryThread(f"{owner}-audio", _EventQueue(AUDIO_BACKLOG))
         self._warned_message_drop = False
 
     # -- registration -------------------------------------------------
@@ -319,12 +333,41 @@ class Dispatcher:
             lambda: self._deliver(self._frames, sender, "frame", signal, None, get_rgb), droppable=True
         )
 
+    def emit_track_frame(self, sender: Any, track: str, get_rgb: Callable[[], Any]) -> None:
+        """Offer a named track's frame to track-aware handlers; newest wins, per track."""
+        signal = self.signals["track_frame"]
+        if not signal.receivers:
+            return
+        with self._lock:
+            worker = self._track_frames.get(track)
+            if worker is None:
+                worker = self._track_frames[track] = _DeliveryThread(
+                    f"{self._owner}-frames-{track}", _EventQueue(1)
+                )
+        worker.post(
+            lambda: self._deliver(worker, sender, "track_frame", signal, None, lambda: (get_rgb(), track)),
+            droppable=True,
+        )
+
+    def emit_audio(self, sender: Any, chunk: Any) -> None:
+        """Queue an audio chunk for audio handlers (bounded: the oldest waiting go first)."""
+        signal = self.signals["audio"]
+        if not signal.receivers:
+            return
+        self._audio.post(lambda: self._deliver(self._audio, sender, "audio", signal, chunk), droppable=True)
+
     def in_delivery_thread(self) -> bool:
-        return self._control.is_current() or self._frames.is_current()
+        return (self._control.is_current() or self._frames.is_current() or self._audio.is_current()
+                or any(w.is_current() for w in list(self._track_frames.values())))
 
     @property
     def frames_dropped(self) -> int:
-        return self._frames.dropped
+        return self._frames.dropped + sum(w.dropped for w in list(self._track_frames.values()))
+
+    @property
+    def audio_dropped(self) -> int:
+        """Audio chunks a slow audio handler never got."""
+        return self._audio.dropped
 
     @property
     def messages_dropped(self) -> int:
