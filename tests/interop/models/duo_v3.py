@@ -31,6 +31,7 @@ from reactor_runtime import (
     ReactorApp,
     Video,
     event,
+    session_started,
 )
 from reactor_runtime import Audio
 
@@ -74,6 +75,13 @@ class DuoPeer(ReactorApp):
         return Echo(text=text)
 
     def load(self, config_path: object = None) -> None:
+        self._reset()
+
+    @session_started
+    def on_session_started(self) -> None:
+        self._reset()  # every session starts from the documented defaults
+
+    def _reset(self) -> None:
         self._shade = 60
         self._pitch = 440.0
         self._phase = 0.0
