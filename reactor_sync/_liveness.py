@@ -24,11 +24,22 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+HEARTBEAT_ACK = 5
+_MAGIC = b"rsync-hb"
+
+
+def _sent_at(chunk: Any) -> int | None:
+    """When we sent the heartbeat this chunk acknowledges (monotonic ns), if it is ours."""
+    for kind, value in getattr(chunk, "params", None) or ():
+        if kind == 1 and isinstance(value, bytes) and len(value) == 16 and value.startswith(_MAGIC):
+            return int.from_bytes(value[8:], "big")
+    return None
 
 _checked: bool | None = None
 
@@ -60,14 +71,24 @@ def _shape_ok() -> bool:
     return getattr(HeartbeatChunk, "type", None) == 4 and hasattr(HeartbeatChunk(), "params")
 
 
-def watch(sctp: Any, on_chunk: Callable[[], None]) -> bool:
-    """Call ``on_chunk`` for every SCTP chunk ``sctp`` receives; False if unsupported."""
+def watch(
+    sctp: Any, on_chunk: Callable[[], None], on_rtt: Callable[[float], None] | None = None
+) -> bool:
+    """Call ``on_chunk`` for every SCTP chunk ``sctp`` receives; False if unsupported.
+
+    ``on_rtt`` gets the round trip, in seconds, of each of our heartbeats
+    whose acknowledgement comes back.
+    """
     if sctp is None or not supported():
         return False
     original = sctp._receive_chunk
 
     async def receive_chunk(chunk: Any) -> None:
         on_chunk()
+        if on_rtt is not None and getattr(chunk, "type", None) == HEARTBEAT_ACK:
+            sent = _sent_at(chunk)
+            if sent is not None:
+                on_rtt(max(0.0, time.monotonic_ns() - sent) / 1e9)
         await original(chunk)
 
     sctp._receive_chunk = receive_chunk
@@ -81,7 +102,8 @@ async def send_heartbeat(sctp: Any) -> bool:
     from aiortc.rtcsctptransport import HeartbeatChunk
 
     chunk = HeartbeatChunk()
-    chunk.params = [(1, os.urandom(8))]  # Heartbeat Info: opaque, echoed back
+    # Heartbeat Info is opaque to the peer and echoed back: our clock, to time the trip.
+    chunk.params = [(1, _MAGIC + time.monotonic_ns().to_bytes(8, "big"))]
     try:
         await sctp._send_chunk(chunk)
     except Exception:  # the transport is closing: the watchdog will see the silence

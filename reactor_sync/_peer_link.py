@@ -46,6 +46,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from . import _liveness
 from ._codecs import preferred_video_codecs
 from ._loopback_ice import loopback_ice, sanitize_remote_sdp
+from .live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
 from .errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
 from .messages import encode_command
 from .tracks import TrackKind, TrackSpec
@@ -118,6 +119,8 @@ class PeerLink:
         self.last_activity = time.monotonic()
         self.frames_received = 0
         self.media_received: dict[str, int] = {}  # frames per named track, main included
+        self._live = LiveStats()
+        self.live: dict[str, Any] = {}  # the latest figures, refreshed every REFRESH_S
         self._wire()
 
     @property
@@ -243,7 +246,8 @@ class PeerLink:
             )
         self._was_ready = True
         self.last_activity = time.monotonic()
-        self._heartbeats = _liveness.watch(self._pc.sctp, self._touch)
+        self._heartbeats = _liveness.watch(self._pc.sctp, self._touch, self._on_rtt)
+        self._spawn(self._stats_loop())
         for track in self.tracks:
             if track.is_output:  # the runtime starts every output paused
                 self.notify("resume_track", {"name": track.name})
@@ -252,6 +256,30 @@ class PeerLink:
 
     def _touch(self) -> None:
         self.last_activity = time.monotonic()
+
+    def _on_rtt(self, seconds: float) -> None:
+        self._live.rtt_ms = 1000.0 * seconds
+
+    async def _stats_loop(self) -> None:
+        """Refresh :attr:`live` every second (see :mod:`reactor_sync.live_stats`)."""
+        kinds = {t.name: t.kind for t in self.tracks} or {LEGACY_TRACK_NAME: "video"}
+        main_mid = next((str(tr.mid) for t, tr in zip(self.tracks, self._transceivers)
+                         if t.name == self.main_video_name), None)
+        description = self._pc.remoteDescription
+        codec = negotiated_video_codec(description.sdp if description else None, main_mid)
+        while True:
+            if self._heartbeats:
+                await _liveness.send_heartbeat(self._pc.sctp)  # its ack times the round trip
+            try:
+                report = await self._pc.getStats()
+                ice = self._pc.sctp.transport.transport if self._pc.sctp else None
+                self.live = self._live.update(
+                    report, dict(self.media_received), kinds,
+                    codec=codec, candidate_pair=candidate_pair_types(ice),
+                )
+            except Exception:  # closing: the next round (if any) tries again
+                logger.debug("stats not gathered", exc_info=True)
+            await asyncio.sleep(REFRESH_S)
 
     # -- running --------------------------------------------------------
     async def _drain(self, track: MediaStreamTrack, name: str, *, main: bool) -> None:

@@ -35,6 +35,7 @@ from ._mailbox import Mailbox, MailboxClosed
 from ._peer_link import PeerLink
 from .audio import AudioChunk, chunk_from_av
 from .capabilities import from_legacy, from_openapi
+from .live_stats import Stats
 from .errors import (
     AlreadyConnectedError,
     ConnectionLostError,
@@ -209,18 +210,23 @@ class Reactor(HandlerMixin):
         """The blinker signals of this Reactor, by event name."""
         return self._dispatcher.signals
 
-    def stats(self) -> dict[str, Any]:
-        """Counters: frames received/dropped, messages dropped (for monitoring).
+    def stats(self) -> Stats:
+        """Counters and live figures, without blocking (for monitoring and notebooks).
 
-        ``tracks`` has, per named track, the frames (or audio chunks)
-        received, dropped and buffered.
+        Counters: frames received/dropped, messages dropped; ``tracks`` has,
+        per named track, the frames (or audio chunks) received, dropped and
+        buffered. ``live`` has the connection's figures of the last second
+        (round trip, jitter, packets lost, bitrates, fps per track, codec,
+        ICE candidate pair; see :mod:`reactor_sync.live_stats`), empty when
+        not connected. The repr is one line of those figures.
         """
         link = self._link
         with self._lock:
             boxes: dict[str, Mailbox[Any]] = {**self._track_boxes, **self._audio_boxes}
             if self._main_track is not None:
                 boxes[self._main_track] = self._frames
-        return {
+        return Stats({
+            "live": dict(link.live) if link else {},
             "tracks": {
                 name: {"received": self._track_counts.get(name, 0), "dropped": box.dropped,
                        "buffered": len(box)}
@@ -235,7 +241,7 @@ class Reactor(HandlerMixin):
             "messages_dropped": self._messages_dropped
             + sum(box.dropped for box in self._inbox.values()),
             "link_frames_received": link.frames_received if link else 0,
-        }
+        })
 
     def __repr__(self) -> str:
         mode = "local" if self.local else "cloud"
