@@ -36,6 +36,7 @@ from ._peer_link import PeerLink
 from .audio import AudioChunk, chunk_from_av
 from .capabilities import from_legacy, from_openapi
 from .live_stats import Stats
+from .recorder import Recording, RecordingResult
 from .errors import (
     AlreadyConnectedError,
     ConnectionLostError,
@@ -165,6 +166,7 @@ class Reactor(HandlerMixin):
         self._audio_boxes: dict[str, Mailbox[AudioChunk]] = {}
         self._track_counts: dict[str, int] = {}
         self._main_track: str | None = None
+        self._recording: Recording | None = None
         self._inbox: dict[Scope, Mailbox[Any]] = {
             "application": Mailbox(message_buffer),
             "runtime": Mailbox(message_buffer),
@@ -564,6 +566,9 @@ class Reactor(HandlerMixin):
         self._frame_index += 1
         frame = Frame(av_frame, self._frame_index)
         self._frames.put(frame)
+        recording = self._recording
+        if recording is not None:
+            recording.offer_video(self._main_track or "video", frame)
         if self._main_track is not None:
             self._track_counts[self._main_track] = self._frame_index
             self._dispatcher.emit_track_frame(self, self._main_track, frame.rgb)
@@ -573,12 +578,18 @@ class Reactor(HandlerMixin):
         count = self._track_counts[name] = self._track_counts.get(name, 0) + 1
         frame = Frame(av_frame, count)
         self._track_box(name).put(frame)
+        recording = self._recording
+        if recording is not None:
+            recording.offer_video(name, frame)
         self._dispatcher.emit_track_frame(self, name, frame.rgb)
 
     def _on_audio(self, name: str, av_frame: Any) -> None:
         self._track_counts[name] = self._track_counts.get(name, 0) + 1
         chunk = chunk_from_av(av_frame, name)
         self._audio_box(name).put(chunk)
+        recording = self._recording
+        if recording is not None:
+            recording.offer_audio(chunk)
         self._dispatcher.emit_audio(self, chunk)
 
     def _track_box(self, name: str) -> Mailbox[Frame]:
@@ -825,6 +836,41 @@ class Reactor(HandlerMixin):
             raise ReactorTimeoutError(f"no audio arrived on track {track!r} within {timeout:g} s") from None
         except MailboxClosed as closed:
             raise _copy_error(closed.reason) from None
+
+    def record(
+        self, path: str | os.PathLike[str], seconds: float | None = None, *, timeout: float | None = None
+    ) -> RecordingResult | Recording:
+        """Write what this Reactor receives to an MP4: every video track, and the audio.
+
+        With ``seconds``, blocks until that much is recorded and the file is
+        finished (``timeout`` defaults to ``seconds + 10``), and returns a
+        :class:`~reactor_sync.recorder.RecordingResult`. Without, returns at
+        once with the running :class:`~reactor_sync.recorder.Recording`;
+        ``stop_recording()`` finishes it. Encoding runs on a thread of its
+        own; a recorder that falls behind drops (and counts) frames.
+        """
+        self._check_process()
+        self._ready_link("record()")
+        with self._lock:
+            if self._recording is not None and not self._recording.done:
+                raise AlreadyConnectedError("a recording is already running; call stop_recording() first")
+            plan = self._plan
+            order = [t.name for t in plan.tracks if t.is_output] if plan is not None else []
+            recording = self._recording = Recording(path, seconds=seconds, order=order)
+        if seconds is None:
+            return recording
+        try:
+            return recording.wait(check_timeout(timeout if timeout is not None else seconds + 10.0))
+        finally:
+            with self._lock:
+                if self._recording is recording:
+                    self._recording = None
+
+    def stop_recording(self, timeout: float = 10.0) -> RecordingResult | None:
+        """Finish the running recording (None if there is none) and return what it wrote."""
+        with self._lock:
+            recording, self._recording = self._recording, None
+        return recording.stop(check_timeout(timeout)) if recording is not None else None
 
     def get_remote_track(self) -> MediaStreamTrack | None:
         """The model's aiortc video track (owned by the loop thread), or None.

@@ -121,3 +121,32 @@ def test_published_input_is_claimed_and_comes_back_inverted(duo: Reactor) -> Non
 
     wait_until(back, 10, "the camera frame back, inverted")
     duo.unpublish_track()
+
+
+def test_record_five_seconds_of_two_tracks_and_audio_with_one_call(duo: Reactor, tmp_path: str) -> None:
+    import av
+
+    path = os.path.join(str(tmp_path), "duo.mp4")
+    result = duo.record(path, seconds=5)
+    assert result.frames.keys() == {"main_video", "second_video"} and result.dropped == 0
+    with av.open(path) as container:
+        kinds = sorted(s.type for s in container.streams)
+        assert kinds == ["audio", "video", "video"]
+        for stream in container.streams:
+            seconds = float(stream.duration * stream.time_base)
+            assert 4.5 <= seconds <= 5.5, (stream.type, seconds)
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.abs(first[60, 80].astype(int) - (200, 40, 40)).max() < 25
+
+
+def test_live_stats_say_what_the_connection_does(duo: Reactor) -> None:
+    wait_until(lambda: duo.stats()["live"].get("bitrate_in_kbps"), 5, "a second of figures")
+    time.sleep(1.2)
+    live = duo.stats()["live"]
+    local, remote = live["candidate_pair"].split("/")
+    assert live["codec"] == "VP8" and local == "host" and remote in ("host", "prflx")
+    assert 0 < live["rtt_ms"] < 100 and live["packets_received"] > 0
+    assert 25 <= live["fps"]["main_video"] <= 35 and 25 <= live["fps"]["second_video"] <= 35
+    assert live["bitrate_in_kbps"] > 10
+    line = repr(duo.stats())
+    assert "VP8" in line and "main_video" in line and "\n" not in line
