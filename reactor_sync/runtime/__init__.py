@@ -6,11 +6,15 @@ a GPU or the published runtime. See ``local_server`` for the HTTP contract and
 """
 
 from .coordinator import CoordinatorEmulator, serve_coordinator
-from .local_server import LocalRuntime, RuntimeState, serve
+from .local_server import G3State, LocalRuntime, RuntimeState, serve
 from .model import MODELS, CommandSpec, DemoModel, InvertModel, Model, ParamSpec, prompt_color
+from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 __all__ = [
+    "DEFAULT_PROTOCOL",
+    "G3State",
     "MODELS",
+    "PROTOCOLS",
     "CommandSpec",
     "CoordinatorEmulator",
     "DemoModel",
