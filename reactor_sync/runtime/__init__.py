@@ -32,6 +32,6 @@ __all__ = [
 
 def main_serve(argv: list[str] | None = None) -> int:
     """CLI entry: ``python -m reactor_sync.runtime`` / ``reactor-sync serve``."""
-    from .__main__ import main
+    from .cli import main
 
     return main(argv)

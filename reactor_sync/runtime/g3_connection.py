@@ -36,7 +36,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
@@ -109,7 +116,7 @@ class PausableVideoTrack(ModelVideoTrack):
                 raise MediaStreamError
             try:
                 await asyncio.wait_for(self._resumed.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return await super().recv()
 
@@ -208,7 +215,7 @@ class G3Connection:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
                 answer = await pc.createAnswer()
                 await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise SessionSetupError("ICE gathering timed out") from exc
         except asyncio.CancelledError:
             await self.close(timeout=1.0)
@@ -232,8 +239,7 @@ class G3Connection:
         if pc is None or not isinstance(text, str) or not text.strip():
             return
         line = text.strip()
-        if line.startswith("a="):
-            line = line[2:]
+        line = line.removeprefix("a=")
         if self.loopback_only and not _candidate_is_on_host(line, _local_addresses()):
             return
         try:
@@ -399,7 +405,7 @@ class G3Connection:
         if self.pc is not None:
             try:
                 await asyncio.wait_for(self.pc.close(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 logger.warning("peer connection close timed out after %.1f s", timeout)
             except Exception:
                 logger.debug("peer connection close failed", exc_info=True)

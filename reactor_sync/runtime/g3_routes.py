@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G3LocalApi", "G3State", "SESSION_ID", "TRANSPORT"]
+__all__ = ["SESSION_ID", "TRANSPORT", "G3LocalApi", "G3State"]
 
 SESSION_ID = "00000000-0000-0000-0000-000000000000"
 TRANSPORT = {"protocol": "webrtc", "version": "1.0"}

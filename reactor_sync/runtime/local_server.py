@@ -33,7 +33,7 @@ from .protocols import check_protocol
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LocalRuntime", "RuntimeState", "G3State", "serve"]
+__all__ = ["G3State", "LocalRuntime", "RuntimeState", "serve"]
 
 RuntimeState = G1State  # the legacy name of the legacy state names
 

@@ -40,7 +40,7 @@ def _param_schema(spec: ParamSpec) -> dict[str, Any]:
 def openapi_schema(model: Model, version: str = "1.0.0") -> dict[str, Any]:
     """The OpenAPI document describing ``model``'s commands, messages and tracks."""
     paths: dict[str, Any] = {}
-    replies = getattr(model, "replying_commands", frozenset())
+    replies: frozenset[str] = frozenset(getattr(model, "replying_commands", ()))
     for name, spec in model.commands.items():
         body = {
             "type": "object",

@@ -41,7 +41,7 @@ from .session import SessionSetupError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G3Transport", "add_transport_routes", "TRANSPORT_PREFIX"]
+__all__ = ["TRANSPORT_PREFIX", "G3Transport", "add_transport_routes"]
 
 TRANSPORT_PREFIX = "/sessions/{sid}/transport/webrtc"
 MAX_CONNECTIONS = 64

@@ -43,7 +43,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Inbound", "WireError", "decode_inbound", "detect_wire", "Encoder"]
+__all__ = ["Encoder", "Inbound", "WireError", "decode_inbound", "detect_wire"]
 
 JSON = "v0"
 PROTOBUF = "v1"
@@ -126,6 +126,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
     while pos < len(buf):
         key, pos = _read_varint(buf, pos)
         number, wtype = key >> 3, key & 7
+        value: int | bytes
         if wtype == 0:
             value, pos = _read_varint(buf, pos)
         elif wtype == 1:
