@@ -92,7 +92,8 @@ class G3CoordinatorRoutes(CoordinatorBase):
 
     def _describe(self, sess: G3Session) -> dict[str, Any]:
         desc: dict[str, Any] = {"session_id": sess.id, "model": {"name": sess.model_name}, "state": sess.state}
-        if sess.core is not None and not sess.closing:
+        assigned = sess.state not in (SessionState.CREATED, SessionState.PENDING)
+        if sess.core is not None and assigned and not sess.closing:
             desc["cluster"] = "emulator"
             desc["server_info"] = {"server_version": "reactor-sync-emulator"}
             desc["selected_transport"] = dict(TRANSPORT)
@@ -118,6 +119,7 @@ class G3CoordinatorRoutes(CoordinatorBase):
         self._all_sessions[sess.id] = sess
         self._set_state(sess, SessionState.CREATED)
         self._event(sess.id, "session_created")
+        self._g3_prepare(sess)
         self._g3_spawn(sess, self._g3_queue(sess), "coordinator-queue")
         return Response.json(self._describe(sess), 201)
 
@@ -155,7 +157,8 @@ class G3CoordinatorRoutes(CoordinatorBase):
             return None, denied or _error(404, "session not found")
         if sess.closing or sess.state == SessionState.CLOSED:
             return None, _error(410, "session closed")
-        if sess.transport is None:
+        queued = sess.state in (SessionState.CREATED, SessionState.PENDING)
+        if sess.transport is None or (queued and not request.path.endswith("/ice_servers")):
             return None, _error(409, "session not ready: no machine has taken it yet")
         return sess.transport, None
 
@@ -165,16 +168,11 @@ class G3CoordinatorRoutes(CoordinatorBase):
         sess.tasks.add(task)
         task.add_done_callback(sess.tasks.discard)
 
-    async def _g3_queue(self, sess: G3Session) -> None:
-        self._set_state(sess, SessionState.PENDING)
-        self._event(sess.id, "queued")
-        if self.queue_delay > 0:
-            await asyncio.sleep(self.queue_delay)
-        if sess.closing:
-            return
+    def _g3_prepare(self, sess: G3Session) -> None:
+        """The session's model and transport exist from the start (so that its ICE
+        servers can be read while it is queued); the model starts once assigned."""
         model = self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
         core = ModelSession(model)
-        core.start()
         sess.core = core
         sess.transport = G3Transport(
             core,
@@ -186,6 +184,15 @@ class G3CoordinatorRoutes(CoordinatorBase):
             loopback_only=is_loopback_host(self.host),
             ice_servers=self.ice_servers,
         )
+
+    async def _g3_queue(self, sess: G3Session) -> None:
+        self._set_state(sess, SessionState.PENDING)
+        self._event(sess.id, "queued")
+        if self.queue_delay > 0:
+            await asyncio.sleep(self.queue_delay)
+        if sess.closing or sess.core is None:
+            return
+        sess.core.start()
         self._set_state(sess, SessionState.WAITING)
         self._event(sess.id, "gpu_assigned")
 
