@@ -14,7 +14,9 @@ offer arrives); the model's life is the same everywhere:
   are broadcast; a command's return value goes back to the sender only,
   which is the caller's job (``handle_command`` returns it);
 * input-track claims (``claim``/``release``) belong to a connection id and
-  the first claim wins;
+  the first claim wins; a second claim is refused even from the holder (as
+  reactor-runtime 3.10 does after a client's own reconnect), and the claim
+  lasts until ``release`` or the end of the session;
 * ``stop()`` detaches everyone, stops the clock and tells the model.
 
 All methods run on the server's own event loop; nothing here locks.
@@ -98,9 +100,11 @@ class ModelSession:
 
     # -- input track claims -----------------------------------------------------------
     def claim(self, track: str, owner: object) -> bool:
-        """First claim wins; the owner's own repeated claim is granted again."""
-        holder = self.publishers.setdefault(track, owner)
-        return holder == owner
+        """True for the first claim on ``track``; every later claim is refused."""
+        if track in self.publishers:
+            return False
+        self.publishers[track] = owner
+        return True
 
     def release(self, track: str, owner: object) -> None:
         if self.publishers.get(track) == owner:
