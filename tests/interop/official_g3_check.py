@@ -14,7 +14,9 @@ mode, the API key exchanged for a token at URL.
 Steps: connect; READY; a frame; ``schedule_prompt`` (awaited; 1.x waits for the
 runtime's acknowledgement) and ``start``; a ``state`` message naming the
 prompt; frames whose upper area has the colour ``--color`` (the model paints
-the prompt's colour there); disconnect. Prints one JSON line with what it
+the prompt's colour there); a reconnect that keeps the session (1.x: ``reconnect()``;
+0.8: ``disconnect(recoverable=True)`` then ``reconnect()``), frames again and a
+``pause`` whose ``state`` still names the prompt; disconnect. Prints one JSON line with what it
 saw; exit status 0 means every step passed.
 """
 
@@ -147,6 +149,31 @@ async def main(args: argparse.Namespace, result: dict[str, Any]) -> None:
     n0 = result["frames"]
     await asyncio.sleep(1.0)
     result["fps"] = result["frames"] - n0
+
+    result["step"] = "reconnect"
+    if MAJOR >= 1:
+        await asyncio.wait_for(reactor.reconnect(), 30)  # cycles the connection, keeps the session
+    else:
+        await asyncio.wait_for(reactor.disconnect(recoverable=True), 10)
+        await asyncio.sleep(0.3)
+        await asyncio.wait_for(reactor.reconnect(), 30)
+    end = time.monotonic() + 15
+    while status() != "ready":
+        if time.monotonic() > end:
+            raise TimeoutError(f"not READY after reconnect: {status()}")
+        await asyncio.sleep(0.05)
+    frame_seen.clear()
+    await asyncio.wait_for(frame_seen.wait(), 15)
+    result["reconnect_colour"] = frames[-1]
+    while not states.empty():
+        states.get_nowait()
+    await asyncio.wait_for(reactor.send_command("pause", {}), 10)
+    end = time.monotonic() + 10
+    while True:
+        st = await asyncio.wait_for(states.get(), max(0.1, end - time.monotonic()))
+        if st.get("reason") == "paused":
+            result["after_reconnect_state"] = st
+            break
 
     result["step"] = "disconnect"
     await asyncio.wait_for(reactor.disconnect(), 10)

@@ -11,7 +11,8 @@ interpreter (what we ship), started through the command line.
 Each run: the client reaches READY, gets frames, sends ``schedule_prompt``
 and ``start`` (awaited; 1.13.0 waits for the runtime's acknowledgement),
 sees the model's ``state`` message, sees frames turn the prompt's colour,
-and disconnects; then the server is back to idle (local) or the session was
+reconnects keeping the model session (prompt and frame counter), and
+disconnects; then the server is back to idle (local) or the session was
 deleted (cloud). If a server and an official client disagree, the client is
 right.
 """
@@ -110,6 +111,10 @@ def _assert_session_seen(result: dict, version: str) -> None:
     # the frames turned the prompt's colour (checked in the client, within 20 per channel)
     assert all(abs(a - b) <= 20 for a, b in zip(result["prompt_colour"], prompt_color(PROMPT)))
     assert result["fps"] > 0, "frames stopped after the commands"
+    # the reconnect kept the model session: same prompt, the frame counter went on
+    after = result["after_reconnect_state"]
+    assert after["current_prompt"] == PROMPT and after["current_frame"] > 0, after
+    assert all(abs(a - b) <= 20 for a, b in zip(result["reconnect_colour"], prompt_color(PROMPT)))
     assert result["final_status"] == "disconnected"
 
 
