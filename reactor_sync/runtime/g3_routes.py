@@ -9,15 +9,18 @@ Routes::
 
     GET  /health          200 {"status": "healthy", "state": loading|available|serving, "detail": null}
     GET  /session         200 the session descriptor, in every state
-    POST /start_session   200 descriptor ("state": "waiting"); 400 body not an object;
+    POST /start_session   200 descriptor ("state": "waiting"); 422 body not an object;
+                          400 unknown or "stepped" generation (checked first);
                           409 "cannot start session while <state>"; 503 + Retry-After: 1
                           while the model loads
-    POST /stop_session    200 empty; optional {"reason": str <= 64, "moderate": bool};
-                          a reason reaches every live client as ``sessionEnded``;
-                          409 "cannot stop session while ready|closing"; 503 while loading
+    POST /stop_session    200 empty; optional {"reason": str <= 64, "moderate": bool}
+                          (422 otherwise); a reason reaches every live client as
+                          ``sessionEnded``; 409 "cannot stop session while ready|closing";
+                          503 while loading
     GET  /schema          the model's OpenAPI document ({} while loading)
-    /sessions/{sid}/transport/webrtc/...   see transport_g3 (sid = the zero UUID;
-                          another id 404 "Unknown session"; no session 400)
+    /sessions/{sid}/transport/webrtc/...   see transport_g3 (no session running: 400
+                          "No session running", checked first; sid other than the
+                          zero UUID: 404 "Unknown session")
 
 Session states: created (loading) -> ready -> waiting -> streaming <-> orphaned
 -> closing -> ready. ``waiting`` (no connection live yet) and ``orphaned``
@@ -49,6 +52,24 @@ __all__ = ["SESSION_ID", "TRANSPORT", "G3LocalApi", "G3State"]
 SESSION_ID = "00000000-0000-0000-0000-000000000000"
 TRANSPORT = {"protocol": "webrtc", "version": "1.0"}
 SERVER_VERSION = "reactor-sync-runtime"
+
+
+_INVALID = object()
+
+
+def _json_body(request: Request) -> Any:
+    """The body as JSON; None when empty; ``_INVALID`` when not JSON."""
+    if not request.body.strip():
+        return None
+    try:
+        return request.json()
+    except ValueError:
+        return _INVALID
+
+
+def _invalid(loc: list[str], message: str) -> Response:
+    """A validation failure in the current runtimes' shape (422, a list of problems)."""
+    return Response.json({"detail": [{"type": "value_error", "loc": loc, "msg": message}]}, 422)
 
 
 class G3State:
@@ -134,13 +155,14 @@ class G3LocalApi:
 
     # -- session control ------------------------------------------------------------------
     async def _start_session(self, request: Request) -> Response:
-        if request.body.strip():
-            try:
-                body = request.json()
-            except ValueError:
-                return detail(400, "body must be a JSON object")
-            if body is not None and not isinstance(body, dict):
-                return detail(400, "body must be a JSON object")
+        body = _json_body(request)
+        if body is _INVALID or not (body is None or isinstance(body, dict)):
+            return _invalid(["body"], "Input should be a valid dictionary")
+        generation = (body or {}).get("generation", "streamed")
+        if generation not in ("streamed", "stepped"):
+            return detail(400, f"generation must be one of 'streamed', 'stepped', not {generation!r}")
+        if generation == "stepped":
+            return detail(400, f"model {self.rt.model_name!r} does not support stepped generation")
         state = self.rt.state
         if state == G3State.CREATED:
             return detail(503, "model is still loading", {"Retry-After": "1"})
@@ -164,19 +186,14 @@ class G3LocalApi:
         return Response.json(self.descriptor())
 
     async def _stop_session(self, request: Request) -> Response:
-        reason: str | None = None
-        if request.body.strip():
-            try:
-                body = request.json()
-            except ValueError:
-                return detail(422, "body must be a JSON object")
-            if isinstance(body, dict):
-                raw = body.get("reason")
-                if raw is not None and (not isinstance(raw, str) or len(raw) > 64):
-                    return detail(422, "'reason' must be a string of at most 64 characters")
-                reason = raw
-            elif body is not None:
-                return detail(422, "body must be a JSON object")
+        body = _json_body(request)
+        if body is _INVALID or not (body is None or isinstance(body, dict)):
+            return _invalid(["body"], "Input should be a valid dictionary or object to extract fields from")
+        reason = (body or {}).get("reason")
+        if reason is not None and not isinstance(reason, str):
+            return _invalid(["body", "reason"], "Input should be a valid string")
+        if isinstance(reason, str) and len(reason) > 64:
+            return _invalid(["body", "reason"], "String should have at most 64 characters")
         state = self.rt.state
         if state == G3State.CREATED:
             return detail(503, "model is still loading")
@@ -186,10 +203,10 @@ class G3LocalApi:
         return empty(200)
 
     async def _resolve(self, request: Request) -> tuple[G3Transport | None, Response | None]:
-        if request.path_params.get("sid") != SESSION_ID:
-            return None, detail(404, "Unknown session")
         if self._transport is None or self.rt.state not in _RUNNING:
             return None, detail(400, "No session running")
+        if request.path_params.get("sid") != SESSION_ID:
+            return None, detail(404, "Unknown session")
         return self._transport, None
 
     # -- connections come and go ----------------------------------------------------------

@@ -70,7 +70,10 @@ def test_http_contract(g3: LocalRuntime) -> None:
     assert r.status_code == 409 and r.json() == {"detail": "cannot stop session while ready"}
     r = http("GET", transport(g3) + "/ice_servers")
     assert r.status_code == 400 and r.json() == {"detail": "No session running"}
-    assert http("POST", url + "/start_session", data=b"[1]").status_code == 400
+    assert http("POST", url + "/start_session", data=b"[1]").status_code == 422
+    r = http("POST", url + "/start_session", json={"generation": "bogus"})
+    assert r.status_code == 400 and "generation" in r.json()["detail"]
+    assert http("GET", transport(g3, "other") + "/ice_servers").status_code == 400  # no session comes first
 
     r = http("POST", url + "/start_session")
     assert r.status_code == 200 and r.json()["state"] == "waiting" and r.json()["session_id"] == ZERO_SID
@@ -93,6 +96,7 @@ def test_http_contract(g3: LocalRuntime) -> None:
     r = http("GET", offers)
     assert r.status_code == 202 and r.content == b""
 
+    assert http("POST", url + "/stop_session", json={"reason": "x" * 65}).status_code == 422
     r = http("POST", url + "/stop_session", json={"reason": "done"})
     assert r.status_code == 200 and r.content == b""
     assert g3.wait_for_state("ready", 3)
