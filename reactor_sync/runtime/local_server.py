@@ -128,6 +128,12 @@ class LocalRuntime(BackgroundServer):
         with self._state_changed:
             return self._state_changed.wait_for(lambda: self._state == state, timeout)
 
+    @property
+    def _client(self) -> Any:
+        """The legacy protocol's current client connection (a ``ClientSession``), or
+        None; tests that play a hostile runtime send through it on the loop thread."""
+        return self._api._client if isinstance(self._api, G1LocalApi) else None
+
     def _set_state(self, state: str) -> None:
         with self._state_changed:
             if self._state != state:
