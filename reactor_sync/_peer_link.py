@@ -415,14 +415,18 @@ class PeerLink:
         track = self.input_track(kind)
         return self._transceivers[self.tracks.index(track)].sender if track else None
 
-    async def publish(self, track: MediaStreamTrack | None, *, reclaim: bool = False) -> None:
+    async def publish(
+        self, track: MediaStreamTrack | None, *, kind: TrackKind | None = None, reclaim: bool = False
+    ) -> None:
         """Attach ``track`` as our input (None detaches), claiming the slot first where needed.
 
         ``reclaim``: we held the slot before a reconnect; a current runtime
         keeps that claim across the reconnect and refuses a second one, which
         then means it is still ours.
         """
-        kind: TrackKind = "video" if track is None else track.kind  # type: ignore[assignment]
+        if kind is None:
+            kind = "video" if track is None else track.kind  # type: ignore[assignment]
+        assert kind is not None
         sender = self.input_sender(kind)
         spec = self.input_track(kind)
         if sender is None or spec is None:

@@ -34,6 +34,7 @@ from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
 from ._peer_link import PeerLink
 from .audio import AudioChunk, chunk_from_av
+from .audio_input import AudioSource
 from .capabilities import from_legacy, from_openapi
 from .live_stats import Stats
 from .recorder import Recording, RecordingResult
@@ -155,6 +156,7 @@ class Reactor(HandlerMixin):
         self._capabilities_ready = threading.Event()
         self._frame_callback = None
         self._input: tuple[MediaStreamTrack | None, FrameSource | None] = (None, None)
+        self._audio_input: AudioSource | None = None
         self._frame_index = 0
         self._messages_dropped = 0
         self._dispatcher = Dispatcher(f"reactor-{model_name}")
@@ -405,8 +407,11 @@ class Reactor(HandlerMixin):
             self._link = link
             self._main_track = link.main_video_name
             track, _ = self._input
+            audio_in = self._audio_input
         if track is not None:  # input published before a reconnect goes on
             loop.submit(_republish(link, track, self._report))
+        if audio_in is not None:
+            loop.submit(_republish(link, audio_in.track, self._report))
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
@@ -490,8 +495,11 @@ class Reactor(HandlerMixin):
             plan = self._plan
             _, source = self._input
             self._input = (None, None)
+            audio_in, self._audio_input = self._audio_input, None
         if source is not None:
             source.close(reason)
+        if audio_in is not None:
+            audio_in.close(reason)
         self._close_mailboxes(_Disconnected(reason))
         if link is not None:
             self._close_link(link, _cap(deadline, link_cap))
@@ -971,6 +979,40 @@ class Reactor(HandlerMixin):
             self._input = (None, None)
         # Detach before closing: see _PushedTrack.recv on why the order matters.
         _loop.get_loop().run(link.publish(None), timeout=timeout, what="unpublishing the video track")
+        if source is not None:
+            source.close("unpublished")
+
+    def publish_audio(
+        self, sample_rate: int = 48_000, channels: int = 1, timeout: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> AudioSource:
+        """Start input audio fed by ``source.push(pcm)`` from any thread.
+
+        ``pcm`` is int16, ``(samples, channels)`` (1-D for mono), at
+        ``sample_rate``. The model's audio input track is claimed first (a
+        refusal raises PublishRefusedError); silence is sent while nothing
+        is pushed. Needs READY; re-attached after ``reconnect()``.
+        """
+        self._check_process()
+        link = self._ready_link("publish_audio()")
+        if link.input_sender("audio") is None:
+            raise PublishRefusedError(f"the model {self.model_name!r} takes no audio input", code="NO_INPUT_TRACK")
+        source = AudioSource(sample_rate, channels)
+        _loop.get_loop().run(link.publish(source.track), timeout=check_timeout(timeout),
+                             what="publishing the audio track")
+        with self._lock:
+            previous, self._audio_input = self._audio_input, source
+        if previous is not None:
+            previous.close("replaced by newer input")
+        return source
+
+    def unpublish_audio(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+        """Stop sending input audio (the m-line stays, so publishing again is instant)."""
+        self._check_process()
+        link = self._ready_link("unpublish_audio()")
+        with self._lock:
+            source, self._audio_input = self._audio_input, None
+        _loop.get_loop().run(link.publish(None, kind="audio"), timeout=check_timeout(timeout),
+                             what="unpublishing the audio track")
         if source is not None:
             source.close("unpublished")
 

@@ -14,7 +14,7 @@ __all__ = ["DEFAULT_PROTOCOL", "PROTOCOLS", "check_protocol"]
 PROTOCOLS = ("g1", "g3")
 
 # The generation served when none is asked for.
-DEFAULT_PROTOCOL = "g1"
+DEFAULT_PROTOCOL = "g3"
 
 
 def check_protocol(protocol: str | None) -> str:

@@ -103,7 +103,7 @@ def _recorded_answer() -> str:
     """A genuine answer, from a runtime that then goes away (its ports are closed)."""
     from reactor_sync.runtime.session import ClientSession  # noqa: F401 - documents the source
 
-    with LocalRuntime(port=0, width=64, height=64) as rt:
+    with LocalRuntime(port=0, width=64, height=64, protocol="g1") as rt:  # the fake speaks g1
         r = Reactor("livecore", local=True, local_url=rt.url)
         seen: list[str] = []
         import reactor_sync.signaling.g1_local as local
