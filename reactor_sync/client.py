@@ -738,8 +738,10 @@ class Reactor(HandlerMixin):
     ) -> None:
         """Send a command to the model (``data`` None sends ``{}``).
 
-        Raises InvalidArgumentError if ``data`` is not JSON-serialisable and
-        NotConnectedError unless READY; in both cases nothing was sent.
+        Raises InvalidArgumentError if ``data`` is not a JSON-serialisable
+        dict, or (once the capabilities are known, unless ``validate=False``)
+        does not fit the command's schema, and NotConnectedError unless
+        READY; in both cases nothing was sent.
         Returns once the message is handed to the data channel.
         """
         self._check_process()

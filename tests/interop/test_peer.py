@@ -16,7 +16,14 @@ import urllib.request
 import numpy as np
 import pytest
 
-from reactor_sync import ConnectionLostError, Reactor, ReactorError, ReactorStatus, SessionEndedError
+from reactor_sync import (
+    ConnectionLostError,
+    InvalidArgumentError,
+    Reactor,
+    ReactorError,
+    ReactorStatus,
+    SessionEndedError,
+)
 
 from peers import PeerProcess
 
@@ -113,6 +120,21 @@ def test_capabilities_list_the_models_commands_and_tracks(reactor: Reactor) -> N
     assert prompt["new_prompt"]["type"] == "string" and prompt["timestamp"]["required"] is False
     [(name, track)] = caps["tracks"].items()
     assert track["kind"] == "video" and track["direction"] == "out"
+
+
+def test_commands_are_checked_against_the_real_capabilities(reactor: Reactor) -> None:
+    """The runtime drops bad commands silently; the client names the mistake (issue 14, item 11)."""
+    reactor.get_capabilities(timeout=10)
+    with pytest.raises(InvalidArgumentError, match="did you mean 'set_brightness'"):
+        reactor.send_command("set_brightnes", {"brightness": 1.0})
+    with pytest.raises(InvalidArgumentError, match=r"<= 2\.0"):
+        reactor.send_command("set_brightness", {"brightness": 9.0})
+    with pytest.raises(InvalidArgumentError, match="'level'"):
+        reactor.send_command("set_brightness", {"level": 1.0})
+    with pytest.raises(InvalidArgumentError, match="must be a dict"):
+        reactor.send_command("echo", "hello")  # type: ignore[arg-type]
+    reactor.send_command("echo", {"text": "checked"})  # a good one still goes through
+    assert _app_message(reactor, "echo")["data"] == {"text": "checked"}
 
 
 def test_reconnect_keeps_the_model_session(reactor: Reactor, peer: PeerProcess) -> None:

@@ -108,7 +108,8 @@ def test_a_flood_of_10000_messages_is_bounded_and_the_session_lives(caplog: pyte
     its SCTP stack and ours shared one GIL, and this test needed ~6 s of CPU
     on one core; on a busy machine that exceeded the old fixed 60 s budget
     (issue 14, item 14). Delivery is awaited by progress: the test fails if
-    delivery stops, not if the machine is slow.
+    delivery stops for longer than SCTP's longest retransmission timeout,
+    not if the machine is slow.
     """
     caplog.set_level(logging.WARNING, logger="reactor_sync")
     with FloodingRuntime() as rt:
@@ -127,7 +128,10 @@ def test_a_flood_of_10000_messages_is_bounded_and_the_session_lives(caplog: pyte
             def flood_seen() -> int:
                 return sum(1 for m in handled.snapshot() if m.get("type") == "flood")
 
-            wait_for_progress(flood_seen, n, stall=30, what="valid messages delivered to the handler")
+            # The stall bound exceeds aiortc's SCTP_RTO_MAX (60 s): on a starved
+            # machine a burst overflows the UDP receive buffer, and a lost tail
+            # packet is only resent when the retransmission timer fires.
+            wait_for_progress(flood_seen, n, stall=75, what="valid messages delivered to the handler")
             took = time.monotonic() - t0
             stats = r.stats()
             # get_message()'s inbox is bounded (message_buffer=100): the oldest were dropped and counted.

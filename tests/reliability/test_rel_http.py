@@ -223,7 +223,9 @@ def test_an_sdp_answer_over_the_limit_is_refused_before_it_is_parsed(hostile_ser
         error, took = connect_fails(Reactor("livecore", local=True, local_url=server.url), 20, ProtocolError)
         assert error.code == "SDP_TOO_LARGE", repr(error)
         assert str(MAX_SDP_BYTES) in error.message
-        # The control: the same forwarder without padding connects.
+        # The control: the same forwarder without padding connects (once the
+        # runtime has closed the refused session's peer connection).
+        assert rt.wait_for_state("READY", 10)
         plain = hostile_server(SdpForwarder(rt, pad=0))
         r = Reactor("livecore", local=True, local_url=plain.url)
         r.connect(timeout=20)
