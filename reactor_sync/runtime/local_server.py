@@ -124,9 +124,15 @@ class LocalRuntime(BackgroundServer):
             return list(self._commands)
 
     def wait_for_state(self, state: str, timeout: float) -> bool:
-        """Block until the runtime is in ``state``; False on timeout."""
+        """Block until the runtime is in ``state``; False on timeout.
+
+        Case does not matter: both generations name their states alike
+        (g1 ``STREAMING``, g3 ``streaming``), so tools and tests can wait for
+        either without knowing which the runtime speaks.
+        """
+        wanted = state.lower()
         with self._state_changed:
-            return self._state_changed.wait_for(lambda: self._state == state, timeout)
+            return self._state_changed.wait_for(lambda: self._state.lower() == wanted, timeout)
 
     @property
     def _client(self) -> Any:
