@@ -374,6 +374,10 @@ class G3Connection:
                 self._report_gone("ping timeout")
                 return
 
+    def reap(self, reason: str) -> None:
+        """Drop this connection from the server's side (reported through ``on_gone``)."""
+        self._report_gone(reason)
+
     def _report_gone(self, reason: str) -> None:
         if self._gone or self._closed:
             return

@@ -179,6 +179,7 @@ class G3LocalApi:
             ping_timeout=self.rt.ping_timeout,
             gather_timeout=self.rt.gather_timeout,
             loopback_only=is_loopback_host(self.rt.host),
+            negotiation_timeout=self.rt.negotiation_timeout,
         )
         self.rt._set_state(G3State.WAITING)
         self.rt._event("session_started")

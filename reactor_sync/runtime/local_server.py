@@ -47,6 +47,8 @@ class LocalRuntime(BackgroundServer):
     ``ping_timeout`` defaults to 10 s on g1 and 20 s on g3, like the
     published runtimes. ``load_delay`` (g3) keeps the model "loading" that
     long after start: ``/start_session`` answers 503 with Retry-After.
+    ``negotiation_timeout`` (g3): a connection not live that long after its
+    offer is dropped.
     """
 
     thread_name = "reactor-local-runtime"
@@ -66,6 +68,7 @@ class LocalRuntime(BackgroundServer):
         gather_timeout: float = 5.0,
         protocol: str | None = None,
         load_delay: float = 0.0,
+        negotiation_timeout: float = 30.0,
     ) -> None:
         self.protocol = check_protocol(protocol)
         if isinstance(model, str):
@@ -85,6 +88,7 @@ class LocalRuntime(BackgroundServer):
         self.ping_timeout = ping_timeout if ping_timeout is not None else (10.0 if self.protocol == "g1" else 20.0)
         self.gather_timeout = gather_timeout
         self.load_delay = float(load_delay)
+        self.negotiation_timeout = negotiation_timeout
         self._requested_port = port
         self._lock = threading.Lock()
         self._state_changed = threading.Condition(self._lock)

@@ -243,6 +243,38 @@ def test_ping_watchdog_orphans_a_silent_connection() -> None:
         assert "client_gone" in rt.event_names()
 
 
+def test_a_connection_never_completed_is_reaped() -> None:
+    with LocalRuntime(port=0, protocol="g3", width=64, height=64, negotiation_timeout=0.5) as rt:
+
+        async def scenario() -> None:
+            http("POST", rt.url + "/start_session")
+            c = G3Client(transport(rt), LIVECORE_TRACKS)
+            await c.register()
+            # an offer whose answer is never applied: the peer never connects
+            from aiortc import RTCPeerConnection
+
+            from reactor_sync._loopback_ice import (
+                loopback_ice,
+                loopback_rtc_configuration,
+            )
+
+            with loopback_ice():
+                pc = RTCPeerConnection(loopback_rtc_configuration())
+                pc.createDataChannel("control")
+                tr = pc.addTransceiver("video", direction="recvonly")
+                await pc.setLocalDescription(await pc.createOffer())
+            mapping = [{"mid": tr.mid, "name": "main_video", "kind": "video", "direction": "recvonly"}]
+            r = http("POST", transport(rt) + f"/connections/{c.cid}/sdp_params",
+                     json={"sdp_offer": pc.localDescription.sdp, "track_mapping": mapping})
+            assert r.status_code == 202
+            await c.poll_answer()
+            await asyncio.sleep(1.5)
+            assert "client_gone" in rt.event_names() and rt.state == "waiting"
+            await pc.close()
+
+        run(scenario())
+
+
 class SolidTrack(VideoStreamTrack):
     def __init__(self, rgb: tuple[int, int, int]) -> None:
         super().__init__()
