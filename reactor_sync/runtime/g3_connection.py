@@ -271,6 +271,15 @@ class G3Connection:
             return False
         return self._send(self._encoder.model_message(str(payload.get("type")), payload.get("data")))
 
+    def send_moderation(self, data: dict[str, Any]) -> bool:
+        return self._send(self._encoder.moderation(data))
+
+    def send_runtime(self, msg_type: str, data: Any) -> bool:
+        """An arbitrary runtime-scope message (JSON connections only; False otherwise)."""
+        if not self.live:
+            return False
+        return self._send(self._encoder.runtime_message(msg_type, data))
+
     def send_session_ended(self, reason: str) -> bool:
         return self._send(self._encoder.session_ended(reason))
 

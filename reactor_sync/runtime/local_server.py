@@ -18,6 +18,7 @@ state lives on the runtime's own asyncio loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -164,6 +165,20 @@ class LocalRuntime(BackgroundServer):
         if self._http is not None:
             await self._http.close()
         await self._api.close()
+
+    def send_runtime_message(self, msg_type: str, data: Any, timeout: float = 2.0) -> int:
+        """Send a runtime-scope message (e.g. ``clipReady``, or a type no client
+        knows) to every live connection; returns how many got it. g3 only (JSON
+        connections); for tests of how clients surface runtime messages."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not isinstance(self._api, G3LocalApi):
+            return 0
+        api = self._api
+
+        async def send() -> int:
+            return api.send_runtime(msg_type, data)
+
+        return int(asyncio.run_coroutine_threadsafe(send(), loop).result(timeout))
 
     def drop_client(self, timeout: float = 2.0) -> bool:
         """Close the client connection(s) but keep the model session.

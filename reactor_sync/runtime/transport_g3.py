@@ -210,17 +210,24 @@ class G3Transport:
             dropped += 1
         return dropped
 
-    async def close(self, reason: str | None = None) -> None:
-        """End every connection; with a reason, clients are told ``sessionEnded`` first."""
+    def send_runtime(self, msg_type: str, data: Any) -> int:
+        """A runtime-scope message to every live connection; how many got it."""
+        return sum(1 for conn in self.live if conn.send_runtime(msg_type, data))
+
+    async def close(self, reason: str | None = None, moderation: dict[str, Any] | None = None) -> None:
+        """End every connection; with a reason, clients are told ``sessionEnded``
+        first (and ``moderation`` before it, when given)."""
         self.closed = True
         conns = [s.conn for s in self.slots.values() if s.conn is not None]
         for slot in self.slots.values():
             if slot.task is not None:
                 slot.task.cancel()
-        if reason is not None:
+        if reason is not None or moderation is not None:
             for conn in conns:
                 if conn.live:
-                    conn.send_session_ended(reason)
+                    if moderation is not None:
+                        conn.send_moderation(moderation)
+                    conn.send_session_ended(reason or "Session ended by moderation.")
             await asyncio.sleep(0.1)  # let the notice leave before the peer closes
         await asyncio.gather(*(c.close(1.0) for c in conns), return_exceptions=True)
 
