@@ -271,6 +271,15 @@ class G3Connection:
             return False
         return self._send(self._encoder.model_message(str(payload.get("type")), payload.get("data")))
 
+    def send_moderation(self, data: dict[str, Any]) -> bool:
+        return self._send(self._encoder.moderation(data))
+
+    def send_runtime(self, msg_type: str, data: Any) -> bool:
+        """An arbitrary runtime-scope message (JSON connections only; False otherwise)."""
+        if not self.live:
+            return False
+        return self._send(self._encoder.runtime_message(msg_type, data))
+
     def send_session_ended(self, reason: str) -> bool:
         return self._send(self._encoder.session_ended(reason))
 
@@ -373,6 +382,10 @@ class G3Connection:
                 logger.warning("connection %s silent for %.1f s; dropping it", self.connection_id, silent)
                 self._report_gone("ping timeout")
                 return
+
+    def reap(self, reason: str) -> None:
+        """Drop this connection from the server's side (reported through ``on_gone``)."""
+        self._report_gone(reason)
 
     def _report_gone(self, reason: str) -> None:
         if self._gone or self._closed:

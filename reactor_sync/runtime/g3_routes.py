@@ -15,7 +15,7 @@ Routes::
                           while the model loads
     POST /stop_session    200 empty; optional {"reason": str <= 64, "moderate": bool}
                           (422 otherwise); a reason reaches every live client as
-                          ``sessionEnded``; 409 "cannot stop session while ready|closing";
+                          ``sessionEnded``, ``moderate`` as ``moderation`` first; 409 "cannot stop session while ready|closing";
                           503 while loading
     GET  /schema          the model's OpenAPI document ({} while loading)
     /sessions/{sid}/transport/webrtc/...   see transport_g3 (no session running: 400
@@ -179,6 +179,7 @@ class G3LocalApi:
             ping_timeout=self.rt.ping_timeout,
             gather_timeout=self.rt.gather_timeout,
             loopback_only=is_loopback_host(self.rt.host),
+            negotiation_timeout=self.rt.negotiation_timeout,
         )
         self.rt._set_state(G3State.WAITING)
         self.rt._event("session_started")
@@ -194,12 +195,19 @@ class G3LocalApi:
             return _invalid(["body", "reason"], "Input should be a valid string")
         if isinstance(reason, str) and len(reason) > 64:
             return _invalid(["body", "reason"], "String should have at most 64 characters")
+        moderate = (body or {}).get("moderate", False)
+        if not isinstance(moderate, bool):
+            return _invalid(["body", "moderate"], "Input should be a valid boolean")
         state = self.rt.state
         if state == G3State.CREATED:
             return detail(503, "model is still loading")
         if state not in _RUNNING:
             return detail(409, f"cannot stop session while {state}")
-        await self._end("session_stopped", reason)
+        moderation = None
+        if moderate:
+            moderation = {"action": "terminate", "input_kind": "", "command": "", "categories": "",
+                          "message": reason or "The session was ended by moderation."}
+        await self._end("session_stopped", reason, moderation)
         return empty(200)
 
     async def _resolve(self, request: Request) -> tuple[G3Transport | None, Response | None]:
@@ -245,7 +253,10 @@ class G3LocalApi:
             self._timer.cancel()
             self._timer = None
 
-    async def _end(self, event: str, reason: str | None) -> None:
+    def send_runtime(self, msg_type: str, data: Any) -> int:
+        return self._transport.send_runtime(msg_type, data) if self._transport is not None else 0
+
+    async def _end(self, event: str, reason: str | None, moderation: dict[str, Any] | None = None) -> None:
         self._cancel_timer()
         transport, self._transport = self._transport, None
         core, self._core = self._core, None
@@ -253,7 +264,7 @@ class G3LocalApi:
             return
         self.rt._set_state(G3State.CLOSING)
         if transport is not None:
-            await transport.close(reason)
+            await transport.close(reason, moderation)
         if core is not None:
             await core.stop()
         self.rt._set_state(G3State.READY)

@@ -18,6 +18,7 @@ state lives on the runtime's own asyncio loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -47,6 +48,8 @@ class LocalRuntime(BackgroundServer):
     ``ping_timeout`` defaults to 10 s on g1 and 20 s on g3, like the
     published runtimes. ``load_delay`` (g3) keeps the model "loading" that
     long after start: ``/start_session`` answers 503 with Retry-After.
+    ``negotiation_timeout`` (g3): a connection not live that long after its
+    offer is dropped.
     """
 
     thread_name = "reactor-local-runtime"
@@ -66,6 +69,7 @@ class LocalRuntime(BackgroundServer):
         gather_timeout: float = 5.0,
         protocol: str | None = None,
         load_delay: float = 0.0,
+        negotiation_timeout: float = 30.0,
     ) -> None:
         self.protocol = check_protocol(protocol)
         if isinstance(model, str):
@@ -85,6 +89,7 @@ class LocalRuntime(BackgroundServer):
         self.ping_timeout = ping_timeout if ping_timeout is not None else (10.0 if self.protocol == "g1" else 20.0)
         self.gather_timeout = gather_timeout
         self.load_delay = float(load_delay)
+        self.negotiation_timeout = negotiation_timeout
         self._requested_port = port
         self._lock = threading.Lock()
         self._state_changed = threading.Condition(self._lock)
@@ -166,6 +171,20 @@ class LocalRuntime(BackgroundServer):
         if self._http is not None:
             await self._http.close()
         await self._api.close()
+
+    def send_runtime_message(self, msg_type: str, data: Any, timeout: float = 2.0) -> int:
+        """Send a runtime-scope message (e.g. ``clipReady``, or a type no client
+        knows) to every live connection; returns how many got it. g3 only (JSON
+        connections); for tests of how clients surface runtime messages."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not isinstance(self._api, G3LocalApi):
+            return 0
+        api = self._api
+
+        async def send() -> int:
+            return api.send_runtime(msg_type, data)
+
+        return int(asyncio.run_coroutine_threadsafe(send(), loop).result(timeout))
 
     def drop_client(self, timeout: float = 2.0) -> bool:
         """Close the client connection(s) but keep the model session.

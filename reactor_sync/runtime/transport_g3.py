@@ -20,6 +20,8 @@ Routes (``{cid}`` is a connection id, 1001..9999)::
                                                after a failed negotiation
     POST .../connections/{cid}/ice_candidates  {"candidates": [...], "is_final"} -> 202
 
+A connection that is not live (peer connected, both channels open)
+``negotiation_timeout`` seconds (30) after its offer is dropped.
 POST and PUT of an offer are one operation: a new offer on a known id
 replaces that id's peer connection (a reconnect); the session, the model
 state and the id's track claims are kept. Minted ids come from 5000..9999; a
@@ -82,8 +84,10 @@ class G3Transport:
         gather_timeout: float = 5.0,
         loopback_only: bool = True,
         ice_servers: Sequence[Mapping[str, Any]] = (),
+        negotiation_timeout: float = 30.0,
     ) -> None:
         self.core = core
+        self.negotiation_timeout = negotiation_timeout
         self.ice_servers = [dict(s) for s in ice_servers]
         self._schema = schema
         self._on_live = on_live
@@ -163,6 +167,13 @@ class G3Transport:
         slot.early_candidates.clear()
         self.core.start_clock()
         slot.answer = answer
+        if self.negotiation_timeout > 0:
+            asyncio.get_running_loop().call_later(self.negotiation_timeout, self._reap, conn)
+
+    def _reap(self, conn: G3Connection) -> None:
+        """A connection that is not live ``negotiation_timeout`` s after its offer is dropped."""
+        if not conn.live and not self.closed:
+            conn.reap("not live within the negotiation deadline")
 
     def poll(self, cid: int) -> Response:
         slot = self.slots.get(cid)
@@ -195,21 +206,28 @@ class G3Transport:
         """Close every live connection as a network drop would (the session stays)."""
         dropped = 0
         for conn in self.live:
-            conn._report_gone("dropped by the server")
+            conn.reap("dropped by the server")
             dropped += 1
         return dropped
 
-    async def close(self, reason: str | None = None) -> None:
-        """End every connection; with a reason, clients are told ``sessionEnded`` first."""
+    def send_runtime(self, msg_type: str, data: Any) -> int:
+        """A runtime-scope message to every live connection; how many got it."""
+        return sum(1 for conn in self.live if conn.send_runtime(msg_type, data))
+
+    async def close(self, reason: str | None = None, moderation: dict[str, Any] | None = None) -> None:
+        """End every connection; with a reason, clients are told ``sessionEnded``
+        first (and ``moderation`` before it, when given)."""
         self.closed = True
         conns = [s.conn for s in self.slots.values() if s.conn is not None]
         for slot in self.slots.values():
             if slot.task is not None:
                 slot.task.cancel()
-        if reason is not None:
+        if reason is not None or moderation is not None:
             for conn in conns:
                 if conn.live:
-                    conn.send_session_ended(reason)
+                    if moderation is not None:
+                        conn.send_moderation(moderation)
+                    conn.send_session_ended(reason or "Session ended by moderation.")
             await asyncio.sleep(0.1)  # let the notice leave before the peer closes
         await asyncio.gather(*(c.close(1.0) for c in conns), return_exceptions=True)
 

@@ -23,7 +23,8 @@ Message shapes (field numbers of the protobuf form in brackets):
 * server, data channel: a model message [10 {type 1, data 2}] as a
   notification (broadcast) or as the response to a command's request id, or
   a bare response (an acknowledgement for a command that returned nothing);
-* server, control channel: model_schema [10 {openapi 1}], publish_track
+* server, control channel: model_schema [10 {openapi 1}], moderation [13
+  {action 1, input_kind 2, command 3, categories 4, message 5}], publish_track
   response [14 {name 1}], session_ended [15 {reason 1}], error [40 {code 1,
   message 2}].
 
@@ -360,6 +361,22 @@ class Encoder:
             err = _str_field(1, "publish_refused") + _str_field(2, refused)
             return "control", head + _bytes_field(40, err)
         return "control", head + _bytes_field(14, _str_field(1, track))
+
+    def moderation(self, data: dict[str, Any]) -> tuple[str, str | bytes]:
+        """A moderation notice: ``action``, ``input_kind``, ``command``, ``categories``, ``message``."""
+        if self.wire == JSON:
+            return "data", json.dumps({"scope": "runtime", "data": {"type": "moderation", "data": data}})
+        body = b"".join(
+            _str_field(n, str(data.get(k) or ""))
+            for n, k in enumerate(("action", "input_kind", "command", "categories", "message"), start=1)
+        )
+        return "control", _int_field(2, KIND_NOTIFICATION) + _bytes_field(13, body)
+
+    def runtime_message(self, msg_type: str, data: Any) -> tuple[str, str | bytes] | None:
+        """Any other runtime-scope message (JSON only: protobuf has no slot for unknown ones)."""
+        if self.wire != JSON and self.wire is not None:
+            return None
+        return "data", json.dumps({"scope": "runtime", "data": {"type": msg_type, "data": data}})
 
     def session_ended(self, reason: str) -> tuple[str, str | bytes]:
         if self.wire == JSON:

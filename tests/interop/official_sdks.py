@@ -20,7 +20,7 @@ import sys
 
 from .conftest import TMP, _unavailable, clean_env
 
-__all__ = ["sdk_python"]
+__all__ = ["build_venv", "sdk_python"]
 
 
 def _python(venv: str) -> str:
@@ -62,6 +62,11 @@ def sdk_python(version: str) -> str:
     for venv in candidates:
         if _sdk_version(_python(venv)) == version:
             return _python(venv)
+    return build_venv(version, cached)
+
+
+def build_venv(version: str, cached: str) -> str:
+    """Create ``cached`` with ``pip install reactor-sdk==version``; its python."""
     base = _base_python()
     if base is None:
         _unavailable(f"reactor-sdk {version} needs Python >= 3.10 and none was found")

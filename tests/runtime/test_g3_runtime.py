@@ -228,6 +228,30 @@ def test_stop_with_reason_reaches_clients_as_session_ended(g3: LocalRuntime) -> 
     assert g3.wait_for_state("ready", 3)
 
 
+def test_moderated_stop_and_other_runtime_messages(g3: LocalRuntime) -> None:
+    async def scenario() -> None:
+        http("POST", g3.url + "/start_session")
+        c = G3Client(transport(g3), LIVECORE_TRACKS)
+        await c.connect()
+        assert await asyncio.to_thread(g3.wait_for_state, "streaming", 3)
+        sent = await asyncio.to_thread(g3.send_runtime_message, "clipReady", {"playlist_url": "http://x/clip.m3u8"})
+        assert sent == 1
+        assert (await c.runtime_message("clipReady"))["data"] == {"playlist_url": "http://x/clip.m3u8"}
+        await asyncio.to_thread(g3.send_runtime_message, "somethingNew", {"n": 1})
+        assert (await c.runtime_message("somethingNew"))["data"] == {"n": 1}
+
+        r = await asyncio.to_thread(http, "POST", g3.url + "/stop_session", json={"moderate": True, "reason": "policy"})
+        assert r.status_code == 200
+        first = await c.next_message(lambda label, m: m.get("scope") == "runtime")
+        assert first["data"]["type"] == "moderation" and first["data"]["data"]["action"] == "terminate"
+        assert first["data"]["data"]["message"] == "policy"
+        assert (await c.runtime_message("sessionEnded"))["data"] == {"reason": "policy"}
+        await c.close()
+
+    run(scenario())
+    assert http("POST", g3.url + "/stop_session", json={"moderate": "yes"}).status_code == 422
+
+
 def test_ping_watchdog_orphans_a_silent_connection() -> None:
     with LocalRuntime(port=0, protocol="g3", width=64, height=64, ping_timeout=1.0) as rt:
 
@@ -241,6 +265,38 @@ def test_ping_watchdog_orphans_a_silent_connection() -> None:
 
         run(scenario())
         assert "client_gone" in rt.event_names()
+
+
+def test_a_connection_never_completed_is_reaped() -> None:
+    with LocalRuntime(port=0, protocol="g3", width=64, height=64, negotiation_timeout=0.5) as rt:
+
+        async def scenario() -> None:
+            http("POST", rt.url + "/start_session")
+            c = G3Client(transport(rt), LIVECORE_TRACKS)
+            await c.register()
+            # an offer whose answer is never applied: the peer never connects
+            from aiortc import RTCPeerConnection
+
+            from reactor_sync._loopback_ice import (
+                loopback_ice,
+                loopback_rtc_configuration,
+            )
+
+            with loopback_ice():
+                pc = RTCPeerConnection(loopback_rtc_configuration())
+                pc.createDataChannel("control")
+                tr = pc.addTransceiver("video", direction="recvonly")
+                await pc.setLocalDescription(await pc.createOffer())
+            mapping = [{"mid": tr.mid, "name": "main_video", "kind": "video", "direction": "recvonly"}]
+            r = http("POST", transport(rt) + f"/connections/{c.cid}/sdp_params",
+                     json={"sdp_offer": pc.localDescription.sdp, "track_mapping": mapping})
+            assert r.status_code == 202
+            await c.poll_answer()
+            await asyncio.sleep(1.5)
+            assert "client_gone" in rt.event_names() and rt.state == "waiting"
+            await pc.close()
+
+        run(scenario())
 
 
 class SolidTrack(VideoStreamTrack):
