@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from ._args import check_timeout
 from .errors import NotConnectedError, ReactorTimeoutError
@@ -24,14 +25,39 @@ class Deadline:
         self.what = what
         self._end = time.monotonic() + self.timeout
         self._cancelled = threading.Event()
+        self._on_cancel: list[Callable[[], object]] = []
+        self._lock = threading.Lock()
 
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
     def cancel(self) -> None:
-        """Make every later step (and a sleep in progress) raise NotConnectedError."""
-        self._cancelled.set()
+        """Make every later step (and a sleep in progress) raise NotConnectedError.
+
+        Also runs the callbacks of :meth:`on_cancel` (e.g. cancelling a wait
+        on the loop thread in progress), each once.
+        """
+        with self._lock:
+            self._cancelled.set()
+            callbacks, self._on_cancel = self._on_cancel, []
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """Run ``callback`` when cancelled (at once if already); returns a remover."""
+        with self._lock:
+            if not self._cancelled.is_set():
+                self._on_cancel.append(callback)
+
+                def remove() -> None:
+                    with self._lock:
+                        if callback in self._on_cancel:
+                            self._on_cancel.remove(callback)
+
+                return remove
+        callback()
+        return lambda: None
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` (capped by what is left); returns early only to raise on cancel."""

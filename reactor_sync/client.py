@@ -280,7 +280,10 @@ class Reactor(HandlerMixin):
     def _check_process(self) -> None:
         if self._pid == os.getpid():
             return
-        if self._link is not None or self._session_id is not None:
+        # A child forked while another thread was inside connect() has no
+        # link nor session yet, but inherits CONNECTING and a held op lock.
+        if (self._link is not None or self._session_id is not None
+                or self._status is not ReactorStatus.DISCONNECTED or self._connecting is not None):
             raise ForkedProcessError(
                 f"this Reactor was connected in process {self._pid} and cannot be used "
                 f"in the forked process {os.getpid()}; create a new Reactor after the fork"
@@ -378,7 +381,8 @@ class Reactor(HandlerMixin):
             # and an advertised public STUN server would only stall gathering.
             ice = [] if self._loopback else plan.ice_servers
             link, offer = loop.run(
-                self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer"
+                self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer",
+                cancel=deadline,
             )
             answer = self._signaling.negotiate(
                 plan, offer, link.track_mapping, deadline, waiting, reconnect=resume
@@ -390,6 +394,7 @@ class Reactor(HandlerMixin):
                 link.accept_answer(answer),
                 timeout=deadline.remaining(),
                 what="connecting to the model (ICE, DTLS and data channels)",
+                cancel=deadline,
             )
         except ReactorError as exc:
             self._fail_establish(link, opened, deadline)
@@ -549,6 +554,9 @@ class Reactor(HandlerMixin):
 
     def _close_at_exit(self, deadline: float) -> None:
         """Exit hook: what disconnect() does, squeezed into the exit budget."""
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.cancel()  # a connect() on another thread: cut its HTTP and waits
         acquired = self._op_lock.acquire(timeout=0.1)
         if not acquired:
             logger.debug("exit: a connect/disconnect is in progress; closing anyway")

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from .._deadline import Deadline
 from ..errors import LoopThreadCallError, ReactorTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -78,12 +79,16 @@ class LoopThread:
         """Start a coroutine on the loop and return its concurrent Future."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    def run(self, coro: Coroutine[Any, Any, T], *, timeout: float, what: str) -> T:
+    def run(
+        self, coro: Coroutine[Any, Any, T], *, timeout: float, what: str, cancel: Deadline | None = None
+    ) -> T:
         """Run ``coro`` on the loop and block the calling thread for its result.
 
         ``what`` names the operation in the timeout error. On timeout or
         KeyboardInterrupt the coroutine is cancelled and given a short,
         bounded grace to unwind; KeyboardInterrupt is then re-raised as is.
+        ``cancel``: a Deadline whose cancel() (disconnect(), the exit hook)
+        cancels the coroutine and raises NotConnectedError at once.
         """
         if self.in_loop_thread():
             coro.close()
@@ -92,11 +97,17 @@ class LoopThread:
                 "event-loop thread, where it would deadlock; call it from another thread"
             )
         future = self.submit(coro)
+        remove = cancel.on_cancel(future.cancel) if cancel is not None else None
         try:
             done, _ = concurrent.futures.wait([future], timeout=timeout)
         except BaseException:  # KeyboardInterrupt (or SystemExit) while waiting
             self._cancel_and_settle(future)
             raise
+        finally:
+            if remove is not None:
+                remove()
+        if cancel is not None and cancel.cancelled and future.cancelled():
+            cancel.remaining()  # raises NotConnectedError naming the operation
         if not done:
             self._cancel_and_settle(future)
             raise ReactorTimeoutError(f"{what} did not finish within {timeout:g} s")
