@@ -66,6 +66,15 @@ HEARTBEAT_AFTER_S = 0.75
 LEGACY_TRACK_NAME = "0"
 # The refusal code of a current runtime for a track another client holds.
 PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
+# Back-pressure on commands: a send waits while the data channel holds more
+# than HIGH bytes not yet handed to SCTP, until it is back under LOW. Without
+# it a fast caller buffers without bound and disconnect() has megabytes to flush.
+COMMAND_BUFFER_HIGH = 4 * 1024 * 1024
+COMMAND_BUFFER_LOW = 1024 * 1024
+# SCTP's "last fragment" flag: one per message in its queues; WebRTC's DCEP
+# payload protocol id (channel open/ack messages, not ours).
+_LAST_FRAGMENT = 0x01
+_DCEP_PPID = 50
 
 
 class PeerLink:
@@ -115,6 +124,10 @@ class PeerLink:
         self._closing = False
         self._was_ready = False
         self._heartbeats = False
+        self._draining = False  # disconnect() is flushing: no more pings
+        self._buffer_low = asyncio.Event()
+        self._dc.bufferedAmountLowThreshold = COMMAND_BUFFER_LOW
+        self._dc.on("bufferedamountlow", self._buffer_low.set)
         self.remote_track: MediaStreamTrack | None = None
         self.last_activity = time.monotonic()
         self.frames_received = 0
@@ -204,6 +217,7 @@ class PeerLink:
             return
         self._failed = error
         self._ready.set()  # wake accept_answer() so it can raise
+        self._buffer_low.set()  # wake a command waiting for buffer space: it fails now
         if self._was_ready:
             self._on_lost(self, error)
 
@@ -315,7 +329,7 @@ class PeerLink:
     async def _ping_loop(self) -> None:
         ping = encode_command("ping", {}, "runtime")
         while True:
-            if self._dc.readyState == "open":
+            if self._dc.readyState == "open" and not self._draining:
                 try:
                     self._dc.send(ping)
                 except Exception:
@@ -351,6 +365,71 @@ class PeerLink:
         if self._dc.readyState != "open":
             raise ConnectionLostError("the data channel is not open")
         self._dc.send(text)
+
+    # -- commands: size, back-pressure, drain ---------------------------------
+    @property
+    def max_message_size(self) -> int | None:
+        """The largest message the peer accepts (its SDP's a=max-message-size), if known."""
+        size = getattr(self._dc.transport, "_remote_max_message_size", None)
+        return size if isinstance(size, int) and size > 0 else None
+
+    @property
+    def command_buffer_bytes(self) -> int:
+        """Bytes of commands accepted by the data channel and not yet handed to SCTP."""
+        return int(self._dc.bufferedAmount)
+
+    async def send_command(self, text: str, size: int, hand_off: Callable[[Callable[[], None]], bool]) -> bool:
+        """Wait for buffer space (back-pressure), then send through ``hand_off``.
+
+        ``hand_off(send)`` runs ``send`` unless the caller has given up
+        meanwhile (then it returns False): everything that may take time
+        happens before it, so a caller's timeout means "not sent".
+        """
+        while self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
+            if self._failed is not None or self._closing or self._dc.readyState != "open":
+                raise ConnectionLostError("the data channel closed while the command waited for buffer space")
+            self._buffer_low.clear()
+            try:
+                await asyncio.wait_for(self._buffer_low.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass  # look again: bufferedamountlow fires only on crossing LOW
+        return hand_off(lambda: self.send_text(text))
+
+    def unsent_messages(self) -> int:
+        """Messages of the data channel the peer has not acknowledged yet (loop thread only).
+
+        Counted in aiortc's SCTP queues: messages not yet cut into chunks, and
+        the last chunk of each message sent but not acked (one per message).
+        """
+        sctp = self._pc.sctp
+        if sctp is None:
+            return 0
+        dc = self._dc
+        count = sum(
+            1 for channel, ppid, _ in getattr(sctp, "_data_channel_queue", ())
+            if channel is dc and ppid != _DCEP_PPID
+        )
+        for queue in (getattr(sctp, "_outbound_queue", ()), getattr(sctp, "_sent_queue", ())):
+            count += sum(
+                1 for chunk in queue
+                if chunk.stream_id == dc.id and chunk.flags & _LAST_FRAGMENT
+                and not getattr(chunk, "_acked", False) and not getattr(chunk, "_abandoned", False)
+            )
+        return count
+
+    async def drain(self, timeout: float) -> int:
+        """Wait until the peer acknowledged every message sent, at most ``timeout`` s.
+
+        Returns how many were still unacknowledged (0: all delivered). Pings
+        stop first, so only what the user sent is waited for.
+        """
+        self._draining = True
+        end = time.monotonic() + timeout
+        while True:
+            unsent = self.unsent_messages()
+            if unsent == 0 or self._failed is not None or time.monotonic() >= end:
+                return unsent
+            await asyncio.sleep(0.02)
 
     # -- control channel (current protocol) ---------------------------------
     def notify(self, event: str, data: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from . import _loop
 from ._args import check_int, check_optional_timeout, check_timeout, check_url
 from ._deadline import Deadline
 from ._handlers import HandlerMixin
+from ._handoff import HandOff
 from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
 from ._peer_link import PeerLink
@@ -159,6 +160,7 @@ class Reactor(HandlerMixin):
         self._audio_input: AudioSource | None = None
         self._frame_index = 0
         self._messages_dropped = 0
+        self._commands_unsent = 0  # commands never acknowledged when a connection closed
         self._dispatcher = Dispatcher(f"reactor-{model_name}")
         self._frames: Mailbox[Frame] = Mailbox(frame_buffer)  # the main video track's
         self._frame_buffer = frame_buffer
@@ -245,6 +247,8 @@ class Reactor(HandlerMixin):
             "messages_dropped": self._messages_dropped
             + sum(box.dropped for box in self._inbox.values()),
             "link_frames_received": link.frames_received if link else 0,
+            "command_buffer_bytes": link.command_buffer_bytes if link else 0,
+            "commands_unsent": self._commands_unsent,
         })
 
     def __repr__(self) -> str:
@@ -493,6 +497,7 @@ class Reactor(HandlerMixin):
         reason: str,
         link_cap: float = 2.0,
         session_cap: float = 3.0,
+        drain_cap: float | None = None,
     ) -> None:
         """Close input, mailboxes and the peer connection, end the session if asked; then DISCONNECTED."""
         with self._lock:
@@ -507,6 +512,7 @@ class Reactor(HandlerMixin):
             audio_in.close(reason)
         self._close_mailboxes(_Disconnected(reason))
         if link is not None:
+            self._drain_link(link, _cap(deadline, drain_cap if drain_cap is not None else deadline.timeout * 2 / 3))
             self._close_link(link, _cap(deadline, link_cap))
         if end_session and plan is not None:
             self._end_session(plan, _cap(deadline, session_cap))
@@ -515,6 +521,26 @@ class Reactor(HandlerMixin):
         self._set_status(ReactorStatus.DISCONNECTED)
         if self._session_id is None:
             _loop.unregister_exit_closer(id(self))
+
+    def _drain_link(self, link: PeerLink, timeout: float) -> None:
+        """Let the commands already sent reach the peer; count and report those that did not."""
+        try:
+            unsent = _loop.get_loop().run(link.drain(timeout), timeout=timeout + 0.5,
+                                          what="sending the commands still buffered")
+        except ReactorError:
+            logger.debug("draining the data channel failed", exc_info=True)
+            return
+        self._count_unsent(unsent, "before the connection closed")
+
+    def _count_unsent(self, unsent: int, when: str) -> None:
+        if unsent <= 0:
+            return
+        with self._lock:
+            self._commands_unsent += unsent
+        self._report(ConnectionLostError(
+            f"{unsent} command(s) were not acknowledged by the model {when}; they may not have arrived",
+            code="COMMANDS_UNSENT",
+        ))
 
     def _close_link(self, link: PeerLink, timeout: float) -> None:
         try:
@@ -563,7 +589,7 @@ class Reactor(HandlerMixin):
         try:
             budget = Deadline(max(0.05, deadline - time.monotonic()), "closing at exit")
             self._teardown(budget, end_session=True, reason="the interpreter is exiting",
-                           link_cap=0.5, session_cap=1.0)
+                           link_cap=0.5, session_cap=1.0, drain_cap=0.3)
         finally:
             if acquired:
                 self._op_lock.release()
@@ -675,8 +701,10 @@ class Reactor(HandlerMixin):
             self._set_session_id(None)
             _loop.unregister_exit_closer(id(self))
         logger.warning("connection lost: %s", error.message)
+        unsent = link.unsent_messages()  # on the loop thread: commands the peer never acked
         self._close_mailboxes(error)
         self._report(error)
+        self._count_unsent(unsent, "before the connection was lost")
         _loop.get_loop().loop.create_task(link.close())
         if self._policy is not None and error.recoverable:
             self._start_auto_reconnect(self._policy)
@@ -750,7 +778,13 @@ class Reactor(HandlerMixin):
         dict, or (once the capabilities are known, unless ``validate=False``)
         does not fit the command's schema, and NotConnectedError unless
         READY; in both cases nothing was sent.
-        Returns once the message is handed to the data channel.
+        Returns once the message is handed to the data channel. While more
+        than 4 MiB of commands wait to go out, it blocks (back-pressure);
+        a ReactorTimeoutError means the command was NOT sent (retrying is
+        safe). A command larger than the peer's maximum message size raises
+        InvalidArgumentError naming the limit. Commands still unacknowledged
+        when the connection closes are counted (``stats()["commands_unsent"]``)
+        and reported to error handlers (code COMMANDS_UNSENT).
         """
         self._check_process()
         text = encode_command(command, {} if data is None else data, scope)
@@ -758,9 +792,28 @@ class Reactor(HandlerMixin):
         if validate and scope == "application":  # against the capabilities, once known
             check_command(self._capabilities, command, data)
         link = self._ready_link(f"send_command({command!r})")
-        _loop.get_loop().run(
-            _send(link, text, command), timeout=timeout, what=f"sending command {command!r}"
-        )
+        size = len(text.encode("utf-8"))
+        limit = link.max_message_size
+        if limit is not None and size > limit:
+            raise InvalidArgumentError(
+                f"command {command!r} is {size} bytes encoded, over the peer's limit of {limit} bytes "
+                "(a=max-message-size); send less data per command"
+            )
+        hand_off = HandOff()
+        try:
+            _loop.get_loop().run(
+                _send(link, text, size, command, hand_off), timeout=timeout, what=f"sending command {command!r}"
+            )
+        except ReactorTimeoutError:
+            if hand_off.abandon():
+                raise ReactorTimeoutError(
+                    f"command {command!r} was not sent within {timeout:g} s (the send buffer is full: "
+                    "the peer reads slower than commands are sent); it will not be sent"
+                ) from None
+            # Handed off just as the time ran out: sent like any other.
+        except BaseException:
+            hand_off.abandon()
+            raise
 
     def _ready_link(self, what: str) -> PeerLink:
         with self._lock:
@@ -1041,9 +1094,9 @@ class Reactor(HandlerMixin):
             previous.close("replaced by newer input")
 
 
-async def _send(link: PeerLink, text: str, command: str) -> None:
+async def _send(link: PeerLink, text: str, size: int, command: str, hand_off: HandOff) -> None:
     try:
-        link.send_text(text)
+        await link.send_command(text, size, hand_off)
     except ConnectionLostError as exc:
         raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
 

@@ -7,15 +7,14 @@ progress).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 
 import pytest
-
 from relsupport import python_env
 from slowservers import SilentServer
+
 from reactor_sync.runtime import LocalRuntime
 
 pytestmark = pytest.mark.timeout(120)
@@ -86,7 +85,7 @@ print("MAIN ENDS", time.monotonic(), flush=True)
 def test_exit_with_a_thread_inside_connect_takes_at_most_2_s() -> None:
     silent = SilentServer()
     try:
-        done, took = run(EXIT, silent.url)
+        _done, took = run(EXIT, silent.url)
     finally:
         silent.close()
     # From "main ends" to the process gone: the exit hook cancels the connect.
