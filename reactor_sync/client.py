@@ -15,11 +15,14 @@ mailboxes (newest wins, drops counted) that ``get_frame()`` and
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import urllib.parse
 import time
+import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -145,13 +148,17 @@ class Reactor(HandlerMixin):
         # A server on 127.0.0.1 runs on this machine: ICE stays on loopback.
         self._loopback = is_loopback_host(urllib.parse.urlsplit(self.url).hostname)
         self._pid = os.getpid()
+        # What must be closed if this Reactor is dropped while connected (see _Resources).
+        self._res = _Resources(id(self), f"Reactor model={model_name!r} url={self.url!r}")
+        self._finalizer = weakref.finalize(self, _close_dropped, self._res)
+        self._finalizer.atexit = False  # at exit the exit hook closes it, within its budget
         self._lock = threading.RLock()  # guards the fields below
         self._op_lock = threading.Lock()  # one connect/reconnect/disconnect at a time
         self._status = ReactorStatus.DISCONNECTED
         self._session_id: str | None = None
-        self._plan: SessionPlan | None = None  # the server's session, kept for reconnect()
+        self._plan = None  # the server's session, kept for reconnect()
         self._last_error: ReactorError | None = None
-        self._link: PeerLink | None = None
+        self._link = None
         self._connecting: Deadline | None = None  # set while connect()/reconnect() runs
         self._capabilities: dict[str, Any] | None = None
         self._capabilities_ready = threading.Event()
@@ -177,6 +184,33 @@ class Reactor(HandlerMixin):
         }
         self._signaling = self._make_signaling()
         self._close_mailboxes(NotConnectedError("not connected; call connect() first"))
+
+    # The link, the plan and the signaling live in self._res, so that a
+    # finalizer can close them without holding the Reactor itself.
+    @property
+    def _link(self) -> PeerLink | None:
+        return self._res.link
+
+    @_link.setter
+    def _link(self, link: PeerLink | None) -> None:
+        self._res.link = link
+
+    @property
+    def _plan(self) -> SessionPlan | None:
+        return self._res.plan
+
+    @_plan.setter
+    def _plan(self, plan: SessionPlan | None) -> None:
+        self._res.plan = plan
+
+    @property
+    def _signaling(self) -> DetectingSignaling:
+        assert self._res.signaling is not None
+        return self._res.signaling
+
+    @_signaling.setter
+    def _signaling(self, signaling: DetectingSignaling) -> None:
+        self._res.signaling = signaling
 
     def _make_signaling(self) -> DetectingSignaling:
         return DetectingSignaling(
@@ -363,7 +397,7 @@ class Reactor(HandlerMixin):
             box.reopen()
         self._capabilities = None
         self._capabilities_ready.clear()
-        _loop.register_exit_closer(id(self), self._close_at_exit)
+        _loop.register_exit_closer(id(self), _weak_call(self._close_at_exit))  # a dropped Reactor: see _close_dropped
 
         def waiting() -> None:
             # The session exists; no model machine has answered yet.
@@ -425,14 +459,15 @@ class Reactor(HandlerMixin):
         loop.call_soon(self._request_capabilities, link)
 
     async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan) -> tuple[PeerLink, str]:
+        # Weak callbacks: the loop must not keep a dropped Reactor alive.
         link = PeerLink(
             ice_servers=ice,
-            on_frame=self._on_frame,
-            on_track_frame=self._on_track_frame,
-            on_audio=self._on_audio,
-            on_message=self._on_message,
-            on_track=self._on_track,
-            on_lost=self._on_lost,
+            on_frame=_weak_call(self._on_frame),
+            on_track_frame=_weak_call(self._on_track_frame),
+            on_audio=_weak_call(self._on_audio),
+            on_message=_weak_call(self._on_message),
+            on_track=_weak_call(self._on_track),
+            on_lost=_weak_call(self._on_lost),
             stall_timeout=self._stall_timeout,
             loopback=self._loopback,
             tracks=plan.tracks if plan.generation == "g3" else None,
@@ -468,6 +503,20 @@ class Reactor(HandlerMixin):
         self._set_status(ReactorStatus.DISCONNECTED)
         if self._session_id is None:
             _loop.unregister_exit_closer(id(self))
+        if opened is None and self._signaling.start_unanswered:
+            # The runtime may create the session after we gave up: watch for it and end it.
+            self._signaling.start_unanswered = False
+            ref = weakref.ref(self)
+            failed = self._connecting  # this connect; another one means the runtime is no longer ours to stop
+
+            def still_ours() -> bool:
+                me = ref()
+                return me is None or (
+                    me._status is ReactorStatus.DISCONNECTED and me._connecting in (None, failed)
+                    and me._session_id is None
+                )
+
+            _in_background(self._signaling.end_late_session, still_ours, join_at_exit=False)
 
     def disconnect(self, recoverable: bool = False, timeout: float = DEFAULT_DISCONNECT_TIMEOUT_S) -> None:
         """Close the connection; end the session unless ``recoverable=True``.
@@ -511,16 +560,27 @@ class Reactor(HandlerMixin):
         if audio_in is not None:
             audio_in.close(reason)
         self._close_mailboxes(_Disconnected(reason))
-        if link is not None:
-            self._drain_link(link, _cap(deadline, drain_cap if drain_cap is not None else deadline.timeout * 2 / 3))
-            self._close_link(link, _cap(deadline, link_cap))
-        if end_session and plan is not None:
-            self._end_session(plan, _cap(deadline, session_cap))
-            self._plan = None
-            self._set_session_id(None)
-        self._set_status(ReactorStatus.DISCONNECTED)
-        if self._session_id is None:
-            _loop.unregister_exit_closer(id(self))
+        # Ctrl-C in here propagates (the user wants out); the steps left run
+        # in the background (see _close_link and _end_session) and the state
+        # is DISCONNECTED either way.
+        try:
+            if link is not None:
+                try:
+                    self._drain_link(link, _cap(deadline, drain_cap if drain_cap is not None
+                                                else deadline.timeout * 2 / 3))
+                finally:
+                    self._close_link(link, _cap(deadline, link_cap))
+        finally:
+            try:
+                if end_session and plan is not None:
+                    self._end_session(plan, _cap(deadline, session_cap))
+            finally:
+                if end_session and plan is not None:
+                    self._plan = None
+                    self._set_session_id(None)
+                self._set_status(ReactorStatus.DISCONNECTED)
+                if self._session_id is None:
+                    _loop.unregister_exit_closer(id(self))
 
     def _drain_link(self, link: PeerLink, timeout: float) -> None:
         """Let the commands already sent reach the peer; count and report those that did not."""
@@ -545,27 +605,31 @@ class Reactor(HandlerMixin):
     def _close_link(self, link: PeerLink, timeout: float) -> None:
         try:
             _loop.get_loop().run(link.close(), timeout=timeout, what="closing the peer connection")
+        except KeyboardInterrupt:
+            _loop.get_loop().submit(link.close())  # finish closing on the loop; the user wants out
+            raise
         except BaseException:  # closing is best effort; the loop cancels on timeout
             logger.debug("closing the peer connection failed", exc_info=True)
 
-    def _end_session(self, plan: SessionPlan, timeout: float) -> None:
+    def _end_session(self, plan: SessionPlan, timeout: float, *, background: bool = False) -> None:
         try:
             self._signaling.close_session(plan, timeout)
         except ReactorError as exc:
             # The connection is closed either way; say that the server may
             # still hold the session rather than hide it.
             self._report(exc)
+        except KeyboardInterrupt:
+            if background:
+                raise
+            # Ctrl-C propagates, and the session is still ended: on a thread
+            # the exit hook waits for (bounded), so the runtime is not left busy.
+            self._end_session_in_background(plan, 2.0)
+            raise
         except BaseException:
             logger.debug("ending the session failed", exc_info=True)
 
     def _end_session_in_background(self, plan: SessionPlan, timeout: float) -> None:
-        thread = threading.Thread(
-            target=self._end_session, args=(plan, timeout), name="reactor-sync-cleanup", daemon=True
-        )
-        thread.start()
-        _loop.register_exit_closer(
-            id(thread), lambda deadline: thread.join(max(0.0, deadline - time.monotonic()))
-        )
+        _in_background(functools.partial(self._end_session, background=True), plan, timeout)
 
     def _named_boxes(self) -> list[Mailbox[Any]]:
         with self._lock:
@@ -1111,6 +1175,81 @@ async def _republish(
         report(exc)
     except Exception as exc:  # a closed link while we asked: the loss is reported elsewhere
         logger.debug("re-publishing after reconnect failed: %r", exc)
+
+
+class _Resources:
+    """What a connected Reactor holds that outlives it unless closed: link, session, signaling.
+
+    Kept apart from the Reactor so that ``weakref.finalize`` can close them
+    when a connected Reactor is dropped without disconnect() (the finalizer
+    must not reference the Reactor, or it would never be collected).
+    """
+
+    def __init__(self, key: int, what: str) -> None:
+        self.key = key  # the Reactor's exit-closer key
+        self.what = what
+        self.link: PeerLink | None = None
+        self.plan: SessionPlan | None = None
+        self.signaling: DetectingSignaling | None = None
+
+
+def _close_dropped(res: _Resources) -> None:
+    """Finalizer of a Reactor: if it was still connected, warn and close it in the background.
+
+    Like an unclosed socket: a ResourceWarning, then the peer connection is
+    closed and the server's session ended (on a daemon thread the exit hook
+    waits for, bounded), so the runtime is free for the next client.
+    """
+    _loop.unregister_exit_closer(res.key)
+    link, plan, signaling = res.link, res.plan, res.signaling
+    res.link = res.plan = None
+    if link is None and plan is None:
+        return
+    warnings.warn(
+        f"unclosed <{res.what}> was still connected; it is closed now, call disconnect() "
+        "(or use 'with Reactor(...)') to close it yourself",
+        ResourceWarning,
+        stacklevel=2,
+    )
+
+    def close() -> None:
+        if link is not None:
+            try:
+                _loop.get_loop().run(link.close(), timeout=2.0, what="closing a dropped Reactor's connection")
+            except BaseException:  # best effort: the session is ended below either way
+                logger.debug("closing a dropped Reactor's connection failed", exc_info=True)
+        if plan is not None and signaling is not None:
+            signaling.close_session(plan, 2.0)
+
+    _in_background(close)
+
+
+def _weak_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A callable that calls the bound ``method`` while its object lives, else does nothing."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        bound = ref()
+        return bound(*args) if bound is not None else None
+
+    return call
+
+
+def _in_background(fn: Callable[..., object], *args: Any, join_at_exit: bool = True) -> None:
+    """Run ``fn(*args)`` on a daemon thread; the exit hook waits for it (bounded) if asked."""
+
+    def run() -> None:
+        try:
+            fn(*args)
+        except BaseException:  # best effort clean-up: never a traceback on a stray thread
+            logger.debug("background clean-up failed", exc_info=True)
+        finally:
+            _loop.unregister_exit_closer(id(thread))
+
+    thread = threading.Thread(target=run, name="reactor-sync-cleanup", daemon=True)
+    if join_at_exit:
+        _loop.register_exit_closer(id(thread), lambda deadline: thread.join(max(0.0, deadline - time.monotonic())))
+    thread.start()
 
 
 def _cap(deadline: Deadline, limit: float) -> float:

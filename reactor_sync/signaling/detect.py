@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 
 from .._deadline import Deadline
-from ..errors import Component
+from ..errors import Component, ReactorError
 from . import Generation, ProtocolChoice, SessionPlan, Signaling
 from .cloud_auth import TokenAuth, warn_if_plain_http
 from .g1_cloud import CloudSignaling
@@ -28,6 +28,7 @@ from .g1_local import LocalSignaling
 from .g3_cloud import G3CloudSignaling
 from .g3_local import G3LocalSignaling
 from .http import HttpClient
+from .late_session import end_late_session
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class DetectingSignaling:
             warn_if_plain_http(self.base_url)
             self._auth = TokenAuth(self._http, api_key or "", legacy=protocol == "g1")
         self._impl: Signaling | None = None
+        # True while a start_session request is out and its answer unread.
+        self.start_unanswered = False
         if protocol != "auto":
             self._impl = self._build(protocol)
 
@@ -114,7 +117,26 @@ class DetectingSignaling:
 
     # -- Signaling --------------------------------------------------------
     def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
-        return self._resolved(deadline).start_session(deadline, on_waiting)
+        impl = self._resolved(deadline)
+        self.start_unanswered = True  # until the answer is read: the server may create it anyway
+        try:
+            plan = impl.start_session(deadline, on_waiting)
+        except ReactorError as exc:
+            if exc.status_code is not None:  # the server answered: no session was made
+                self.start_unanswered = False
+            raise
+        self.start_unanswered = False
+        return plan
+
+    def end_late_session(self, still_ours: Callable[[], bool]) -> bool:
+        """After a start_session left unanswered: stop the session it may create (local only).
+
+        Blocks up to late_session.WATCH_WINDOW_S; run it on a background thread.
+        """
+        impl = self._impl
+        if not self._local or impl is None:
+            return False  # the cloud's late session ends by its orphan timeout
+        return end_late_session(self.base_url, impl.generation, still_ours)
 
     def prepare(
         self, plan: SessionPlan, deadline: Deadline, on_waiting: Callable[[], None], *, reconnect: bool

@@ -18,6 +18,7 @@ from ..errors import CoordinatorError, ProtocolError, SessionConflictError
 from . import Generation, SessionPlan
 from .http import HttpClient
 from .ice import ice_servers_from
+from .late_session import conflict_advice
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class LocalSignaling:
                 raise
             raise SessionConflictError(
                 f"the runtime at {self.base_url} already has a session ({exc.status_code}; "
-                "one client at a time): stop the other client, or reconnect() it",
+                f"one client at a time): {conflict_advice(self._http, 'g1')}",
                 component="gpu",
                 status_code=exc.status_code,
             ) from exc

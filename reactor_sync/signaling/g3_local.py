@@ -22,6 +22,7 @@ from . import Generation, SessionPlan
 from .cloud_auth import API_VERSION_HEADERS
 from .g3_transport import G3Transport, check_descriptor
 from .http import HttpClient
+from .late_session import conflict_advice
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,7 @@ class G3LocalSignaling:
                     raise
                 raise SessionConflictError(
                     f"the runtime at {self.base_url} already runs a session ({exc.message}): "
-                    "stop the other client, reconnect() it, or wait for the runtime to end an "
-                    "orphaned session (it does after about 60 s)",
+                    f"{conflict_advice(self._http, 'g3')}",
                     component="gpu",
                     status_code=exc.status_code,
                 ) from exc

@@ -341,7 +341,11 @@ class HttpClient:
                 **kw,
             )
         if status == 409:
-            return SessionConflictError(text, **kw)
+            return SessionConflictError(
+                f"{text}; if a connect() timed out a moment ago, the session it asked for may still "
+                "be open: the server ends it after its orphan timeout (about 60 s)",
+                **kw,
+            )
         if status == 429:
             return RateLimitedError(text, **kw)
         if status >= 500:

@@ -18,15 +18,18 @@ import requests
 class DelayingProxy:
     """HTTP in front of a real runtime: forwards everything, after ``delays[(method, path)]`` s.
 
-    ``hang`` lists (method, path) that are never answered (held until close()).
+    ``hang`` lists (method, path) that are never answered (held until close());
+    ``hang_once`` those whose first request only is held (and never forwarded).
     ``seen`` records (time, method, path) of every request, in order.
     """
 
     def __init__(self, target: str, *, delays: dict[tuple[str, str], float] | None = None,
-                 hang: set[tuple[str, str]] | None = None) -> None:
+                 hang: set[tuple[str, str]] | None = None,
+                 hang_once: set[tuple[str, str]] | None = None) -> None:
         self.target = target.rstrip("/")
         self.delays = dict(delays or {})
         self.hang = set(hang or ())
+        self.hang_once = set(hang_once or ())
         self.seen: list[tuple[float, str, str]] = []
         self.answered: list[tuple[str, str, int]] = []  # (method, path, status) the target gave
         self.closed = threading.Event()
@@ -42,6 +45,10 @@ class DelayingProxy:
                 key = (self.command, self.path.split("?")[0])
                 proxy.seen.append((time.monotonic(), *key))
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if key in proxy.hang_once:
+                    proxy.hang_once.discard(key)
+                    proxy.closed.wait(60)
+                    return
                 if key in proxy.hang:
                     proxy.closed.wait(60)
                     return
@@ -56,7 +63,10 @@ class DelayingProxy:
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(r.content)))
                 self.end_headers()
-                self.wfile.write(r.content)
+                try:
+                    self.wfile.write(r.content)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (its deadline): what this proxy is for
 
             do_GET = do_POST = do_PUT = do_DELETE = _any
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(120)
 def run(script: str, *args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
     env = python_env()
     t0 = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", script, *args], check=False, capture_output=True, text=True,
                           env=env, timeout=timeout)
     return done, time.monotonic() - t0
 
