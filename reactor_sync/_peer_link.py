@@ -124,7 +124,7 @@ class PeerLink:
         self._closing = False
         self._was_ready = False
         self._heartbeats = False
-        self._draining = False  # disconnect() is flushing: no more pings
+        self._draining = False  # disconnect() is flushing: no pings, nothing delivered
         self._buffer_low = asyncio.Event()
         self._dc.bufferedAmountLowThreshold = COMMAND_BUFFER_LOW
         self._dc.on("bufferedamountlow", self._buffer_low.set)
@@ -176,7 +176,8 @@ class PeerLink:
         @dc.on("message")
         def _message(raw: str | bytes) -> None:
             self.last_activity = time.monotonic()
-            self._on_message(raw)
+            if not self._draining:  # disconnect() in progress: the user stopped listening
+                self._on_message(raw)
 
         for channel in self._channels():
             channel.on("close", lambda label=channel.label: self._fail(
@@ -312,7 +313,7 @@ class PeerLink:
                 self.media_received[name] += 1
                 if main:
                     self.frames_received += 1
-                if deliver is not None:
+                if deliver is not None and not self._draining:  # disconnect() closed the mailboxes
                     deliver(frame)
                 # Do not keep the frame alive across the next await: its last
                 # release (and its buffers' teardown) belongs to the consumer.
@@ -416,6 +417,10 @@ class PeerLink:
                 and not getattr(chunk, "_acked", False) and not getattr(chunk, "_abandoned", False)
             )
         return count
+
+    def stop_delivery(self) -> None:
+        """No frame, message or ping from here on (any thread): the link is being closed."""
+        self._draining = True
 
     async def drain(self, timeout: float) -> int:
         """Wait until the peer acknowledged every message sent, at most ``timeout`` s.

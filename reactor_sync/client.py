@@ -559,6 +559,8 @@ class Reactor(HandlerMixin):
             source.close(reason)
         if audio_in is not None:
             audio_in.close(reason)
+        if link is not None:
+            link.stop_delivery()  # nothing more reaches the mailboxes closed below
         self._close_mailboxes(_Disconnected(reason))
         # Ctrl-C in here propagates (the user wants out); the steps left run
         # in the background (see _close_link and _end_session) and the state
