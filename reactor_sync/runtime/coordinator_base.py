@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,11 +29,15 @@ from .coordinator_faults import (
     path_matcher,
 )
 from .coordinator_tokens import TokenError, TokenIssuer
-from .http import HttpServer, Request, Response
+from .http import HttpServer, Request, Response, error_id
 from .model import MODELS, Model
 from .protocols import check_protocol
 
 logger = logging.getLogger(__name__)
+
+# The emulator's memory of requests, events and ended sessions: the newest this many.
+CALL_HISTORY = 10_000
+SESSION_HISTORY = 1000
 
 __all__ = ["DEFAULT_API_KEY", "CoordinatorBase", "ModelSpec", "SessionState"]
 
@@ -134,14 +139,27 @@ class CoordinatorBase(BackgroundServer):
 
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._calls: list[tuple[str, str, int]] = []
+        # Bounded histories: the emulator may serve for days (see _remember too).
+        self._calls: deque[tuple[str, str, int]] = deque(maxlen=CALL_HISTORY)
         self._states: dict[str, str] = {}
-        self._events: list[tuple[float, str | None, str]] = []
+        self._events: deque[tuple[float, str | None, str]] = deque(maxlen=CALL_HISTORY)
         self._faults: list[Fault] = []
 
         self._sessions: dict[str, Any] = {}  # loop thread only; deleted ones removed
         self._all_sessions: dict[str, Any] = {}  # loop thread only
         self._http: _CoordinatorHttp | None = None
+
+    def _remember(self, sess: Any) -> None:
+        """Keep ``sess`` for the views; forget the oldest ended ones beyond SESSION_HISTORY (loop thread)."""
+        self._all_sessions[sess.id] = sess
+        excess = len(self._all_sessions) - SESSION_HISTORY
+        if excess <= 0:
+            return
+        ended = [sid for sid in self._all_sessions if sid not in self._sessions][:excess]
+        with self._lock:
+            for sid in ended:
+                del self._all_sessions[sid]
+                self._states.pop(sid, None)
 
     # -- thread-safe views --------------------------------------------------------------
     @property
@@ -333,9 +351,10 @@ class CoordinatorBase(BackgroundServer):
         method, path = request.method, request.path
         try:
             response = await self._intercept_inner(request, dispatch)
-        except Exception as exc:  # never leave the client without an answer
-            logger.exception("coordinator emulator failed on %s %s", method, path)
-            response = _error(500, f"internal error: {type(exc).__name__}")
+        except Exception:  # never leave the client without an answer, nor show it internals
+            eid = error_id()
+            logger.exception("coordinator emulator failed on %s %s (error id %s)", method, path, eid)
+            response = _error(500, f"internal error (id {eid})")
             self._record_call(method, path, response.status)
         return response
 

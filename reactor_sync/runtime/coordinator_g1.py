@@ -14,14 +14,15 @@ import asyncio
 import hmac
 import logging
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._loopback_ice import is_loopback_host
 from .coordinator_base import CoordinatorBase, SessionState, _error
 from .coordinator_tokens import key_fingerprint
-from .http import HttpServer, Request, Response
-from .model_session import ModelSession
+from .http import HttpServer, Request, Response, error_id
+from .model_session import COMMAND_HISTORY, ModelSession
 from .session import ClientSession, SessionSetupError
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class G1Session:
     closing: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     inactive_timer: asyncio.TimerHandle | None = None
-    commands: list[tuple[str, Any]] = field(default_factory=list)
+    commands: deque[tuple[str, Any]] = field(default_factory=lambda: deque(maxlen=COMMAND_HISTORY))
 
     def snapshot(self) -> dict[str, Any]:
         model = self.core.model if self.core is not None else None
@@ -120,7 +121,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
 
         sess = G1Session(id=str(uuid.uuid4()), owner=subject, model_name=name, offer=offer)
         self._sessions[sess.id] = sess
-        self._all_sessions[sess.id] = sess
+        self._remember(sess)
         self._set_state(sess, SessionState.CREATED)
         self._event(sess.id, "session_created")
         self._spawn(sess, self._queue_and_answer(sess), "coordinator-queue")
@@ -160,7 +161,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
         if sess.answer is not None:
             return Response.json({"sdp_answer": sess.answer, "extra_args": {}})
         if sess.answer_error is not None:
-            return _error(500, f"the model could not answer the offer: {sess.answer_error}")
+            return _error(500, f"the model could not answer the offer ({sess.answer_error})")
         return Response.json({"session_id": sess.id, "state": sess.state}, 202)
 
     async def _put_sdp_params(self, request: Request) -> Response:
@@ -258,8 +259,9 @@ class G1CoordinatorRoutes(CoordinatorBase):
         except SessionSetupError as exc:
             await client.close()
             if seq == sess.offer_seq and not sess.closing:
-                logger.warning("session %s: offer rejected: %s", sess.id, exc)
-                sess.answer_error = str(exc)
+                eid = error_id()  # the cause is logged, never sent: it names internals
+                logger.warning("session %s: offer rejected (error id %s): %s", sess.id, eid, exc)
+                sess.answer_error = f"error id {eid}"
                 sess.answering = False
                 self._event(sess.id, "answer_failed")
                 sess.answer_event.set()

@@ -116,7 +116,7 @@ class G3CoordinatorRoutes(CoordinatorBase):
             return _error(404, f"unknown model {name!r}")
         sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name)
         self._sessions[sess.id] = sess
-        self._all_sessions[sess.id] = sess
+        self._remember(sess)
         self._set_state(sess, SessionState.CREATED)
         self._event(sess.id, "session_created")
         self._g3_prepare(sess)

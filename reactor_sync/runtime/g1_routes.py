@@ -35,7 +35,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .._loopback_ice import is_loopback_host
-from .http import HttpServer, Request, Response
+from .http import HttpServer, Request, Response, error_id
 from .model_session import ModelSession
 from .session import ClientSession, SessionSetupError
 
@@ -152,9 +152,10 @@ class G1LocalApi:
         try:
             answer = await client.accept(body["sdp"], gather_timeout=rt.gather_timeout)
         except SessionSetupError as exc:
-            logger.warning("offer rejected: %s", exc)
+            eid = error_id()  # the cause is logged, never sent: it names internals
+            logger.warning("offer rejected (error id %s): %s", eid, exc)
             await client.close()
-            return _error(500, str(exc), rt.state)
+            return _error(500, f"the offer could not be answered (error id {eid})", rt.state)
 
         if rt.state not in _SESSION_STATES or core is not self._core:
             await client.close()

@@ -10,6 +10,15 @@ codes, extra response headers and non-JSON bodies. Unknown paths give 404,
 known paths with the wrong method 405 (with ``Allow``), unparsable requests
 400, and a handler exception 500 -- the connection is always answered and
 closed, never left hanging.
+
+Long-running hygiene: the request head is capped (8 KiB a line, 100 headers,
+64 KiB in all: 431 beyond) and must arrive within ``read_timeout``; at most
+``max_connections`` connections are open at once -- when full, the oldest
+connection still sending its request head is closed to make room (a
+slow-loris client cannot lock out real ones), and 503 + ``Retry-After`` is
+answered only when every connection is busy being served. A 500 never
+echoes an exception: its body is ``{"error": "internal error", "id": ...}``
+and the exception is logged with that id.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -30,6 +40,8 @@ __all__ = ["Handler", "HttpServer", "Request", "Response"]
 MAX_BODY_DEFAULT = 1 << 20  # 1 MiB
 _MAX_LINE = 8192
 _MAX_HEADERS = 100
+_MAX_HEAD_BYTES = 64 * 1024  # request line plus every header
+MAX_CONNECTIONS_DEFAULT = 64
 
 
 @dataclass
@@ -128,6 +140,36 @@ class _Route:
         return params
 
 
+def error_id() -> str:
+    """A short random id that ties a client-visible 500 to its log line."""
+    return secrets.token_hex(4)
+
+
+def internal_error(what: str) -> Response:
+    """A 500 that tells the client nothing internal: the exception is logged under an id it gets.
+
+    Call from an ``except`` block (the exception and its traceback are logged).
+    """
+    eid = error_id()
+    logger.exception("%s (error id %s)", what, eid)
+    return Response.json({"error": "internal error", "id": eid}, 500)
+
+
+async def _head_too_large(reader: asyncio.StreamReader, why: str) -> _BadRequest:
+    """431, after reading (and dropping) the rest of the head, up to 1 MiB.
+
+    Closing with unread data would make the kernel send RST, and the client
+    would see "connection reset" instead of the 431.
+    """
+    dropped = 0
+    while dropped < (1 << 20):
+        chunk = await reader.read(1 << 16)
+        if not chunk or chunk.endswith(b"\r\n\r\n"):
+            break
+        dropped += len(chunk)
+    return _BadRequest(431, f"request header fields too large: {why}")
+
+
 def _split(path: str) -> list[str]:
     return path.strip("/").split("/") if path.strip("/") else []
 
@@ -142,11 +184,18 @@ class HttpServer:
         *,
         max_body: int = MAX_BODY_DEFAULT,
         read_timeout: float = 10.0,
+        max_connections: int = MAX_CONNECTIONS_DEFAULT,
     ) -> None:
         self.host = host
         self._port = port
         self.max_body = max_body
         self.read_timeout = read_timeout
+        self.max_connections = max_connections
+        self._open = 0  # connections being read or served
+        # Connections still reading their request head, oldest first: evicted when full.
+        self._reading: dict[int, asyncio.StreamWriter] = {}
+        self.evicted = 0  # connections closed to make room (slow or idle clients)
+        self.refused = 0  # connections answered 503 because all were busy
         self._routes: list[_Route] = []
         self._server: asyncio.Server | None = None
 
@@ -179,12 +228,39 @@ class HttpServer:
                 pass
             self._server = None
 
+    def _make_room(self) -> bool:
+        """False when full and nobody can be evicted; else room is made (oldest reader closed)."""
+        if self._open < self.max_connections:
+            return True
+        if not self._reading:
+            return False
+        victim = self._reading.pop(next(iter(self._reading)))
+        self.evicted += 1
+        victim.transport.abort()  # its read ends at once; its handler then frees the slot
+        return True
+
     async def _handle_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        if not self._make_room():
+            self.refused += 1
+            try:
+                writer.write(Response.json({"error": "too many connections"}, 503, {"Retry-After": "1"}).encode())
+                await asyncio.wait_for(writer.drain(), 1.0)
+            except Exception:
+                logger.debug("could not answer 503", exc_info=True)
+            finally:
+                writer.close()
+            return
+        self._open += 1
+        key = id(writer)
+        self._reading[key] = writer
         try:
             try:
-                request = await asyncio.wait_for(self._read_request(reader, writer), self.read_timeout)
+                try:
+                    request = await asyncio.wait_for(self._read_request(reader, writer), self.read_timeout)
+                finally:
+                    self._reading.pop(key, None)
                 response = await self.dispatch(request)
                 logger.debug("%s %s -> %s", request.method, request.path, response.status)
             except _BadRequest as exc:
@@ -198,6 +274,7 @@ class HttpServer:
         except Exception:
             logger.debug("HTTP connection error", exc_info=True)
         finally:
+            self._open -= 1
             writer.close()
 
     async def _read_request(
@@ -215,13 +292,17 @@ class HttpServer:
             raise _BadRequest(400, "malformed request line")
 
         headers: dict[str, str] = {}
+        head_bytes = len(line)
         for _ in range(_MAX_HEADERS + 1):
             try:
                 raw = await reader.readuntil(b"\r\n")
             except asyncio.LimitOverrunError:
-                raise _BadRequest(400, "header line too long") from None
+                raise await _head_too_large(reader, "a header line is over 8 KiB") from None
             if raw == b"\r\n":
                 break
+            head_bytes += len(raw)
+            if head_bytes > _MAX_HEAD_BYTES:
+                raise await _head_too_large(reader, f"the request head is over {_MAX_HEAD_BYTES // 1024} KiB")
             name, sep, value = raw.decode("latin-1").partition(":")
             if not sep or not name.strip() or name != name.strip():
                 raise _BadRequest(400, "malformed header")
@@ -278,9 +359,8 @@ class HttpServer:
             request.path_params = params
             try:
                 return await route.handler(request)
-            except Exception as exc:
-                logger.exception("handler for %s %s failed", request.method, request.path)
-                return Response.json({"error": f"internal error: {exc}"}, 500)
+            except Exception:  # noqa: BLE001 - any failure is a 500, logged by internal_error
+                return internal_error(f"handler for {request.method} {request.path} failed")
         if allowed:
             return Response.json(
                 {"error": "method not allowed"}, 405, {"Allow": ", ".join(sorted(set(allowed)))}

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["G3State", "LocalRuntime", "RuntimeState", "serve"]
 
 RuntimeState = G1State  # the legacy name of the legacy state names
+
+# What the runtime remembers for tests and tools (commands_received, events):
+# the newest this many, so a runtime serving for days stays flat in memory.
+COMMAND_HISTORY = 1000
+EVENT_HISTORY = 10_000
 
 
 class LocalRuntime(BackgroundServer):
@@ -95,8 +101,9 @@ class LocalRuntime(BackgroundServer):
         self._state_changed = threading.Condition(self._lock)
         self._api: G1LocalApi | G3LocalApi = G1LocalApi(self) if self.protocol == "g1" else G3LocalApi(self)
         self._state = self._api.initial_state
-        self._events: list[tuple[float, str]] = []
-        self._commands: list[tuple[str, Any]] = []
+        # Bounded: a long-running runtime must not keep every command (+72 MiB over 3 sessions once).
+        self._events: deque[tuple[float, str]] = deque(maxlen=EVENT_HISTORY)
+        self._commands: deque[tuple[str, Any]] = deque(maxlen=COMMAND_HISTORY)
         self._http: HttpServer | None = None
         self.port = port
 
@@ -124,7 +131,7 @@ class LocalRuntime(BackgroundServer):
 
     @property
     def commands_received(self) -> list[tuple[str, Any]]:
-        """Application-scope messages received, in order, as ``(type, data)``."""
+        """Application-scope messages received, in order, as ``(type, data)`` (the newest COMMAND_HISTORY)."""
         with self._lock:
             return list(self._commands)
 

@@ -25,11 +25,15 @@ All methods run on the server's own event loop; nothing here locks.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from .frames import FrameSource
 from .model import Model
+
+# Commands a session remembers (for commands_received views): the newest this many.
+COMMAND_HISTORY = 1000
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +53,8 @@ class ModelSession:
         self.model = model
         self._on_command = on_command
         self.source = FrameSource(model)
-        self.commands: list[tuple[str, Any]] = []
+        # The newest COMMAND_HISTORY only: a long session must not keep every command.
+        self.commands: deque[tuple[str, Any]] = deque(maxlen=COMMAND_HISTORY)
         self.publishers: dict[str, object] = {}
         self._sinks: list[Sink] = []
         self.started = False

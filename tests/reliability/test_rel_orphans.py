@@ -21,12 +21,17 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-
-from reactor_sync import Reactor, ReactorStatus, ReactorTimeoutError, SessionConflictError
-from reactor_sync.runtime import LocalRuntime
 from relsupport import python_env
 from slowservers import DelayingProxy, runtime_is_free, runtime_state
 from support import wait_until
+
+from reactor_sync import (
+    Reactor,
+    ReactorStatus,
+    ReactorTimeoutError,
+    SessionConflictError,
+)
+from reactor_sync.runtime import LocalRuntime
 
 pytestmark = pytest.mark.timeout(120)
 
