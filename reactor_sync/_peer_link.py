@@ -399,8 +399,10 @@ class PeerLink:
     def unsent_messages(self) -> int:
         """Messages of the data channel the peer has not acknowledged yet (loop thread only).
 
-        Counted in aiortc's SCTP queues: messages not yet cut into chunks, and
-        the last chunk of each message sent but not acked (one per message).
+        Counted in aiortc's SCTP queues: messages not yet cut into chunks,
+        and messages with at least one chunk sent but not acknowledged (a
+        message is whole at the peer only once every chunk is; chunks of one
+        message share their stream sequence number on an ordered channel).
         """
         sctp = self._pc.sctp
         if sctp is None:
@@ -410,13 +412,13 @@ class PeerLink:
             1 for channel, ppid, _ in getattr(sctp, "_data_channel_queue", ())
             if channel is dc and ppid != _DCEP_PPID
         )
+        pending: set[int] = set()
         for queue in (getattr(sctp, "_outbound_queue", ()), getattr(sctp, "_sent_queue", ())):
-            count += sum(
-                1 for chunk in queue
-                if chunk.stream_id == dc.id and chunk.flags & _LAST_FRAGMENT
-                and not getattr(chunk, "_acked", False) and not getattr(chunk, "_abandoned", False)
-            )
-        return count
+            for chunk in queue:
+                # Abandoned chunks are not delivered either: they count.
+                if chunk.stream_id == dc.id and chunk.protocol != _DCEP_PPID and not getattr(chunk, "_acked", False):
+                    pending.add(chunk.stream_seq)
+        return count + len(pending)
 
     def stop_delivery(self) -> None:
         """No frame, message or ping from here on (any thread): the link is being closed."""
