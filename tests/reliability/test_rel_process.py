@@ -92,3 +92,20 @@ def test_exit_with_a_thread_inside_connect_takes_at_most_2_s() -> None:
     # Before the fix: 9.5-11 s (the HTTP call's own 10 s bound).
     tail = took - 1.0
     assert tail <= 2.5, f"exit took {tail:.1f} s after the main thread ended"
+
+
+def test_a_cancelled_connect_stops_waiting_on_the_loop_at_once() -> None:
+    """The exit hook and disconnect() cancel a connect(); its wait for ICE ends then, not at its timeout."""
+    import asyncio
+    import threading
+
+    from reactor_sync import NotConnectedError
+    from reactor_sync._deadline import Deadline
+    from reactor_sync._loop import get_loop
+
+    deadline = Deadline(30, "connect()")
+    threading.Timer(0.2, deadline.cancel).start()
+    t0 = time.monotonic()
+    with pytest.raises(NotConnectedError, match="cancelled"):
+        get_loop().run(asyncio.sleep(30), timeout=30, what="connecting (ICE)", cancel=deadline)
+    assert time.monotonic() - t0 < 5, "the wait outlived its cancel"  # before: 30 s
