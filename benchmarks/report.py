@@ -119,6 +119,20 @@ def ab_table(section: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def thread_lines(section: dict[str, Any] | None) -> list[str]:
+    """Median CPU ms per frame by thread, per client (from /proc, see _common.thread_cpu)."""
+    lines = []
+    for client, runs in by_client(section).items():
+        per: dict[str, list[float]] = {}
+        for run in runs:
+            for name, ms in (run.get("thread_cpu_ms_per_frame") or {}).items():
+                per.setdefault(name, []).append(ms)
+        if per:
+            parts = ", ".join(f"{name} {median(v):.3f}" for name, v in sorted(per.items(), key=lambda kv: -median(kv[1])))
+            lines.append(f"- CPU ms/frame by thread, {client}: {parts}")
+    return lines
+
+
 def write_markdown(data: dict[str, Any], path: Path) -> None:
     m = data.get("machine", {})
     plan = data.get("plan", {})
@@ -176,6 +190,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
                               ("TTR vs official", "ttr_s", "official"),
                               ("TTFF vs official", "ttff_s", "official")):
             L.append(f"- reactor_sync {name}: {_mr(paired_ratios(section, key2, 'reactor_sync', b), 2)}")
+        L.extend(thread_lines(section))
         L.append("")
     ho = data.get("handoff") or {}
     L.append("## Handoff latency inside reactor_sync (peer)")
@@ -247,6 +262,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
             L.append(f"- machine busy: {_mr(busy, 2)} of 2 cores; reactor_sync CPU/frame vs official: "
                      f"{_mr(paired_ratios(section, 'cpu_ms_per_frame', 'reactor_sync', 'official'), 2)}, "
                      f"vs floor: {_mr(paired_ratios(section, 'cpu_ms_per_frame', 'reactor_sync', 'floor'), 2)}")
+            L.extend(thread_lines(section))
             L.append("")
     if data.get("notes"):
         L.append("## Notes")
