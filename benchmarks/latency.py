@@ -101,11 +101,11 @@ class LatencyPlan:
     rounds: int
     samples: int  # effect and echo samples per session
     seconds: float  # input round trip: seconds of pushing per session
-    g3: bool
+    g3: str  # "" (no 3.x rows), "all", or "official" (3.x rows of the official clients only)
     warmup: bool = True  # one session on the fresh server first, kept out of the numbers
 
     @classmethod
-    def make(cls, quick: bool, g3: bool = False) -> LatencyPlan:
+    def make(cls, quick: bool, g3: str = "") -> LatencyPlan:
         return cls(1, 3, 1.5, g3, warmup=False) if quick else cls(4, 15, 6.0, g3)
 
 
@@ -128,7 +128,7 @@ def latency_section(plan: LatencyPlan, pairs: list[tuple[str, str]]) -> dict[str
     sdk_python = official_python()
     by_runtime: dict[str, list[str]] = {}
     for rt, client in pairs:
-        if RUNTIMES[rt].needs == "g3" and not plan.g3:
+        if RUNTIMES[rt].needs == "g3" and (not plan.g3 or (plan.g3 == "official" and CLIENTS[client].python == "dev")):
             continue
         if interpreter(CLIENTS[client].python) is None:
             out["notes"].append(f"{rt} / {client}: skipped, {CLIENTS[client].python} venv not found")
