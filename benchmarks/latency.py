@@ -105,8 +105,10 @@ class LatencyPlan:
     warmup: bool = True  # one session on the fresh server first, kept out of the numbers
 
     @classmethod
-    def make(cls, quick: bool, g3: str = "") -> LatencyPlan:
-        return cls(1, 3, 1.5, g3, warmup=False) if quick else cls(4, 15, 6.0, g3)
+    def make(cls, quick: bool, g3: str = "", small: bool = False) -> LatencyPlan:
+        if quick:
+            return cls(1, 3, 1.5, g3, warmup=False)
+        return cls(3, 12, 5.0, g3) if small else cls(4, 15, 6.0, g3)
 
 
 def _server(name: str, sdk_python: Path) -> AbstractContextManager[Any]:

@@ -141,13 +141,16 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     L: list[str] = []
     L.append("# reactor_sync benchmarks (issues 6 and 15)")
     L.append("")
-    mode = "QUICK (smoke test: numbers are NOT meaningful)" if plan.get("quick") else "full"
+    mode = "QUICK (smoke test: numbers are NOT meaningful)" if plan.get("quick") else (
+        "SMALL (fewer, shorter alternating rounds: the machine was shared and busy)" if plan.get("small") else "full")
     L.append(f"Run: {m.get('date', '?')}, mode {mode}, {data.get('elapsed_s', 0):.0f} s in total. "
              f"Re-run with `python benchmarks/run.py` (see README.md). Raw data: `results.json`; plot: `results.png`.")
     L.append("")
     L.append("## Machine")
     L.append("")
-    L.append(f"- {m.get('cores')} cores, {m.get('cpu_model')}, Linux {m.get('kernel')}")
+    L.append(f"- {m.get('cores')} cores, {m.get('cpu_model')}, Linux {m.get('kernel')}; load average "
+             f"(1/5/15 min) at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')} (other work "
+             "shares this machine)")
     L.append(f"- reactor_sync at git {m.get('git')}; python {dev.get('python')}, aiortc {dev.get('aiortc')}, "
              f"av {dev.get('av')}, numpy {dev.get('numpy')}, aioice {dev.get('aioice')}, matplotlib {dev.get('matplotlib')}")
     L.append(f"- official client: reactor-sdk {off.get('reactor-sdk')} (python {off.get('python')}, aiortc "

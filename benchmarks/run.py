@@ -72,9 +72,13 @@ class Plan:
     window_res: float = 8.0
     sections: tuple[str, ...] = SECTIONS
     g3: str = ""
+    small: bool = False
 
     @classmethod
-    def make(cls, quick: bool, sections: tuple[str, ...] = (), g3: str = "") -> Plan:
+    def make(cls, quick: bool, sections: tuple[str, ...] = (), g3: str = "", small: bool = False) -> Plan:
+        if small:  # every section, fewer/shorter rounds, still alternating: for a busy machine
+            return cls(False, 3, 8.0, 2, 8.0, 1.0, 8.0, 30.0, (1, 4, 8), 10.0, 2, 6.0, sections or SECTIONS, g3,
+                       True)
         if quick:  # resolutions are left out of the smoke test: they only add server load
             return cls(True, 1, 3.0, 1, 2.0, 1.0, 2.0, 5.0, (1, 2), 3.0, 1, 2.0,
                        sections or tuple(s for s in SECTIONS if s != "resolutions"), g3)
@@ -217,6 +221,7 @@ def machine_info(sdk_python: Path) -> dict[str, Any]:
         "dev": versions(sys.executable, ["aiortc", "av", "numpy", "aioice", "matplotlib"]),
         "official": versions(str(sdk_python), ["reactor-sdk", "reactor-runtime", "aiortc", "av", "numpy"]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "loadavg_start": os.getloadavg(),
     }
 
 
@@ -265,7 +270,7 @@ def run_all(plan: Plan) -> dict[str, Any]:
             data["notes"].append(f"sessions failed: {exc}")
             log(f"sessions failed: {exc}")
     if "latency" in plan.sections:
-        lplan = latency.LatencyPlan.make(plan.quick, plan.g3)
+        lplan = latency.LatencyPlan.make(plan.quick, plan.g3, plan.small)
         pairs = latency.QUICK_PAIRS if plan.quick else latency.PAIRS
         if why is not None:
             pairs = [p for p in pairs if latency.RUNTIMES[p[0]].kind != "builtin"]
@@ -273,6 +278,7 @@ def run_all(plan: Plan) -> dict[str, Any]:
     if "resolutions" in plan.sections:
         data["resolutions"] = resolutions_section(plan, sdk_python, why is None)
     data["elapsed_s"] = time.monotonic() - t_begin
+    data["machine"]["loadavg_end"] = os.getloadavg()
     return data
 
 
@@ -302,6 +308,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="where RESULTS.md/results.png/results.json go")
     ap.add_argument("--report-only", type=Path, metavar="RESULTS_JSON",
                     help="re-render RESULTS.md and the plot from a saved results.json")
+    ap.add_argument("--small", action="store_true",
+                    help="every section with fewer, shorter rounds (still alternating): for a busy machine")
     ap.add_argument("--sections", default="",
                     help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; --quick: all "
                          "but resolutions)")
@@ -329,7 +337,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-    plan = Plan.make(args.quick, sections, args.g3)
+    plan = Plan.make(args.quick, sections, args.g3, args.small)
     data = run_all(plan)
     (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
     write_report(data, out)
