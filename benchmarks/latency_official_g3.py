@@ -12,6 +12,8 @@ echo); the built-in runtime speaks the legacy protocol.
   timed until then. 0.8.0: until the ``message`` handler sees it.
 
 Usage: <venv>/bin/python latency_official_g3.py --url http://127.0.0.1:8080 --scenario peer
+       <venv>/bin/python latency_official_g3.py --url ... --throughput --skip 1 --duration 10
+(the second: frames and CPU per frame over a steady window, as official_client.py)
 Prints one ``RESULT {json}`` line.
 """
 
@@ -25,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from _common import emit_result, now
+from _common import FrameWindow, emit_result, now
 from _latency import Effect, echo_command, is_echo_reply, pause_before_sample, summary
 
 from reactor_sdk import Reactor
@@ -154,6 +156,36 @@ async def run(url: str, samples: int, timeout: float) -> dict[str, Any]:
         await asyncio.wait_for(reactor.disconnect(), 10.0)
 
 
+async def throughput(url: str, skip: float, duration: float, timeout: float) -> dict[str, Any]:
+    """Frames and CPU over a steady window, like official_client.py does for 0.2.2."""
+    reactor = Reactor(MODEL, local=True, api_url=url)
+    window = FrameWindow(skip=skip, duration=duration)
+    marks: dict[str, float] = {}
+    done = threading.Event()
+
+    def on_frame(frame: Any) -> None:
+        t = now()
+        marks.setdefault("first", t)
+        if window.on_frame(t):
+            done.set()
+
+    if hasattr(reactor, "track"):
+        reactor.track(TRACK).on_frame(on_frame)
+    else:
+        reactor.set_frame_callback(on_frame)
+    t0 = now()
+    await asyncio.wait_for(reactor.connect(), timeout)
+    ttr = now() - t0
+    try:
+        ok = await asyncio.get_running_loop().run_in_executor(None, done.wait, timeout + skip + duration)
+        if not ok:
+            raise TimeoutError(f"window not complete: {window.frames} frames")
+    finally:
+        await asyncio.wait_for(reactor.disconnect(), 10.0)
+    return {"ttr_s": ttr, "ttff_s": marks.get("first", float("nan")) - t0, "frames": window.frames,
+            **window.summary()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--url", default="http://127.0.0.1:8080")
@@ -161,8 +193,15 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=0.0, help="unused (no input round trip on 3.x)")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--throughput", action="store_true", help="CPU and fps over a window instead of latency")
+    ap.add_argument("--skip", type=float, default=1.0)
+    ap.add_argument("--duration", type=float, default=10.0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
+    if args.throughput:
+        result = asyncio.run(throughput(args.url.rstrip("/"), args.skip, args.duration, args.timeout))
+        emit_result({"client": f"official {SDK}", **result})
+        return
     result = asyncio.run(run(args.url.rstrip("/"), args.samples, args.timeout))
     emit_result({"client": f"official {SDK}", "scenario": args.scenario, **result})
 

@@ -245,6 +245,24 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         L.append("Skipped: " + "; ".join(n for n in data.get("notes", []) if "built-in" in n or "sessions" in n))
     L.append("")
     L.extend(latency_report_lines(data))
+    g3 = data.get("g3_cpu") or {}
+    if g3.get("runs"):
+        L.append("## Runtime 3.10: CPU per frame (640x480 @ 30, alternating rounds)")
+        L.append("")
+        L.append("| client | runs | delivered fps | CPU ms per frame | peak RSS (MB) | CPU / official 1.13.0 (per round) |")
+        L.append("|---|---|---|---|---|---|")
+        groups = by_client(g3)
+        for client in g3.get("clients", []):
+            runs = groups.get(client, [])
+            if not runs:
+                continue
+            ratios = paired_ratios(g3, "cpu_ms_per_frame", client, "official 1.13.0")
+            L.append(f"| {client} | {len(runs)} | {_mr([r['fps'] for r in runs], 2)} | "
+                     f"{_mr([r['cpu_ms_per_frame'] for r in runs], 3)} | {_mr([r['peak_rss_mb'] for r in runs], 0)} | "
+                     f"{_mr(ratios, 2)} |")
+        L.append("")
+        L.extend(thread_lines(g3))
+        L.append("")
     res = data.get("resolutions") or {}
     if res:
         L.append("## Real resolutions: CPU per frame and delivered fps (30 fps sent)")

@@ -164,6 +164,49 @@ def resolutions_section(plan: Plan, sdk_python: Path, builtin_ok: bool) -> dict[
     return out
 
 
+#: (label, client kind of latency.interpreter): CPU per frame on runtime 3.10, alternating rounds (--g3)
+G3_THROUGHPUT: list[tuple[str, str]] = [
+    ("official 1.13.0", "sdk113"),
+    ("official 0.8.0", "sdk080"),
+    ("reactor_sync", "dev"),  # only with --g3 all: needs reactor_sync's 3.x client
+]
+
+
+def g3_section(plan: Plan) -> dict[str, Any]:
+    """CPU per frame and fps of the 3.x clients on runtime 3.10 (640x480 @ 30), alternating."""
+    base = f"http://127.0.0.1:{PORT}"
+    clients = [(label, kind) for label, kind in G3_THROUGHPUT
+               if latency.interpreter(kind) is not None and (kind != "dev" or plan.g3 == "all")]
+    out: dict[str, Any] = {"runs": [], "clients": [c for c, _ in clients]}
+
+    def cmd(kind: str, duration: float) -> list[str]:
+        common = ["--url", base, "--skip", str(plan.skip), "--duration", str(duration)]
+        if kind == "dev":
+            return [sys.executable, "sync_client.py", "throughput", *common]
+        return [str(latency.interpreter(kind)), "latency_official_g3.py", "--throughput", *common]
+
+    log(f"== runtime 3.10 CPU per frame: {', '.join(out['clients'])}")
+    try:
+        with peer(PORT, None, runtime_version="3.10.0", venv=latency.PEER_VENV_3X):
+            wait_idle(base)
+            out["warmup"] = run_child(cmd(clients[0][1], 1.0), 90, "warm-up")
+            for rnd in range(plan.rounds_res):
+                for label, kind in clients if rnd % 2 == 0 else list(reversed(clients)):
+                    wait_idle(base)
+                    res = run_child(cmd(kind, plan.window_res), 90 + plan.window_res, label)
+                    res.update({"round": rnd, "client": label})
+                    out["runs"].append(res)
+                    if "error" in res:
+                        log(f"  round {rnd} {label}: ERROR {res['error']} {str(res.get('stderr', ''))[-300:]}")
+                    else:
+                        log(f"  round {rnd} {label:16s} fps {res['fps']:5.2f}  CPU {res['cpu_ms_per_frame']:.3f} "
+                            f"ms/frame  RSS {res['peak_rss_mb']:.0f} MB")
+    except RuntimeError as exc:
+        out["error"] = str(exc)
+        log(f"runtime 3.10 CPU section failed: {exc}")
+    return out
+
+
 def sessions_section(plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {"runs": []}
     for n in plan.sessions:
@@ -277,6 +320,8 @@ def run_all(plan: Plan) -> dict[str, Any]:
         data["latency"] = latency.latency_section(lplan, pairs)
     if "resolutions" in plan.sections:
         data["resolutions"] = resolutions_section(plan, sdk_python, why is None)
+    if plan.g3 and "latency" in plan.sections:
+        data["g3_cpu"] = g3_section(plan)
     data["elapsed_s"] = time.monotonic() - t_begin
     data["machine"]["loadavg_end"] = os.getloadavg()
     return data
@@ -299,6 +344,9 @@ def count_errors(data: dict[str, Any]) -> list[str]:
             if "error" in run:
                 errors.append(f"{name} {run.get('client')}: {run['error']}")
     errors += latency.count_errors(data)
+    for run in (data.get("g3_cpu") or {}).get("runs", []):
+        if "error" in run:
+            errors.append(f"runtime 3.10 CPU {run.get('client')}: {run['error']}")
     return errors
 
 
