@@ -138,13 +138,23 @@ def marker_jitter_buffer() -> type[Any]:
                 if timestamp is None:
                     timestamp = packet.timestamp
                 elif packet.timestamp != timestamp:
-                    self.remove(count)
-                    return JitterFrame(data=b"".join([p._data for p in frame]), timestamp=timestamp)
+                    return self._complete(frame, count, timestamp)
                 frame.append(packet)
                 if packet.marker:
-                    self.remove(count + 1)
-                    return JitterFrame(data=b"".join([p._data for p in frame]), timestamp=timestamp)
+                    return self._complete(frame, count + 1, timestamp)
             return None
+
+        def _complete(self, frame: list[Any], count: int, timestamp: int) -> JitterFrame | None:
+            """Remove the frame's ``count`` packets; the frame, unless it is padding only.
+
+            A sender's padding packets (empty payload) that follow a frame's
+            marker carry that frame's timestamp and would otherwise become a
+            frame of their own: an empty packet, which a decoder takes as
+            end of stream. aiortc glued them to the frame before; we drop them.
+            """
+            self.remove(count)
+            data = b"".join([p._data for p in frame])
+            return JitterFrame(data=data, timestamp=timestamp) if data else None
 
     return MarkerJitterBuffer
 
@@ -178,7 +188,7 @@ def install() -> bool:
 
         rtcrtpreceiver.JitterBuffer = marker_jitter_buffer()  # type: ignore[attr-defined,unused-ignore]
         _state["installed"], _state["why"] = True, "installed"
-        logger.debug("frame completion on the RTP marker bit installed (aiortc %s.%s)", *version)
+        logger.debug("frame completion on the RTP marker bit installed (aiortc %s)", version)
         return True
 
 

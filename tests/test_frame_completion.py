@@ -162,6 +162,15 @@ def test_loss_overflow_and_pli_are_aiortcs() -> None:
     assert theirs_frames == ours_frames[: len(theirs_frames)]
 
 
+def test_padding_after_a_marker_never_becomes_an_empty_frame() -> None:
+    packets = _frames(3, 2)
+    padding = [_packet(102, 0, False, b""), _packet(103, 0, False, b"")]  # frame 0's timestamp, no payload
+    for p in packets[2:]:
+        p.sequence_number += 2  # frames 1 and 2 follow the padding
+    result = _feed(MarkerBuffer(capacity=128, is_video=True), packets[:2] + padding + packets[2:])
+    assert [data for _, _, data in result if data is not None] == [b"0.0|0.1|", b"1.0|1.1|", b"2.0|2.1|"]
+
+
 def test_audio_buffers_are_untouched() -> None:
     packets = [_packet(10 + i, 160 * i, True, bytes([i])) for i in range(8)]
     ours = _feed(MarkerBuffer(capacity=16, prefetch=4), packets)
