@@ -103,8 +103,6 @@ def _positive_float(text: str) -> float:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import av
-
     from .client import Reactor
     from .runtime import LocalRuntime
 
@@ -123,7 +121,7 @@ def _demo(args: argparse.Namespace) -> int:
                 for timestamp, prompt in DEMO_PROMPTS:
                     reactor.send_command("schedule_prompt", {"new_prompt": prompt, "timestamp": timestamp})
                 reactor.send_command("start", {})
-            written = _record(reactor, out, args.seconds, args.fps, av)
+            written = _record(reactor, out, args.seconds, args.fps)
             if player is not None:
                 player.close()
     if written == 0:
@@ -151,36 +149,20 @@ def _generated_clip(width: int, height: int, frames: int = 60) -> list[Any]:
     return clip
 
 
-def _record(reactor: object, path: str, seconds: float, fps: int, av: object) -> int:
+def _record(reactor: object, path: str, seconds: float, fps: int) -> int:
     """Pull frames for ``seconds`` and encode them, with a progress line on stderr."""
+    from ._mp4 import Mp4Writer
     from .client import Reactor
 
     assert isinstance(reactor, Reactor)
-    container = av.open(path, mode="w")  # type: ignore[attr-defined]
-    stream = None
-    count = 0
     progress = Progress()
     start = time.perf_counter()
-    try:
+    with Mp4Writer(path, fps) as writer:
         while (elapsed := time.perf_counter() - start) < seconds:
-            frame = reactor.get_frame(timeout=5)
-            if stream is None:
-                stream = container.add_stream("libx264", rate=fps)
-                stream.width, stream.height = frame.shape[1], frame.shape[0]
-                stream.pix_fmt = "yuv420p"
-            if (frame.shape[1], frame.shape[0]) != (stream.width, stream.height):
-                continue  # the size changed mid-stream (warm-up frames); keep one size
-            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")  # type: ignore[attr-defined]
-            for packet in stream.encode(video_frame):
-                container.mux(packet)
-            count += 1
-            rate = count / elapsed if elapsed > 0 else 0.0
-            progress.update(f"frames {count:5d}  fps {rate:5.1f}")
-        if stream is not None:
-            for packet in stream.encode(None):
-                container.mux(packet)
-    finally:
-        container.close()
+            writer.write(reactor.get_frame(timeout=5))  # warm-up frames of another size are skipped
+            rate = writer.frames / elapsed if elapsed > 0 else 0.0
+            progress.update(f"frames {writer.frames:5d}  fps {rate:5.1f}")
+    count = writer.frames
     elapsed = time.perf_counter() - start
     progress.finish(f"frames {count:5d}  fps {count / elapsed:5.1f}  ({elapsed:.1f} s)")
     return count

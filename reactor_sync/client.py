@@ -31,6 +31,7 @@ from ._deadline import Deadline
 from ._handlers import HandlerMixin
 from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
+from ._no_pickle import NotPicklable
 from ._peer_link import PeerLink
 from .errors import (
     AlreadyConnectedError,
@@ -68,7 +69,7 @@ class _Disconnected(NotConnectedError):
     """Why a mailbox was closed by disconnect(): ends frames() quietly."""
 
 
-class Reactor(HandlerMixin):
+class Reactor(NotPicklable, HandlerMixin):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
