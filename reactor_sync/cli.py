@@ -160,8 +160,8 @@ def _record(reactor: object, path: str, seconds: float, fps: int) -> int:
     with Mp4Writer(path, fps) as writer:
         while (elapsed := time.perf_counter() - start) < seconds:
             writer.write(reactor.get_frame(timeout=5))  # warm-up frames of another size are skipped
-            rate = writer.frames / elapsed if elapsed > 0 else 0.0
-            progress.update(f"frames {writer.frames:5d}  fps {rate:5.1f}")
+            rate = f"{writer.frames / elapsed:5.1f}" if elapsed >= 0.5 else "   --"  # too early to tell
+            progress.update(f"frames {writer.frames:5d}  fps {rate}")
     count = writer.frames
     elapsed = time.perf_counter() - start
     progress.finish(f"frames {count:5d}  fps {count / elapsed:5.1f}  ({elapsed:.1f} s)")

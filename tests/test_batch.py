@@ -118,8 +118,10 @@ def test_a_reactor_refuses_to_be_pickled_or_copied_but_a_task_travels() -> None:
 def test_dask_cluster_of_two_worker_processes_renders_four_prompts(tmp_path) -> None:  # noqa: ANN001
     distributed = pytest.importorskip("dask.distributed")
     prompts = ["A sunset over the ocean", "A calm blue sea", "A forest at dawn", "A violet nebula"]
+    # Everything on loopback: the scheduler, the workers and the scheduler's HTTP server
+    # (which runs even without a dashboard) on a free port.
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address="127.0.0.1:0") as cluster, distributed.Client(cluster) as client:
         worker_pids = set(client.run(os.getpid).values())
         assert len(worker_pids) == 2 and os.getpid() not in worker_pids
         summary = render(prompts, seconds=1.5, out_dir=str(tmp_path), client=client, progress=io.StringIO(),
