@@ -186,7 +186,7 @@ def _record(task: RenderTask, reactor: Any) -> int:
 def render_one(task: RenderTask) -> RenderResult:
     """Render one prompt to ``task.path``, retrying recoverable errors; never raises for them.
 
-    This is the function a thread pool or Dask runs. It creates (and always
+    On failure no file is left at ``task.path``. This is the function a thread pool or Dask runs. It creates (and always
     closes) its own Reactor in the calling process.
     """
     start = time.monotonic()
@@ -209,6 +209,8 @@ def render_one(task: RenderTask) -> RenderResult:
             error = "no frames received"
             break
         return RenderResult(task.prompt, task.path, frames, attempts, time.monotonic() - start)
+    with contextlib.suppress(OSError):
+        os.remove(task.path)  # a failed prompt leaves no half-written MP4 behind
     return RenderResult(task.prompt, task.path, 0, attempts, time.monotonic() - start, error)
 
 

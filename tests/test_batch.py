@@ -91,6 +91,7 @@ def test_an_unrecoverable_error_fails_that_prompt_at_once_and_is_summarised(tmp_
     assert not summary.ok and result.attempts == 1  # a missing key is not retried
     assert "REACTOR_SYNC_TEST_NO_SUCH_KEY" in result.error
     assert "1 failed" in out.getvalue() and "A red desert" in out.getvalue()
+    assert os.listdir(tmp_path) == []  # no half-written MP4
 
 
 def test_bad_arguments_are_refused_before_anything_runs(tmp_path) -> None:  # noqa: ANN001

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import subprocess
 
 import pytest
@@ -77,6 +78,23 @@ def test_progress_on_a_pipe_writes_whole_lines_at_most_once_per_interval() -> No
     assert text == "step 0\ndone\n"  # the 49 updates inside the interval are not written
 
 
+def _read_until(fd: int, end: str, timeout: float = 10.0) -> str:
+    """Read a pty until ``end`` arrived (a single read may return only part of it)."""
+    data = b""
+    while not data.decode(errors="replace").endswith(end):
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise AssertionError(f"the terminal got only {data!r}")
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side is closed and everything was read
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
 def test_progress_on_a_terminal_redraws_one_line() -> None:
     master, slave = os.openpty()
     try:
@@ -86,7 +104,7 @@ def test_progress_on_a_terminal_redraws_one_line() -> None:
             progress.update("frames 1")
             progress.update("frames 2")
             progress.finish("frames 2 (done)")
-        text = os.read(master, 4096).decode()
+        text = _read_until(master, "(done)\r\n")
     finally:
         os.close(master)
     assert text.count("\r\x1b[K") == 3  # each line redraws the last one in place
