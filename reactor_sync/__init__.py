@@ -13,33 +13,38 @@ from .errors import (
     AuthenticationError,
     ConnectionLostError,
     CoordinatorError,
+    DisconnectedError,
     ForkedProcessError,
     InvalidArgumentError,
     LoopThreadCallError,
     NotConnectedError,
     ProtocolError,
+    PublishRefusedError,
     RateLimitedError,
     ReactorConnectionError,
     ReactorError,
     ReactorTimeoutError,
     ServiceUnavailableError,
     SessionConflictError,
+    SessionEndedError,
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "AlreadyConnectedError",
     "AuthenticationError",
     "ConnectionLostError",
     "CoordinatorError",
+    "DisconnectedError",
     "ForkedProcessError",
     "InvalidArgumentError",
     "LoopThreadCallError",
     "NotConnectedError",
     "ProtocolError",
+    "PublishRefusedError",
     "RateLimitedError",
     "Reactor",
     "ReactorConnectionError",
@@ -50,5 +55,6 @@ __all__ = [
     "ReactorTimeoutError",
     "ServiceUnavailableError",
     "SessionConflictError",
+    "SessionEndedError",
     "__version__",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
+from ._args import check_timeout
 from .errors import NotConnectedError, ReactorTimeoutError
 
 
@@ -17,9 +18,9 @@ class Deadline:
     """A point in monotonic time derived from a timeout in seconds."""
 
     def __init__(self, timeout: float, what: str) -> None:
-        if timeout is None or not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = float(timeout)
+        # InvalidArgumentError (a ValueError) for 0, negatives, NaN, None and
+        # strings; inf is "no limit" (a very long, finite wait).
+        self.timeout = check_timeout(timeout, "timeout")
         self.what = what
         self._end = time.monotonic() + self.timeout
         self._cancelled = threading.Event()
@@ -46,6 +47,14 @@ class Deadline:
         if left <= 0:
             raise ReactorTimeoutError(f"{self.what} did not finish within {self.timeout:g} s")
         return left
+
+    def wait_cancelled(self, seconds: float) -> bool:
+        """Block up to ``seconds``; True as soon as the operation is cancelled."""
+        return self._cancelled.wait(max(0.0, seconds))
+
+    def end(self) -> float:
+        """The deadline as a ``time.monotonic()`` value."""
+        return self._end
 
     def cap(self, limit: float) -> float:
         """The smaller of ``limit`` and what is left (raises when nothing is)."""

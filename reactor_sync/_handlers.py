@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from .signals import Dispatcher
+from .signals import Dispatcher, _positional_arity
 from .status import ReactorStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,10 +34,55 @@ class HandlerMixin:
         """Stop calling ``handler`` for ``event`` (no error if it was not registered)."""
         self._dispatcher.disconnect(event, handler)
 
-    def on_frame(self, func: F) -> F:
-        """Decorator: ``func(frame)`` with each frame, (H, W, 3) uint8 RGB, newest first."""
-        self._dispatcher.connect("frame", func)
-        return func
+    @overload
+    def on_frame(self, func: F, *, track: str | None = None) -> F: ...
+
+    @overload
+    def on_frame(self, func: None = None, *, track: str | None = None) -> Callable[[F], F]: ...
+
+    def on_frame(self, func: Any = None, *, track: str | None = None) -> Any:
+        """Decorator for frames, (H, W, 3) uint8 RGB, the newest first.
+
+        ``@reactor.on_frame`` gets the model's first video output (what
+        ``get_frame()`` shows); ``@reactor.on_frame(track="depth")`` a named
+        track. A handler that takes two arguments, ``(frame, track)``, gets
+        the track's name too, and when registered bare it gets the frames of
+        every video track. Each track has its own newest-wins slot, so a slow
+        handler skips frames of that track only.
+        """
+
+        def decorator(fn: F) -> F:
+            if track is not None:
+                self._dispatcher.connect("track_frame", fn, lambda payload: payload[1] == track)
+            elif _positional_arity(fn)[0] >= 2:
+                self._dispatcher.connect("track_frame", fn)
+            else:
+                self._dispatcher.connect("frame", fn)
+            return fn
+
+        return decorator(func) if func is not None else decorator
+
+    @overload
+    def on_audio(self, func: F, *, track: str | None = None) -> F: ...
+
+    @overload
+    def on_audio(self, func: None = None, *, track: str | None = None) -> Callable[[F], F]: ...
+
+    def on_audio(self, func: Any = None, *, track: str | None = None) -> Any:
+        """Decorator: ``func(chunk)`` with each :class:`~reactor_sync.audio.AudioChunk`.
+
+        Bare, it gets every audio track's chunks (``chunk.track`` says which);
+        ``@reactor.on_audio(track="voice")`` one track's. Chunks wait in a
+        bounded queue (about 10 s); a handler slower than that loses the
+        oldest, counted in ``stats()["audio_handler_dropped"]``.
+        """
+
+        def decorator(fn: F) -> F:
+            accept = None if track is None else (lambda chunk: chunk.track == track)
+            self._dispatcher.connect("audio", fn, accept)
+            return fn
+
+        return decorator(func) if func is not None else decorator
 
     def set_frame_callback(self, callback: Callable[..., Any] | None) -> None:
         """Set (or clear with None) the one frame callback, replacing the previous one."""

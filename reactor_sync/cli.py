@@ -23,7 +23,7 @@ from typing import Any
 
 from ._progress import Progress
 from .errors import ReactorError
-from .runtime.model import MODELS
+from .runtime.cli import add_serve_arguments, run_serve
 
 logger = logging.getLogger(__name__)
 
@@ -168,31 +168,6 @@ def _record(reactor: object, path: str, seconds: float, fps: int) -> int:
     return count
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from .runtime import serve, serve_coordinator
-    from .runtime.coordinator import DEFAULT_API_KEY
-
-    def announce(url: str) -> None:
-        print(f"READY {url}", flush=True)  # scripts and tests wait for this line
-
-    options = dict(fps=args.fps, width=args.width, height=args.height)
-    models = args.model or ["livecore"]
-    if args.coordinator:
-        keys = args.api_key or [os.environ.get("REACTOR_API_KEY") or DEFAULT_API_KEY]
-        serve_coordinator(
-            args.port, args.host, keys, args.queue_delay, models,
-            announce=announce, token_ttl=args.token_ttl, **options,
-        )
-        return 0
-    if len(models) != 1:
-        raise SystemExit("reactor-sync serve: a local runtime serves one --model")
-    serve(
-        args.port, args.host, models[0], announce=announce,
-        start_timeout=args.start_timeout, orphan_timeout=args.orphan_timeout, **options,
-    )
-    return 0
-
-
 def _add_demo_parser(sub: Any) -> None:
     default_out = os.path.join(tempfile.gettempdir(), "reactor-sync-demo.mp4")
     demo = sub.add_parser(
@@ -240,29 +215,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run the built-in local runtime, or the coordinator emulator (Ctrl-C or SIGTERM stops it)",
         description="Prints 'READY http://HOST:PORT' once listening.",
     )
-    serve.add_argument("--port", type=int, default=8080, help="TCP port, 0 = any free port (default 8080)")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument(
-        "--model", action="append", choices=sorted(MODELS),
-        help="model to serve: livecore (default) or invert; the coordinator may serve several",
-    )
-    serve.add_argument("--fps", type=float, default=30.0)
-    serve.add_argument("--width", type=int, default=512)
-    serve.add_argument("--height", type=int, default=512)
-    serve.add_argument("--start-timeout", type=float, default=30.0, help="local: seconds from start_session to offer")
-    serve.add_argument("--orphan-timeout", type=float, default=30.0, help="local: seconds an orphaned session is kept")
-    serve.add_argument(
-        "--coordinator", action="store_true",
-        help="emulate the cloud coordinator (API key -> JWT, sessions, queue) instead of a local runtime",
-    )
-    serve.add_argument(
-        "--api-key", action="append",
-        help="coordinator: an accepted API key (repeatable; default $REACTOR_API_KEY or rk_test_key)",
-    )
-    serve.add_argument("--queue-delay", type=float, default=0.0, help="coordinator: seconds a session waits for a GPU")
-    serve.add_argument("--token-ttl", type=float, default=3600.0, help="coordinator: JWT lifetime in seconds")
-    serve.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")
-    serve.set_defaults(func=_serve)
+    add_serve_arguments(serve)
+    serve.set_defaults(func=run_serve)
     return parser
 
 

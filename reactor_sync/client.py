@@ -27,28 +27,37 @@ from aiortc import RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
 from . import _loop
+from ._args import check_int, check_optional_timeout, check_timeout, check_url
 from ._deadline import Deadline
 from ._handlers import HandlerMixin
 from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
 from ._no_pickle import NotPicklable
 from ._peer_link import PeerLink
+from .audio import AudioChunk, chunk_from_av
+from .capabilities import from_legacy, from_openapi
+from .live_stats import Stats
+from .recorder import Recording, RecordingResult
 from .errors import (
     AlreadyConnectedError,
     ConnectionLostError,
+    DisconnectedError,
     ForkedProcessError,
     InvalidArgumentError,
     NotConnectedError,
     ReactorConnectionError,
     ReactorError,
+    PublishRefusedError,
     ReactorTimeoutError,
+    SessionEndedError,
 )
+from .command_check import check_command
 from .frames import Frame, RGBFrame
 from .messages import Scope, encode_command, parse_message
 from .publish import FramePlayer, FrameSource, file_fps, file_frames
 from .reconnect import ReconnectPolicy, as_policy
-from .signaling import Signaling
-from .signaling.local import LocalSignaling
+from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, SessionPlan
+from .signaling.detect import DetectingSignaling
 from .signals import Dispatcher
 from .status import ReactorState, ReactorStatus
 
@@ -59,14 +68,15 @@ DEFAULT_LOCAL_URL = "http://localhost:8080"
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
 DEFAULT_CALL_TIMEOUT_S = 5.0
 DEFAULT_DISCONNECT_TIMEOUT_S = 5.0
+# Audio chunks kept for get_audio() per track (20 ms each: 5 s).
+AUDIO_BUFFER_CHUNKS = 250
 # Dropped data-channel messages are logged at WARNING this many times, then
 # every LOG_EVERY-th, so a hostile flood cannot flood the log too.
 _DROP_LOG_FIRST = 10
 _DROP_LOG_EVERY = 1000
 
 
-class _Disconnected(NotConnectedError):
-    """Why a mailbox was closed by disconnect(): ends frames() quietly."""
+_Disconnected = DisconnectedError  # why a mailbox was closed by disconnect(): ends frames() quietly
 
 
 class Reactor(NotPicklable, HandlerMixin):
@@ -89,6 +99,11 @@ class Reactor(NotPicklable, HandlerMixin):
             frame, no message) arrived for this long; None disables it.
         auto_reconnect: reconnect by itself after a recoverable loss (True
             or a :class:`~reactor_sync.ReconnectPolicy`); off by default.
+        protocol: ``"auto"`` (default) finds out which protocol generation
+            the server speaks on the first connect, with one request that
+            changes nothing; ``"g3"`` (runtime 2.x/3.x, the current
+            coordinator) or ``"g1"`` (runtime 1.x, the legacy coordinator)
+            skips that request.
     """
 
     def __init__(
@@ -103,6 +118,7 @@ class Reactor(NotPicklable, HandlerMixin):
         message_buffer: int = 1000,
         stall_timeout: float | None = 3.0,
         auto_reconnect: bool | ReconnectPolicy = False,
+        protocol: ProtocolChoice = "auto",
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -111,15 +127,15 @@ class Reactor(NotPicklable, HandlerMixin):
                 "api_key is required for the cloud; pass api_key=... or use local=True "
                 "for a runtime on this machine"
             )
-        if not isinstance(frame_buffer, int) or frame_buffer < 1:
-            raise InvalidArgumentError(f"frame_buffer must be an int >= 1, got {frame_buffer!r}")
-        if not isinstance(message_buffer, int) or message_buffer < 1:
-            raise InvalidArgumentError(f"message_buffer must be an int >= 1, got {message_buffer!r}")
-        if stall_timeout is not None and not stall_timeout > 0:
-            raise InvalidArgumentError(f"stall_timeout must be > 0 or None, got {stall_timeout!r}")
+        check_int(frame_buffer, "frame_buffer")
+        check_int(message_buffer, "message_buffer")
+        stall_timeout = check_optional_timeout(stall_timeout, "stall_timeout")
+        if protocol not in PROTOCOL_CHOICES:
+            raise InvalidArgumentError(f"protocol must be one of {PROTOCOL_CHOICES}, got {protocol!r}")
+        self._protocol: ProtocolChoice = protocol
         self.model_name = model_name
         self.local = local
-        self.url = (local_url if local else coordinator_url).rstrip("/")
+        self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
         self.__api_key = api_key
         self._stall_timeout = stall_timeout
         self._policy = as_policy(auto_reconnect)
@@ -132,6 +148,7 @@ class Reactor(NotPicklable, HandlerMixin):
         self._op_lock = threading.Lock()  # one connect/reconnect/disconnect at a time
         self._status = ReactorStatus.DISCONNECTED
         self._session_id: str | None = None
+        self._plan: SessionPlan | None = None  # the server's session, kept for reconnect()
         self._last_error: ReactorError | None = None
         self._link: PeerLink | None = None
         self._connecting: Deadline | None = None  # set while connect()/reconnect() runs
@@ -142,20 +159,36 @@ class Reactor(NotPicklable, HandlerMixin):
         self._frame_index = 0
         self._messages_dropped = 0
         self._dispatcher = Dispatcher(f"reactor-{model_name}")
-        self._frames: Mailbox[Frame] = Mailbox(frame_buffer)
+        self._frames: Mailbox[Frame] = Mailbox(frame_buffer)  # the main video track's
+        self._frame_buffer = frame_buffer
+        # Other named video tracks, and audio tracks, each with its own
+        # mailbox, made on first use and kept (threads may wait on them).
+        self._track_boxes: dict[str, Mailbox[Frame]] = {}
+        self._audio_boxes: dict[str, Mailbox[AudioChunk]] = {}
+        self._track_counts: dict[str, int] = {}
+        self._main_track: str | None = None
+        self._recording: Recording | None = None
         self._inbox: dict[Scope, Mailbox[Any]] = {
             "application": Mailbox(message_buffer),
             "runtime": Mailbox(message_buffer),
         }
-        self._signaling: Signaling = self._make_signaling()
+        self._signaling = self._make_signaling()
         self._close_mailboxes(NotConnectedError("not connected; call connect() first"))
 
-    def _make_signaling(self) -> Signaling:
-        if self.local:
-            return LocalSignaling(self.url)
-        from .signaling.cloud import CloudSignaling
+    def _make_signaling(self) -> DetectingSignaling:
+        return DetectingSignaling(
+            local=self.local,
+            base_url=self.url,
+            model_name=self.model_name,
+            api_key=self.__api_key,
+            protocol=self._protocol,
+            loopback=self._loopback,
+        )
 
-        return CloudSignaling(self.url, self.model_name, self.__api_key or "")
+    @property
+    def protocol(self) -> Generation | None:
+        """The protocol generation in use ("g1" or "g3"), or None before the first connect."""
+        return self._signaling.generation
 
     # ------------------------------------------------------------------ state
     def get_status(self) -> ReactorStatus:
@@ -180,18 +213,38 @@ class Reactor(NotPicklable, HandlerMixin):
         """The blinker signals of this Reactor, by event name."""
         return self._dispatcher.signals
 
-    def stats(self) -> dict[str, int]:
-        """Counters: frames received/dropped, messages dropped (for monitoring)."""
+    def stats(self) -> Stats:
+        """Counters and live figures, without blocking (for monitoring and notebooks).
+
+        Counters: frames received/dropped, messages dropped; ``tracks`` has,
+        per named track, the frames (or audio chunks) received, dropped and
+        buffered. ``live`` has the connection's figures of the last second
+        (round trip, jitter, packets lost, bitrates, fps per track, codec,
+        ICE candidate pair; see :mod:`reactor_sync.live_stats`), empty when
+        not connected. The repr is one line of those figures.
+        """
         link = self._link
-        return {
+        with self._lock:
+            boxes: dict[str, Mailbox[Any]] = {**self._track_boxes, **self._audio_boxes}
+            if self._main_track is not None:
+                boxes[self._main_track] = self._frames
+        return Stats({
+            "live": dict(link.live) if link else {},
+            "tracks": {
+                name: {"received": self._track_counts.get(name, 0), "dropped": box.dropped,
+                       "buffered": len(box)}
+                for name, box in boxes.items()
+            },
+            "audio_handler_dropped": self._dispatcher.audio_dropped,
             "frames_received": self._frame_index,
             "frames_dropped": self._frames.dropped,
             "frames_buffered": len(self._frames),
             "frame_handler_dropped": self._dispatcher.frames_dropped,
+            "message_handler_dropped": self._dispatcher.messages_dropped,
             "messages_dropped": self._messages_dropped
             + sum(box.dropped for box in self._inbox.values()),
             "link_frames_received": link.frames_received if link else 0,
-        }
+        })
 
     def __repr__(self) -> str:
         mode = "local" if self.local else "cloud"
@@ -291,72 +344,85 @@ class Reactor(NotPicklable, HandlerMixin):
             )
 
     def _establish(self, deadline: Deadline, *, resume: bool) -> None:
-        """Offer, signal, answer, wait for READY; on any failure leave DISCONNECTED."""
+        """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED."""
         loop = _loop.get_loop()
         link: PeerLink | None = None
-        opened_session: str | None = None
+        opened: SessionPlan | None = None  # a session this call created, to end on failure
         self._frames.reopen()
+        for named in self._named_boxes():
+            named.reopen()
         for box in self._inbox.values():
             box.reopen()
         self._capabilities = None
         self._capabilities_ready.clear()
         _loop.register_exit_closer(id(self), self._close_at_exit)
+
+        def waiting() -> None:
+            # The session exists; no model machine has answered yet.
+            if plan.session_id is not None:
+                self._set_session_id(plan.session_id)
+            self._set_status(ReactorStatus.WAITING)
+
         try:
-            ice = self._signaling.ice_servers(deadline)
-            if self._loopback:
-                # The server runs on this machine: host candidates are all that
-                # can work, and an advertised public STUN server would only
-                # stall ICE gathering offline.
-                ice = []
-            link, offer = loop.run(
-                self._make_offer(ice), timeout=deadline.remaining(), what="creating the WebRTC offer"
-            )
-
-            def waiting() -> None:
-                self._set_status(ReactorStatus.WAITING)
-
             if resume:
-                assert self._session_id is not None
-                answer = self._signaling.resume(self._session_id, offer, deadline, waiting)
+                assert self._plan is not None
+                plan = self._plan
             else:
-                opened_session = self._signaling.create_session(offer, deadline)
-                self._set_session_id(opened_session)
-                waiting()  # the session exists; no model machine has answered yet
-                answer = self._signaling.await_answer(opened_session, deadline, waiting)
+                plan = self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
+                opened = plan
+                if plan.session_id is not None:
+                    waiting()
+            self._signaling.prepare(plan, deadline, waiting, reconnect=resume)
+            # A server on this machine: host candidates are all that can work,
+            # and an advertised public STUN server would only stall gathering.
+            ice = [] if self._loopback else plan.ice_servers
+            link, offer = loop.run(
+                self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer"
+            )
+            answer = self._signaling.negotiate(
+                plan, offer, link.track_mapping, deadline, waiting, reconnect=resume
+            )
+            if not resume:
+                self._plan = plan
+                self._set_session_id(plan.session_id)
             loop.run(
                 link.accept_answer(answer),
                 timeout=deadline.remaining(),
-                what="connecting to the model (ICE, DTLS and data channel)",
+                what="connecting to the model (ICE, DTLS and data channels)",
             )
         except ReactorError as exc:
-            self._fail_establish(link, opened_session, deadline)
+            self._fail_establish(link, opened, deadline)
             self._report(exc)
             raise
         except Exception as exc:
-            self._fail_establish(link, opened_session, deadline)
+            self._fail_establish(link, opened, deadline)
             raise self._report(
                 ReactorConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
             ) from exc
         except BaseException:  # KeyboardInterrupt: clean up quickly, re-raise
-            self._fail_establish(link, opened_session, None)
+            self._fail_establish(link, opened, None)
             raise
         with self._lock:
             self._link = link
+            self._main_track = link.main_video_name
             track, _ = self._input
         if track is not None:  # input published before a reconnect goes on
-            loop.call_soon(link.video_sender.replaceTrack, track)
+            loop.submit(_republish(link, track, self._report))
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
-    async def _make_offer(self, ice: list[RTCIceServer]) -> tuple[PeerLink, str]:
+    async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan) -> tuple[PeerLink, str]:
         link = PeerLink(
             ice_servers=ice,
             on_frame=self._on_frame,
+            on_track_frame=self._on_track_frame,
+            on_audio=self._on_audio,
             on_message=self._on_message,
             on_track=self._on_track,
             on_lost=self._on_lost,
             stall_timeout=self._stall_timeout,
             loopback=self._loopback,
+            tracks=plan.tracks if plan.generation == "g3" else None,
         )
         try:
             return link, await link.create_offer()
@@ -365,7 +431,7 @@ class Reactor(NotPicklable, HandlerMixin):
             raise
 
     def _fail_establish(
-        self, link: PeerLink | None, opened_session: str | None, deadline: Deadline | None
+        self, link: PeerLink | None, opened: SessionPlan | None, deadline: Deadline | None
     ) -> None:
         """Undo a half-made connection within what is left of the caller's timeout.
 
@@ -378,11 +444,12 @@ class Reactor(NotPicklable, HandlerMixin):
         left = _time_left(deadline)
         if link is not None:
             self._close_link(link, min(2.0, max(0.2, left)))
-        if opened_session is not None:
+        if opened is not None:
             if left >= 0.5:
-                self._end_session(opened_session, min(2.0, left))
+                self._end_session(opened, min(2.0, left))
             else:
-                self._end_session_in_background(opened_session, 2.0)
+                self._end_session_in_background(opened, 2.0)
+            self._plan = None
             self._set_session_id(None)
         self._close_mailboxes(NotConnectedError("connect() failed"))
         self._set_status(ReactorStatus.DISCONNECTED)
@@ -421,7 +488,7 @@ class Reactor(NotPicklable, HandlerMixin):
         """Close input, mailboxes and the peer connection, end the session if asked; then DISCONNECTED."""
         with self._lock:
             link, self._link = self._link, None
-            session_id = self._session_id
+            plan = self._plan
             _, source = self._input
             self._input = (None, None)
         if source is not None:
@@ -429,8 +496,9 @@ class Reactor(NotPicklable, HandlerMixin):
         self._close_mailboxes(_Disconnected(reason))
         if link is not None:
             self._close_link(link, _cap(deadline, link_cap))
-        if end_session and session_id is not None:
-            self._end_session(session_id, _cap(deadline, session_cap))
+        if end_session and plan is not None:
+            self._end_session(plan, _cap(deadline, session_cap))
+            self._plan = None
             self._set_session_id(None)
         self._set_status(ReactorStatus.DISCONNECTED)
         if self._session_id is None:
@@ -442,9 +510,9 @@ class Reactor(NotPicklable, HandlerMixin):
         except BaseException:  # closing is best effort; the loop cancels on timeout
             logger.debug("closing the peer connection failed", exc_info=True)
 
-    def _end_session(self, session_id: str, timeout: float) -> None:
+    def _end_session(self, plan: SessionPlan, timeout: float) -> None:
         try:
-            self._signaling.close_session(session_id, timeout)
+            self._signaling.close_session(plan, timeout)
         except ReactorError as exc:
             # The connection is closed either way; say that the server may
             # still hold the session rather than hide it.
@@ -452,17 +520,23 @@ class Reactor(NotPicklable, HandlerMixin):
         except BaseException:
             logger.debug("ending the session failed", exc_info=True)
 
-    def _end_session_in_background(self, session_id: str, timeout: float) -> None:
+    def _end_session_in_background(self, plan: SessionPlan, timeout: float) -> None:
         thread = threading.Thread(
-            target=self._end_session, args=(session_id, timeout), name="reactor-sync-cleanup", daemon=True
+            target=self._end_session, args=(plan, timeout), name="reactor-sync-cleanup", daemon=True
         )
         thread.start()
         _loop.register_exit_closer(
             id(thread), lambda deadline: thread.join(max(0.0, deadline - time.monotonic()))
         )
 
+    def _named_boxes(self) -> list[Mailbox[Any]]:
+        with self._lock:
+            return [*self._track_boxes.values(), *self._audio_boxes.values()]
+
     def _close_mailboxes(self, reason: ReactorError) -> None:
         self._frames.close(reason)
+        for named in self._named_boxes():
+            named.close(reason)
         for box in self._inbox.values():
             box.close(reason)
 
@@ -493,7 +567,45 @@ class Reactor(NotPicklable, HandlerMixin):
         self._frame_index += 1
         frame = Frame(av_frame, self._frame_index)
         self._frames.put(frame)
+        recording = self._recording
+        if recording is not None:
+            recording.offer_video(self._main_track or "video", frame)
+        if self._main_track is not None:
+            self._track_counts[self._main_track] = self._frame_index
+            self._dispatcher.emit_track_frame(self, self._main_track, frame.rgb)
         self._dispatcher.emit_frame(self, frame.rgb)
+
+    def _on_track_frame(self, name: str, av_frame: Any) -> None:
+        count = self._track_counts[name] = self._track_counts.get(name, 0) + 1
+        frame = Frame(av_frame, count)
+        self._track_box(name).put(frame)
+        recording = self._recording
+        if recording is not None:
+            recording.offer_video(name, frame)
+        self._dispatcher.emit_track_frame(self, name, frame.rgb)
+
+    def _on_audio(self, name: str, av_frame: Any) -> None:
+        self._track_counts[name] = self._track_counts.get(name, 0) + 1
+        chunk = chunk_from_av(av_frame, name)
+        self._audio_box(name).put(chunk)
+        recording = self._recording
+        if recording is not None:
+            recording.offer_audio(chunk)
+        self._dispatcher.emit_audio(self, chunk)
+
+    def _track_box(self, name: str) -> Mailbox[Frame]:
+        with self._lock:
+            box = self._track_boxes.get(name)
+            if box is None:
+                box = self._track_boxes[name] = Mailbox(self._frame_buffer)
+            return box
+
+    def _audio_box(self, name: str) -> Mailbox[AudioChunk]:
+        with self._lock:
+            box = self._audio_boxes.get(name)
+            if box is None:
+                box = self._audio_boxes[name] = Mailbox(AUDIO_BUFFER_CHUNKS)
+            return box
 
     def _on_message(self, raw: str | bytes) -> None:
         message, why = parse_message(raw)
@@ -504,14 +616,32 @@ class Reactor(NotPicklable, HandlerMixin):
                 logger.warning("dropped data-channel message #%d: %s", n, why)
             return
         if message.scope == "runtime":
-            if message.type == "modelCapabilities" and isinstance(message.payload, dict):
-                self._capabilities = message.payload.get("data")
-                self._capabilities_ready.set()
             self._inbox["runtime"].put(message.payload)
-            self._dispatcher.emit(self, "runtime_message", message.payload)
+            self._dispatcher.emit(self, "runtime_message", message.payload, size=len(raw))
+            self._on_runtime_message(message.type, message.payload)
         else:
             self._inbox["application"].put(message.payload)
-            self._dispatcher.emit(self, "new_message", message.payload)
+            self._dispatcher.emit(self, "new_message", message.payload, size=len(raw))
+
+    def _on_runtime_message(self, kind: str | None, payload: Any) -> None:
+        """What the client itself does with a runtime-scope message (users see all of them too)."""
+        data = payload.get("data") if isinstance(payload, dict) else None
+        plan = self._plan
+        tracks = plan.tracks if plan is not None else []
+        if kind == "modelCapabilities":
+            self._capabilities = from_legacy(data, tracks)
+            self._capabilities_ready.set()
+        elif kind == "modelSchema":
+            self._capabilities = from_openapi(data, tracks)
+            self._capabilities_ready.set()
+        elif kind == "sessionEnded":
+            reason = data.get("reason") if isinstance(data, dict) else None
+            link = self._link
+            if link is not None:
+                # The runtime closes the connection right after: report why, once.
+                self._on_lost(link, SessionEndedError(
+                    f"the runtime ended the session: {reason or 'no reason given'}"
+                ))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         self._dispatcher.emit(self, "stream_changed", track)
@@ -524,6 +654,11 @@ class Reactor(NotPicklable, HandlerMixin):
             # Status before the error: a handler that reacts to the error
             # (e.g. by calling reconnect()) must already see DISCONNECTED.
             self._set_status(ReactorStatus.DISCONNECTED)
+        if not error.recoverable and isinstance(error, SessionEndedError):
+            # Nothing left to reconnect to.
+            self._plan = None
+            self._set_session_id(None)
+            _loop.unregister_exit_closer(id(self))
         logger.warning("connection lost: %s", error.message)
         self._close_mailboxes(error)
         self._report(error)
@@ -578,8 +713,9 @@ class Reactor(NotPicklable, HandlerMixin):
             )
 
     def _request_capabilities(self, link: PeerLink) -> None:
+        ask = "requestSchema" if link.current_protocol else "requestCapabilities"
         try:
-            link.send_text(encode_command("requestCapabilities", {}, "runtime"))
+            link.send_text(encode_command(ask, {}, "runtime"))
         except Exception:
             logger.debug("could not request capabilities", exc_info=True)
 
@@ -591,6 +727,7 @@ class Reactor(NotPicklable, HandlerMixin):
         *,
         scope: Scope = "application",
         timeout: float = DEFAULT_CALL_TIMEOUT_S,
+        validate: bool = True,
     ) -> None:
         """Send a command to the model (``data`` None sends ``{}``).
 
@@ -600,6 +737,9 @@ class Reactor(NotPicklable, HandlerMixin):
         """
         self._check_process()
         text = encode_command(command, {} if data is None else data, scope)
+        timeout = check_timeout(timeout)
+        if validate and scope == "application":  # against the capabilities, once known
+            check_command(self._capabilities, command, data)
         link = self._ready_link(f"send_command({command!r})")
         _loop.get_loop().run(
             _send(link, text, command), timeout=timeout, what=f"sending command {command!r}"
@@ -613,39 +753,125 @@ class Reactor(NotPicklable, HandlerMixin):
             return link
 
     # ---------------------------------------------------------------- frames
-    def get_frame(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False) -> RGBFrame:
+    def get_frame(
+        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
+    ) -> RGBFrame:
         """The next frame as a read-only (H, W, 3) uint8 RGB array.
 
         Frames come in order from a small buffer (``frame_buffer``); with
         ``latest=True`` older buffered frames are skipped (and counted as
-        dropped) and the newest is returned. Raises ReactorTimeoutError if
-        none arrives in time, NotConnectedError when not connected and
-        ConnectionLostError when the connection is lost while waiting.
+        dropped) and the newest is returned. ``track`` names one of the
+        model's video outputs (``get_capabilities()["tracks"]``); None is its
+        first one. Raises ReactorTimeoutError if none arrives in time,
+        NotConnectedError when not connected, ConnectionLostError when the
+        connection is lost while waiting, and InvalidArgumentError for a
+        track the model does not have.
         """
         self._check_process()
-        return self._take_frame(timeout, latest).rgb()
+        return self._take_frame(timeout, latest, track).rgb()
 
-    def _take_frame(self, timeout: float, latest: bool) -> Frame:
-        if timeout is None or not timeout > 0:
-            raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    def _video_box(self, track: str | None) -> Mailbox[Frame]:
+        if track is None or track == self._main_track:
+            return self._frames
+        plan = self._plan
+        if plan is not None and plan.tracks:
+            names = [t.name for t in plan.tracks if t.is_output and t.kind == "video"]
+            if track not in names:
+                raise InvalidArgumentError(
+                    f"track must be one of the model's video outputs {names}, got {track!r}"
+                )
+        elif not isinstance(track, str):
+            raise InvalidArgumentError(f"track must be a track name (str) or None, got {track!r}")
+        return self._track_box(track)
+
+    def _take_frame(self, timeout: float, latest: bool, track: str | None = None) -> Frame:
+        timeout = check_timeout(timeout)
+        box = self._video_box(track)
         try:
-            return self._frames.get(timeout, latest=latest)
+            return box.get(timeout, latest=latest)
         except TimeoutError:
-            raise ReactorTimeoutError(f"no frame arrived within {timeout:g} s") from None
+            where = f" on track {track!r}" if track else ""
+            raise ReactorTimeoutError(f"no frame arrived{where} within {timeout:g} s") from None
         except MailboxClosed as closed:
             raise _copy_error(closed.reason) from None
 
-    def frames(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False) -> Iterator[RGBFrame]:
-        """Iterate over frames until ``disconnect()``; ``timeout`` applies to each frame."""
+    def frames(
+        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
+    ) -> Iterator[RGBFrame]:
+        """Iterate over frames (of ``track``) until ``disconnect()``; ``timeout`` applies to each."""
         self._check_process()
         if self._status is not ReactorStatus.READY:
             raise NotConnectedError(f"frames() needs a READY connection; status is {self._status.value}")
+        self._video_box(track)  # a bad track name fails here, not at the first next()
         while True:
             try:
-                frame = self._take_frame(timeout, latest)
+                frame = self._take_frame(timeout, latest, track)
             except _Disconnected:
                 return
             yield frame.rgb()
+
+    def get_audio(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, track: str | None = None) -> AudioChunk:
+        """The next chunk of the model's audio: ``chunk.samples`` is (n, channels) int16.
+
+        ``chunk.sample_rate`` says its rate (48000 from the current runtime).
+        ``track`` names an audio output; None is the model's first one. Chunks
+        wait in a buffer of about 5 s; older ones are dropped (counted in
+        ``stats()["tracks"]``) when nobody reads them. Raises like get_frame().
+        """
+        self._check_process()
+        timeout = check_timeout(timeout)
+        plan = self._plan
+        names = [t.name for t in plan.tracks if t.is_output and t.kind == "audio"] if plan else []
+        if track is None:
+            if not names:
+                raise InvalidArgumentError(
+                    "the model has no audio output" if plan is not None
+                    else "get_audio() needs a connection; call connect() first"
+                )
+            track = names[0]
+        elif track not in names:
+            raise InvalidArgumentError(f"track must be one of the model's audio outputs {names}, got {track!r}")
+        try:
+            return self._audio_box(track).get(timeout)
+        except TimeoutError:
+            raise ReactorTimeoutError(f"no audio arrived on track {track!r} within {timeout:g} s") from None
+        except MailboxClosed as closed:
+            raise _copy_error(closed.reason) from None
+
+    def record(
+        self, path: str | os.PathLike[str], seconds: float | None = None, *, timeout: float | None = None
+    ) -> RecordingResult | Recording:
+        """Write what this Reactor receives to an MP4: every video track, and the audio.
+
+        With ``seconds``, blocks until that much is recorded and the file is
+        finished (``timeout`` defaults to ``seconds + 10``), and returns a
+        :class:`~reactor_sync.recorder.RecordingResult`. Without, returns at
+        once with the running :class:`~reactor_sync.recorder.Recording`;
+        ``stop_recording()`` finishes it. Encoding runs on a thread of its
+        own; a recorder that falls behind drops (and counts) frames.
+        """
+        self._check_process()
+        self._ready_link("record()")
+        with self._lock:
+            if self._recording is not None and not self._recording.done:
+                raise AlreadyConnectedError("a recording is already running; call stop_recording() first")
+            plan = self._plan
+            order = [t.name for t in plan.tracks if t.is_output] if plan is not None else []
+            recording = self._recording = Recording(path, seconds=seconds, order=order)
+        if seconds is None:
+            return recording
+        try:
+            return recording.wait(check_timeout(timeout if timeout is not None else seconds + 10.0))
+        finally:
+            with self._lock:
+                if self._recording is recording:
+                    self._recording = None
+
+    def stop_recording(self, timeout: float = 10.0) -> RecordingResult | None:
+        """Finish the running recording (None if there is none) and return what it wrote."""
+        with self._lock:
+            recording, self._recording = self._recording, None
+        return recording.stop(check_timeout(timeout)) if recording is not None else None
 
     def get_remote_track(self) -> MediaStreamTrack | None:
         """The model's aiortc video track (owned by the loop thread), or None.
@@ -662,8 +888,7 @@ class Reactor(NotPicklable, HandlerMixin):
         self._check_process()
         if scope not in self._inbox:
             raise InvalidArgumentError(f"scope must be 'application' or 'runtime', got {scope!r}")
-        if timeout is None or not timeout > 0:
-            raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        timeout = check_timeout(timeout)
         try:
             return self._inbox[scope].get(timeout)
         except TimeoutError:
@@ -674,6 +899,7 @@ class Reactor(NotPicklable, HandlerMixin):
     def get_capabilities(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> dict[str, Any]:
         """The model's capabilities (commands and their schemas), asked for at READY."""
         self._check_process()
+        timeout = check_timeout(timeout)
         if self._capabilities is not None:
             return self._capabilities
         self._ready_link("get_capabilities()")
@@ -737,23 +963,29 @@ class Reactor(NotPicklable, HandlerMixin):
         return FramePlayer(self.publish_frames(rate, timeout), frames, loop=loop, on_error=self._report)
 
     def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
-        """Stop sending input video (the transceiver stays, so republishing is instant)."""
+        """Stop sending input video (the m-line stays, so republishing is instant)."""
         self._check_process()
+        timeout = check_timeout(timeout)
         link = self._ready_link("unpublish_track()")
         with self._lock:
             _, source = self._input
             self._input = (None, None)
         # Detach before closing: see _PushedTrack.recv on why the order matters.
-        _loop.get_loop().run(_replace_track(link, None), timeout=timeout, what="unpublishing the video track")
+        _loop.get_loop().run(link.publish(None), timeout=timeout, what="unpublishing the video track")
         if source is not None:
             source.close("unpublished")
 
     def _attach_input(self, track: MediaStreamTrack, source: FrameSource | None, timeout: float) -> None:
+        timeout = check_timeout(timeout)
         link = self._ready_link("publishing input video")
+        if link.input_sender(track.kind) is None:  # type: ignore[arg-type]
+            raise PublishRefusedError(
+                f"the model {self.model_name!r} takes no {track.kind} input", code="NO_INPUT_TRACK"
+            )
+        _loop.get_loop().run(link.publish(track), timeout=timeout, what="publishing the video track")
         with self._lock:
             _, previous = self._input
             self._input = (track, source)
-        _loop.get_loop().run(_replace_track(link, track), timeout=timeout, what="publishing the video track")
         if previous is not None and previous is not source:
             previous.close("replaced by newer input")
 
@@ -765,8 +997,16 @@ async def _send(link: PeerLink, text: str, command: str) -> None:
         raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
 
 
-async def _replace_track(link: PeerLink, track: MediaStreamTrack | None) -> None:
-    link.video_sender.replaceTrack(track)
+async def _republish(
+    link: PeerLink, track: MediaStreamTrack, report: Callable[[ReactorError], object]
+) -> None:
+    """Attach the input published before a reconnect to the new connection."""
+    try:
+        await link.publish(track, reclaim=True)
+    except ReactorError as exc:
+        report(exc)
+    except Exception as exc:  # a closed link while we asked: the loss is reported elsewhere
+        logger.debug("re-publishing after reconnect failed: %r", exc)
 
 
 def _cap(deadline: Deadline, limit: float) -> float:

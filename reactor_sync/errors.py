@@ -87,6 +87,12 @@ class NotConnectedError(ReactorError):
     default_recoverable = True
 
 
+class DisconnectedError(NotConnectedError):
+    """disconnect() closed the connection while this call waited (``frames()`` just ends)."""
+
+    default_code = "DISCONNECTED"
+
+
 class AlreadyConnectedError(ReactorError):
     """connect() was called while a connection is up or being set up."""
 
@@ -153,6 +159,24 @@ class SessionConflictError(CoordinatorError):
     """The runtime is busy with another session, or our offer was superseded."""
 
     default_code = "SESSION_CONFLICT"
+
+
+class PublishRefusedError(ReactorError):
+    """The model refused our input track: another client holds it, or it takes none."""
+
+    default_code = "PUBLISH_REFUSED"
+    default_component = "gpu"
+
+
+class SessionEndedError(ConnectionLostError):
+    """The runtime ended the session (a stop with a reason, a shutdown, a step limit).
+
+    Not recoverable: the session is gone, so ``reconnect()`` cannot resume it;
+    ``connect()`` starts a new one. ``reason`` is the runtime's own words.
+    """
+
+    default_code = "SESSION_ENDED"
+    default_recoverable = False
 
 
 class InvalidArgumentError(ReactorError, ValueError):

@@ -42,11 +42,21 @@ class Message:
 
 
 def encode_command(command: str, data: Any, scope: Scope = "application") -> str:
-    """Serialise a command, raising InvalidArgumentError before anything is sent."""
+    """Serialise a command, raising InvalidArgumentError before anything is sent.
+
+    ``data`` holds the command's named arguments, so it must be a dict (a
+    runtime drops a command whose arguments are a string or a list without a
+    word: ``send_command("schedule_prompt", "A sunset")`` must fail here).
+    """
     if not isinstance(command, str) or not command.strip():
         raise InvalidArgumentError(f"command must be a non-empty string, got {command!r}")
     if scope not in SCOPES:
         raise InvalidArgumentError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(
+            f"data for command {command!r} must be a dict of its arguments (or None), "
+            f"got {type(data).__name__}: e.g. send_command({command!r}, {{\"name\": value}})"
+        )
     try:
         text = json.dumps(
             {"scope": scope, "data": {"type": command, "data": data}},
@@ -57,6 +67,10 @@ def encode_command(command: str, data: Any, scope: Scope = "application") -> str
         raise InvalidArgumentError(
             f"data for command {command!r} is not JSON-serialisable: {exc}"
         ) from exc
+    except RecursionError:
+        raise InvalidArgumentError(
+            f"data for command {command!r} is nested too deeply to send as JSON"
+        ) from None
     return text
 
 

@@ -1,19 +1,34 @@
-"""Built-in local Reactor runtime: loopback HTTP + aiortc + plain-Python models.
+"""Built-in local Reactor runtime and cloud coordinator emulator: loopback HTTP + aiortc + plain-Python models.
 
 WHY: lets the SDK run offline and lets tests stream real WebRTC video without
-a GPU or the published runtime. See ``local_server`` for the HTTP contract and
+a GPU, the published runtime or an account. Both servers speak either
+protocol generation (``protocol="g3"``: current, ``"g1"``: legacy; default
+``DEFAULT_PROTOCOL``). See ``local_server`` and ``coordinator`` for the HTTP
+contracts, ``model_session`` for the model session both share, and
 ``model`` for the demo picture the tests check.
 """
 
 from .coordinator import CoordinatorEmulator, serve_coordinator
-from .local_server import LocalRuntime, RuntimeState, serve
-from .model import MODELS, CommandSpec, DemoModel, InvertModel, Model, ParamSpec, prompt_color
+from .local_server import G3State, LocalRuntime, RuntimeState, serve
+from .model import (
+    MODELS,
+    CommandSpec,
+    DemoModel,
+    InvertModel,
+    Model,
+    ParamSpec,
+    prompt_color,
+)
+from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 __all__ = [
+    "DEFAULT_PROTOCOL",
     "MODELS",
+    "PROTOCOLS",
     "CommandSpec",
     "CoordinatorEmulator",
     "DemoModel",
+    "G3State",
     "InvertModel",
     "LocalRuntime",
     "Model",
@@ -28,6 +43,6 @@ __all__ = [
 
 def main_serve(argv: list[str] | None = None) -> int:
     """CLI entry: ``python -m reactor_sync.runtime`` / ``reactor-sync serve``."""
-    from .__main__ import main
+    from .cli import main
 
     return main(argv)

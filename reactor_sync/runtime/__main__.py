@@ -2,19 +2,14 @@
 
 Prints exactly one line ``READY http://127.0.0.1:PORT`` on stdout once the
 port is bound (tests and scripts wait for it), then serves until Ctrl-C or
-SIGTERM. Logs go to stderr. Options: ``reactor-sync serve --help``.
+SIGTERM. Logs go to stderr. Options: ``python -m reactor_sync.runtime --help``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from ..cli import main as cli_main
-
-
-def main(argv: list[str] | None = None) -> int:
-    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
-
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

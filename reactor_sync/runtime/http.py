@@ -186,6 +186,7 @@ class HttpServer:
             try:
                 request = await asyncio.wait_for(self._read_request(reader, writer), self.read_timeout)
                 response = await self.dispatch(request)
+                logger.debug("%s %s -> %s", request.method, request.path, response.status)
             except _BadRequest as exc:
                 response = Response.json({"error": str(exc)}, exc.status)
             except asyncio.TimeoutError:

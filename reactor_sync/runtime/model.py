@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 SendFn = Callable[[dict[str, Any]], object]
+OUTPUT_TRACK = "main_video"  # the model's video output, on both protocols
+INPUT_TRACK = "camera"  # the invert model's video input, as current clients name it
 NO_PROMPT_COLOR = (128, 128, 128)
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -255,8 +257,14 @@ class Model:
     def tracks(self) -> dict[str, dict[str, Any]]:
         return {"main_video": {"kind": "video", "rate": self.fps, "direction": "out", "default": True}}
 
+    def session_tracks(self) -> list[dict[str, str]]:
+        """Tracks as current clients see them, in m-line order: ``name``, ``kind``
+        and ``direction`` from the client's view (``recvonly`` = model output,
+        ``sendonly`` = model input)."""
+        return [{"name": OUTPUT_TRACK, "kind": "video", "direction": "recvonly"}]
+
     def capabilities(self) -> dict[str, Any]:
-        """Shaped like the ``modelCapabilities`` payload of PROTOCOL section 5."""
+        """The ``modelCapabilities`` payload the legacy protocol sends on request."""
         return {
             "commands": {
                 cname: {
@@ -287,6 +295,7 @@ class DemoModel(Model):
         "reset": CommandSpec("Back to the initial state: paused, frame 0, no prompt", {}),
     }
     STATE_INTERVAL = 1.0  # seconds between periodic state messages while running
+    message_types = ("state",)
 
     def __init__(self, *, width: int = 512, height: int = 512, fps: float = 30.0) -> None:
         super().__init__(width=width, height=height, fps=fps)
@@ -404,6 +413,9 @@ class InvertModel(Model):
         tracks = super().tracks()
         tracks["input_video"] = {"kind": "video", "rate": 0.0, "direction": "in", "default": False}
         return tracks
+
+    def session_tracks(self) -> list[dict[str, str]]:
+        return [*super().session_tracks(), {"name": INPUT_TRACK, "kind": "video", "direction": "sendonly"}]
 
 
 MODELS: dict[str, type[Model]] = {"livecore": DemoModel, "invert": InvertModel}

@@ -1,8 +1,26 @@
-"""HTTP calls with timeouts, bounded retries and typed errors.
+"""HTTP calls with timeouts that hold, bounded retries, bounded bodies and typed errors.
 
 Every failure becomes a ReactorError subclass that carries the status code;
 secrets never reach a message because messages are built from the method,
 the path and the status only (never headers or bodies of requests).
+
+What a hostile or broken server cannot do here (issue 14, each tested in
+tests/reliability/test_rel_http.py):
+
+* keep a call past its deadline: requests' timeout is per socket read, so a
+  server trickling one byte a second, or a body without a length, would
+  never time out; a :class:`~reactor_sync.signaling._bounded.Watchdog` cuts
+  the exchange at ``min(deadline, CALL_TIMEOUT_S)`` and the call raises
+  ReactorTimeoutError;
+* make us hold an unbounded body: bodies are read in chunks up to
+  ``max_body_bytes`` (1 MiB by default) and an SDP field is capped at
+  :data:`MAX_SDP_BYTES` before it can reach the loop thread's SDP parser
+  (ProtocolError naming the limit);
+* get a secret: redirects are followed only to the same scheme, host and
+  port; any other redirect is refused (CoordinatorError REDIRECT_REFUSED), so
+  ``X-API-Key``/``Authorization`` never leave for another host; and a request
+  carrying a secret header is refused outright for plain http to a host
+  that is not this machine's loopback.
 """
 
 from __future__ import annotations
@@ -10,15 +28,18 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+import urllib.parse
 from typing import Any
 
 import requests
 
 from .._deadline import Deadline
+from .._loopback_ice import is_loopback_host
 from ..errors import (
     AuthenticationError,
     Component,
     CoordinatorError,
+    InvalidArgumentError,
     ProtocolError,
     RateLimitedError,
     ReactorConnectionError,
@@ -26,12 +47,30 @@ from ..errors import (
     ServiceUnavailableError,
     SessionConflictError,
 )
+from ._bounded import TrackedAdapter, Watchdog, in_tls_handshake
 
 logger = logging.getLogger(__name__)
 
 # A single HTTP call never waits longer than this, whatever the deadline.
 CALL_TIMEOUT_S = 10.0
+# TCP connect plus TLS handshake: milliseconds on loopback, well under a
+# second across the internet. An http server sent a TLS hello just waits for
+# more, so this bound is what turns "https to an http server" into an error.
+CONNECT_TIMEOUT_S = 5.0
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Nothing our servers legitimately send comes near this (an SDP answer is a
+# few kB); a 100 MB body would otherwise be held whole in memory.
+MAX_BODY_BYTES = 1024 * 1024
+# An SDP of a few candidates is 2-8 kB. aiortc parses the answer on the shared
+# loop thread, so a huge one would stall every session of the process.
+MAX_SDP_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 64 * 1024
+# Header names whose values are secrets (compared lower-case); any name
+# containing one of _SECRET_WORDS counts too.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "reactor-api-key"})
+_SECRET_WORDS = ("key", "token", "secret", "auth")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -50,15 +89,62 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class HttpClient:
-    """A requests.Session bound to one base URL, with typed failures."""
+def has_secret(headers: dict[str, str] | None) -> bool:
+    """True if any header looks like it carries a key, token or cookie."""
+    for name in headers or {}:
+        low = name.lower()
+        if low in _SECRET_HEADERS or any(word in low for word in _SECRET_WORDS):
+            return True
+    return False
 
-    def __init__(self, base_url: str, *, component: Component, max_retries: int = 3) -> None:
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def checked_sdp(value: object, what: str, *, component: Component = "coordinator") -> str:
+    """``value`` as an SDP string no larger than MAX_SDP_BYTES, or ProtocolError.
+
+    Call it on the caller's thread, before the SDP goes to the loop thread.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError(f"{what} answered an empty SDP", component=component)
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_SDP_BYTES:
+        raise ProtocolError(
+            f"{what} answered an SDP of {size} bytes, over the {MAX_SDP_BYTES} byte limit (MAX_SDP_BYTES)",
+            code="SDP_TOO_LARGE",
+            component=component,
+        )
+    return value
+
+
+class HttpClient:
+    """A requests.Session bound to one base URL, with typed failures and bounded exchanges."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        component: Component,
+        max_retries: int = 3,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.component: Component = component
         self.max_retries = max_retries
+        self.max_body_bytes = max_body_bytes
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "reactor-sync"
+        adapter = TrackedAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     def close(self) -> None:
         self.session.close()
@@ -74,17 +160,21 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         retry: bool = True,
+        max_body_bytes: int | None = None,
     ) -> requests.Response:
         """One call, retried on 429/502/503/504 a bounded number of times.
 
-        Returns the response when its status is in ``ok``; raises the typed
-        error otherwise. Retries honour Retry-After but never outlast the
-        deadline.
+        Returns the response (its body already read, at most
+        ``max_body_bytes``) when its status is in ``ok``; raises the typed
+        error otherwise. Each exchange ends by the deadline (or
+        CALL_TIMEOUT_S) however slowly the server sends; retries honour
+        Retry-After but never outlast the deadline.
         """
         what = f"{method} {path}"
+        limit = self.max_body_bytes if max_body_bytes is None else max_body_bytes
         attempt = 0
         while True:
-            response = self._send(method, path, deadline, json_body, headers, params, what)
+            response = self._send(method, path, deadline, json_body, headers, params, what, limit)
             if response.status_code in ok:
                 return response
             error = self.error_for(response, what)
@@ -107,28 +197,135 @@ class HttpClient:
         headers: dict[str, str] | None,
         params: dict[str, str] | None,
         what: str,
+        limit: int,
     ) -> requests.Response:
+        """One exchange, following same-origin redirects only; the body is read here."""
         url = self.base_url + path
-        timeout = deadline.cap(CALL_TIMEOUT_S)
-        try:
-            return self.session.request(
-                method, url, json=json_body, headers=headers, params=params, timeout=timeout
+        secret = has_secret(headers) or has_secret(dict(self.session.headers))
+        body = json_body
+        for _hop in range(MAX_REDIRECTS + 1):
+            self._refuse_plain_http(url, secret, what)
+            response = self._exchange(method, url, deadline, body, headers, params, what, limit)
+            if response.status_code not in REDIRECT_STATUSES or "Location" not in response.headers:
+                return response
+            target = urllib.parse.urljoin(url, response.headers["Location"])
+            if _origin(target) != _origin(url):
+                scheme, host, port = _origin(target)
+                raise CoordinatorError(
+                    f"{what} was redirected ({response.status_code}) to another server "
+                    f"({scheme}://{host}:{port}); refused, so that no key or token is sent there. "
+                    "Point the client at the final URL if the move is legitimate",
+                    code="REDIRECT_REFUSED",
+                    component=self.component,
+                    recoverable=False,
+                    status_code=response.status_code,
+                )
+            if response.status_code == 303 or (
+                response.status_code in (301, 302) and method not in ("GET", "HEAD")
+            ):
+                method, body = "GET", None
+            url, params = target, None  # the Location carries its own query
+            logger.debug("%s redirected (%d) within %s", what, response.status_code, self.base_url)
+        raise CoordinatorError(
+            f"{what} was redirected more than {MAX_REDIRECTS} times", code="TOO_MANY_REDIRECTS",
+            component=self.component, recoverable=False,
+        )
+
+    def _refuse_plain_http(self, url: str, secret: bool, what: str) -> None:
+        scheme, host, _ = _origin(url)
+        if secret and scheme == "http" and not is_loopback_host(host):
+            raise InvalidArgumentError(
+                f"refusing to send the API key or token over plain http to {host} ({what}): "
+                "use an https:// coordinator_url (plain http is allowed for localhost only)",
+                component=self.component,
             )
-        except requests.Timeout as exc:
-            raise ReactorTimeoutError(
-                f"{what} at {self.base_url} got no answer within {timeout:.1f} s",
-                component=self.component,
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise ReactorConnectionError(
-                f"cannot reach {self.base_url} ({what}): is the server running?",
-                code="UNREACHABLE",
-                component=self.component,
-            ) from exc
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        deadline: Deadline,
+        json_body: Any,
+        headers: dict[str, str] | None,
+        params: dict[str, str] | None,
+        what: str,
+        limit: int,
+    ) -> requests.Response:
+        """Request and body, as a whole within ``min(deadline, CALL_TIMEOUT_S)``."""
+        budget = deadline.cap(CALL_TIMEOUT_S)
+        by_deadline = budget < CALL_TIMEOUT_S
+        watchdog = Watchdog(time.monotonic() + budget, deadline)
+        try:
+            with watchdog:
+                response = self.session.request(
+                    method, url, json=json_body, headers=headers, params=params,
+                    timeout=(min(budget, CONNECT_TIMEOUT_S), budget), allow_redirects=False, stream=True,
+                )
+                try:
+                    self._read_body(response, what, limit)
+                finally:
+                    response.close()
+            if watchdog.fired:  # cut just as the exchange ended: still out of time
+                raise requests.Timeout("cut by the watchdog")
+            return response
         except requests.RequestException as exc:
-            raise CoordinatorError(
-                f"{what} at {self.base_url} failed: {type(exc).__name__}", component=self.component
+            if in_tls_handshake() and not watchdog.fired:
+                raise ReactorConnectionError(
+                    f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
+                    "if the server speaks plain HTTP, use an http:// URL",
+                    code="TLS_FAILED",
+                    component=self.component,
+                    recoverable=False,
+                ) from exc
+            if watchdog.fired or isinstance(exc, requests.Timeout):
+                if by_deadline:
+                    deadline.remaining()  # raises: out of time (or cancelled by disconnect())
+                raise ReactorTimeoutError(
+                    f"{what} at {self.base_url} got no complete answer within {budget:.1f} s",
+                    component=self.component,
+                ) from None
+            if isinstance(exc, requests.exceptions.SSLError):
+                raise ReactorConnectionError(
+                    f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
+                    "if the server speaks plain HTTP, use an http:// URL",
+                    code="TLS_FAILED",
+                    component=self.component,
+                    recoverable=False,
+                ) from exc
+            if isinstance(exc, requests.ConnectionError) and not _got_answer(exc):
+                raise ReactorConnectionError(
+                    f"cannot reach {self.base_url} ({what}): is the server running?",
+                    code="UNREACHABLE",
+                    component=self.component,
+                ) from exc
+            raise ProtocolError(
+                f"{what} at {self.base_url} failed while reading the answer: {type(exc).__name__}",
+                component=self.component,
             ) from exc
+
+    def _read_body(self, response: requests.Response, what: str, limit: int) -> None:
+        """Read the body into ``response`` (so .json()/.text work), at most ``limit`` bytes."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise self._too_large(response, what, f"{int(declared)} bytes", limit)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(response, what, f"over {limit} bytes", limit)
+            chunks.append(chunk)
+        response._content = b"".join(chunks)  # what requests itself does
+        response._content_consumed = True
+
+    def _too_large(self, response: requests.Response, what: str, size: str, limit: int) -> ProtocolError:
+        return ProtocolError(
+            f"{what} answered {response.status_code} with a body of {size}, over the "
+            f"{limit} byte limit (max_body_bytes)",
+            code="BODY_TOO_LARGE",
+            component=self.component,
+            status_code=response.status_code,
+        )
 
     def error_for(self, response: requests.Response, what: str) -> CoordinatorError:
         """The typed error for a response whose status was not expected."""
@@ -152,10 +349,14 @@ class HttpClient:
         return CoordinatorError(text, code=f"HTTP_{status}", recoverable=False, **kw)
 
     def json_of(self, response: requests.Response, what: str, *keys: str) -> dict[str, Any]:
-        """The response's JSON object, checked for ``keys``; ProtocolError otherwise."""
+        """The response's JSON object, checked for ``keys``; ProtocolError otherwise.
+
+        A field whose name contains "sdp" is checked with :func:`checked_sdp`
+        (size cap) here, on the caller's thread.
+        """
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             ctype = response.headers.get("Content-Type", "?")
             raise ProtocolError(
                 f"{what} answered {response.status_code} with a non-JSON body ({ctype})",
@@ -174,14 +375,38 @@ class HttpClient:
                 component=self.component,
                 status_code=response.status_code,
             )
+        for key, value in body.items():
+            if "sdp" in key.lower() and isinstance(value, str):
+                checked_sdp(value, what, component=self.component)
         return body
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """The innermost SSL reason, e.g. "WRONG_VERSION_NUMBER" (an http server), no URL."""
+    text = str(exc)
+    if isinstance(exc, requests.Timeout):
+        return "the server did not answer the TLS handshake"
+    for marker in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "CERTIFICATE_VERIFY_FAILED",
+                   "UNEXPECTED_EOF", "EOF occurred", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG"):
+        if marker in text:
+            if marker in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG"):
+                return f"the server did not answer the TLS handshake with TLS ({marker})"
+            if marker == "CERTIFICATE_VERIFY_FAILED":
+                return "the server's certificate could not be verified (CERTIFICATE_VERIFY_FAILED)"
+            return "the server closed the connection during the TLS handshake"
+    return type(exc).__name__
+
+
+def _got_answer(exc: BaseException) -> bool:
+    """True when a ConnectionError happened after the server started answering."""
+    return isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in repr(exc)
 
 
 def _short_detail(response: requests.Response) -> str:
     """A short, safe hint from an error body: its JSON "error"/"detail" field only."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if isinstance(body, dict):
         for key in ("error", "detail", "message"):

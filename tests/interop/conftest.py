@@ -1,8 +1,8 @@
-"""The real peer: reactor-runtime 1.6.3 from PyPI, started with ../shared/peer.
+"""The real peers: reactor-runtime 1.6.3 and 3.10.0 from PyPI, started with ../shared/peer.
 
-These tests prove we speak the protocol. They skip on a machine without the
-peer scripts, unless REACTOR_SYNC_REQUIRE_INTEROP=1 (set by .ci/run), where
-anything that keeps them from running is a failure.
+These tests prove we speak both protocol generations. They skip on a machine
+without the peer scripts, unless REACTOR_SYNC_REQUIRE_INTEROP=1 (set by
+.ci/run), where anything that keeps them from running is a failure.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import sys
 import socket
 import subprocess
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
+from peers import RUNTIME_VERSIONS, PeerProcess, available
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PEER_SCRIPTS = os.environ.get("REACTOR_PEER_DIR", os.path.join(os.path.dirname(REPO), "shared", "peer"))
 REQUIRED = os.environ.get("REACTOR_SYNC_REQUIRE_INTEROP") == "1"
 
 
@@ -34,38 +34,21 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-class Peer:
-    def __init__(self, url: str, env: dict[str, str]) -> None:
-        self.url = url
-        self.env = env
-
-    def health(self) -> dict:
-        import json
-
-        with urllib.request.urlopen(self.url + "/health", timeout=5) as resp:
-            return json.loads(resp.read())
-
-
-@pytest.fixture(scope="session")
-def peer() -> Iterator[Peer]:
-    start = os.path.join(PEER_SCRIPTS, "start_peer.sh")
-    if not os.path.exists(start):
-        _unavailable(f"no peer scripts at {PEER_SCRIPTS}")
-    port = _free_port()
-    work = tempfile.mkdtemp(prefix="reactor-sync-peer-")
-    env = dict(os.environ)
-    env["PEER_DIR"] = work
-    # Share the (slow to build) peer venv between runs; start_peer.sh creates it if missing.
-    env.setdefault("PEER_VENV", os.path.join(tempfile.gettempdir(), "reactor-peer", "venv"))
-    proc = subprocess.run(["bash", start, str(port)], env=env, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        _unavailable(f"the peer did not start: {proc.stderr[-2000:]}")
+@pytest.fixture(scope="session", params=RUNTIME_VERSIONS, ids=lambda v: f"runtime-{v}")
+def peer(request: pytest.FixtureRequest) -> Iterator[PeerProcess]:
+    """A real reactor-runtime of each generation in turn (every interop test runs on both)."""
+    why = available()
+    if why:
+        _unavailable(why)
+    work = tempfile.mkdtemp(prefix=f"reactor-sync-peer-{request.param}-")
     try:
-        yield Peer(f"http://127.0.0.1:{port}", env)
+        proc = PeerProcess(request.param, _free_port(), work)
+    except RuntimeError as exc:
+        _unavailable(str(exc))
+    try:
+        yield proc
     finally:
-        env["PEER_STOP_GRACE"] = "10"
-        subprocess.run(["bash", os.path.join(PEER_SCRIPTS, "stop_peer.sh")], env=env,
-                       capture_output=True, timeout=60)
+        proc.stop()
 
 
 # -- the official async client (reactor-sdk 0.2.2), in a virtualenv of its own --

@@ -1,4 +1,4 @@
-"""Interop: the OFFICIAL async client (reactor-sdk 0.2.2) against our coordinator emulator.
+"""Interop: the OFFICIAL async client (reactor-sdk 0.2.2) against our coordinator emulator (legacy API, g1).
 
 The emulator runs in this process (dev interpreter: it is what we ship); the
 official client runs in its own virtual environment (official_cloud_check.py,
@@ -38,7 +38,7 @@ from .conftest import clean_env as _clean_env
 @pytest.fixture
 def emulator() -> Iterator[CoordinatorEmulator]:
     # queue_delay ~1 s: the official client must poll through 202s (WAITING)
-    with CoordinatorEmulator((KEY,), queue_delay=1.0, width=256, height=256) as emu:
+    with CoordinatorEmulator((KEY,), queue_delay=1.0, width=256, height=256, protocol="g1") as emu:
         yield emu
 
 

@@ -1,4 +1,4 @@
-"""Interop: the OFFICIAL async client (reactor-sdk 0.2.2) against our runtime.
+"""Interop: the OFFICIAL async client (reactor-sdk 0.2.2) against our runtime, legacy protocol (g1).
 
 The official client's ``local=True`` is fixed to http://localhost:8080. Port
 8080 is often taken on a shared machine (by a real peer), so our runtime is
@@ -38,7 +38,8 @@ def test_official_async_client_local_mode(official_python: str) -> None:
             port = 0  # busy: any free port, and redirect the official client
     env = dict(os.environ, PYTHONPATH=REPO)
     server = subprocess.Popen(
-        [sys.executable, "-m", "reactor_sync.runtime", "--port", str(port), "--width", "256", "--height", "256"],
+        [sys.executable, "-m", "reactor_sync.runtime", "--protocol", "g1", "--port", str(port),
+         "--width", "256", "--height", "256"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
     )
     try:

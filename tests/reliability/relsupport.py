@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from support import REPO
@@ -136,3 +137,96 @@ def connect_fails(r: Any, timeout: float, expected: type[BaseException]) -> tupl
     r.off("error", errors)
     r.disconnect()
     return error, took
+
+
+def runtime_send(
+    rt: Any, items: Iterable[str | bytes], timeout: float = 10.0, *, ignore_size_limit: bool = False
+) -> None:
+    """Send raw data-channel messages from the runtime's side, on its loop thread.
+
+    ``ignore_size_limit``: behave like a sender that ignores the client's
+    advertised ``a=max-message-size`` (256 KiB for aiortc), as a hostile or
+    non-aiortc runtime may; aiortc reassembles such messages regardless.
+    """
+    items = list(items)
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            channel = rt._client.channel  # noqa: SLF001 - the hostile side, on purpose
+            assert channel is not None and channel.readyState == "open"
+            if ignore_size_limit:
+                channel.transport._remote_max_message_size = 0  # noqa: SLF001
+            for item in items:
+                channel.send(item)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            failure.append(exc)
+        finally:
+            done.set()
+
+    rt._loop.call_soon_threadsafe(go)  # noqa: SLF001
+    assert done.wait(timeout), "the runtime loop did not run the send"
+    if failure:
+        raise failure[0]
+
+
+class FloodingRuntime:
+    """tests/reliability/flood_runtime.py in a child process on 127.0.0.1 (see its docstring)."""
+
+    def __init__(self) -> None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        env = python_env()
+        env["PYTHONPATH"] = os.pathsep.join([here, os.path.dirname(here), env["PYTHONPATH"]])
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(here, "flood_runtime.py")],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        line = _read_line(self.proc, timeout=30.0)
+        if not line.startswith("READY "):
+            self.close()
+            raise RuntimeError(f"flood runtime did not start: {line!r}")
+        self.url = line.split()[1]
+
+    def command(self, kind: str, count: int, size: int, timeout: float = 120.0) -> None:
+        """Run one flood command; returns once the messages are handed to the data channel."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{kind} {count} {size}\n")
+        self.proc.stdin.flush()
+        line = _read_line(self.proc, timeout=timeout)
+        if not line.startswith("SENT "):
+            raise RuntimeError(f"flood runtime failed: {line!r}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> FloodingRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_for_progress(count: Any, target: int, *, stall: float, what: str) -> None:
+    """Wait until ``count() >= target``, failing only if ``count()`` stops growing for ``stall`` s.
+
+    For work whose total duration depends on the machine's load (a flood
+    through a pure-Python SCTP stack): the test must not fail because the
+    machine is busy, only because delivery stopped.
+    """
+    last = -1
+    last_change = time.monotonic()
+    while True:
+        now_count = count()
+        if now_count >= target:
+            return
+        if now_count != last:
+            last, last_change = now_count, time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            raise AssertionError(f"{what}: stuck at {now_count} of {target} for {stall} s")
+        time.sleep(0.05)

@@ -106,7 +106,7 @@ def _recorded_answer() -> str:
     with LocalRuntime(port=0, width=64, height=64) as rt:
         r = Reactor("livecore", local=True, local_url=rt.url)
         seen: list[str] = []
-        import reactor_sync.signaling.local as local
+        import reactor_sync.signaling.g1_local as local
 
         original = local.LocalSignaling._post_offer
 

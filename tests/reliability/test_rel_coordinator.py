@@ -211,7 +211,7 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     r.on_error(errors)
 
     r.connect(timeout=20)
-    jwt = r._signaling._CloudSignaling__jwt  # noqa: SLF001 - the token the client really holds
+    jwt = r._signaling._auth._TokenAuth__jwt  # noqa: SLF001 - the token the client really holds
     assert isinstance(jwt, str) and jwt.count(".") == 2
     mine = requests.get(emu.url + "/tokens", headers={"X-API-Key": KEY}, timeout=5).json()["jwt"]
     r.send_command("schedule_prompt", {"new_prompt": "secrets", "timestamp": 0})
@@ -223,7 +223,7 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     emu.expire_tokens()
     r.reconnect(timeout=20)
     r.get_frame(timeout=5)
-    jwt2 = r._signaling._CloudSignaling__jwt  # noqa: SLF001
+    jwt2 = r._signaling._auth._TokenAuth__jwt  # noqa: SLF001
     # Failures carry status codes and paths, never the credentials.
     emu.inject_fault("GET", "/sessions/{id}", 401, times=None)
     emu.inject_fault("DELETE", "/sessions/{id}", 403)

@@ -12,54 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relsupport import rss_kib
+from relsupport import FloodingRuntime, rss_kib, runtime_send, wait_for_progress
 from reactor_sync import InvalidArgumentError, Reactor, ReactorStatus
 from reactor_sync.messages import MAX_MESSAGE_BYTES, Message, encode_command, parse_message
 from reactor_sync.runtime import LocalRuntime
-from support import Recorder, wait_until
+from support import Recorder, state_message, wait_until
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def runtime_send(
-    rt: LocalRuntime, items: Iterable[str | bytes], timeout: float = 10.0, *, ignore_size_limit: bool = False
-) -> None:
-    """Send raw data-channel messages from the runtime's side, on its loop thread.
-
-    ``ignore_size_limit``: behave like a sender that ignores the client's
-    advertised ``a=max-message-size`` (256 KiB for aiortc), as a hostile or
-    non-aiortc runtime may; aiortc reassembles such messages regardless.
-    """
-    items = list(items)
-    done = threading.Event()
-    failure: list[BaseException] = []
-
-    def go() -> None:
-        try:
-            channel = rt._client.channel  # noqa: SLF001 - the hostile side, on purpose
-            assert channel is not None and channel.readyState == "open"
-            if ignore_size_limit:
-                channel.transport._remote_max_message_size = 0  # noqa: SLF001
-            for item in items:
-                channel.send(item)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            failure.append(exc)
-        finally:
-            done.set()
-
-    rt._loop.call_soon_threadsafe(go)  # noqa: SLF001
-    assert done.wait(timeout), "the runtime loop did not run the send"
-    if failure:
-        raise failure[0]
 
 
 def assert_session_lives(r: Reactor, rt: LocalRuntime, prompt: str, frame_timeout: float = 5.0) -> None:
@@ -134,45 +100,59 @@ def test_garbage_of_every_kind_is_dropped_with_a_warning_and_the_session_lives(
 
 
 @pytest.mark.slow
-def test_a_flood_of_10000_messages_is_bounded_and_the_session_lives(
-    hostile: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    r, rt = hostile
-    caplog.set_level(logging.WARNING, logger="reactor_sync")
-    handled = Recorder()
-    r.on_message(handled)
-    rss0 = rss_kib()
-    n = 10_000
-    junk = ["not json %d %s" % (i, "z" * 200) for i in range(n)]
-    valid = [json.dumps({"scope": "application", "data": {"type": "flood", "data": {"i": i, "pad": "p" * 200}}})
-             for i in range(n)]
-    t0 = time.monotonic()
-    for chunk in range(0, n, 1000):  # let the runtime's loop breathe between chunks
-        runtime_send(rt, junk[chunk:chunk + 1000] + valid[chunk:chunk + 1000])
-    wait_until(lambda: len(handled.snapshot()) >= n, timeout=60, what="all valid messages delivered to the handler")
-    took = time.monotonic() - t0
-    stats = r.stats()
-    # get_message()'s inbox is bounded (message_buffer=100): the oldest were dropped and counted.
-    assert len(r._inbox["application"]) <= 100  # noqa: SLF001
-    assert stats["messages_dropped"] >= n + (n - 100)
-    # The handler saw every valid message, in order (control events never drop).
-    flood = [m["data"]["i"] for m in handled.snapshot() if m.get("type") == "flood"]
-    assert flood == list(range(n))
-    # The log is not flooded: 10 warnings, then one every 1000th drop.
-    warnings = [rec for rec in caplog.records if "dropped data-channel message" in rec.getMessage()]
-    assert len(warnings) <= 10 + 2 * n // 1000 + 1, len(warnings)
-    growth = (rss_kib() - rss0) / 1024
-    assert growth < 100, f"RSS grew {growth:.0f} MiB during the flood"
-    print(f"\nflood of {2 * n} messages handled in {took:.1f} s, RSS +{growth:.1f} MiB")
-    # ~8 MB in a burst overflows loopback UDP buffers: RTP packets are lost with
-    # the SCTP ones (which SCTP resends) and the video may freeze until the next
-    # keyframe: aiortc's receiver asks for one (PLI) only once its 128-packet
-    # jitter buffer overflows (measured 0-11 s of frozen video). The connection
-    # stays up: messages keep coming, so the stall watchdog rightly does not
-    # fire, and frames come back.
-    assert_session_lives(r, rt, "after the flood", frame_timeout=30)
-    r.get_frame(timeout=2)  # flowing again, not a one-off
+@pytest.mark.timeout(300)
+def test_a_flood_of_10000_messages_is_bounded_and_the_session_lives(caplog: pytest.LogCaptureFixture) -> None:
+    """10,000 valid and 10,000 garbage messages in bursts of 2,000.
 
+    The runtime is in a process of its own (flood_runtime.py): in this one,
+    its SCTP stack and ours shared one GIL, and this test needed ~6 s of CPU
+    on one core; on a busy machine that exceeded the old fixed 60 s budget
+    (issue 14, item 14). Delivery is awaited by progress: the test fails if
+    delivery stops, not if the machine is slow.
+    """
+    caplog.set_level(logging.WARNING, logger="reactor_sync")
+    with FloodingRuntime() as rt:
+        r = Reactor("livecore", local=True, local_url=rt.url, message_buffer=100)
+        r.connect(timeout=20)
+        try:
+            r.send_command("start", {})
+            r.get_frame(timeout=5)
+            handled = Recorder()
+            r.on_message(handled)
+            rss0 = rss_kib()
+            n = 10_000
+            t0 = time.monotonic()
+            rt.command("mixed", n, 200)
+
+            def flood_seen() -> int:
+                return sum(1 for m in handled.snapshot() if m.get("type") == "flood")
+
+            wait_for_progress(flood_seen, n, stall=30, what="valid messages delivered to the handler")
+            took = time.monotonic() - t0
+            stats = r.stats()
+            # get_message()'s inbox is bounded (message_buffer=100): the oldest were dropped and counted.
+            assert len(r._inbox["application"]) <= 100  # noqa: SLF001
+            assert stats["messages_dropped"] >= n + (n - 100)
+            # The handler saw every valid message, in order: a backlog of 2,000 small
+            # messages is far below the handler bounds (signals.MESSAGE_BACKLOG*).
+            flood = [m["data"]["i"] for m in handled.snapshot() if m.get("type") == "flood"]
+            assert flood == list(range(n))
+            assert stats["message_handler_dropped"] == 0
+            # The log is not flooded: 10 warnings, then one every 1000th drop.
+            warnings = [rec for rec in caplog.records if "dropped data-channel message" in rec.getMessage()]
+            assert len(warnings) <= 10 + 2 * n // 1000 + 1, len(warnings)
+            growth = (rss_kib() - rss0) / 1024
+            assert growth < 100, f"RSS grew {growth:.0f} MiB during the flood"
+            print(f"\nflood of {2 * n} messages handled in {took:.1f} s, RSS +{growth:.1f} MiB")
+            # The video may freeze after a burst until the next keyframe (see README,
+            # Reliability: Drops); frames come back and a command round-trips.
+            r.get_frame(timeout=30, latest=True)
+            r.send_command("schedule_prompt", {"new_prompt": "after the flood", "timestamp": 0})
+            wait_until(lambda: state_message(r, prompt="after the flood"), timeout=30,
+                       what="the state message after the flood")
+            r.get_frame(timeout=5)  # flowing again, not a one-off
+        finally:
+            r.disconnect()
 
 
 # -- property-based: the codec ------------------------------------------------------------
@@ -200,7 +180,7 @@ def test_parse_message_never_raises(raw: str | bytes) -> None:
 
 
 @PROPS
-@given(commands, json_values, scopes)
+@given(commands, st.dictionaries(st.text(max_size=10), json_values, max_size=5), scopes)
 def test_encode_then_parse_round_trips(command: str, data: Any, scope: str) -> None:
     message, why = parse_message(encode_command(command, data, scope))  # type: ignore[arg-type]
     assert why is None

@@ -21,13 +21,13 @@ import inspect
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from typing import Any
 
 import pytest
 
+from peers import REQUIRED, RUNTIME_VERSIONS, PeerProcess, available
 from relsupport import RuntimeProcess, free_port
 from reactor_sync import (
     ConnectionLostError,
@@ -195,77 +195,20 @@ def test_auto_reconnect_brings_frames_back_after_a_restart_on_the_same_port() ->
             rt2.kill()
 
 
-# -- the real peer (reactor-runtime 1.6.3) -------------------------------------------------
-
-PEER_SCRIPTS = os.environ.get(
-    "REACTOR_PEER_DIR", os.path.join(os.path.dirname(REPO), "shared", "peer")
-)
-
-
-class OwnPeer:
-    """A reactor-runtime started for this test only (own PEER_DIR and pid file)."""
-
-    def __init__(self, port: int, work: str) -> None:
-        env = dict(os.environ)
-        env["PEER_DIR"] = work
-        env.setdefault("PEER_VENV", os.path.join(tempfile.gettempdir(), "reactor-peer", "venv"))
-        self.env = env
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        proc = subprocess.run(["bash", os.path.join(PEER_SCRIPTS, "start_peer.sh"), str(port)],
-                              env=env, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"the peer did not start: {proc.stderr[-2000:]}")
-        with open(os.path.join(work, "runtime.pid")) as f:
-            self.pid = int(f.read().strip())
-
-    def descendants(self) -> list[int]:
-        """Pids of the runtime's children (its frame-conversion workers), recursively."""
-        parents: dict[int, int] = {}
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    with open(f"/proc/{name}/stat") as f:
-                        parents[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    pass
-        found, todo = [], [self.pid]
-        while todo:
-            p = todo.pop()
-            kids = [c for c, pp in parents.items() if pp == p]
-            found += kids
-            todo += kids
-        return found
-
-    def kill(self) -> None:
-        """SIGKILL the runtime, then (by pid) the workers it leaves behind."""
-        children = self.descendants()
-        _sigkill(self.pid)
-        for pid in children:
-            _sigkill(pid)
-
-    def stop(self) -> None:
-        self.env["PEER_STOP_GRACE"] = "10"
-        subprocess.run(["bash", os.path.join(PEER_SCRIPTS, "stop_peer.sh")], env=self.env,
-                       capture_output=True, timeout=60)
-
-
-def _sigkill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+# -- the real peers (reactor-runtime 1.6.3 and 3.10.0) ----------------------------------------
 
 
 @pytest.mark.interop
 @pytest.mark.timeout(300)
-def test_sigkill_of_the_real_peer_mid_stream(tmp_path: Any) -> None:
-    if not os.path.exists(os.path.join(PEER_SCRIPTS, "start_peer.sh")):
-        if os.environ.get("REACTOR_SYNC_REQUIRE_INTEROP") == "1":
-            pytest.fail(f"interop required but no peer scripts at {PEER_SCRIPTS}")
-        pytest.skip(f"no peer scripts at {PEER_SCRIPTS}")
+@pytest.mark.parametrize("version", RUNTIME_VERSIONS)
+def test_sigkill_of_the_real_peer_mid_stream(tmp_path: Any, version: str) -> None:
+    why = available()
+    if why:
+        if REQUIRED:
+            pytest.fail(f"interop required but {why}")
+        pytest.skip(why)
     port = free_port()
-    peer = OwnPeer(port, str(tmp_path / "peer1"))
+    peer = PeerProcess(version, port, str(tmp_path / "peer1"))
     r = Reactor("livecore", local=True, local_url=peer.url)
     try:
         r.connect(timeout=30)
@@ -286,11 +229,11 @@ def test_sigkill_of_the_real_peer_mid_stream(tmp_path: Any) -> None:
         for b in readers:
             b.thread.join(2)
             assert isinstance(b.error, ConnectionLostError), f"{b._mode}: {b.error!r}"
-        print(f"\nreal peer SIGKILL detected after {detected:.2f} s")
+        print(f"\nreal peer {version} SIGKILL detected after {detected:.2f} s")
 
         # The runtime is back on the same port: a fresh runtime has no session,
         # reconnect() fails typed, connect() after disconnect() streams again.
-        peer = OwnPeer(port, str(tmp_path / "peer2"))
+        peer = PeerProcess(version, port, str(tmp_path / "peer2"))
         with pytest.raises(ReactorError) as info:
             r.reconnect(timeout=15)
         assert r.get_status() is S.DISCONNECTED, info.value

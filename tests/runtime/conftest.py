@@ -15,5 +15,5 @@ logging.getLogger("aioice").setLevel(logging.WARNING)
 @pytest.fixture
 def runtime() -> Iterator[LocalRuntime]:
     """A livecore runtime at 30 fps, 256x256 (small: keeps 2 cores relaxed)."""
-    with LocalRuntime(port=0, width=256, height=256) as rt:
+    with LocalRuntime(protocol="g1", port=0, width=256, height=256) as rt:
         yield rt

@@ -124,13 +124,13 @@ def close_to(colour: np.ndarray, prompt: str | None, tol: float = 25.0) -> bool:
 
 @pytest.fixture
 def emu() -> Iterator[CoordinatorEmulator]:
-    with CoordinatorEmulator((KEY, "rk_other_key"), width=W, height=H) as e:
+    with CoordinatorEmulator((KEY, "rk_other_key"), protocol="g1", width=W, height=H) as e:
         yield e
 
 
 @pytest.fixture
 def queued_emu() -> Iterator[CoordinatorEmulator]:
-    with CoordinatorEmulator((KEY,), queue_delay=1.0, width=W, height=H) as e:
+    with CoordinatorEmulator((KEY,), protocol="g1", queue_delay=1.0, width=W, height=H) as e:
         yield e
 
 
@@ -242,7 +242,7 @@ def test_expired_tokens_get_401(emu: CoordinatorEmulator) -> None:
 
 
 def test_token_ttl() -> None:
-    with CoordinatorEmulator(token_ttl=0.3, width=W, height=H) as emu:
+    with CoordinatorEmulator(protocol="g1", token_ttl=0.3, width=W, height=H) as emu:
         jwt = token(emu)
         assert http("GET", emu.url + "/ice_servers?model=livecore", headers=auth(jwt)).status_code == 200
         time.sleep(0.4)
@@ -315,7 +315,7 @@ def test_put_reconnect_keeps_model_state(emu: CoordinatorEmulator) -> None:
 
 
 def test_put_replaces_a_live_client_and_async_answer() -> None:
-    with CoordinatorEmulator(reconnect_answer="async", reconnect_delay=0.4, width=W, height=H) as emu:
+    with CoordinatorEmulator(protocol="g1", reconnect_answer="async", reconnect_delay=0.4, width=W, height=H) as emu:
         jwt = token(emu)
 
         async def scenario() -> tuple[str, int, list[int]]:
@@ -365,7 +365,7 @@ def test_two_sessions_at_once(emu: CoordinatorEmulator) -> None:
 
 
 def test_inactive_session_times_out() -> None:
-    with CoordinatorEmulator(inactive_timeout=0.5, width=W, height=H) as emu:
+    with CoordinatorEmulator(protocol="g1", inactive_timeout=0.5, width=W, height=H) as emu:
         jwt = token(emu)
 
         async def scenario() -> str:
@@ -452,7 +452,7 @@ def test_fault_dropped_connection_and_patterns(emu: CoordinatorEmulator) -> None
 
 
 def test_stop_is_bounded_with_a_hanging_call_and_a_live_session() -> None:
-    emu = CoordinatorEmulator(width=W, height=H).start()
+    emu = CoordinatorEmulator(protocol="g1", width=W, height=H).start()
     jwt = token(emu)
 
     async def connect() -> tuple[CloudClient, str]:
@@ -480,7 +480,7 @@ def test_stop_is_bounded_with_a_hanging_call_and_a_live_session() -> None:
 def test_cli_ready_line_and_clean_stop(python_env: dict[str, str], sig: int) -> None:
     secret = "rk_cli_secret_123"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reactor_sync.runtime.coordinator", "--port", "0", "--api-key", secret,
+        [sys.executable, "-m", "reactor_sync.runtime.coordinator", "--protocol", "g1", "--port", "0", "--api-key", secret,
          "--queue-delay", "0.5", "--log-level", "DEBUG"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env, cwd=REPO,
     )

@@ -119,7 +119,7 @@ def test_http_status_codes(runtime: LocalRuntime) -> None:
 
 
 def test_start_timeout_returns_to_ready() -> None:
-    with LocalRuntime(port=0, start_timeout=0.4) as rt:
+    with LocalRuntime(protocol="g1", port=0, start_timeout=0.4) as rt:
         assert post(rt.url + "/start_session").status_code == 202
         assert rt.state == "WAITING"
         assert rt.wait_for_state("READY", 3)
@@ -230,7 +230,7 @@ def test_new_offer_keeps_model_session(runtime: LocalRuntime) -> None:
 
 
 def test_ping_timeout_orphans_then_reconnects() -> None:
-    with LocalRuntime(port=0, width=128, height=128, ping_timeout=0.8) as rt:
+    with LocalRuntime(protocol="g1", port=0, width=128, height=128, ping_timeout=0.8) as rt:
 
         async def scenario() -> None:
             silent = MiniClient(rt.url, ping_interval=None)
@@ -292,7 +292,7 @@ class SolidTrack(VideoStreamTrack):
 
 
 def test_invert_model_video_to_video() -> None:
-    with LocalRuntime("invert", port=0, width=128, height=128) as rt:
+    with LocalRuntime("invert", protocol="g1", port=0, width=128, height=128) as rt:
         assert requests.get(rt.url + "/health", timeout=5).json()["model"] == "invert"
 
         async def scenario() -> None:
@@ -310,7 +310,7 @@ def test_invert_model_video_to_video() -> None:
 
 
 def test_stop_is_bounded_with_live_client() -> None:
-    rt = LocalRuntime(port=0, width=128, height=128).start()
+    rt = LocalRuntime(protocol="g1", port=0, width=128, height=128).start()
     done = threading.Event()
 
     async def scenario() -> None:
@@ -331,7 +331,7 @@ def test_stop_is_bounded_with_live_client() -> None:
 def test_subprocess_cli_ready_line_and_sigkill() -> None:
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reactor_sync.runtime", "--port", "0", "--width", "64", "--height", "64"],
+        [sys.executable, "-m", "reactor_sync.runtime", "--protocol", "g1", "--port", "0", "--width", "64", "--height", "64"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

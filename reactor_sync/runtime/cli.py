@@ -1,0 +1,110 @@
+"""The ``serve`` command: the built-in runtime or the coordinator emulator in the foreground.
+
+WHY here: the runtime owns its command-line options, so ``reactor_sync.cli``
+only mounts them (``add_serve_arguments`` + ``run_serve``) and the runtime
+package never imports the client's CLI. ``python -m reactor_sync.runtime``
+and ``python -m reactor_sync.runtime.coordinator`` use ``main`` here.
+
+Prints exactly one line ``READY http://HOST:PORT`` on stdout once the port is
+bound (scripts and tests wait for it), then serves until Ctrl-C or SIGTERM.
+Logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .model import MODELS
+from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+__all__ = ["add_serve_arguments", "main", "run_serve"]
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` options to ``parser``."""
+    parser.add_argument("--port", type=int, default=8080, help="TCP port, 0 = any free port (default 8080)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument(
+        "--protocol", choices=PROTOCOLS, default=None,
+        help=f"protocol generation: g3 (current: reactor-sdk 0.8/1.x) or g1 (legacy: reactor-sdk 0.2/0.3); "
+        f"default {DEFAULT_PROTOCOL}",
+    )
+    parser.add_argument(
+        "--model", action="append", choices=sorted(MODELS),
+        help="model to serve: livecore (default) or invert; the coordinator may serve several",
+    )
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--start-timeout", type=float, default=30.0,
+                        help="local: seconds a started session waits for its first client")
+    parser.add_argument("--orphan-timeout", type=float, default=30.0,
+                        help="local: seconds a session without clients is kept")
+    parser.add_argument("--load-delay", type=float, default=0.0,
+                        help="local g3: seconds the model stays 'loading' (start answers 503 + Retry-After)")
+    parser.add_argument(
+        "--coordinator", action="store_true",
+        help="emulate the cloud coordinator (API key -> JWT, sessions, queue) instead of a local runtime",
+    )
+    parser.add_argument(
+        "--api-key", action="append",
+        help="coordinator: an accepted API key (repeatable; default $REACTOR_API_KEY or rk_test_key)",
+    )
+    parser.add_argument("--queue-delay", type=float, default=0.0, help="coordinator: seconds a session waits for a GPU")
+    parser.add_argument("--token-ttl", type=float, default=3600.0, help="coordinator: JWT lifetime in seconds")
+    parser.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until stopped; returns the exit status."""
+    from .coordinator import DEFAULT_API_KEY, serve_coordinator
+    from .local_server import serve
+
+    def announce(url: str) -> None:
+        print(f"READY {url}", flush=True)  # scripts and tests wait for this line
+
+    options = dict(fps=args.fps, width=args.width, height=args.height, protocol=args.protocol)
+    models = args.model or ["livecore"]
+    if args.coordinator:
+        keys = args.api_key or [os.environ.get("REACTOR_API_KEY") or DEFAULT_API_KEY]
+        serve_coordinator(
+            args.port, args.host, keys, args.queue_delay, models,
+            announce=announce, token_ttl=args.token_ttl, **options,
+        )
+        return 0
+    if len(models) != 1:
+        raise SystemExit("reactor-sync serve: a local runtime serves one --model")
+    serve(
+        args.port, args.host, models[0], announce=announce, start_timeout=args.start_timeout,
+        orphan_timeout=args.orphan_timeout, load_delay=args.load_delay, **options,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m reactor_sync.runtime [options]``: the same as ``reactor-sync serve``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m reactor_sync.runtime",
+        description="Run the built-in local runtime or the coordinator emulator. "
+        "Prints 'READY http://HOST:PORT' once listening.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    add_serve_arguments(parser)
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    if args.log_level:
+        level = getattr(logging, str(args.log_level).upper(), level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        logging.getLogger("aioice").setLevel(logging.WARNING)
+    try:
+        return run_serve(args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError, RuntimeError) as exc:  # e.g. the port is taken
+        print(f"reactor-sync serve: error: {exc}", file=sys.stderr)
+        return 1

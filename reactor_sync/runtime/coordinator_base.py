@@ -1,0 +1,434 @@
+"""What the coordinator emulator does whatever protocol it speaks.
+
+WHY a base: the legacy and the current coordinator APIs differ in their
+routes and session shapes, but share API keys and JWT-shaped tokens, the
+bearer check, fault injection, the record of calls, events and session
+states, and the thread and loop the emulator runs on. The protocol modules
+(``coordinator_g1``, ``coordinator_g3``) add routes on top of this;
+``coordinator.CoordinatorEmulator`` combines them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .background import BackgroundServer
+from .coordinator_faults import (
+    UNSET,
+    DroppedConnection,
+    Fault,
+    error_response,
+    path_matcher,
+)
+from .coordinator_tokens import TokenError, TokenIssuer
+from .http import HttpServer, Request, Response
+from .model import MODELS, Model
+from .protocols import check_protocol
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_API_KEY", "CoordinatorBase", "ModelSpec", "SessionState"]
+
+DEFAULT_API_KEY = "rk_test_key"
+_error = error_response
+_UNSET = UNSET
+_path_matcher = path_matcher
+_DroppedConnection = DroppedConnection
+
+
+class SessionState:
+    """Coordinator session states (the official client's ``SessionState`` values)."""
+
+    CREATED = "CREATED"
+    PENDING = "PENDING"
+    SUSPENDED = "SUSPENDED"
+    WAITING = "WAITING"
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+    CLOSED = "CLOSED"
+
+
+
+
+ModelSpec = str | type[Model]
+
+
+class _CoordinatorHttp(HttpServer):
+    """HttpServer whose every request (known route or not) goes through the emulator."""
+
+    def __init__(self, owner: CoordinatorBase, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self._owner = owner
+
+    async def dispatch(self, request: Request) -> Response:
+        return await self._owner._intercept(request, super().dispatch)
+
+
+class CoordinatorBase(BackgroundServer):
+    """Shared state and machinery of the emulator (see ``coordinator.CoordinatorEmulator``)."""
+
+    thread_name = "reactor-coordinator-emulator"
+
+    def __init__(
+        self,
+        api_keys: Iterable[str] = (DEFAULT_API_KEY,),
+        *,
+        model: ModelSpec | Iterable[ModelSpec] = "livecore",
+        queue_delay: float = 0.0,
+        token_ttl: float = 3600.0,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        fps: float = 30,
+        width: int = 512,
+        height: int = 512,
+        ice_servers: Sequence[Mapping[str, Any]] = (),
+        reconnect_answer: str = "auto",
+        reconnect_delay: float = 0.0,
+        inactive_timeout: float = 30.0,
+        ping_timeout: float = 10.0,
+        gather_timeout: float = 5.0,
+        answer_wait: float = 2.0,
+        protocol: str | None = None,
+    ) -> None:
+        self.protocol = check_protocol(protocol)
+        if isinstance(api_keys, str):
+            api_keys = (api_keys,)
+        self._api_keys = tuple(api_keys)
+        if not self._api_keys or not all(isinstance(k, str) and k for k in self._api_keys):
+            raise ValueError("api_keys must be non-empty strings")
+        specs: list[ModelSpec] = [model] if isinstance(model, (str, type)) else list(model)
+        self._models: dict[str, type[Model]] = {}
+        for spec in specs:
+            if isinstance(spec, str):
+                if spec not in MODELS:
+                    raise ValueError(f"unknown model {spec!r}; choose from {sorted(MODELS)}")
+                self._models[spec] = MODELS[spec]
+            else:
+                self._models[spec.name] = spec
+        if not self._models:
+            raise ValueError("at least one model is required")
+        if reconnect_answer not in ("auto", "sync", "async"):
+            raise ValueError('reconnect_answer must be "auto", "sync" or "async"')
+        if queue_delay < 0 or reconnect_delay < 0:
+            raise ValueError("delays must be >= 0")
+        self.queue_delay = float(queue_delay)
+        self.fps, self.width, self.height = fps, width, height
+        self.ice_servers = [dict(s) for s in ice_servers]
+        self.reconnect_answer = reconnect_answer
+        self.reconnect_delay = float(reconnect_delay)
+        self.inactive_timeout = inactive_timeout
+        self.ping_timeout = ping_timeout
+        self.gather_timeout = gather_timeout
+        self.answer_wait = answer_wait
+        self.host = host
+        self._requested_port = port
+        self._port = port
+        self._tokens = TokenIssuer(token_ttl)
+
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._calls: list[tuple[str, str, int]] = []
+        self._states: dict[str, str] = {}
+        self._events: list[tuple[float, str | None, str]] = []
+        self._faults: list[Fault] = []
+
+        self._sessions: dict[str, Any] = {}  # loop thread only; deleted ones removed
+        self._all_sessions: dict[str, Any] = {}  # loop thread only
+        self._http: _CoordinatorHttp | None = None
+
+    # -- thread-safe views --------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted(self._models)
+
+    @property
+    def calls(self) -> list[tuple[str, str, int]]:
+        """``(method, path, status)`` of every answered request, in order (no query
+        string; status 0 = connection dropped by a fault)."""
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def sessions(self) -> dict[str, str]:
+        """``{session_id: state}`` of every session ever created (deleted ones: CLOSED)."""
+        with self._lock:
+            return dict(self._states)
+
+    @property
+    def events(self) -> list[tuple[float, str | None, str]]:
+        """``(time.monotonic(), session_id or None, name)``: token_issued, token_rejected,
+        session_created, queued, gpu_assigned, answer_ready, answer_failed,
+        offer_replaced, client_connected, client_replaced, client_gone,
+        inactive_timeout, session_closed, fault."""
+        with self._lock:
+            return list(self._events)
+
+    def event_names(self, session_id: str | None = None) -> list[str]:
+        return [n for _, sid, n in self.events if session_id is None or sid == session_id]
+
+    @property
+    def tokens_issued(self) -> int:
+        return self._tokens.issued_count
+
+    def commands_received(self, session_id: str) -> list[tuple[str, Any]]:
+        """Application messages the session's model received, as ``(type, data)``."""
+        commands: list[tuple[str, Any]] = self._call_in_loop(lambda: list(self._all_sessions[session_id].commands))
+        return commands
+
+    def session_info(self, session_id: str) -> dict[str, Any]:
+        """Snapshot: session_id, state, model, deleted, offers (SDP offers received),
+        clients (client connections made so far), frame_index, current_prompt."""
+        info: dict[str, Any] = self._call_in_loop(lambda: self._all_sessions[session_id].snapshot())
+        return info
+
+    def _call_in_loop(self, fn: Callable[[], Any], timeout: float = 2.0) -> Any:
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._thread is None:
+            return fn()
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+
+    def wait_for_session_state(self, session_id: str, state: str, timeout: float) -> bool:
+        """Block until ``sessions[session_id] == state``; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._states.get(session_id) == state, timeout)
+
+    def wait_for_call(
+        self, method: str, path: str | re.Pattern[str], status: int | None = None, timeout: float = 5.0
+    ) -> bool:
+        """Block until a call matching method/path (fault-style pattern)/status was answered."""
+        match = _path_matcher(path)
+
+        def answered() -> bool:
+            return any(m == method.upper() and match(p) and (status is None or s == status) for m, p, s in self._calls)
+
+        with self._changed:
+            return self._changed.wait_for(answered, timeout)
+
+    # -- faults and tokens (thread-safe) ----------------------------------------------------
+    def inject_fault(
+        self,
+        method: str | None = None,
+        path: str | re.Pattern[str] = "*",
+        status: int | None = None,
+        *,
+        times: int | None = 1,
+        retry_after: float | None = None,
+        body: str | bytes | None = None,
+        json_body: Any = _UNSET,
+        content_type: str | None = None,
+        delay: float = 0.0,
+        drop_fields: Iterable[str] = (),
+        drop_connection: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Fault:
+        """Queue a fault (see the module docstring); returns it (``.hits`` counts uses)."""
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 or None")
+        if delay < 0:
+            raise ValueError("delay must be >= 0")
+        fault = Fault(
+            method, path, status, times, retry_after, body, json_body, content_type, float(delay),
+            tuple(drop_fields), drop_connection, dict(headers or {}),
+        )
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        with self._lock:
+            return len(self._faults)
+
+    def expire_tokens(self) -> int:
+        """Make every token issued so far expire now (new ones from /tokens still work)."""
+        return self._tokens.expire_all()
+
+    # -- recording (any thread) -------------------------------------------------------------
+    def _record_call(self, method: str, path: str, status: int) -> None:
+        with self._changed:
+            self._calls.append((method, path, status))
+            self._changed.notify_all()
+
+    def _event(self, session_id: str | None, name: str) -> None:
+        with self._lock:
+            self._events.append((time.monotonic(), session_id, name))
+
+    def _set_state(self, sess: Any, state: str) -> None:
+        if sess.state != state:
+            logger.info("session %s: %s -> %s", sess.id, sess.state, state)
+        sess.state = state
+        with self._changed:
+            self._states[sess.id] = state
+            self._changed.notify_all()
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.exhausted:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- lifecycle (see background.BackgroundServer) -------------------------------
+    def _install_routes(self, http: HttpServer) -> None:
+        """Add the protocol's routes (the protocol mixins provide them)."""
+        raise NotImplementedError
+
+    async def _close_any_session(self, sess: Any, reason: str, timeout: float = 2.0) -> None:
+        """Close a session of either protocol (the protocol mixins provide it)."""
+        raise NotImplementedError
+
+    async def _open(self) -> None:
+        http = _CoordinatorHttp(self, self.host, self._requested_port)
+        self._install_routes(http)
+        self._http = http
+        await http.start()
+        self._port = http.port
+        logger.info(
+            "coordinator emulator (%s) listening on %s (models: %s)",
+            self.protocol, self.url, ", ".join(self.model_names),
+        )
+
+    async def _close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        live = [s for s in self._all_sessions.values() if not s.closing]
+        if live:
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(self._close_any_session(s, "shutdown", timeout=0.8) for s in live),
+                                   return_exceptions=True),
+                    1.2,
+                )
+            except TimeoutError:
+                logger.warning("sessions did not close in time at shutdown")
+
+    # -- request pipeline ---------------------------------------------------------------------
+    async def _intercept(self, request: Request, dispatch: Callable[[Request], Awaitable[Response]]) -> Response:
+        method, path = request.method, request.path
+        try:
+            response = await self._intercept_inner(request, dispatch)
+        except Exception as exc:  # never leave the client without an answer
+            logger.exception("coordinator emulator failed on %s %s", method, path)
+            response = _error(500, f"internal error: {type(exc).__name__}")
+            self._record_call(method, path, response.status)
+        return response
+
+    async def _intercept_inner(
+        self, request: Request, dispatch: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        method, path = request.method, request.path
+        fault = self._take_fault(method, path)
+        if fault is None:
+            response = await dispatch(request)
+        else:
+            self._event(None, "fault")
+            logger.debug("fault injected on %s %s", method, path)
+            if fault.delay > 0:
+                await self._sleep(fault.delay)
+            if fault.drop_connection:
+                self._record_call(method, path, 0)
+                return _DroppedConnection(0)
+            if fault.canned:
+                response = fault.canned_response()
+            else:
+                response = await dispatch(request)
+                response = self._alter(response, fault)
+        self._record_call(method, path, response.status)
+        return response
+
+    @staticmethod
+    def _alter(response: Response, fault: Fault) -> Response:
+        if fault.drop_fields and response.content_type.startswith("application/json"):
+            try:
+                obj = json.loads(response.body)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                for name in fault.drop_fields:
+                    obj.pop(name, None)
+                response = Response.json(obj, response.status, response.headers)
+        if fault.status is not None:
+            response.status = fault.status
+        response.headers.update(fault.extra_headers())
+        return response
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the emulator stops."""
+        assert self._shutdown is not None
+        try:
+            await asyncio.wait_for(self._shutdown.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def _authorize(self, request: Request) -> tuple[str | None, Response | None]:
+        """Return (subject, None) or (None, 401 response)."""
+        header = request.header("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self._event(None, "token_rejected")
+            return None, _error(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+        try:
+            claims = self._tokens.verify(token.strip())
+        except TokenError as exc:
+            self._event(None, "token_rejected")
+            return None, _error(
+                401, exc.reason, {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.reason}"'}
+            )
+        return str(claims.get("sub")), None
+
+    def _lookup(self, request: Request, subject: str) -> Any:
+        sess = self._sessions.get(request.path_params.get("id", ""))
+        if sess is None or sess.owner != subject:
+            return None
+        return sess
+
+
+    def _authorized_session(self, request: Request) -> tuple[Any, Response | None]:
+        """Bearer check, then the caller's session from the path: (session, None) or an error."""
+        subject, denied = self._authorize(request)
+        if denied is not None or subject is None:
+            return None, denied or _error(401, "unauthorized")
+        sess = self._lookup(request, subject)
+        if sess is None:
+            return None, _error(404, "session not found")
+        return sess, None
+
+    def _authorized_json(self, request: Request) -> tuple[str, dict[str, Any], Response | None]:
+        """Bearer check, then the body as a JSON object: (subject, body, None) or an error."""
+        subject, denied = self._authorize(request)
+        if denied is not None or subject is None:
+            return "", {}, denied or _error(401, "unauthorized")
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return "", {}, _error(400, "body must be a JSON object")
+        return subject, body, None
+

@@ -1,0 +1,254 @@
+"""The current coordinator API, for ``CoordinatorEmulator(protocol="g3")``.
+
+WHY: current clients (reactor-sdk 0.8 and 1.x, and reactor_sync's current
+cloud path) exchange the key with ``POST /tokens``, create a session without
+any SDP, poll the session until a machine has taken it, then negotiate
+WebRTC through the same transport routes as a local runtime, under the
+coordinator's URL and with the bearer token. Each session's model runs on a
+``ModelSession`` with a ``G3Transport`` for its connections. See
+``coordinator`` for the routes and states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._loopback_ice import is_loopback_host
+from .coordinator_base import CoordinatorBase, SessionState, _error
+from .coordinator_tokens import key_fingerprint
+from .g3_connection import G3Connection
+from .g3_routes import TRANSPORT
+from .http import HttpServer, Request, Response
+from .model_session import ModelSession
+from .schema import openapi_schema
+from .transport_g3 import G3Transport, add_transport_routes
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["G3CoordinatorRoutes", "G3Session"]
+
+TRANSPORT_PREFIX = "/sessions/{id}/transport/webrtc"
+
+
+@dataclass
+class G3Session:
+    id: str
+    owner: str
+    model_name: str
+    state: str = SessionState.CREATED
+    core: ModelSession | None = None
+    transport: G3Transport | None = None
+    clients_total: int = 0
+    deleted: bool = False
+    closing: bool = False
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    inactive_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def commands(self) -> list[tuple[str, Any]]:
+        return list(self.core.commands) if self.core is not None else []
+
+    def snapshot(self) -> dict[str, Any]:
+        model = self.core.model if self.core is not None else None
+        return {
+            "session_id": self.id,
+            "state": self.state,
+            "model": self.model_name,
+            "deleted": self.deleted,
+            "offers": self.transport.offers if self.transport is not None else 0,
+            "clients": self.clients_total,
+            "frame_index": None if model is None else model.frame_index,
+            "current_prompt": getattr(model, "current_prompt", None),
+        }
+
+
+class G3CoordinatorRoutes(CoordinatorBase):
+    """The current routes and their sessions (mixed into CoordinatorEmulator)."""
+
+    def _install_g3(self, http: HttpServer) -> None:
+        http.route("POST", "/tokens", self._post_token)
+        http.route("POST", "/sessions", self._g3_create_session)
+        http.route("GET", "/sessions/{id}", self._g3_get_session)
+        http.route("GET", "/sessions/{id}/info", self._g3_get_session_info)
+        http.route("DELETE", "/sessions/{id}", self._g3_delete_session)
+        add_transport_routes(http, self._g3_resolve, TRANSPORT_PREFIX)
+
+    # -- tokens and sessions --------------------------------------------------------------
+    async def _post_token(self, request: Request) -> Response:
+        key = request.header("reactor-api-key")
+        if not key:
+            return _error(401, "missing Reactor-API-Key header")
+        if not any(hmac.compare_digest(key.encode("utf-8"), k.encode("utf-8")) for k in self._api_keys):
+            self._event(None, "token_rejected")
+            return _error(401, "invalid API key")
+        token = self._tokens.issue(key_fingerprint(key))
+        self._event(None, "token_issued")
+        return Response.json({"jwt": token})
+
+    def _describe(self, sess: G3Session) -> dict[str, Any]:
+        desc: dict[str, Any] = {"session_id": sess.id, "model": {"name": sess.model_name}, "state": sess.state}
+        assigned = sess.state not in (SessionState.CREATED, SessionState.PENDING)
+        if sess.core is not None and assigned and not sess.closing:
+            desc["cluster"] = "emulator"
+            desc["server_info"] = {"server_version": "reactor-sync-emulator"}
+            desc["selected_transport"] = dict(TRANSPORT)
+            desc["capabilities"] = {
+                "protocol_version": "v0",
+                "tracks": sess.core.model.session_tracks(),
+                "commands": [],
+            }
+        return desc
+
+    async def _g3_create_session(self, request: Request) -> Response:
+        subject, body, denied = self._authorized_json(request)
+        if denied is not None:
+            return denied
+        model = body.get("model")
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+            return _error(422, "'model' must be an object with a string 'name'")
+        name = model["name"]
+        if name not in self._models:
+            return _error(404, f"unknown model {name!r}")
+        sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name)
+        self._sessions[sess.id] = sess
+        self._all_sessions[sess.id] = sess
+        self._set_state(sess, SessionState.CREATED)
+        self._event(sess.id, "session_created")
+        self._g3_prepare(sess)
+        self._g3_spawn(sess, self._g3_queue(sess), "coordinator-queue")
+        return Response.json(self._describe(sess), 201)
+
+    async def _g3_get_session(self, request: Request) -> Response:
+        sess, denied = self._authorized_session(request)
+        if denied is not None or sess is None:
+            return denied or _error(404, "session not found")
+        return Response.json(self._describe(sess))
+
+    async def _g3_get_session_info(self, request: Request) -> Response:
+        sess, denied = self._authorized_session(request)
+        if denied is not None or sess is None:
+            return denied or _error(404, "session not found")
+        return Response.json({"session_id": sess.id, "state": sess.state, "cluster": "emulator"})
+
+    async def _g3_delete_session(self, request: Request) -> Response:
+        sess, denied = self._authorized_session(request)
+        if denied is not None or sess is None:
+            return denied or _error(404, "session not found")
+        reason: str | None = None
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("reason"), str):
+            reason = body["reason"]
+        sess.deleted = True
+        self._sessions.pop(sess.id, None)
+        await self._close_g3_session(sess, "deleted", notice=reason)
+        return Response.json({"session_id": sess.id, "state": SessionState.CLOSED})
+
+    async def _g3_resolve(self, request: Request) -> tuple[G3Transport | None, Response | None]:
+        sess, denied = self._authorized_session(request)
+        if denied is not None or sess is None:
+            return None, denied or _error(404, "session not found")
+        if sess.closing or sess.state == SessionState.CLOSED:
+            return None, _error(410, "session closed")
+        queued = sess.state in (SessionState.CREATED, SessionState.PENDING)
+        if sess.transport is None or (queued and not request.path.endswith("/ice_servers")):
+            return None, _error(409, "session not ready: no machine has taken it yet")
+        return sess.transport, None
+
+    # -- the "GPU" side ---------------------------------------------------------------------
+    def _g3_spawn(self, sess: G3Session, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        sess.tasks.add(task)
+        task.add_done_callback(sess.tasks.discard)
+
+    def _g3_prepare(self, sess: G3Session) -> None:
+        """The session's model and transport exist from the start (so that its ICE
+        servers can be read while it is queued); the model starts once assigned."""
+        model = self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
+        core = ModelSession(model)
+        sess.core = core
+        sess.transport = G3Transport(
+            core,
+            schema=lambda: openapi_schema(model),
+            on_live=lambda conn: self._g3_live(sess, conn),
+            on_gone=lambda conn, reason: self._g3_gone(sess, conn, reason),
+            ping_timeout=self.ping_timeout,
+            gather_timeout=self.gather_timeout,
+            loopback_only=is_loopback_host(self.host),
+            ice_servers=self.ice_servers,
+        )
+
+    async def _g3_queue(self, sess: G3Session) -> None:
+        self._set_state(sess, SessionState.PENDING)
+        self._event(sess.id, "queued")
+        if self.queue_delay > 0:
+            await asyncio.sleep(self.queue_delay)
+        if sess.closing or sess.core is None:
+            return
+        sess.core.start()
+        self._set_state(sess, SessionState.WAITING)
+        self._event(sess.id, "gpu_assigned")
+
+    def _g3_live(self, sess: G3Session, conn: G3Connection) -> None:
+        if sess.closing:
+            return
+        sess.clients_total += 1
+        self._cancel_g3_timer(sess)
+        if sess.state != SessionState.ACTIVE:
+            self._set_state(sess, SessionState.ACTIVE)
+        self._event(sess.id, "client_connected")
+
+    def _g3_gone(self, sess: G3Session, conn: G3Connection, reason: str) -> None:
+        if sess.closing or sess.transport is None:
+            return
+        self._event(sess.id, "client_gone")
+        if sess.transport.live:
+            return
+        self._set_state(sess, SessionState.INACTIVE)
+        self._cancel_g3_timer(sess)
+        if self.inactive_timeout > 0:
+
+            def fire() -> None:
+                sess.inactive_timer = None
+                if sess.state == SessionState.INACTIVE and not sess.closing:
+                    self._event(sess.id, "inactive_timeout")
+                    asyncio.get_running_loop().create_task(self._close_g3_session(sess, "inactive timeout"))
+
+            sess.inactive_timer = asyncio.get_running_loop().call_later(self.inactive_timeout, fire)
+
+    def _cancel_g3_timer(self, sess: G3Session) -> None:
+        if sess.inactive_timer is not None:
+            sess.inactive_timer.cancel()
+            sess.inactive_timer = None
+
+    def _drop_g3_clients(self, sess: G3Session) -> int:
+        return sess.transport.drop_all() if sess.transport is not None else 0
+
+    async def _close_g3_session(
+        self, sess: G3Session, reason: str, timeout: float = 2.0, notice: str | None = None
+    ) -> None:
+        if sess.closing:
+            return
+        sess.closing = True
+        self._cancel_g3_timer(sess)
+        current = asyncio.current_task()
+        for task in list(sess.tasks):
+            if task is not current:
+                task.cancel()
+        if sess.transport is not None:
+            try:
+                await asyncio.wait_for(sess.transport.close(notice), timeout)
+            except TimeoutError:
+                logger.warning("session %s: connections did not close in time", sess.id)
+        if sess.core is not None:
+            await sess.core.stop()
+        self._set_state(sess, SessionState.CLOSED)
+        self._event(sess.id, "session_closed")
+        logger.info("session %s closed (%s)", sess.id, reason)

@@ -1,0 +1,226 @@
+"""The legacy local protocol's HTTP routes, for ``LocalRuntime(protocol="g1")``.
+
+WHY: clients of the older generation (reactor-sdk 0.2/0.3, and reactor_sync
+until it learns the current protocol) speak a flat contract: one session,
+one client, the answer in the reply to the offer. This module is that
+contract on top of the shared ``ModelSession``.
+
+Routes and status codes::
+
+    GET  /health        200 {"status": "healthy", "model": name, "state": state}
+    GET  /ice_servers   200 {"ice_servers": []}
+    POST /start_session 202 {"state": "WAITING"}; 409 {"error", "state"} if busy
+    POST /sdp_params    200 {"sdp", "type": "answer"}; 422 malformed body;
+                        400 no session; 409 superseded by a newer offer;
+                        500 setup failed
+    POST /stop_session  200 {"state": "CLOSING"}; 400 {"error", "state"} if none
+
+``/ice_servers`` is empty on purpose: the runtime only listens on loopback, its
+client is on this machine, host candidates suffice, and a public STUN server
+would be unreachable offline (the published runtime returns one and clients
+must not stall on it). The published runtime answers a busy /start_session
+with 400; we use 409, which its clients treat the same way.
+Error bodies carry both "error" (our style) and "detail" (FastAPI's style).
+
+States: READY -> WAITING -> STREAMING <-> ORPHANED -> CLOSING -> READY.
+WAITING lasts at most ``start_timeout``; ORPHANED at most ``orphan_timeout``.
+A new offer while STREAMING/ORPHANED replaces the client but keeps the model
+session. Everything runs on the runtime's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .._loopback_ice import is_loopback_host
+from .http import HttpServer, Request, Response
+from .model_session import ModelSession
+from .session import ClientSession, SessionSetupError
+
+if TYPE_CHECKING:
+    from .local_server import LocalRuntime
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["G1LocalApi", "G1State"]
+
+
+class G1State:
+    """The legacy runtime's state names."""
+
+    READY = "READY"
+    WAITING = "WAITING"
+    STREAMING = "STREAMING"
+    ORPHANED = "ORPHANED"
+    CLOSING = "CLOSING"
+
+
+_SESSION_STATES = (G1State.WAITING, G1State.STREAMING, G1State.ORPHANED)
+
+
+def _error(status: int, message: str, state: str | None = None) -> Response:
+    body: dict[str, Any] = {"error": message, "detail": message}
+    if state is not None:
+        body["state"] = state
+    return Response.json(body, status)
+
+
+class G1LocalApi:
+    """One session, one client at a time, answers in the offer's reply."""
+
+    initial_state = G1State.READY
+    idle_state = G1State.READY
+
+    def __init__(self, rt: LocalRuntime) -> None:
+        self.rt = rt
+        self._client: ClientSession | None = None
+        self._core: ModelSession | None = None
+        self._offer_seq = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def install(self, http: HttpServer) -> None:
+        http.route("GET", "/health", self._health)
+        http.route("GET", "/ice_servers", self._ice_servers)
+        http.route("POST", "/start_session", self._start_session)
+        http.route("POST", "/sdp_params", self._sdp_params)
+        http.route("POST", "/stop_session", self._stop_session)
+
+    async def _health(self, request: Request) -> Response:
+        return Response.json({"status": "healthy", "model": self.rt.model_name, "state": self.rt.state})
+
+    async def _ice_servers(self, request: Request) -> Response:
+        return Response.json({"ice_servers": []})
+
+    async def _start_session(self, request: Request) -> Response:
+        state = self.rt.state
+        if state != G1State.READY:
+            return _error(409, "cannot start a session now", state)
+        self._core = ModelSession(self.rt.model)
+        self._core.start()
+        self.rt._set_state(G1State.WAITING)
+        self.rt._event("session_started")
+        self._arm_timer(self.rt.start_timeout, G1State.WAITING, "session_timeout")
+        return Response.json({"state": G1State.WAITING}, 202)
+
+    async def _stop_session(self, request: Request) -> Response:
+        state = self.rt.state
+        if state not in _SESSION_STATES:
+            return _error(400, "no session to stop", state)
+        self.rt._set_state(G1State.CLOSING)
+        asyncio.get_running_loop().create_task(self._end_session(final_state=G1State.READY, event="session_stopped"))
+        return Response.json({"state": G1State.CLOSING})
+
+    async def _sdp_params(self, request: Request) -> Response:
+        rt = self.rt
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(422, "body must be JSON {\"sdp\": <offer>, \"type\": \"offer\"}")
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("sdp"), str)
+            or not isinstance(body.get("type", "offer"), str)
+        ):
+            return _error(422, "body must be JSON {\"sdp\": <offer>, \"type\": \"offer\"}")
+        if body.get("type", "offer") != "offer":
+            return _error(422, "type must be \"offer\"")
+        core = self._core
+        if rt.state not in _SESSION_STATES or core is None:
+            return _error(400, "no session running; POST /start_session first", rt.state)
+
+        self._offer_seq += 1
+        seq = self._offer_seq
+        old, self._client = self._client, None
+        if old is not None:
+            rt._event("client_replaced")
+            core.detach(old)
+            if rt.state == G1State.STREAMING:
+                rt._set_state(G1State.ORPHANED)
+            await old.close()
+
+        client = ClientSession(
+            rt.model,
+            core.source,
+            on_gone=self._client_gone,
+            on_command=rt._record_command,
+            on_connected=lambda _c: rt._event("peer_connected"),
+            ping_timeout=rt.ping_timeout,
+            loopback_only=is_loopback_host(rt.host),
+        )
+        try:
+            answer = await client.accept(body["sdp"], gather_timeout=rt.gather_timeout)
+        except SessionSetupError as exc:
+            logger.warning("offer rejected: %s", exc)
+            await client.close()
+            return _error(500, str(exc), rt.state)
+
+        if rt.state not in _SESSION_STATES or core is not self._core:
+            await client.close()
+            return _error(500, "session ended while answering the offer", rt.state)
+        if seq != self._offer_seq:
+            await client.close()
+            return _error(409, "superseded by a newer offer", rt.state)
+
+        self._client = client
+        core.attach(client)
+        self._cancel_timer()
+        core.start_clock()
+        rt._set_state(G1State.STREAMING)
+        rt._event("client_connected")
+        return Response.json({"sdp": answer, "type": "answer"})
+
+    # -- client loss, timers, teardown ---------------------------------------------------
+    def drop_client(self) -> bool:
+        client = self._client
+        if client is not None:
+            self._client_gone(client, "dropped by drop_client()")
+        return client is not None
+
+    def _client_gone(self, client: ClientSession, reason: str) -> None:
+        if client is not self._client:
+            return
+        self._client = None
+        if self._core is not None:
+            self._core.detach(client)
+        asyncio.get_running_loop().create_task(client.close())
+        if self.rt.state == G1State.STREAMING:
+            self.rt._set_state(G1State.ORPHANED)
+            self.rt._event("orphaned")
+            self._arm_timer(self.rt.orphan_timeout, G1State.ORPHANED, "orphan_timeout")
+
+    def _arm_timer(self, delay: float, expected: str, event: str) -> None:
+        self._cancel_timer()
+        if delay <= 0:
+            return
+
+        def fire() -> None:
+            self._timer = None
+            if self.rt.state == expected:
+                logger.info("%s after %.1f s in %s", event, delay, expected)
+                self.rt._set_state(G1State.CLOSING)
+                asyncio.get_running_loop().create_task(self._end_session(final_state=G1State.READY, event=event))
+
+        self._timer = asyncio.get_running_loop().call_later(delay, fire)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def close(self) -> None:
+        await self._end_session(final_state=G1State.READY, event="session_stopped", quiet=True)
+
+    async def _end_session(self, *, final_state: str, event: str, quiet: bool = False) -> None:
+        self._cancel_timer()
+        self._offer_seq += 1  # any offer still being answered is now stale
+        client, self._client = self._client, None
+        core, self._core = self._core, None
+        if client is not None:
+            await client.close()
+        if core is not None:
+            await core.stop()
+        self.rt._set_state(final_state)
+        if core is not None or client is not None or not quiet:
+            self.rt._event(event)

@@ -1,0 +1,411 @@
+"""The server side of one current-protocol client connection (one peer connection).
+
+WHY its own object: a client may replace its peer connection (a new offer on
+the same connection id), and several clients may watch one model session at
+once. Everything tied to one RTCPeerConnection lives here and can be thrown
+away while the ``ModelSession`` goes on.
+
+Behaviour, as current runtimes show it on the wire:
+
+* The offer carries a ``track_mapping`` (``{"mid", "name", "kind",
+  "direction"}`` per media line, ``direction`` in the client's view). Output
+  tracks (``recvonly``) get the model's video, answered ``sendonly`` with VP8
+  preferred; input tracks (``sendonly``) are received and fed to the model;
+  a media line without a mapping entry is answered ``inactive``.
+* Output tracks start PAUSED: nothing is sent until the client sends
+  ``resume_track`` for that track on the control channel; ``pause_track``
+  stops it again for this connection only.
+* Two data channels: ``control`` (track verbs) and any other label as the
+  data channel (commands, pings, schema requests). The connection is "live"
+  only when the peer connection is connected AND both channels are open;
+  only then does it receive broadcasts and count for the session.
+* Each connection speaks JSON or protobuf, latched on its first inbound
+  frame (``wire``). A command's reply goes to this connection only; in
+  protobuf a command without a reply is acknowledged.
+* Watchdog: once live, any inbound frame on either channel resets it; after
+  ``ping_timeout`` seconds of silence the connection is reported gone. A
+  failed or closed peer connection or a closed channel is reported gone too,
+  once, through ``on_gone``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from .._loopback_ice import (
+    _candidate_is_on_host,
+    _local_addresses,
+    loopback_ice,
+    loopback_rtc_configuration,
+    sanitize_remote_sdp,
+)
+from .frames import ModelVideoTrack
+from .model_session import ModelSession
+from .session import SessionSetupError
+from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["G3Connection", "PausableVideoTrack", "offer_media_lines"]
+
+LiveCallback = Callable[["G3Connection"], None]
+GoneCallback = Callable[["G3Connection", str], None]
+
+# Current runtimes prefer VP9, then VP8, then H.264; aiortc has no VP9.
+_G3_CODEC_ORDER = ("video/vp8", "video/h264")
+
+
+def _g3_video_codecs() -> list[Any]:
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+
+    def rank(codec: Any) -> int:
+        mime = codec.mimeType.lower()
+        return _G3_CODEC_ORDER.index(mime) if mime in _G3_CODEC_ORDER else len(_G3_CODEC_ORDER)
+
+    return sorted(codecs, key=rank)
+
+
+def offer_media_lines(sdp: str) -> list[tuple[str, str | None]]:
+    """``(kind, mid)`` of every audio/video media line of an SDP, in order."""
+    lines: list[tuple[str, str | None]] = []
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            lines.append((line[2:].split(" ", 1)[0], None))
+        elif line.startswith("a=mid:") and lines:
+            kind, _ = lines[-1]
+            lines[-1] = (kind, line[len("a=mid:") :].strip())
+    return [(k, m) for k, m in lines if k in ("audio", "video")]
+
+
+class PausableVideoTrack(ModelVideoTrack):
+    """The model's video for one connection; sends nothing until resumed."""
+
+    def __init__(self, source: Any, name: str) -> None:
+        super().__init__(source)
+        self.name = name
+        self._resumed = asyncio.Event()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    def pause(self) -> None:
+        self._resumed.clear()
+
+    async def recv(self) -> Any:
+        while not self._resumed.is_set():
+            if self.readyState != "live":
+                raise MediaStreamError
+            try:
+                await asyncio.wait_for(self._resumed.wait(), 1.0)
+            except TimeoutError:
+                pass
+        return await super().recv()
+
+
+def _rtc_configuration(ice_servers: Sequence[Mapping[str, Any]] | None) -> RTCConfiguration:
+    servers = []
+    for entry in ice_servers or ():
+        creds = entry.get("credentials") or {}
+        urls = entry.get("uris") or entry.get("urls") or []
+        servers.append(RTCIceServer(urls=list(urls), username=creds.get("username"), credential=creds.get("password")))
+    return RTCConfiguration(iceServers=servers)
+
+
+class G3Connection:
+    """One RTCPeerConnection of one connection id, bound to a model session."""
+
+    def __init__(
+        self,
+        core: ModelSession,
+        connection_id: int,
+        *,
+        schema: Callable[[], dict[str, Any]],
+        on_live: LiveCallback,
+        on_gone: GoneCallback,
+        ping_timeout: float = 20.0,
+        loopback_only: bool = True,
+    ) -> None:
+        self.core = core
+        self.connection_id = connection_id
+        self.ping_timeout = ping_timeout
+        self.loopback_only = loopback_only
+        self.pc: RTCPeerConnection | None = None
+        self.data: RTCDataChannel | None = None
+        self.control: RTCDataChannel | None = None
+        self.outputs: dict[str, PausableVideoTrack] = {}
+        self.wire: str | None = None
+        self.live = False
+        self.last_inbound = time.monotonic()
+        self._schema = schema
+        self._on_live = on_live
+        self._on_gone = on_gone
+        self._encoder = Encoder(JSON)
+        self._gone = False
+        self._closed = False
+        self._inputs_by_mid: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- offer / answer ---------------------------------------------------------------------
+    async def accept(
+        self,
+        offer_sdp: str,
+        track_mapping: Sequence[Mapping[str, Any]],
+        *,
+        ice_servers: Sequence[Mapping[str, Any]] | None = None,
+        gather_timeout: float = 5.0,
+    ) -> str:
+        """Answer ``offer_sdp`` (ICE gathering complete); raises SessionSetupError."""
+        declared = {t["name"]: t for t in self.core.model.session_tracks()}
+        by_mid = {str(e.get("mid")): e for e in track_mapping if isinstance(e, Mapping)}
+        try:
+            with loopback_ice(self.loopback_only):
+                if ice_servers is not None:
+                    config = _rtc_configuration(ice_servers)
+                else:
+                    config = loopback_rtc_configuration() if self.loopback_only else RTCConfiguration(iceServers=[])
+                pc = RTCPeerConnection(config)
+                self.pc = pc
+                pc.on("datachannel", self._on_datachannel)
+                pc.on("connectionstatechange", self._on_connection_state)
+                # Transceivers are made before the remote description, one per
+                # media line in order, so that aiortc matches them to the
+                # offer's lines and our codec preference applies.
+                input_order = [n for n, t in declared.items() if t["direction"] == "sendonly"]
+                for kind, mid in offer_media_lines(offer_sdp):
+                    entry = by_mid.get(str(mid))
+                    name = entry.get("name") if entry else None
+                    track = declared.get(name) if isinstance(name, str) else None
+                    if track is not None and track["kind"] == kind and track["direction"] == "recvonly":
+                        out = PausableVideoTrack(self.core.source, track["name"])
+                        self.outputs[track["name"]] = out
+                        tr = pc.addTransceiver(out, direction="sendonly")
+                    elif track is not None and track["kind"] == kind and track["direction"] == "sendonly":
+                        tr = pc.addTransceiver(kind, direction="recvonly")
+                        self._inputs_by_mid[str(mid)] = track["name"]
+                    elif entry is not None and kind == "video" and input_order:
+                        # an unnamed input: named by arrival order among declared inputs
+                        tr = pc.addTransceiver(kind, direction="recvonly")
+                        self._inputs_by_mid[str(mid)] = input_order[len(self._inputs_by_mid) % len(input_order)]
+                    else:
+                        tr = pc.addTransceiver(kind, direction="inactive")
+                    if kind == "video":
+                        tr.setCodecPreferences(_g3_video_codecs())
+                pc.on("track", self._on_track)
+                if self.loopback_only:
+                    offer_sdp = sanitize_remote_sdp(offer_sdp)
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+                answer = await pc.createAnswer()
+                await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
+        except TimeoutError as exc:
+            raise SessionSetupError("ICE gathering timed out") from exc
+        except asyncio.CancelledError:
+            await self.close(timeout=1.0)
+            raise
+        except Exception as exc:
+            raise SessionSetupError(f"could not answer offer: {exc}") from exc
+        local = pc.localDescription
+        if local is None:
+            raise SessionSetupError("no local description")
+        for tr in pc.getTransceivers():
+            name = self._inputs_by_mid.get(str(tr.mid))
+            if name is not None and tr.receiver.track is not None:
+                self._spawn(self._drain(tr.receiver.track, name), "input-drain")
+        self._spawn(self._watchdog(), "ping-watchdog")
+        return local.sdp
+
+    async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
+        """A trickled remote candidate; off-host ones are dropped like in the offer."""
+        pc = self.pc
+        text = candidate.get("candidate")
+        if pc is None or not isinstance(text, str) or not text.strip():
+            return
+        line = text.strip()
+        line = line.removeprefix("a=")
+        if self.loopback_only and not _candidate_is_on_host(line, _local_addresses()):
+            return
+        try:
+            cand = candidate_from_sdp(line.split(":", 1)[1] if line.startswith("candidate:") else line)
+            cand.sdpMid = candidate.get("sdp_mid")
+            cand.sdpMLineIndex = candidate.get("sdp_mline_index")
+            await pc.addIceCandidate(cand)
+        except Exception:
+            logger.debug("remote candidate ignored: %.80s", line, exc_info=True)
+
+    # -- outgoing -----------------------------------------------------------------------------
+    def _send(self, frame: tuple[str, str | bytes] | None) -> bool:
+        if frame is None:
+            return False
+        label, payload = frame
+        channel = self.control if label == "control" else self.data
+        if channel is None or channel.readyState != "open":
+            return False
+        try:
+            channel.send(payload)
+            return True
+        except Exception:
+            logger.debug("data channel send failed", exc_info=True)
+            return False
+
+    def send_application(self, payload: dict[str, Any]) -> bool:
+        """A model broadcast (only once the connection is live)."""
+        if not self.live:
+            return False
+        return self._send(self._encoder.model_message(str(payload.get("type")), payload.get("data")))
+
+    def send_session_ended(self, reason: str) -> bool:
+        return self._send(self._encoder.session_ended(reason))
+
+    # -- incoming -----------------------------------------------------------------------------
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        label = "control" if channel.label == "control" else "data"
+        if label == "control":
+            self.control = channel
+        else:
+            self.data = channel
+        channel.on("message", lambda message: self._on_message(label, message))
+        channel.on("open", self._check_live)
+        channel.on("close", lambda: self._report_gone(f"{label} channel closed"))
+        self._check_live()
+
+    def _check_live(self) -> None:
+        if self.live or self._gone or self._closed or self.pc is None:
+            return
+        channels_open = all(c is not None and c.readyState == "open" for c in (self.data, self.control))
+        if self.pc.connectionState == "connected" and channels_open:
+            self.live = True
+            self.last_inbound = time.monotonic()
+            self.core.attach(self)
+            self._on_live(self)
+
+    def _on_message(self, channel: str, message: str | bytes) -> None:
+        self.last_inbound = time.monotonic()
+        if self.wire is None:
+            self.wire = detect_wire(message)
+            self._encoder = Encoder(self.wire)
+            logger.debug("connection %s speaks %s", self.connection_id, self.wire)
+        try:
+            inbound = decode_inbound(message, channel, self.wire)
+        except WireError as exc:
+            logger.info("unreadable %s message dropped: %s", channel, exc)
+            return
+        if inbound is not None:
+            logger.debug("connection %s %s: %s %r", self.connection_id, channel, inbound.what, inbound.name)
+            self._dispatch(inbound)
+
+    def _dispatch(self, msg: Inbound) -> None:
+        if msg.what == "command":
+            result = self.core.handle_command(msg.name, msg.data)
+            if result is not None:
+                self._send(self._encoder.model_message(str(result.get("type")), result.get("data"), msg.request_id))
+            else:
+                self._send(self._encoder.command_ack(msg.request_id))
+        elif msg.what == "requestSchema":
+            self._send(self._encoder.model_schema(self._schema(), msg.request_id))
+        elif msg.what in ("resume_track", "pause_track"):
+            track = self.outputs.get(msg.name)
+            if track is None:
+                logger.info("%s for unknown output track %r ignored", msg.what, msg.name)
+            elif msg.what == "resume_track":
+                logger.debug("connection %s resumes %s", self.connection_id, msg.name)
+                track.resume()
+            else:
+                track.pause()
+        elif msg.what == "publish_track":
+            granted = self.core.claim(msg.name, self.connection_id)
+            refused = None if granted else "track already published"
+            self._send(self._encoder.publish_response(msg.name, msg.request_id, refused))
+        elif msg.what == "unpublish_track":
+            self.core.release(msg.name, self.connection_id)
+        elif msg.what == "runtime":
+            logger.debug("runtime message %r ignored", msg.name)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        # Inputs are started from the transceivers once the answer exists.
+        pass
+
+    async def _drain(self, track: MediaStreamTrack, name: str) -> None:
+        wants_input = self.core.model.accepts_input
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if wants_input:
+                try:
+                    self.core.model.on_input_frame(frame.to_ndarray(format="rgb24"))  # type: ignore[union-attr]
+                except Exception:
+                    logger.exception("model rejected an input frame on %s", name)
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState if self.pc else "closed"
+        logger.debug("connection %s peer %s", self.connection_id, state)
+        if state == "connected":
+            self._check_live()
+        elif state in ("failed", "closed"):
+            self._report_gone(f"peer connection {state}")
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.ping_timeout / 4))
+            if not self.live:
+                continue
+            silent = time.monotonic() - self.last_inbound
+            if silent > self.ping_timeout:
+                logger.warning("connection %s silent for %.1f s; dropping it", self.connection_id, silent)
+                self._report_gone("ping timeout")
+                return
+
+    def _report_gone(self, reason: str) -> None:
+        if self._gone or self._closed:
+            return
+        self._gone = True
+        self.live = False
+        self.core.detach(self)
+        logger.info("connection %s gone: %s", self.connection_id, reason)
+        self._on_gone(self, reason)
+
+    # -- teardown ----------------------------------------------------------------------------------
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Close the peer connection; bounded by ``timeout``. Idempotent, reports nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self.live = False
+        self.core.detach(self)
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        for track in self.outputs.values():
+            track.stop()
+        if self.pc is not None:
+            try:
+                await asyncio.wait_for(self.pc.close(), timeout)
+            except TimeoutError:
+                logger.warning("peer connection close timed out after %.1f s", timeout)
+            except Exception:
+                logger.debug("peer connection close failed", exc_info=True)

@@ -1,0 +1,265 @@
+"""The current local protocol's HTTP routes, for ``LocalRuntime(protocol="g3")``.
+
+WHY: current clients (reactor-sdk 0.8 and 1.x, and reactor_sync's own
+current-protocol path) start a session explicitly, then build any number of
+connections on it through the transport routes. This module is that
+contract on top of the shared ``ModelSession`` and ``G3Transport``.
+
+Routes::
+
+    GET  /health          200 {"status": "healthy", "state": loading|available|serving, "detail": null}
+    GET  /session         200 the session descriptor, in every state
+    POST /start_session   200 descriptor ("state": "waiting"); 422 body not an object;
+                          400 unknown or "stepped" generation (checked first);
+                          409 "cannot start session while <state>"; 503 + Retry-After: 1
+                          while the model loads
+    POST /stop_session    200 empty; optional {"reason": str <= 64, "moderate": bool}
+                          (422 otherwise); a reason reaches every live client as
+                          ``sessionEnded``; 409 "cannot stop session while ready|closing";
+                          503 while loading
+    GET  /schema          the model's OpenAPI document ({} while loading)
+    /sessions/{sid}/transport/webrtc/...   see transport_g3 (no session running: 400
+                          "No session running", checked first; sid other than the
+                          zero UUID: 404 "Unknown session")
+
+Session states: created (loading) -> ready -> waiting -> streaming <-> orphaned
+-> closing -> ready. ``waiting`` (no connection live yet) and ``orphaned``
+(every connection left) close the session after ``orphan_timeout`` seconds.
+A connection counts once its peer is connected and both its channels are
+open. The session id is always the zero UUID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .._loopback_ice import is_loopback_host
+from .g3_connection import G3Connection
+from .http import HttpServer, Request, Response
+from .model_session import ModelSession
+from .schema import openapi_schema
+from .transport_g3 import G3Transport, add_transport_routes, detail, empty
+
+if TYPE_CHECKING:
+    from .local_server import LocalRuntime
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SESSION_ID", "TRANSPORT", "G3LocalApi", "G3State"]
+
+SESSION_ID = "00000000-0000-0000-0000-000000000000"
+TRANSPORT = {"protocol": "webrtc", "version": "1.0"}
+SERVER_VERSION = "reactor-sync-runtime"
+
+
+_INVALID = object()
+
+
+def _json_body(request: Request) -> Any:
+    """The body as JSON; None when empty; ``_INVALID`` when not JSON."""
+    if not request.body.strip():
+        return None
+    try:
+        return request.json()
+    except ValueError:
+        return _INVALID
+
+
+def _invalid(loc: list[str], message: str) -> Response:
+    """A validation failure in the current runtimes' shape (422, a list of problems)."""
+    return Response.json({"detail": [{"type": "value_error", "loc": loc, "msg": message}]}, 422)
+
+
+class G3State:
+    """The current runtime's session state names."""
+
+    CREATED = "created"
+    READY = "ready"
+    WAITING = "waiting"
+    STREAMING = "streaming"
+    ORPHANED = "orphaned"
+    CLOSING = "closing"
+
+
+_RUNNING = (G3State.WAITING, G3State.STREAMING, G3State.ORPHANED)
+_HEALTH = {G3State.CREATED: "loading", G3State.READY: "available"}
+
+
+class G3LocalApi:
+    """One model session at a time, many connections on it."""
+
+    idle_state = G3State.READY
+
+    def __init__(self, rt: LocalRuntime) -> None:
+        self.rt = rt
+        self.initial_state = G3State.CREATED if rt.load_delay > 0 else G3State.READY
+        self._core: ModelSession | None = None
+        self._transport: G3Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loader: asyncio.TimerHandle | None = None
+
+    def install(self, http: HttpServer) -> None:
+        http.route("GET", "/health", self._health)
+        http.route("GET", "/session", self._session)
+        http.route("POST", "/start_session", self._start_session)
+        http.route("POST", "/stop_session", self._stop_session)
+        http.route("GET", "/schema", self._schema_route)
+        add_transport_routes(http, self._resolve)
+        if self.initial_state == G3State.CREATED:
+            self._loader = asyncio.get_running_loop().call_later(self.rt.load_delay, self._loaded)
+
+    def _loaded(self) -> None:
+        self._loader = None
+        if self.rt.state == G3State.CREATED:
+            self.rt._set_state(G3State.READY)
+            self.rt._event("model_loaded")
+
+    # -- descriptor and read-only routes --------------------------------------------------
+    def descriptor(self) -> dict[str, Any]:
+        state = self.rt.state
+        loaded = state != G3State.CREATED
+        desc: dict[str, Any] = {
+            "session_id": SESSION_ID,
+            "state": state,
+            "cluster": "local",
+            "model": {"name": self.rt.model_name} if loaded else {},
+            "server_info": {"server_version": SERVER_VERSION},
+            "selected_transport": dict(TRANSPORT),
+            "transports": [dict(TRANSPORT)],
+            "recording": {"enabled": False, "chunk_seconds": 4},
+            "step_results": {"enabled": False},
+            "generation": "streamed",
+        }
+        if loaded:
+            desc["capabilities"] = {
+                "protocol_version": "v0",
+                "tracks": self.rt.model.session_tracks(),
+                "commands": [],
+            }
+        return desc
+
+    def schema(self) -> dict[str, Any]:
+        return openapi_schema(self.rt.model)
+
+    async def _health(self, request: Request) -> Response:
+        state = _HEALTH.get(self.rt.state, "serving")
+        return Response.json({"status": "healthy", "state": state, "detail": None})
+
+    async def _session(self, request: Request) -> Response:
+        return Response.json(self.descriptor())
+
+    async def _schema_route(self, request: Request) -> Response:
+        return Response.json({} if self.rt.state == G3State.CREATED else self.schema())
+
+    # -- session control ------------------------------------------------------------------
+    async def _start_session(self, request: Request) -> Response:
+        body = _json_body(request)
+        if body is _INVALID or not (body is None or isinstance(body, dict)):
+            return _invalid(["body"], "Input should be a valid dictionary")
+        generation = (body or {}).get("generation", "streamed")
+        if generation not in ("streamed", "stepped"):
+            return detail(400, f"generation must be one of 'streamed', 'stepped', not {generation!r}")
+        if generation == "stepped":
+            return detail(400, f"model {self.rt.model_name!r} does not support stepped generation")
+        state = self.rt.state
+        if state == G3State.CREATED:
+            return detail(503, "model is still loading", {"Retry-After": "1"})
+        if state != G3State.READY:
+            return detail(409, f"cannot start session while {state}")
+        core = ModelSession(self.rt.model, on_command=self.rt._record_command)
+        core.start()
+        self._core = core
+        self._transport = G3Transport(
+            core,
+            schema=self.schema,
+            on_live=self._live,
+            on_gone=self._gone,
+            ping_timeout=self.rt.ping_timeout,
+            gather_timeout=self.rt.gather_timeout,
+            loopback_only=is_loopback_host(self.rt.host),
+        )
+        self.rt._set_state(G3State.WAITING)
+        self.rt._event("session_started")
+        self._arm_timer(self.rt.start_timeout, "session_timeout")
+        return Response.json(self.descriptor())
+
+    async def _stop_session(self, request: Request) -> Response:
+        body = _json_body(request)
+        if body is _INVALID or not (body is None or isinstance(body, dict)):
+            return _invalid(["body"], "Input should be a valid dictionary or object to extract fields from")
+        reason = (body or {}).get("reason")
+        if reason is not None and not isinstance(reason, str):
+            return _invalid(["body", "reason"], "Input should be a valid string")
+        if isinstance(reason, str) and len(reason) > 64:
+            return _invalid(["body", "reason"], "String should have at most 64 characters")
+        state = self.rt.state
+        if state == G3State.CREATED:
+            return detail(503, "model is still loading")
+        if state not in _RUNNING:
+            return detail(409, f"cannot stop session while {state}")
+        await self._end("session_stopped", reason)
+        return empty(200)
+
+    async def _resolve(self, request: Request) -> tuple[G3Transport | None, Response | None]:
+        if self._transport is None or self.rt.state not in _RUNNING:
+            return None, detail(400, "No session running")
+        if request.path_params.get("sid") != SESSION_ID:
+            return None, detail(404, "Unknown session")
+        return self._transport, None
+
+    # -- connections come and go ----------------------------------------------------------
+    def _live(self, conn: G3Connection) -> None:
+        self._cancel_timer()
+        self.rt._event("client_connected")
+        if self.rt.state in (G3State.WAITING, G3State.ORPHANED):
+            self.rt._set_state(G3State.STREAMING)
+
+    def _gone(self, conn: G3Connection, reason: str) -> None:
+        self.rt._event("client_gone")
+        transport = self._transport
+        if transport is not None and not transport.live and self.rt.state == G3State.STREAMING:
+            self.rt._set_state(G3State.ORPHANED)
+            self.rt._event("orphaned")
+            self._arm_timer(self.rt.orphan_timeout, "orphan_timeout")
+
+    def drop_client(self) -> bool:
+        return self._transport is not None and self._transport.drop_all() > 0
+
+    def _arm_timer(self, delay: float, event: str) -> None:
+        self._cancel_timer()
+        if delay <= 0:
+            return
+
+        def fire() -> None:
+            self._timer = None
+            if self.rt.state in (G3State.WAITING, G3State.ORPHANED):
+                logger.info("%s after %.1f s in %s", event, delay, self.rt.state)
+                asyncio.get_running_loop().create_task(self._end(event, None))
+
+        self._timer = asyncio.get_running_loop().call_later(delay, fire)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _end(self, event: str, reason: str | None) -> None:
+        self._cancel_timer()
+        transport, self._transport = self._transport, None
+        core, self._core = self._core, None
+        if transport is None and core is None:
+            return
+        self.rt._set_state(G3State.CLOSING)
+        if transport is not None:
+            await transport.close(reason)
+        if core is not None:
+            await core.stop()
+        self.rt._set_state(G3State.READY)
+        self.rt._event(event)
+
+    async def close(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+        await self._end("session_stopped", "Session ended: the server is shutting down.")

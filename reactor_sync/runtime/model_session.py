@@ -1,0 +1,127 @@
+"""One running model session: the model, its clock and the connections watching it.
+
+WHY one core: the local runtime and the coordinator emulator, on either
+protocol, all run "a model session with zero or more client connections".
+What differs between them is only HTTP (how a session is started, how an
+offer arrives); the model's life is the same everywhere:
+
+* ``start()`` gives the model a clean state and a frame clock
+  (``FrameSource``) that starts with the first connection and then keeps
+  running while connections come and go, so a reconnecting client sees the
+  model state and frame counter continue;
+* every attached connection ("sink": anything with
+  ``send_application(payload)``) receives the model's own messages, which
+  are broadcast; a command's return value goes back to the sender only,
+  which is the caller's job (``handle_command`` returns it);
+* input-track claims (``claim``/``release``) belong to a connection id and
+  the first claim wins; a second claim is refused even from the holder (as
+  reactor-runtime 3.10 does after a client's own reconnect), and the claim
+  lasts until ``release`` or the end of the session;
+* ``stop()`` detaches everyone, stops the clock and tells the model.
+
+All methods run on the server's own event loop; nothing here locks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .frames import FrameSource
+from .model import Model
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelSession", "Sink"]
+
+
+class Sink(Protocol):
+    """A client connection as the model session sees it."""
+
+    def send_application(self, payload: dict[str, Any]) -> bool: ...
+
+
+class ModelSession:
+    """A model plus its clock, attached connections, commands and track claims."""
+
+    def __init__(self, model: Model, on_command: Callable[[str, Any], None] | None = None) -> None:
+        self.model = model
+        self._on_command = on_command
+        self.source = FrameSource(model)
+        self.commands: list[tuple[str, Any]] = []
+        self.publishers: dict[str, object] = {}
+        self._sinks: list[Sink] = []
+        self.started = False
+        self.stopped = False
+
+    def start(self) -> None:
+        """Fresh model state; the clock starts with ``start_clock()``."""
+        self.model.start_session()
+        self.model.set_sender(self.broadcast)
+        self.started = True
+
+    def start_clock(self) -> None:
+        """Start producing frames (needs the running loop; idempotent)."""
+        if not self.stopped:
+            self.source.start()
+
+    # -- connections ------------------------------------------------------------------
+    def attach(self, sink: Sink) -> None:
+        if sink not in self._sinks:
+            self._sinks.append(sink)
+
+    def detach(self, sink: Sink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    @property
+    def attached(self) -> int:
+        return len(self._sinks)
+
+    def broadcast(self, payload: dict[str, Any]) -> None:
+        """The model's own message, to every attached connection."""
+        for sink in list(self._sinks):
+            try:
+                sink.send_application(payload)
+            except Exception:
+                logger.debug("sending to a connection failed", exc_info=True)
+
+    def handle_command(self, name: str, data: Any) -> dict[str, Any] | None:
+        """Record and run one command; returns the model's reply, if any."""
+        self.commands.append((name, data))
+        if self._on_command is not None:
+            self._on_command(name, data)
+        try:
+            return self.model.handle_command(name, data)
+        except Exception:
+            logger.exception("command %r failed", name)
+            return None
+
+    # -- input track claims -----------------------------------------------------------
+    def claim(self, track: str, owner: object) -> bool:
+        """True for the first claim on ``track``; every later claim is refused."""
+        if track in self.publishers:
+            return False
+        self.publishers[track] = owner
+        return True
+
+    def release(self, track: str, owner: object) -> None:
+        if self.publishers.get(track) == owner:
+            del self.publishers[track]
+
+    # -- end ----------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Detach everyone, stop the clock and end the model's session. Idempotent."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self._sinks.clear()
+        self.publishers.clear()
+        self.model.set_sender(None)
+        await self.source.stop()
+        if self.started:
+            try:
+                self.model.stop_session()
+            except Exception:
+                logger.exception("model stop_session failed")

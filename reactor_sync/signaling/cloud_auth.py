@@ -1,0 +1,127 @@
+"""The API key -> JWT exchange and Bearer calls, for both coordinator generations.
+
+The current coordinator takes ``POST /tokens`` with the key in
+``Reactor-API-Key``; the legacy one ``GET /tokens`` with ``X-API-Key``. A
+legacy coordinator answers the current verb with 405, which is how
+:mod:`.detect` tells them apart without creating anything.
+
+Secrets: the key only ever goes into its header and the JWT only into
+``Authorization``; both live in name-mangled attributes, appear in no repr,
+and error texts are built from method, path and status only. A JWT that
+expires between calls (a long queue, a late reconnect) is refreshed once
+with the key before giving up with AuthenticationError.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+import warnings
+from typing import Any
+
+import requests
+
+from .._deadline import Deadline
+from .._loopback_ice import is_loopback_host
+from ..errors import AuthenticationError, CoordinatorError, ProtocolError
+from .http import HttpClient
+
+logger = logging.getLogger(__name__)
+
+# Sent on every call of the current API (its clients do the same).
+API_VERSION_HEADERS = {"Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1"}
+
+
+def warn_if_plain_http(base_url: str) -> None:
+    """Say so when a key would cross a network unencrypted."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        warnings.warn(
+            f"the API key will be sent over plain http to {parts.hostname}; use https",
+            stacklevel=5,
+        )
+
+
+class TokenAuth:
+    """Holds the key and the current JWT for one coordinator URL."""
+
+    def __init__(self, http: HttpClient, api_key: str, *, legacy: bool) -> None:
+        self._http = http
+        self.legacy = legacy
+        self.__api_key = api_key
+        self.__jwt: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<TokenAuth {self._http.base_url} legacy={self.legacy}>"
+
+    def fetch(self, deadline: Deadline) -> None:
+        """Exchange the key for a fresh JWT (kept for the following calls)."""
+        if self.legacy:
+            response = self._http.request("GET", "/tokens", deadline, headers={"X-API-Key": self.__api_key})
+            what = "GET /tokens"
+        else:
+            response = self._http.request(
+                "POST", "/tokens", deadline, ok=(200, 201),
+                headers={"Reactor-API-Key": self.__api_key, **API_VERSION_HEADERS},
+            )
+            what = "POST /tokens"
+        self._keep(response, what)
+
+    def probe_current(self, deadline: Deadline) -> bool:
+        """Try the current token call: True (and a JWT kept) if it works, False on 405/404.
+
+        Any other failure (a refused key, an unreachable coordinator) is
+        raised as the typed error it is: it would fail either generation.
+        """
+        try:
+            response = self._http.request(
+                "POST", "/tokens", deadline, ok=(200, 201),
+                headers={"Reactor-API-Key": self.__api_key, **API_VERSION_HEADERS},
+            )
+        except CoordinatorError as exc:
+            if exc.status_code in (404, 405):
+                return False
+            raise
+        self._keep(response, "POST /tokens")
+        return True
+
+    def _keep(self, response: requests.Response, what: str) -> None:
+        token = self._http.json_of(response, what, "jwt")["jwt"]
+        if not isinstance(token, str) or not token:
+            raise ProtocolError(f"{what} answered an empty token")
+        self.__jwt = token
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        *,
+        ok: tuple[int, ...] = (200,),
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """A Bearer call; on 401 with a token we already had, refresh it once."""
+        fresh = self.__jwt is None
+        if fresh:
+            self.fetch(deadline)
+        try:
+            return self._send(method, path, deadline, ok, json_body, headers)
+        except AuthenticationError as exc:
+            if fresh or exc.status_code != 401:
+                raise
+            logger.info("%s %s: token refused, fetching a new one", method, path)
+            self.fetch(deadline)
+            return self._send(method, path, deadline, ok, json_body, headers)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        ok: tuple[int, ...],
+        json_body: Any,
+        headers: dict[str, str] | None,
+    ) -> requests.Response:
+        merged = {"Authorization": f"Bearer {self.__jwt}", **(headers or {})}
+        return self._http.request(method, path, deadline, ok=ok, json_body=json_body, headers=merged)

@@ -1,0 +1,146 @@
+"""Which protocol generation a server speaks, found without side effects.
+
+Local runtime: ``GET /session`` answers 200 with a session descriptor on the
+current runtimes (2.x and 3.x, in every state, before any session) and 404 on
+the legacy one (1.x). Nothing is started by asking.
+
+Cloud coordinator: the token call differs. ``POST /tokens`` with
+``Reactor-API-Key`` gets a JWT from a current coordinator and 405 from a
+legacy one (which wants ``GET /tokens`` with ``X-API-Key``); the JWT got while
+probing is kept for the connect that follows, so detection costs nothing
+there.
+
+The answer is remembered by the :class:`DetectingSignaling` of one Reactor;
+``Reactor(protocol="g1"|"g3")`` skips the probe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from .._deadline import Deadline
+from ..errors import Component
+from . import Generation, ProtocolChoice, SessionPlan, Signaling
+from .cloud_auth import TokenAuth, warn_if_plain_http
+from .g1_cloud import CloudSignaling
+from .g1_local import LocalSignaling
+from .g3_cloud import G3CloudSignaling
+from .g3_local import G3LocalSignaling
+from .http import HttpClient
+
+logger = logging.getLogger(__name__)
+
+
+def probe_local(http: HttpClient, deadline: Deadline) -> Generation:
+    """The generation of the runtime behind ``http`` (one GET, no side effects)."""
+    response = http.request("GET", "/session", deadline, ok=(200, 404, 405), retry=False)
+    if response.status_code == 200:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "session_id" in body:
+            return "g3"
+    return "g1"
+
+
+class DetectingSignaling:
+    """A :class:`Signaling` that picks its generation on the first connect.
+
+    ``protocol`` "auto" probes once and remembers; "g1"/"g3" fix it.
+    """
+
+    def __init__(
+        self,
+        *,
+        local: bool,
+        base_url: str,
+        model_name: str,
+        api_key: str | None,
+        protocol: ProtocolChoice,
+        loopback: bool,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._local = local
+        self._model_name = model_name
+        self._protocol = protocol
+        self._loopback = loopback
+        component: Component = "gpu" if local else "coordinator"
+        self._http = HttpClient(self.base_url, component=component, max_retries=0 if local else 3)
+        self._auth: TokenAuth | None = None
+        if not local:
+            warn_if_plain_http(self.base_url)
+            self._auth = TokenAuth(self._http, api_key or "", legacy=protocol == "g1")
+        self._impl: Signaling | None = None
+        if protocol != "auto":
+            self._impl = self._build(protocol)
+
+    def __repr__(self) -> str:
+        return f"<DetectingSignaling {self.base_url} protocol={self._protocol} generation={self.generation}>"
+
+    @property
+    def generation(self) -> Generation | None:
+        """The generation in use, or None until the first connect found it."""
+        return self._impl.generation if self._impl is not None else None
+
+    def _build(self, generation: Generation) -> Signaling:
+        if self._local:
+            if generation == "g3":
+                return G3LocalSignaling(self.base_url, self._http, loopback=self._loopback)
+            return LocalSignaling(self.base_url, self._http)
+        assert self._auth is not None
+        self._auth.legacy = generation == "g1"
+        if generation == "g3":
+            return G3CloudSignaling(self._http, self._model_name, self._auth)
+        return CloudSignaling(self._http, self._model_name, self._auth)
+
+    def _resolved(self, deadline: Deadline) -> Signaling:
+        if self._impl is not None:
+            return self._impl
+        if self._local:
+            generation = probe_local(self._http, deadline)
+            impl = self._build(generation)
+        else:
+            assert self._auth is not None
+            current = self._auth.probe_current(deadline)
+            impl = self._build("g3" if current else "g1")
+            if current:
+                assert isinstance(impl, G3CloudSignaling)
+                impl.token_already_fetched()
+        logger.info("%s speaks the %s protocol", self.base_url, impl.generation)
+        self._impl = impl
+        return impl
+
+    # -- Signaling --------------------------------------------------------
+    def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
+        return self._resolved(deadline).start_session(deadline, on_waiting)
+
+    def prepare(
+        self, plan: SessionPlan, deadline: Deadline, on_waiting: Callable[[], None], *, reconnect: bool
+    ) -> None:
+        self._resolved(deadline).prepare(plan, deadline, on_waiting, reconnect=reconnect)
+
+    def negotiate(
+        self,
+        plan: SessionPlan,
+        offer: str,
+        track_mapping: list[dict[str, str]],
+        deadline: Deadline,
+        on_waiting: Callable[[], None],
+        *,
+        reconnect: bool,
+    ) -> str:
+        return self._resolved(deadline).negotiate(
+            plan, offer, track_mapping, deadline, on_waiting, reconnect=reconnect
+        )
+
+    def close_session(self, plan: SessionPlan, timeout: float) -> None:
+        impl = self._impl
+        if impl is None:
+            return  # never got as far as a session
+        impl.close_session(plan, timeout)
+
+    def close(self) -> None:
+        self._http.close()
+

@@ -1,0 +1,109 @@
+"""Signalling with a current local runtime (reactor-runtime 2.x and 3.x).
+
+Sequence: ``POST /start_session`` returns the session descriptor (its id and
+the model's tracks; 503 with Retry-After while the model loads, which we wait
+out as WAITING within the caller's timeout; 409 while another session runs),
+then the transport routes of :mod:`.g3_transport`. A reconnect puts a fresh
+offer on the same connection id; ``POST /stop_session`` ends the session
+(409 while idle means it is already stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from .._deadline import Deadline
+from ..errors import CoordinatorError, ServiceUnavailableError, SessionConflictError
+from . import Generation, SessionPlan
+from .cloud_auth import API_VERSION_HEADERS
+from .g3_transport import G3Transport, check_descriptor
+from .http import HttpClient
+
+logger = logging.getLogger(__name__)
+
+# While the model loads, the runtime says when to ask again; without a
+# Retry-After we ask every second.
+LOADING_RETRY_S = 1.0
+
+
+class G3LocalSignaling:
+    """Talks to a current runtime at ``base_url``."""
+
+    generation: Generation = "g3"
+
+    def __init__(self, base_url: str, http: HttpClient | None = None, *, loopback: bool = True) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http or HttpClient(self.base_url, component="gpu", max_retries=0)
+        self._transport = G3Transport(self._http, self._call, offer_ice_servers=loopback)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        *,
+        ok: tuple[int, ...] = (200,),
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        merged = {**API_VERSION_HEADERS, **(headers or {})}
+        return self._http.request(method, path, deadline, ok=ok, json_body=json_body, headers=merged, retry=False)
+
+    def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
+        while True:
+            try:
+                response = self._call("POST", "/start_session", deadline, ok=(200, 201), json_body={})
+                break
+            except ServiceUnavailableError as exc:
+                if exc.status_code != 503:
+                    raise
+                # Loading: the session cannot start yet; wait as the runtime asks.
+                on_waiting()
+                delay = exc.retry_after if exc.retry_after is not None else LOADING_RETRY_S
+                logger.info("the runtime is loading its model; asking again in %.1f s", delay)
+                if delay >= deadline.remaining():
+                    raise
+                deadline.sleep(delay)
+            except CoordinatorError as exc:
+                if exc.status_code not in (400, 409):
+                    raise
+                raise SessionConflictError(
+                    f"the runtime at {self.base_url} already runs a session ({exc.message}): "
+                    "stop the other client, reconnect() it, or wait for the runtime to end an "
+                    "orphaned session (it does after about 60 s)",
+                    component="gpu",
+                    status_code=exc.status_code,
+                ) from exc
+        body = self._http.json_of(response, "POST /start_session", "session_id")
+        session_id = body["session_id"]
+        tracks = check_descriptor(body, "POST /start_session", "gpu")
+        return SessionPlan("g3", [], tracks=tracks, session_id=str(session_id), descriptor=body)
+
+    def prepare(
+        self, plan: SessionPlan, deadline: Deadline, on_waiting: Callable[[], None], *, reconnect: bool
+    ) -> None:
+        self._transport.prepare(plan, deadline)
+
+    def negotiate(
+        self,
+        plan: SessionPlan,
+        offer: str,
+        track_mapping: list[dict[str, str]],
+        deadline: Deadline,
+        on_waiting: Callable[[], None],
+        *,
+        reconnect: bool,
+    ) -> str:
+        return self._transport.negotiate(plan, offer, track_mapping, deadline, reconnect=reconnect)
+
+    def close_session(self, plan: SessionPlan, timeout: float) -> None:
+        deadline = Deadline(timeout, "stopping the local session")
+        # 409 "cannot stop session while ready" (or closing): already stopped.
+        self._call("POST", "/stop_session", deadline, ok=(200, 202, 204, 400, 409), json_body={})
+
+    def close(self) -> None:
+        self._http.close()
