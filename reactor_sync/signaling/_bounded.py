@@ -20,7 +20,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Self
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -131,7 +131,7 @@ class Watchdog:
         self.fired = False
         self._thread = threading.Thread(target=self._watch, name="reactor-sync-http-watchdog", daemon=True)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Watchdog:
         _forget_thread(self._owner)
         _handshaking.discard(self._owner)
         self._thread.start()
