@@ -32,6 +32,7 @@ from ._deadline import Deadline
 from ._handlers import HandlerMixin
 from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
+from ._no_pickle import NotPicklable
 from ._peer_link import PeerLink
 from .audio import AudioChunk, chunk_from_av
 from .audio_input import AudioSource
@@ -79,7 +80,7 @@ _DROP_LOG_EVERY = 1000
 _Disconnected = DisconnectedError  # why a mailbox was closed by disconnect(): ends frames() quietly
 
 
-class Reactor(HandlerMixin):
+class Reactor(NotPicklable, HandlerMixin):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
