@@ -53,7 +53,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from ._mp4 import Mp4Writer
 from ._progress import Progress
 from .errors import InvalidArgumentError, ReactorError
 
@@ -176,11 +175,9 @@ def _record(task: RenderTask, reactor: Any) -> int:
     """Prompt the model and write ``task.seconds`` of its video; returns the frames written."""
     reactor.send_command("schedule_prompt", {"new_prompt": task.prompt, "timestamp": 0})
     reactor.send_command("start", {})
-    with Mp4Writer(task.path, task.fps, skip_leading_black=True) as writer:
-        start = time.monotonic()
-        while time.monotonic() - start < task.seconds:
-            writer.write(reactor.get_frame(timeout=task.frame_timeout))
-    return writer.frames
+    reactor.get_frame(timeout=task.frame_timeout)  # the picture flows: a silent model fails here, typed
+    result = reactor.record(task.path, seconds=task.seconds, timeout=task.seconds + task.frame_timeout + 10)
+    return max(result.frames.values(), default=0)
 
 
 def render_one(task: RenderTask) -> RenderResult:

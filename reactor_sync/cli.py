@@ -121,7 +121,7 @@ def _demo(args: argparse.Namespace) -> int:
                 for timestamp, prompt in DEMO_PROMPTS:
                     reactor.send_command("schedule_prompt", {"new_prompt": prompt, "timestamp": timestamp})
                 reactor.send_command("start", {})
-            written = _record(reactor, out, args.seconds, args.fps)
+            written = _record(reactor, out, args.seconds)
             if player is not None:
                 player.close()
     if written == 0:
@@ -149,20 +149,23 @@ def _generated_clip(width: int, height: int, frames: int = 60) -> list[Any]:
     return clip
 
 
-def _record(reactor: object, path: str, seconds: float, fps: int) -> int:
-    """Pull frames for ``seconds`` and encode them, with a progress line on stderr."""
-    from ._mp4 import Mp4Writer
+def _record(reactor: object, path: str, seconds: float) -> int:
+    """Record ``seconds`` with the library's recorder, with a progress line on stderr."""
     from .client import Reactor
+    from .recorder import Recording
 
     assert isinstance(reactor, Reactor)
     progress = Progress()
+    recording = reactor.record(path)  # runs on its own thread until stop_recording()
+    assert isinstance(recording, Recording)
     start = time.perf_counter()
-    with Mp4Writer(path, fps) as writer:
-        while (elapsed := time.perf_counter() - start) < seconds:
-            writer.write(reactor.get_frame(timeout=5))  # warm-up frames of another size are skipped
-            rate = f"{writer.frames / elapsed:5.1f}" if elapsed >= 0.5 else "   --"  # too early to tell
-            progress.update(f"frames {writer.frames:5d}  fps {rate}")
-    count = writer.frames
+    while (elapsed := time.perf_counter() - start) < seconds:
+        time.sleep(min(0.1, max(0.0, seconds - elapsed)))
+        count = recording.frames_written
+        rate = f"{count / elapsed:5.1f}" if elapsed >= 0.5 else "   --"  # too early to tell
+        progress.update(f"frames {count:5d}  fps {rate}")
+    result = reactor.stop_recording()
+    count = result.frames.get(next(iter(result.frames), ""), 0) if result else 0
     elapsed = time.perf_counter() - start
     progress.finish(f"frames {count:5d}  fps {count / elapsed:5.1f}  ({elapsed:.1f} s)")
     return count

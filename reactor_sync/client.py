@@ -97,7 +97,9 @@ class Reactor(NotPicklable, HandlerMixin):
             full, the oldest is dropped (counted in ``stats()``).
         message_buffer: how many messages ``get_message()`` keeps per scope.
         stall_timeout: declare the connection lost when nothing at all (no
-            frame, no message) arrived for this long; None disables it.
+            frame, no message, no answer to an SCTP heartbeat) arrived for
+            this long; None disables it. A model that sends nothing while
+            idle is not a loss: the heartbeat's answer keeps it alive.
         auto_reconnect: reconnect by itself after a recoverable loss (True
             or a :class:`~reactor_sync.ReconnectPolicy`); off by default.
         protocol: ``"auto"`` (default) finds out which protocol generation
@@ -381,6 +383,7 @@ class Reactor(NotPicklable, HandlerMixin):
             link, offer = loop.run(
                 self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer"
             )
+            self._main_track = link.main_video_name  # frames may come before READY
             answer = self._signaling.negotiate(
                 plan, offer, link.track_mapping, deadline, waiting, reconnect=resume
             )
@@ -406,7 +409,6 @@ class Reactor(NotPicklable, HandlerMixin):
             raise
         with self._lock:
             self._link = link
-            self._main_track = link.main_video_name
             track, _ = self._input
             audio_in = self._audio_input
         if track is not None:  # input published before a reconnect goes on
