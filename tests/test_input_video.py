@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from reactor_sync import InvalidArgumentError, NotConnectedError, Reactor
+from reactor_sync import InvalidArgumentError, NotConnectedError, PublishRefusedError, Reactor
 from reactor_sync.runtime import LocalRuntime
 
 W, H = 160, 120
@@ -69,6 +69,27 @@ def test_ninety_pushed_frames_come_back_inverted(reactor: Reactor) -> None:
     good = sum(is_inverted_pattern(f) for f in received)
     assert good >= 80, f"only {good} of {len(received)} frames carried the inverted pattern"
     assert source.frames_pushed >= 90 and source.frames_sent > 0
+
+
+def _wait_for(r: Reactor, swap: bool, timeout: float) -> float:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if is_inverted_pattern(r.get_frame(timeout=5), swap=swap):
+            return time.monotonic()
+    raise AssertionError(f"pattern (swap={swap}) never came back")
+
+
+def test_a_pushed_frame_leaves_at_once_not_on_the_next_tick(reactor: Reactor) -> None:
+    """At 0.25 fps the track's next regular frame is 4 s after the first; a frame
+    pushed 2 s in must come back long before that (it is sent when pushed)."""
+    source = reactor.publish_frames(fps=0.25)
+    source.push(pattern())
+    t_first = _wait_for(reactor, swap=False, timeout=10)
+    time.sleep(2.1)  # past half an interval: the earliest the next frame may go
+    source.push(pattern(swap=True))
+    t_second = _wait_for(reactor, swap=True, timeout=10)
+    assert t_second - t_first < 3.9, "the pushed frame waited for the fps tick"
+    assert source.frames_sent == 2  # the first frame, then the pushed one: no repeat in between
 
 
 def test_unpublish_and_republish_twice_without_renegotiation(reactor: Reactor, invert_runtime: LocalRuntime) -> None:
@@ -145,13 +166,21 @@ def test_publish_video_plays_a_file_and_an_iterable(reactor: Reactor, tmp_path) 
         reactor.publish_video(os.path.join(tmp_path, "missing.mp4"))
 
 
-def test_the_peer_style_model_ignores_input_and_keeps_streaming(runtime: LocalRuntime) -> None:
-    with Reactor("livecore", local=True, local_url=runtime.url) as r:
-        source = r.publish_frames(fps=30)
-        for _ in range(30):
-            source.push(pattern())
-            time.sleep(1 / 30)
-        assert r.get_frame(timeout=5).shape == (192, 256, 3)
+@pytest.mark.parametrize("protocol", ["g1", "g3"])
+def test_a_model_without_input_keeps_streaming_when_input_is_published(protocol: str) -> None:
+    """Legacy: the one m-line carries input the model ignores. Current: the model
+    declares no input track, so publishing is refused, typed, before anything is sent."""
+    with LocalRuntime(model="livecore", port=0, width=256, height=192, protocol=protocol) as rt:
+        with Reactor("livecore", local=True, local_url=rt.url) as r:
+            if protocol == "g1":
+                source = r.publish_frames(fps=30)
+                for _ in range(30):
+                    source.push(pattern())
+                    time.sleep(1 / 30)
+            else:
+                with pytest.raises(PublishRefusedError, match="takes no video input"):
+                    r.publish_frames(fps=30)
+            assert r.get_frame(timeout=5).shape == (192, 256, 3)
 
 
 def test_a_failing_player_reports_a_typed_error_everywhere(reactor: Reactor) -> None:
