@@ -71,9 +71,9 @@ PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
 # it a fast caller buffers without bound and disconnect() has megabytes to flush.
 COMMAND_BUFFER_HIGH = 4 * 1024 * 1024
 COMMAND_BUFFER_LOW = 1024 * 1024
-# SCTP's "last fragment" flag: one per message in its queues; WebRTC's DCEP
-# payload protocol id (channel open/ack messages, not ours).
-_LAST_FRAGMENT = 0x01
+# SCTP chunk flags (first fragment 0x02, last 0x01); WebRTC's DCEP payload
+# protocol id (channel open/ack messages, not ours).
+_WHOLE = 0x03  # first and last fragment: a message in one chunk
 _DCEP_PPID = 50
 
 
@@ -126,6 +126,9 @@ class PeerLink:
         self._was_ready = False
         self._heartbeats = False
         self._draining = False  # disconnect() is flushing: no pings, nothing delivered
+        # Our own messages on the data channel (pings, capability requests): not
+        # the user's commands, so never counted as commands unsent.
+        self._internal: set[bytes] = {encode_command("ping", {}, "runtime").encode()}
         self._buffer_low = asyncio.Event()
         self._dc.bufferedAmountLowThreshold = COMMAND_BUFFER_LOW
         self._dc.on("bufferedamountlow", self._buffer_low.set)
@@ -363,9 +366,12 @@ class PeerLink:
                 )
                 return
 
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str, *, internal: bool = False) -> None:
+        """Send on the data channel; ``internal``: ours, not a user's command (see unsent_messages)."""
         if self._dc.readyState != "open":
             raise ConnectionLostError("the data channel is not open")
+        if internal:
+            self._internal.add(text.encode())
         self._dc.send(text)
 
     # -- commands: size, back-pressure, drain ---------------------------------
@@ -410,14 +416,23 @@ class PeerLink:
             return 0
         dc = self._dc
         count = sum(
-            1 for channel, ppid, _ in getattr(sctp, "_data_channel_queue", ())
-            if channel is dc and ppid != _DCEP_PPID
+            1 for channel, ppid, data in getattr(sctp, "_data_channel_queue", ())
+            if channel is dc and ppid != _DCEP_PPID and bytes(data) not in self._internal
         )
+        # Oldest first (sent, then not yet sent). The channel is ordered: the
+        # peer hands a message to the model only after every earlier one, so
+        # from the first chunk not acknowledged on, every message counts,
+        # even one whose own chunks were all acknowledged (selectively).
         pending: set[int] = set()
-        for queue in (getattr(sctp, "_outbound_queue", ()), getattr(sctp, "_sent_queue", ())):
+        stuck = False
+        for queue in (getattr(sctp, "_sent_queue", ()), getattr(sctp, "_outbound_queue", ())):
             for chunk in queue:
-                # Abandoned chunks are not delivered either: they count.
-                if chunk.stream_id == dc.id and chunk.protocol != _DCEP_PPID and not getattr(chunk, "_acked", False):
+                if chunk.stream_id != dc.id or chunk.protocol == _DCEP_PPID:
+                    continue
+                stuck = stuck or not getattr(chunk, "_acked", False)  # abandoned ones were not delivered
+                if chunk.flags & _WHOLE == _WHOLE and bytes(chunk.user_data) in self._internal:
+                    continue  # a ping: one chunk, known bytes; not a command
+                if stuck:
                     pending.add(chunk.stream_seq)
         return count + len(pending)
 

@@ -827,7 +827,7 @@ class Reactor(NotPicklable, HandlerMixin):
     def _request_capabilities(self, link: PeerLink) -> None:
         ask = "requestSchema" if link.current_protocol else "requestCapabilities"
         try:
-            link.send_text(encode_command(ask, {}, "runtime"))
+            link.send_text(encode_command(ask, {}, "runtime"), internal=True)
         except Exception:
             logger.debug("could not request capabilities", exc_info=True)
 

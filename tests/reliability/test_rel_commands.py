@@ -136,9 +136,9 @@ def test_commands_in_flight_when_the_runtime_drops_the_client_are_counted(any_ru
     unsent = r.stats()["commands_unsent"]
     # Before the fix the commands of the last moments were lost without a trace (6-12 per run).
     assert unsent > 0, "the drop came after everything was delivered: the test proves nothing"
-    # Exact in 8 runs of 10. A runtime closing its side may still acknowledge a message it then
-    # discards, and a message may arrive whose acknowledgement did not (counted, conservatively,
-    # as maybe not arrived); no client can tell either apart: a margin of 2 (at most 1 seen).
-    assert sent - 2 <= len(got) + unsent <= sent + 2, (len(got), unsent, sent)
+    # Nothing lost without a count. Measured exact in 10 runs of 10 (5 of them under load); a
+    # message that arrived but whose acknowledgement the drop cut off would be counted,
+    # conservatively, as maybe not arrived: that side gets a margin of 2.
+    assert sent <= len(got) + unsent <= sent + 2, (len(got), unsent, sent)
     assert any(getattr(e, "code", None) == "COMMANDS_UNSENT" for e in errors.snapshot())
     r.disconnect()
