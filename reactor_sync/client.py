@@ -1199,6 +1199,7 @@ class _Resources:
     def __init__(self, key: int, what: str) -> None:
         self.key = key  # the Reactor's exit-closer key
         self.what = what
+        self.pid = os.getpid()  # a forked child must not touch the parent's connection
         self.link: PeerLink | None = None
         self.plan: SessionPlan | None = None
         self.signaling: DetectingSignaling | None = None
@@ -1214,7 +1215,7 @@ def _close_dropped(res: _Resources) -> None:
     _loop.unregister_exit_closer(res.key)
     link, plan, signaling = res.link, res.plan, res.signaling
     res.link = res.plan = None
-    if link is None and plan is None:
+    if (link is None and plan is None) or res.pid != os.getpid():
         return
     warnings.warn(
         f"unclosed <{res.what}> was still connected; it is closed now, call disconnect() "
