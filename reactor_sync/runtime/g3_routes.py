@@ -41,6 +41,7 @@ from .http import HttpServer, Request, Response
 from .model_session import ModelSession
 from .schema import openapi_schema
 from .transport_g3 import G3Transport, add_transport_routes, detail, empty
+from .uploads import UploadStore, add_upload_routes
 
 if TYPE_CHECKING:
     from .local_server import LocalRuntime
@@ -107,6 +108,7 @@ class G3LocalApi:
         http.route("POST", "/stop_session", self._stop_session)
         http.route("GET", "/schema", self._schema_route)
         add_transport_routes(http, self._resolve)
+        add_upload_routes(http, self._uploads_for_session, self._uploads_for_upload)
         if self.initial_state == G3State.CREATED:
             self._loader = asyncio.get_running_loop().call_later(self.rt.load_delay, self._loaded)
 
@@ -216,6 +218,14 @@ class G3LocalApi:
         if request.path_params.get("sid") != SESSION_ID:
             return None, detail(404, "Unknown session")
         return self._transport, None
+
+    async def _uploads_for_session(self, request: Request) -> tuple[UploadStore | None, Response | None]:
+        transport, denied = await self._resolve(request)
+        return (transport.core.uploads, None) if transport is not None else (None, denied)
+
+    def _uploads_for_upload(self, upload_id: str) -> UploadStore | None:
+        core = self._core
+        return core.uploads if core is not None and upload_id in core.uploads else None
 
     # -- connections come and go ----------------------------------------------------------
     def _live(self, conn: G3Connection) -> None:

@@ -31,6 +31,7 @@ from .g3_routes import G3LocalApi, G3State
 from .http import HttpServer
 from .model import MODELS, Model
 from .protocols import check_protocol
+from .uploads import MAX_FILE_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class LocalRuntime(BackgroundServer):
 
     # -- lifecycle (see background.BackgroundServer) -------------------------------
     async def _open(self) -> None:
-        self._http = HttpServer(self.host, self._requested_port)
+        self._http = HttpServer(self.host, self._requested_port, max_body=MAX_FILE_BYTES)  # uploads
         self._api.install(self._http)
         await self._http.start()
         self.port = self._http.port

@@ -17,6 +17,10 @@ offer arrives); the model's life is the same everywhere:
   the first claim wins; a second claim is refused even from the holder (as
   reactor-runtime 3.10 does after a client's own reconnect), and the claim
   lasts until ``release`` or the end of the session;
+* files uploaded for the session live in ``uploads``; a command parameter
+  of type ``"upload"`` whose value (inline, or beside the arguments under
+  ``"uploads"``) references one is given the file; an unresolved reference
+  drops the command with a warning, like any bad argument;
 * ``stop()`` detaches everyone, stops the clock and tells the model.
 
 All methods run on the server's own event loop; nothing here locks.
@@ -30,6 +34,7 @@ from typing import Any, Protocol
 
 from .frames import FrameSource
 from .model import Model
+from .uploads import UploadStore
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +56,7 @@ class ModelSession:
         self.source = FrameSource(model)
         self.commands: list[tuple[str, Any]] = []
         self.publishers: dict[str, object] = {}
+        self.uploads = UploadStore()
         self._sinks: list[Sink] = []
         self.started = False
         self.stopped = False
@@ -87,11 +93,24 @@ class ModelSession:
             except Exception:
                 logger.debug("sending to a connection failed", exc_info=True)
 
-    def handle_command(self, name: str, data: Any) -> dict[str, Any] | None:
+    def handle_command(self, name: str, data: Any, uploads: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Record and run one command; returns the model's reply, if any."""
         self.commands.append((name, data))
         if self._on_command is not None:
             self._on_command(name, data)
+        spec = self.model.commands.get(name)
+        files = [p for p, ps in spec.params.items() if ps.type == "upload"] if spec is not None else []
+        if files and isinstance(data, dict):
+            data = dict(data)
+            for param in files:
+                reference = (uploads or {}).get(param, data.get(param))
+                if reference is None:
+                    continue
+                resolved = self.uploads.fetch(reference)
+                if resolved is None:
+                    logger.warning("command %r dropped: %s references an unknown upload", name, param)
+                    return None
+                data[param] = resolved
         try:
             return self.model.handle_command(name, data)
         except Exception:
@@ -118,6 +137,7 @@ class ModelSession:
         self.stopped = True
         self._sinks.clear()
         self.publishers.clear()
+        self.uploads.clear()
         self.model.set_sender(None)
         await self.source.stop()
         if self.started:
