@@ -11,6 +11,7 @@ from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
     AuthenticationError,
+    ClipError,
     ConnectionLostError,
     CoordinatorError,
     DisconnectedError,
@@ -27,6 +28,7 @@ from .errors import (
     ServiceUnavailableError,
     SessionConflictError,
     SessionEndedError,
+    UploadError,
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
@@ -36,6 +38,7 @@ from ._version import __version__
 __all__ = [
     "AlreadyConnectedError",
     "AuthenticationError",
+    "ClipError",
     "ConnectionLostError",
     "CoordinatorError",
     "DisconnectedError",
@@ -56,5 +59,6 @@ __all__ = [
     "ServiceUnavailableError",
     "SessionConflictError",
     "SessionEndedError",
+    "UploadError",
     "__version__",
 ]

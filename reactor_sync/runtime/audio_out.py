@@ -55,12 +55,12 @@ class ModelAudioTrack(MediaStreamTrack):
         self._t0: float | None = None
         self.dropped_samples = 0
         self.frames_sent = 0
-        source.listen_audio(self)
+        source.listen(self)
 
     # -- fed by the model clock ----------------------------------------------------------
     def feed(self, track: str, pcm: np.ndarray) -> None:
         """Samples of ``track`` (int16, (samples, channels) or (channels, samples))."""
-        if track != self.name or not self._resumed.is_set():
+        if track != self.name or not self._resumed.is_set() or pcm.dtype != np.int16:
             return
         if pcm.ndim == 1:
             pcm = pcm.reshape(-1, 1)
@@ -106,7 +106,7 @@ class ModelAudioTrack(MediaStreamTrack):
         self._buffered = 0
 
     def stop(self) -> None:
-        self._source.unlisten_audio(self)
+        self._source.unlisten(self)
         super().stop()
 
     # -- aiortc side ----------------------------------------------------------------------

@@ -146,7 +146,8 @@ class DuoModel(Model):
         step = 2 * math.pi * self.pitch / RATE
         t = self._phase + step * np.arange(n)
         self._phase = float((self._phase + step * n) % (2 * math.pi))
-        return (8000 * np.sin(t)).astype(np.int16).reshape(-1, 1)
+        tone: np.ndarray = (8000 * np.sin(t)).astype(np.int16).reshape(-1, 1)
+        return tone
 
     def step(self) -> dict[str, np.ndarray]:  # type: ignore[override]
         self.frame_index += 1

@@ -30,7 +30,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 from av import VideoFrame
 
-from .model import Model
+from .model import OUTPUT_TRACK, Model
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class FrameSource:
         self.fps = model.fps
         self.latest: np.ndarray | None = None
         self.latest_by_track: dict[str, np.ndarray] = {}
-        self._audio_listeners: list[Any] = []
+        self._listeners: list[Any] = []
         self.seq = 0
         self.frames_produced = 0
         self._new_frame = asyncio.Event()
@@ -72,14 +72,15 @@ class FrameSource:
             except (asyncio.CancelledError, asyncio.TimeoutError):
                 pass
 
-    def listen_audio(self, listener: Any) -> None:
-        """``listener.feed(track, pcm)`` gets every audio chunk the model produces."""
-        if listener not in self._audio_listeners:
-            self._audio_listeners.append(listener)
+    def listen(self, listener: Any) -> None:
+        """``listener.feed(track, array)`` gets every output the model produces
+        (pictures uint8, audio int16; called on the loop, must not block)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
 
-    def unlisten_audio(self, listener: Any) -> None:
-        if listener in self._audio_listeners:
-            self._audio_listeners.remove(listener)
+    def unlisten(self, listener: Any) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def frame_for(self, track: str | None) -> np.ndarray | None:
         """The newest picture of ``track`` (None: the model's first video output)."""
@@ -88,13 +89,13 @@ class FrameSource:
         return self.latest_by_track.get(track, self.latest if not self.latest_by_track else None)
 
     def _publish(self, output: np.ndarray | dict[str, np.ndarray]) -> None:
+        listeners = list(self._listeners)
         if isinstance(output, dict):
             frame: np.ndarray | None = None
             for name, array in output.items():
-                if array.dtype == np.int16:  # audio
-                    for listener in list(self._audio_listeners):
-                        listener.feed(name, array)
-                else:
+                for listener in listeners:
+                    listener.feed(name, array)
+                if array.dtype != np.int16:  # a picture (int16 is audio)
                     self.latest_by_track[name] = array
                     if frame is None:
                         frame = array
@@ -102,6 +103,8 @@ class FrameSource:
                 return
         else:
             frame = output
+            for listener in listeners:
+                listener.feed(OUTPUT_TRACK, frame)
         self.latest = frame
         self.seq += 1
         self.frames_produced += 1

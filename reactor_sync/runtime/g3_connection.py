@@ -51,6 +51,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from .._bundle import rebundle
 from .._loopback_ice import (
     _candidate_is_on_host,
     _local_addresses,
@@ -229,6 +230,7 @@ class G3Connection:
                     if kind == "video":
                         tr.setCodecPreferences(_g3_video_codecs())
                 pc.on("track", self._on_track)
+                rebundle(pc)  # two audio lines (tone out, mic in): see _bundle
                 if self.loopback_only:
                     offer_sdp = sanitize_remote_sdp(offer_sdp)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -363,6 +365,8 @@ class G3Connection:
             self._send(self._encoder.publish_response(msg.name, msg.request_id, refused))
         elif msg.what == "unpublish_track":
             self.core.release(msg.name, self.connection_id)
+        elif msg.what == "runtime" and msg.name == "requestClip":
+            self.core.request_clip(self, msg.data)
         elif msg.what == "runtime":
             logger.debug("runtime message %r ignored", msg.name)
 
