@@ -102,6 +102,7 @@ class PeerLink:
             if transceiver.kind == "video":
                 transceiver.setCodecPreferences(preferred_video_codecs())
         self._requests = itertools.count(1)
+        self._claimed: set[str] = set()  # input tracks this connection holds
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._on_frame = on_frame
         self._on_track_frame = on_track_frame
@@ -437,15 +438,17 @@ class PeerLink:
                 f"{', '.join(f'{t.name} ({t.kind}, {t.direction})' for t in self.tracks) or 'none'})",
                 code="NO_INPUT_TRACK",
             )
-        if self.current_protocol and track is not None:
+        if self.current_protocol and track is not None and spec.name not in self._claimed:
             try:
                 await self.request("publish_track", {"name": spec.name}, timeout=10.0)
             except PublishRefusedError:
                 if not reclaim:
                     raise
                 logger.debug("publish_track after reconnect refused: the claim is still ours")
+            self._claimed.add(spec.name)
         sender.replaceTrack(track)
-        if self.current_protocol and track is None:
+        if self.current_protocol and track is None and spec.name in self._claimed:
+            self._claimed.discard(spec.name)
             self.notify("unpublish_track", {"name": spec.name})
 
     async def close(self) -> None:

@@ -788,6 +788,12 @@ class Reactor(HandlerMixin):
         if track is None or track == self._main_track:
             return self._frames
         plan = self._plan
+        if plan is not None and plan.generation == "g1":
+            # One video track on the legacy protocol, whatever the model calls it.
+            names = [self._main_track, *((self._capabilities or {}).get("tracks") or {})]
+            if track not in names:
+                raise InvalidArgumentError(f"track must be one of the model's video outputs {names}, got {track!r}")
+            return self._frames
         if plan is not None and plan.tracks:
             names = [t.name for t in plan.tracks if t.is_output and t.kind == "video"]
             if track not in names:

@@ -15,9 +15,10 @@ from support import REPO
 logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
-@pytest.fixture
-def runtime() -> Iterator[LocalRuntime]:
-    with LocalRuntime(model="livecore", port=0, fps=30, width=256, height=192) as rt:
+@pytest.fixture(params=["g3", "g1"])
+def runtime(request: pytest.FixtureRequest) -> Iterator[LocalRuntime]:
+    """The built-in runtime, once per protocol generation: what works on one must on both."""
+    with LocalRuntime(model="livecore", port=0, fps=30, width=256, height=192, protocol=request.param) as rt:
         yield rt
 
 

@@ -1,4 +1,8 @@
-"""The cloud path with our client, against the coordinator emulator on 127.0.0.1."""
+"""The cloud path with our client, against the coordinator emulator on 127.0.0.1.
+
+Every test runs against both coordinator generations (the emulator speaks
+either): the client detects which, and behaves the same for its user.
+"""
 
 from __future__ import annotations
 
@@ -23,18 +27,36 @@ KEY = "rk_test_cloudkey_0123456789"
 S = ReactorStatus
 
 
+@pytest.fixture(params=["g3", "g1"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def emulator() -> Iterator[CoordinatorEmulator]:
-    with CoordinatorEmulator([KEY], queue_delay=0.0, width=128, height=96) as emu:
+def emulator(protocol: str) -> Iterator[CoordinatorEmulator]:
+    with CoordinatorEmulator([KEY], queue_delay=0.0, width=128, height=96, protocol=protocol) as emu:
         yield emu
+
+
+def _token_verb(protocol: str) -> str:
+    """The current coordinator takes POST /tokens, the legacy one GET."""
+    return "POST" if protocol == "g3" else "GET"
+
+
+def _reconnect_offer(protocol: str, session: str, call: tuple[str, str, int]) -> bool:
+    """Whether ``call`` is the fresh offer of a reconnect for ``session``."""
+    if protocol == "g1":
+        return call[0] == "PUT" and call[1] == f"/sessions/{session}/sdp_params"
+    prefix = f"/sessions/{session}/transport/webrtc/connections/"
+    return call[0] == "PUT" and call[1].startswith(prefix) and call[1].endswith("/sdp_params")
 
 
 def _cloud(emu: CoordinatorEmulator, key: str = KEY, **kw) -> Reactor:  # noqa: ANN003
     return Reactor("livecore", api_key=key, coordinator_url=emu.url, **kw)
 
 
-def test_queue_shows_waiting_then_ready_and_frames_flow() -> None:
-    with CoordinatorEmulator([KEY], queue_delay=2.0, width=128, height=96) as emu:
+def test_queue_shows_waiting_then_ready_and_frames_flow(protocol: str) -> None:
+    with CoordinatorEmulator([KEY], queue_delay=2.0, width=128, height=96, protocol=protocol) as emu:
         r = _cloud(emu)
         trail = Recorder()
         r.on_status(trail)
@@ -43,9 +65,14 @@ def test_queue_shows_waiting_then_ready_and_frames_flow() -> None:
         assert time.monotonic() - t0 >= 1.9  # it really waited in the queue
         assert r.get_status() is S.READY
         assert r.get_frame(timeout=5).shape == (96, 128, 3)
-        polls = [c for c in emu.calls if c[0] == "GET" and c[1].endswith("/sdp_params")]
-        assert [c[2] for c in polls][:2] == [202, 202] and polls[-1][2] == 200
         session = r.get_session_id()
+        if protocol == "g1":  # the answer is polled: 202 while queued
+            polls = [c for c in emu.calls if c[0] == "GET" and c[1].endswith("/sdp_params")]
+            assert [c[2] for c in polls][:2] == [202, 202] and polls[-1][2] == 200
+        else:  # the session is polled until a machine took it; then the transport
+            polls = [c for c in emu.calls if c[:2] == ("GET", f"/sessions/{session}")]
+            first_transport = next(i for i, c in enumerate(emu.calls) if "/transport/" in c[1])
+            assert len(polls) >= 3 and emu.calls.index(polls[-1]) < first_transport
         assert emu.sessions[session] == "ACTIVE"
         r.disconnect()
         wait_until(lambda: len(trail.snapshot()) == 4, what="status trail")
@@ -54,7 +81,7 @@ def test_queue_shows_waiting_then_ready_and_frames_flow() -> None:
 
 
 def test_wrong_key_fails_fast_without_retry_and_never_logs_the_key(
-    emulator: CoordinatorEmulator, caplog: pytest.LogCaptureFixture
+    emulator: CoordinatorEmulator, protocol: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = "rk_wrong_key_that_must_not_leak_42"
     r = _cloud(emulator, key=wrong)
@@ -72,15 +99,15 @@ def test_wrong_key_fails_fast_without_retry_and_never_logs_the_key(
     # One refused token call and no retry (a legacy coordinator first answers
     # the current token verb 405: that is how the generation is detected).
     refused = [c for c in emulator.calls if c[1] == "/tokens" and c[2] != 405]
-    assert len(refused) == 1 and refused[0][2] == 401, emulator.calls
+    assert refused == [(_token_verb(protocol), "/tokens", 401)], emulator.calls
     wait_until(lambda: errors.snapshot() == [err], what="the same error in on_error")
     assert r.get_state().last_error is err
     for text in (caplog.text, str(err), repr(err), repr(r), str(r.get_state())):
         assert wrong not in text
 
 
-def test_two_503_with_retry_after_then_success(emulator: CoordinatorEmulator) -> None:
-    emulator.inject_fault(method="GET", path="/tokens", status=503, times=2, retry_after=1.0)
+def test_two_503_with_retry_after_then_success(emulator: CoordinatorEmulator, protocol: str) -> None:
+    emulator.inject_fault(method=_token_verb(protocol), path="/tokens", status=503, times=2, retry_after=1.0)
     r = _cloud(emulator)
     t0 = time.monotonic()
     r.connect(timeout=30)
@@ -104,7 +131,9 @@ def test_503_beyond_the_retry_budget_is_a_typed_recoverable_error(emulator: Coor
     assert r.get_status() is S.DISCONNECTED and r.get_session_id() is None
 
 
-def test_recoverable_disconnect_and_reconnect_keep_the_session(emulator: CoordinatorEmulator) -> None:
+def test_recoverable_disconnect_and_reconnect_keep_the_session(
+    emulator: CoordinatorEmulator, protocol: str
+) -> None:
     r = _cloud(emulator)
     r.connect(timeout=30)
     try:
@@ -116,7 +145,7 @@ def test_recoverable_disconnect_and_reconnect_keep_the_session(emulator: Coordin
         r.reconnect(timeout=30)
         assert r.get_session_id() == session
         assert r.get_frame(timeout=5).ndim == 3
-        assert any(c[0] == "PUT" and c[1] == f"/sessions/{session}/sdp_params" for c in emulator.calls)
+        assert any(_reconnect_offer(protocol, session, c) for c in emulator.calls)
         r.send_command("pause", {})
         state = wait_until(lambda: state_message(r, reason="paused"), what="paused state")
         assert state["current_prompt"] == "kept in the cloud"
@@ -149,12 +178,12 @@ def test_plain_http_to_a_remote_host_warns_and_loopback_does_not() -> None:
         Reactor("livecore")
 
 
-def test_disconnect_from_another_thread_cancels_a_queued_connect() -> None:
+def test_disconnect_from_another_thread_cancels_a_queued_connect(protocol: str) -> None:
     import threading
 
     from reactor_sync import NotConnectedError
 
-    with CoordinatorEmulator([KEY], queue_delay=30.0, width=128, height=96) as emu:
+    with CoordinatorEmulator([KEY], queue_delay=30.0, width=128, height=96, protocol=protocol) as emu:
         r = _cloud(emu)
         outcome: list[BaseException] = []
 
@@ -176,10 +205,10 @@ def test_disconnect_from_another_thread_cancels_a_queued_connect() -> None:
         assert any(c[0] == "DELETE" for c in emu.calls)  # the queued session was ended
 
 
-def test_a_connect_timeout_in_the_queue_raises_on_time_and_still_ends_the_session() -> None:
+def test_a_connect_timeout_in_the_queue_raises_on_time_and_still_ends_the_session(protocol: str) -> None:
     from reactor_sync import ReactorTimeoutError
 
-    with CoordinatorEmulator([KEY], queue_delay=30.0, width=128, height=96) as emu:
+    with CoordinatorEmulator([KEY], queue_delay=30.0, width=128, height=96, protocol=protocol) as emu:
         r = _cloud(emu)
         t0 = time.monotonic()
         with pytest.raises(ReactorTimeoutError):

@@ -49,17 +49,22 @@ def test_on_message_handler_gets_one_argument_the_message(reactor: Reactor) -> N
     assert len(got.snapshot()) == seen  # ... but the removed handler did not get it
 
 
-def test_runtime_scope_is_kept_apart_and_capabilities_are_exposed(reactor: Reactor) -> None:
+def test_runtime_scope_is_kept_apart_and_capabilities_are_exposed(reactor: Reactor, runtime: LocalRuntime) -> None:
     caps = reactor.get_capabilities(timeout=5)
     assert set(caps["commands"]) >= {"schedule_prompt", "start", "pause", "reset"}
     schema = caps["commands"]["schedule_prompt"]["schema"]
     assert schema["new_prompt"]["type"] == "string"
+    [(name, track)] = caps["tracks"].items()
+    assert track["kind"] == "video" and track["direction"] == "out"
+    assert reactor.get_frame(timeout=5, track=name).ndim == 3  # the name the model gives works
+    # The legacy runtime answers requestCapabilities, the current one requestSchema.
+    expected = "modelSchema" if runtime.protocol == "g3" else "modelCapabilities"
     runtime_msg = reactor.get_message(timeout=5, scope="runtime")
-    assert runtime_msg["type"] == "modelCapabilities"
+    assert runtime_msg["type"] == expected
     # No runtime-scope message leaks into the application queue.
     reactor.send_command("start", {})
     for _ in range(2):
-        assert reactor.get_message(timeout=5)["type"] != "modelCapabilities"
+        assert reactor.get_message(timeout=5)["type"] != expected
 
 
 def test_bad_data_raises_before_anything_is_sent(reactor: Reactor, runtime: LocalRuntime) -> None:

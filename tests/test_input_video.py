@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from reactor_sync import InvalidArgumentError, NotConnectedError, Reactor
+from reactor_sync import InvalidArgumentError, NotConnectedError, PublishRefusedError, Reactor
 from reactor_sync.runtime import LocalRuntime
 
 W, H = 160, 120
@@ -145,13 +145,21 @@ def test_publish_video_plays_a_file_and_an_iterable(reactor: Reactor, tmp_path) 
         reactor.publish_video(os.path.join(tmp_path, "missing.mp4"))
 
 
-def test_the_peer_style_model_ignores_input_and_keeps_streaming(runtime: LocalRuntime) -> None:
-    with Reactor("livecore", local=True, local_url=runtime.url) as r:
-        source = r.publish_frames(fps=30)
-        for _ in range(30):
-            source.push(pattern())
-            time.sleep(1 / 30)
-        assert r.get_frame(timeout=5).shape == (192, 256, 3)
+@pytest.mark.parametrize("protocol", ["g1", "g3"])
+def test_a_model_without_input_keeps_streaming_when_input_is_published(protocol: str) -> None:
+    """Legacy: the one m-line carries input the model ignores. Current: the model
+    declares no input track, so publishing is refused, typed, before anything is sent."""
+    with LocalRuntime(model="livecore", port=0, width=256, height=192, protocol=protocol) as rt:
+        with Reactor("livecore", local=True, local_url=rt.url) as r:
+            if protocol == "g1":
+                source = r.publish_frames(fps=30)
+                for _ in range(30):
+                    source.push(pattern())
+                    time.sleep(1 / 30)
+            else:
+                with pytest.raises(PublishRefusedError, match="takes no video input"):
+                    r.publish_frames(fps=30)
+            assert r.get_frame(timeout=5).shape == (192, 256, 3)
 
 
 def test_a_failing_player_reports_a_typed_error_everywhere(reactor: Reactor) -> None:

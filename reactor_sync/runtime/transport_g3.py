@@ -31,6 +31,7 @@ client may also offer on an id of its own.
 from __future__ import annotations
 
 import asyncio
+import weakref
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,11 +169,14 @@ class G3Transport:
         self.core.start_clock()
         slot.answer = answer
         if self.negotiation_timeout > 0:
-            asyncio.get_running_loop().call_later(self.negotiation_timeout, self._reap, conn)
+            # A weak reference: the timer must not keep a finished connection
+            # (and its peer connection) alive for the whole deadline.
+            asyncio.get_running_loop().call_later(self.negotiation_timeout, self._reap, weakref.ref(conn))
 
-    def _reap(self, conn: G3Connection) -> None:
+    def _reap(self, ref: weakref.ref[G3Connection]) -> None:
         """A connection that is not live ``negotiation_timeout`` s after its offer is dropped."""
-        if not conn.live and not self.closed:
+        conn = ref()
+        if conn is not None and not conn.live and not self.closed:
             conn.reap("not live within the negotiation deadline")
 
     def poll(self, cid: int) -> Response:

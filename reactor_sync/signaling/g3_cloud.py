@@ -29,7 +29,7 @@ from .http import HttpClient
 logger = logging.getLogger(__name__)
 
 POLL_INITIAL_S = 0.2
-POLL_CAP_S = 5.0
+POLL_CAP_S = 2.0
 # Session states after which no machine will ever accept it.
 ENDED_STATES = frozenset({"CLOSED", "INACTIVE"})
 

@@ -27,7 +27,9 @@ from reactor_sync.runtime import LocalRuntime
 
 
 def main() -> None:
-    with LocalRuntime(model="livecore", port=0, fps=30, width=256, height=192) as rt:
+    # The legacy protocol: the flood goes out through its one client connection
+    # (message parsing on the client is the same code on both generations).
+    with LocalRuntime(model="livecore", port=0, fps=30, width=256, height=192, protocol="g1") as rt:
         print("READY", rt.url, flush=True)
         numbered = 0
         for line in sys.stdin:

@@ -1,5 +1,9 @@
 """Cloud coordinator faults, through the CoordinatorEmulator, and secrets in a full cloud session.
 
+Every test runs against both coordinator generations. Faults name a call by
+its role (``token``, ``ice``, ``create``, ``answer``); :func:`route` says what
+that call is on each generation.
+
 Every fault is injected into a real coordinator emulator on 127.0.0.1 (real
 HTTP, real WebRTC to an emulated GPU). Each one must end in its typed error
 (reactor_sync.errors) or a bounded retry, and connect() must never outlast
@@ -39,9 +43,35 @@ pytestmark = pytest.mark.timeout(60)
 KEY = "SECRETKEY-5f1c2d9e8a7b6c5d4e3f2a1b"
 
 
+# What each call is, per generation: (method, path pattern).
+ROUTES = {
+    "g1": {
+        "token": ("GET", "/tokens"),
+        "ice": ("GET", "/ice_servers"),
+        "create": ("POST", "/sessions"),
+        "answer": ("GET", "/sessions/{id}/sdp_params"),
+    },
+    "g3": {
+        "token": ("POST", "/tokens"),
+        "ice": ("GET", "/sessions/{id}/transport/webrtc/ice_servers"),
+        "create": ("POST", "/sessions"),
+        "answer": ("GET", "/sessions/{id}/transport/webrtc/connections/{cid}/sdp_params"),
+    },
+}
+
+
+def route(emu: CoordinatorEmulator, role: str) -> tuple[str, str]:
+    return ROUTES[emu.protocol][role]
+
+
+@pytest.fixture(params=["g3", "g1"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def emu() -> Iterator[CoordinatorEmulator]:
-    with CoordinatorEmulator((KEY,), width=128, height=96, fps=30) as e:
+def emu(protocol: str) -> Iterator[CoordinatorEmulator]:
+    with CoordinatorEmulator((KEY,), width=128, height=96, fps=30, protocol=protocol) as e:
         yield e
 
 
@@ -65,18 +95,18 @@ def connects(r: Reactor, timeout: float = 20) -> float:
 # -- refusals: typed at once, never retried --------------------------------------------------
 
 @pytest.mark.parametrize(
-    ("method", "path", "status", "expected", "recoverable"),
+    ("role", "status", "expected", "recoverable"),
     [
-        ("GET", "/tokens", 401, AuthenticationError, False),
-        ("GET", "/tokens", 403, AuthenticationError, False),
-        ("GET", "/ice_servers", 403, AuthenticationError, False),
-        ("POST", "/sessions", 404, CoordinatorError, False),
-        ("GET", "/sessions/{id}/sdp_params", 404, CoordinatorError, False),
+        ("token", 401, AuthenticationError, False),
+        ("token", 403, AuthenticationError, False),
+        ("ice", 403, AuthenticationError, False),
+        ("create", 404, CoordinatorError, False),
+        ("answer", 404, CoordinatorError, False),
     ],
 )
-def test_refusals_are_typed_at_once(emu: CoordinatorEmulator, method: str, path: str, status: int,
+def test_refusals_are_typed_at_once(emu: CoordinatorEmulator, role: str, status: int,
                                     expected: type[ReactorError], recoverable: bool) -> None:
-    fault = emu.inject_fault(method, path, status, times=None)
+    fault = emu.inject_fault(*route(emu, role), status, times=None)
     error, took = connect_fails(cloud(emu), 10, expected)
     assert error.status_code == status and error.recoverable is recoverable
     assert fault.hits == 1, "a refusal is not retried"
@@ -108,7 +138,7 @@ def test_transient_answers_are_retried_then_succeed(emu: CoordinatorEmulator, st
 def test_persistent_transient_answers_give_up_after_bounded_retries(
     emu: CoordinatorEmulator, status: int, expected: type[ReactorError], retry_after: float | None
 ) -> None:
-    fault = emu.inject_fault("GET", "/tokens", status, times=None, retry_after=retry_after)
+    fault = emu.inject_fault(*route(emu, "token"), status, times=None, retry_after=retry_after)
     error, took = connect_fails(cloud(emu), 15, expected)
     assert error.status_code == status and error.recoverable
     assert error.retry_after == retry_after
@@ -116,7 +146,7 @@ def test_persistent_transient_answers_give_up_after_bounded_retries(
 
 
 def test_a_retry_after_longer_than_the_timeout_fails_at_once(emu: CoordinatorEmulator) -> None:
-    emu.inject_fault("GET", "/tokens", 503, times=None, retry_after=120)
+    emu.inject_fault(*route(emu, "token"), 503, times=None, retry_after=120)
     error, took = connect_fails(cloud(emu), 5, ServiceUnavailableError)
     assert error.retry_after == 120 and took < 1.5  # tells the caller when, does not sleep past the deadline
 
@@ -131,22 +161,17 @@ def test_500_with_an_html_body_is_typed_and_the_html_is_not_echoed(emu: Coordina
 
 
 def test_200_with_an_html_body_is_a_protocol_error(emu: CoordinatorEmulator) -> None:
-    emu.inject_fault("GET", "/ice_servers", 200, body="<html>captive portal</html>")
+    emu.inject_fault(*route(emu, "ice"), 200, body="<html>captive portal</html>")
     error, _ = connect_fails(cloud(emu), 10, ProtocolError)
     assert "non-JSON" in error.message
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "field"),
-    [
-        ("GET", "/tokens", "jwt"),
-        ("GET", "/ice_servers", "ice_servers"),
-        ("POST", "/sessions", "session_id"),
-        ("GET", "/sessions/{id}/sdp_params", "sdp_answer"),
-    ],
+    ("role", "field"),
+    [("token", "jwt"), ("ice", "ice_servers"), ("create", "session_id"), ("answer", "sdp_answer")],
 )
-def test_json_missing_fields_is_a_protocol_error(emu: CoordinatorEmulator, method: str, path: str, field: str) -> None:
-    emu.inject_fault(method, path, drop_fields=(field,))
+def test_json_missing_fields_is_a_protocol_error(emu: CoordinatorEmulator, role: str, field: str) -> None:
+    emu.inject_fault(*route(emu, role), drop_fields=(field,), times=None)
     error, _ = connect_fails(cloud(emu), 10, ProtocolError)
     assert field in error.message
     if field != "session_id":  # without its id the client cannot end what the server made
@@ -155,17 +180,16 @@ def test_json_missing_fields_is_a_protocol_error(emu: CoordinatorEmulator, metho
 
 # -- hangs and unreachable servers ----------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/tokens", "/ice_servers", "/sessions", "/sessions/{id}/sdp_params"])
-def test_a_hanging_response_times_out_within_connect_timeout(emu: CoordinatorEmulator, path: str) -> None:
-    method = "POST" if path == "/sessions" else "GET"
-    emu.inject_fault(method, path, delay=30, times=None)
+@pytest.mark.parametrize("role", ["token", "ice", "create", "answer"])
+def test_a_hanging_response_times_out_within_connect_timeout(emu: CoordinatorEmulator, role: str) -> None:
+    emu.inject_fault(*route(emu, role), delay=30, times=None)
     error, took = connect_fails(cloud(emu), 3, ReactorTimeoutError)
     assert took >= 2.9
     assert error.recoverable
 
 
-def test_a_long_queue_times_out_typed_while_waiting() -> None:
-    with CoordinatorEmulator((KEY,), queue_delay=3600, width=128, height=96) as emu:
+def test_a_long_queue_times_out_typed_while_waiting(protocol: str) -> None:
+    with CoordinatorEmulator((KEY,), queue_delay=3600, width=128, height=96, protocol=protocol) as emu:
         r = cloud(emu)
         statuses = Recorder()
         r.on_status(statuses)
@@ -213,7 +237,10 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     r.connect(timeout=20)
     jwt = r._signaling._auth._TokenAuth__jwt  # noqa: SLF001 - the token the client really holds
     assert isinstance(jwt, str) and jwt.count(".") == 2
-    mine = requests.get(emu.url + "/tokens", headers={"X-API-Key": KEY}, timeout=5).json()["jwt"]
+    if emu.protocol == "g3":
+        mine = requests.post(emu.url + "/tokens", headers={"Reactor-API-Key": KEY}, timeout=5).json()["jwt"]
+    else:
+        mine = requests.get(emu.url + "/tokens", headers={"X-API-Key": KEY}, timeout=5).json()["jwt"]
     r.send_command("schedule_prompt", {"new_prompt": "secrets", "timestamp": 0})
     r.send_command("start", {})
     r.get_frame(timeout=5)
@@ -231,7 +258,8 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     for bad in (
         lambda: Reactor("livecore", api_key=KEY + "x", coordinator_url=emu.url).connect(timeout=5),
         lambda: (emu.inject_fault("POST", "/sessions", 500, body="<html>oops</html>"), cloud(emu).connect(timeout=5)),
-        lambda: (emu.inject_fault("GET", "/tokens", 503, times=None, retry_after=0.1), cloud(emu).connect(timeout=5)),
+        lambda: (emu.inject_fault(*route(emu, "token"), 503, times=None, retry_after=0.1),
+                 cloud(emu).connect(timeout=5)),
     ):
         with pytest.raises(ReactorError) as info:
             bad()
@@ -255,7 +283,7 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
 def test_cleanup_after_a_timeout_is_bounded_even_when_the_server_hangs(emu: CoordinatorEmulator) -> None:
     """The answer never comes AND ending the session hangs too: connect() still
     returns within its timeout plus the bounded cleanup (2 s for the DELETE)."""
-    emu.inject_fault("GET", "/sessions/{id}/sdp_params", delay=30, times=None)
+    emu.inject_fault(*route(emu, "answer"), delay=30, times=None)
     emu.inject_fault("DELETE", "/sessions/{id}", delay=30, times=None)
     error, took = connect_fails(cloud(emu), 3, ReactorTimeoutError)
     print(f"\nconnect(timeout=3) with a hanging answer and a hanging DELETE: {took:.2f} s")

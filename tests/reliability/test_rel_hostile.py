@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +27,14 @@ from reactor_sync.runtime import LocalRuntime
 from support import Recorder, state_message, wait_until
 
 pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def runtime() -> Iterator[LocalRuntime]:
+    """A legacy-protocol runtime: its one client connection is where the hostile
+    messages go out (the client parses them with the same code on both generations)."""
+    with LocalRuntime(model="livecore", port=0, fps=30, width=256, height=192, protocol="g1") as rt:
+        yield rt
 
 
 def assert_session_lives(r: Reactor, rt: LocalRuntime, prompt: str, frame_timeout: float = 5.0) -> None:

@@ -58,12 +58,19 @@ def test_timeout_inf_means_no_limit_in_every_blocking_method(runtime: LocalRunti
         assert frame.ndim == 3
         message = r.get_message(timeout=math.inf)
         assert isinstance(message, dict)
-        source = r.publish_frames(fps=10, timeout=math.inf)
-        r.unpublish_track(timeout=math.inf)
-        source.close("test over")
     finally:
         r.disconnect(timeout=math.inf)
     assert r.get_status() is ReactorStatus.DISCONNECTED
+    # Input needs a model that takes some (on the current protocol livecore declares none).
+    with LocalRuntime(model="invert", port=0, width=64, height=64, protocol=runtime.protocol) as rt:
+        r = Reactor("invert", local=True, local_url=rt.url)
+        r.connect(timeout=math.inf)
+        try:
+            source = r.publish_frames(fps=10, timeout=math.inf)
+            r.unpublish_track(timeout=math.inf)
+            source.close("test over")
+        finally:
+            r.disconnect(timeout=math.inf)
 
 
 @pytest.mark.parametrize("bad", [0, -1, None, math.nan, "5", True])
@@ -193,10 +200,12 @@ def test_handlers_taking_message_and_scope_get_both(
     connected.on_message(one_arg)  # the guide's one-argument form still works
     connected._capabilities = None  # noqa: SLF001 - ask again so a runtime message comes
     connected._capabilities_ready.clear()  # noqa: SLF001
-    connected.send_command("requestCapabilities", {}, scope="runtime")
+    ask, answer = (("requestSchema", "modelSchema") if connected.protocol == "g3"
+                   else ("requestCapabilities", "modelCapabilities"))
+    connected.send_command(ask, {}, scope="runtime")
     prompt_round_trips(connected, "legacy handlers")
     wait_until(lambda: ("application", "state") in seen.snapshot(), timeout=5, what="(message, scope) handler")
-    wait_until(lambda: ("runtime", "modelCapabilities") in seen.snapshot(), timeout=5,
+    wait_until(lambda: ("runtime", answer) in seen.snapshot(), timeout=5,
                what="(message, scope) runtime handler")
     assert any(isinstance(m, dict) and m.get("type") == "state" for m in one_arg.snapshot())
     errors = [rec for rec in caplog.records if "raised" in rec.getMessage()]
