@@ -37,12 +37,17 @@ from typing import Any
 import av
 
 from ._deadline import Deadline
-from .errors import ClipError, CoordinatorError, InvalidArgumentError, ReactorTimeoutError
+from .errors import (
+    ClipError,
+    CoordinatorError,
+    InvalidArgumentError,
+    ReactorTimeoutError,
+)
 from .signaling.detect import DetectingSignaling
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClipReplies", "MAX_CLIP_SECONDS", "request_clip"]
+__all__ = ["MAX_CLIP_SECONDS", "ClipReplies", "request_clip"]
 
 MAX_CLIP_SECONDS = 3600.0
 MAX_PLAYLIST_BYTES = 1 << 20

@@ -36,13 +36,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .._loopback_ice import is_loopback_host
+from .clips import ClipRecorder, add_clip_routes
 from .g3_connection import G3Connection
 from .http import HttpServer, Request, Response
 from .model_session import ModelSession
 from .schema import openapi_schema
 from .transport_g3 import G3Transport, add_transport_routes, detail, empty
 from .uploads import UploadStore, add_upload_routes
-from .clips import ClipRecorder, add_clip_routes
 
 if TYPE_CHECKING:
     from .local_server import LocalRuntime

@@ -37,8 +37,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .frames import FrameSource
 from .clips import ClipRecorder, RecordingConfig
+from .frames import FrameSource
 from .model import Model
 from .uploads import UploadStore
 

@@ -1,0 +1,216 @@
+"""Named tracks, audio in and out, input, stats, the recorder, clips and uploads, offline.
+
+The built-in runtime serves the "duo" model (reactor_sync/runtime/duo_model.py,
+a copy of the interop model tests/interop/models/duo_v3.py): two pictures,
+a tone, a camera and a microphone. The checks shared with the interop tests
+(tests/tracks_support.py) hold the client to the same behaviour on both
+servers; the rest covers what only this runtime serves for now: audio input,
+clips (the real runtime records only when its manifest says so) and uploads
+through the built-in routes and the coordinator emulator's.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+import av
+import numpy as np
+import pytest
+from support import wait_until
+from tracks_support import (
+    MAIN,
+    SHADE,
+    centre,
+    check_capabilities_name_every_track,
+    check_each_track_shows_its_own_picture,
+    check_frame_handlers_say_which_track,
+    check_live_stats,
+    check_published_video_comes_back_inverted,
+    check_record_five_seconds,
+    check_tone_follows_pitch,
+    feed_tone,
+    near,
+    pitch,
+    png,
+    skip_buffered_audio,
+)
+
+from reactor_sync import ClipError, InvalidArgumentError, Reactor
+from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
+
+KEY = "rk_test_media_0123456789"
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[LocalRuntime]:
+    with LocalRuntime("duo", port=0, recording=True, protocol="g3") as rt:
+        yield rt
+
+
+@pytest.fixture
+def duo(runtime: LocalRuntime) -> Iterator[Reactor]:
+    r = Reactor("duo", local=True, local_url=runtime.url)
+    r.connect(timeout=30)
+    try:
+        yield r
+    finally:
+        r.disconnect()
+
+
+# -- the same checks as against reactor-runtime 3.10 ---------------------------------------
+def test_capabilities_name_every_track(duo: Reactor) -> None:
+    check_capabilities_name_every_track(duo)
+    assert duo.get_capabilities()["tracks"]["mic"] == {"kind": "audio", "direction": "in", "rate": 0.0}
+
+
+def test_each_track_shows_its_own_picture_and_follows_its_command(duo: Reactor) -> None:
+    check_each_track_shows_its_own_picture(duo)
+
+
+def test_frame_handlers_say_which_track(duo: Reactor) -> None:
+    check_frame_handlers_say_which_track(duo)
+
+
+def test_the_tone_is_received_and_its_pitch_follows_a_command(duo: Reactor) -> None:
+    check_tone_follows_pitch(duo)
+
+
+def test_published_video_is_claimed_and_comes_back_inverted(duo: Reactor) -> None:
+    check_published_video_comes_back_inverted(duo)
+
+
+def test_record_five_seconds_of_two_tracks_and_audio_with_one_call(duo: Reactor, tmp_path: str) -> None:
+    check_record_five_seconds(duo, str(tmp_path))
+
+
+def test_live_stats_say_what_the_connection_does(duo: Reactor) -> None:
+    check_live_stats(duo)
+
+
+# -- audio input ----------------------------------------------------------------------------
+def test_published_audio_replaces_the_tone_and_the_tone_returns_after(duo: Reactor) -> None:
+    assert abs(pitch(duo) - 440) < 5
+    source = duo.publish_audio(48_000, 1)
+    stop = threading.Event()
+    feeder = feed_tone(source.push, 700.0, stop)
+    try:
+        skip_buffered_audio(duo)
+        assert abs(pitch(duo) - 700) < 5  # the model plays what our microphone sent
+    finally:
+        stop.set()
+        feeder.join(2)
+    duo.unpublish_audio()
+    skip_buffered_audio(duo, 1.5)
+    assert abs(pitch(duo) - 440) < 5
+
+
+# -- uploads --------------------------------------------------------------------------------
+def _halves() -> np.ndarray:
+    image = np.zeros((120, 160, 3), dtype=np.uint8)
+    image[:, :80] = (0, 200, 0)
+    image[:, 80:] = (0, 0, 220)
+    return image
+
+
+def _shows_halves(frame: np.ndarray) -> bool:
+    left, right = frame[60, 40].astype(int), frame[60, 120].astype(int)
+    return bool(np.abs(left - (0, 200, 0)).max() < 25 and np.abs(right - (0, 0, 220)).max() < 25)
+
+
+def test_an_uploaded_image_becomes_a_command_argument(duo: Reactor, tmp_path: str) -> None:
+    assert duo.get_capabilities()["commands"]["set_image"]["schema"]["image"]["required"] is True
+    path = os.path.join(str(tmp_path), "halves.png")
+    with open(path, "wb") as f:
+        f.write(png(_halves()))
+    ref = duo.upload_file(path)
+    assert ref["name"] == "halves.png" and ref["mime_type"] == "image/png"
+    assert ref["size"] == os.path.getsize(path) and isinstance(ref["upload_id"], str)
+    duo.send_command("set_image", {"image": ref})
+    wait_until(lambda: _shows_halves(duo.get_frame(timeout=5, track="second_video", latest=True)), 5,
+               "the uploaded picture on the second track")
+    assert near(duo.get_frame(timeout=5, latest=True), MAIN)  # the main track is untouched
+
+
+def test_a_reference_to_an_unknown_upload_changes_nothing(duo: Reactor) -> None:
+    bogus = {"upload_id": "0" * 32, "name": "x.png", "mime_type": "image/png", "size": 10}
+    duo.send_command("set_image", {"image": bogus})
+    duo.send_command("set_shade", {"value": 200})  # commands run in order: once this shows, the first ran
+    wait_until(lambda: centre(duo.get_frame(timeout=5, track="second_video", latest=True)).min() > 185, 5,
+               "set_shade after the dropped set_image")
+
+
+def test_upload_refuses_bad_paths_before_sending(duo: Reactor, tmp_path: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="no file"):
+        duo.upload_file(os.path.join(str(tmp_path), "missing.png"))
+    empty = os.path.join(str(tmp_path), "empty.png")
+    open(empty, "wb").close()
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        duo.upload_file(empty)
+
+
+def test_upload_through_the_cloud_coordinator(tmp_path: str) -> None:
+    path = os.path.join(str(tmp_path), "halves.png")
+    with open(path, "wb") as f:
+        f.write(png(_halves()))
+    with CoordinatorEmulator([KEY], model="duo", protocol="g3") as emu, \
+            Reactor("duo", api_key=KEY, coordinator_url=emu.url) as r:
+        ref = r.upload_file(path)
+        r.send_command("set_image", {"image": ref})
+        wait_until(lambda: _shows_halves(r.get_frame(timeout=5, track="second_video", latest=True)), 5,
+                   "the uploaded picture on the second track, in the cloud")
+
+
+# -- clips ----------------------------------------------------------------------------------
+def _video_seconds(path: str) -> tuple[float, np.ndarray]:
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        assert stream.duration is not None
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        return float(stream.duration * stream.time_base), first
+
+
+def test_request_clip_downloads_the_last_seconds_as_mp4(duo: Reactor, runtime: LocalRuntime, tmp_path: str) -> None:
+    wait_until(lambda: duo.stats()["frames_received"] > 100, 10, "a few seconds of session")
+    target = os.path.join(str(tmp_path), "clip.mp4")
+    path = duo.request_clip(3, target, timeout=30)
+    assert path == target
+    seconds, first = _video_seconds(path)
+    chunk = runtime.recording.chunk_seconds
+    assert 3 <= seconds <= 3 + 2 * chunk + 0.1  # whole segments that cover the last 3 s
+    assert near(first, MAIN, 25)  # the model's first video output
+
+
+def test_clips_asked_together_are_answered_in_order(duo: Reactor, tmp_path: str) -> None:
+    wait_until(lambda: duo.stats()["frames_received"] > 60, 10, "two seconds of session")
+    paths: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def ask(i: int) -> None:
+        try:
+            paths[i] = duo.request_clip(1 + i, os.path.join(str(tmp_path), f"c{i}.mp4"), timeout=30)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(40)
+    assert not errors and sorted(paths) == [0, 1]
+    for p in paths.values():
+        assert _video_seconds(p)[0] >= 1
+
+
+def test_request_clip_fails_typed_without_recording_or_with_bad_seconds(duo: Reactor) -> None:
+    with pytest.raises(InvalidArgumentError, match="seconds"):
+        duo.request_clip(0)
+    with pytest.raises(InvalidArgumentError, match="seconds"):
+        duo.request_clip(float("nan"))
+    with LocalRuntime("duo", port=0, protocol="g3") as plain, \
+            Reactor("duo", local=True, local_url=plain.url) as r:
+        with pytest.raises(ClipError, match="recording is not enabled"):
+            r.request_clip(2, timeout=10)
+        assert near(r.get_frame(timeout=5), MAIN)  # the connection is fine after a refusal
+    assert near(duo.get_frame(timeout=5, track="second_video"), SHADE, 12)
