@@ -30,10 +30,13 @@ from tracks_support import (
     check_published_video_comes_back_inverted,
     check_record_five_seconds,
     check_tone_follows_pitch,
+    check_uploaded_image_becomes_an_argument,
     feed_tone,
+    halves,
     near,
     pitch,
     png,
+    shows_halves,
     skip_buffered_audio,
 )
 
@@ -107,30 +110,8 @@ def test_published_audio_replaces_the_tone_and_the_tone_returns_after(duo: React
 
 
 # -- uploads --------------------------------------------------------------------------------
-def _halves() -> np.ndarray:
-    image = np.zeros((120, 160, 3), dtype=np.uint8)
-    image[:, :80] = (0, 200, 0)
-    image[:, 80:] = (0, 0, 220)
-    return image
-
-
-def _shows_halves(frame: np.ndarray) -> bool:
-    left, right = frame[60, 40].astype(int), frame[60, 120].astype(int)
-    return bool(np.abs(left - (0, 200, 0)).max() < 25 and np.abs(right - (0, 0, 220)).max() < 25)
-
-
 def test_an_uploaded_image_becomes_a_command_argument(duo: Reactor, tmp_path: str) -> None:
-    assert duo.get_capabilities()["commands"]["set_image"]["schema"]["image"]["required"] is True
-    path = os.path.join(str(tmp_path), "halves.png")
-    with open(path, "wb") as f:
-        f.write(png(_halves()))
-    ref = duo.upload_file(path)
-    assert ref["name"] == "halves.png" and ref["mime_type"] == "image/png"
-    assert ref["size"] == os.path.getsize(path) and isinstance(ref["upload_id"], str)
-    duo.send_command("set_image", {"image": ref})
-    wait_until(lambda: _shows_halves(duo.get_frame(timeout=5, track="second_video", latest=True)), 5,
-               "the uploaded picture on the second track")
-    assert near(duo.get_frame(timeout=5, latest=True), MAIN)  # the main track is untouched
+    check_uploaded_image_becomes_an_argument(duo, str(tmp_path))
 
 
 def test_a_reference_to_an_unknown_upload_changes_nothing(duo: Reactor) -> None:
@@ -153,12 +134,12 @@ def test_upload_refuses_bad_paths_before_sending(duo: Reactor, tmp_path: str) ->
 def test_upload_through_the_cloud_coordinator(tmp_path: str) -> None:
     path = os.path.join(str(tmp_path), "halves.png")
     with open(path, "wb") as f:
-        f.write(png(_halves()))
+        f.write(png(halves()))
     with CoordinatorEmulator([KEY], model="duo", protocol="g3") as emu, \
             Reactor("duo", api_key=KEY, coordinator_url=emu.url) as r:
         ref = r.upload_file(path)
         r.send_command("set_image", {"image": ref})
-        wait_until(lambda: _shows_halves(r.get_frame(timeout=5, track="second_video", latest=True)), 5,
+        wait_until(lambda: shows_halves(r.get_frame(timeout=5, track="second_video", latest=True)), 5,
                    "the uploaded picture on the second track, in the cloud")
 
 

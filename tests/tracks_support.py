@@ -152,6 +152,34 @@ def _first_channel(frame: Any) -> np.ndarray:
     return mono.astype(np.float64)
 
 
+def halves() -> np.ndarray:
+    """A 160x120 picture: left half green, right half blue (survives any codec)."""
+    image = np.zeros((120, 160, 3), dtype=np.uint8)
+    image[:, :80] = (0, 200, 0)
+    image[:, 80:] = (0, 0, 220)
+    return image
+
+
+def shows_halves(frame: np.ndarray) -> bool:
+    left, right = frame[60, 40].astype(int), frame[60, 120].astype(int)
+    return bool(np.abs(left - (0, 200, 0)).max() < 25 and np.abs(right - (0, 0, 220)).max() < 25)
+
+
+def check_uploaded_image_becomes_an_argument(r: Reactor, directory: str) -> None:
+    """upload_file -> a reference that set_image takes; the picture shows on the second track only."""
+    assert r.get_capabilities()["commands"]["set_image"]["schema"]["image"]["required"] is True
+    path = os.path.join(directory, "halves.png")
+    with open(path, "wb") as f:
+        f.write(png(halves()))
+    ref = r.upload_file(path)
+    assert ref["name"] == "halves.png" and ref["mime_type"] == "image/png"
+    assert ref["size"] == os.path.getsize(path) and isinstance(ref["upload_id"], str)
+    r.send_command("set_image", {"image": ref})
+    wait_until(lambda: shows_halves(r.get_frame(timeout=5, track="second_video", latest=True)), 5,
+               "the uploaded picture on the second track")
+    assert near(r.get_frame(timeout=5, latest=True), MAIN)  # the main track is untouched
+
+
 def check_live_stats(r: Reactor) -> None:
     wait_until(lambda: r.stats()["live"].get("bitrate_in_kbps"), 5, "a second of figures")
     time.sleep(1.2)

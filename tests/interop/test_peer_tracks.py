@@ -26,6 +26,7 @@ from tracks_support import (
     check_published_video_comes_back_inverted,
     check_record_five_seconds,
     check_tone_follows_pitch,
+    check_uploaded_image_becomes_an_argument,
 )
 
 from reactor_sync import Reactor
@@ -96,3 +97,7 @@ def test_record_five_seconds_of_two_tracks_and_audio_with_one_call(duo: Reactor,
 
 def test_live_stats_say_what_the_connection_does(duo: Reactor) -> None:
     check_live_stats(duo)
+
+
+def test_an_uploaded_image_becomes_a_command_argument(duo: Reactor, tmp_path: str) -> None:
+    check_uploaded_image_becomes_an_argument(duo, str(tmp_path))

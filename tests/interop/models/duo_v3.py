@@ -11,29 +11,32 @@ Outputs (30 fps):
   second_video  160x120 solid grey at ``shade`` (default 60)
   tone          48 kHz mono sine at ``pitch`` Hz (default 440), phase-continuous
 Input: camera (video).
-Commands: set_shade{value: int 0..255}, set_pitch{hz: 50..4000}, echo{text}.
+Commands: set_shade{value: int 0..255}, set_pitch{hz: 50..4000}, echo{text},
+set_image{image: an uploaded PNG/JPEG, shown as second_video from then on}.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import time
 
+import av
 import numpy as np
-
 from reactor_runtime import (
+    Audio,
     InputField,
     MediaInput,
     MessageField,
     ModelMessage,
     Output,
     ReactorApp,
+    UploadedFile,
     Video,
     event,
     session_started,
 )
-from reactor_runtime import Audio
 
 FPS = 30.0
 RATE = 48_000
@@ -70,6 +73,12 @@ class DuoPeer(ReactorApp):
     async def cmd_set_pitch(self, hz: float = InputField(ge=50.0, le=4000.0, description="Hz")) -> None:
         self._pitch = float(hz)
 
+    @event(name="set_image", description="Show an uploaded PNG or JPEG as the second picture")
+    async def cmd_set_image(self, image: UploadedFile) -> None:
+        with av.open(io.BytesIO(image.data), mode="r") as container:
+            frame = next(container.decode(video=0))
+            self._image = frame.reformat(width=W, height=H, format="rgb24").to_ndarray()
+
     @event(name="echo", description="Return the text")
     def cmd_echo(self, text: str = InputField("", description="Anything")) -> Echo:
         return Echo(text=text)
@@ -83,6 +92,7 @@ class DuoPeer(ReactorApp):
 
     def _reset(self) -> None:
         self._shade = 60
+        self._image: np.ndarray | None = None
         self._pitch = 440.0
         self._phase = 0.0
         self._camera: np.ndarray | None = None
@@ -106,7 +116,7 @@ class DuoPeer(ReactorApp):
         else:
             main = np.empty((H, W, 3), dtype=np.uint8)
             main[:] = (200, 40, 40)
-        second = np.full((H, W, 3), self._shade, dtype=np.uint8)
+        second = self._image if self._image is not None else np.full((H, W, 3), self._shade, dtype=np.uint8)
         n = int(RATE / FPS)
         step = 2 * math.pi * self._pitch / RATE
         t = self._phase + step * np.arange(n)
