@@ -25,11 +25,11 @@ from collections.abc import Iterator
 import av
 import numpy as np
 import pytest
-
 from peers import PEER_SCRIPTS, VENVS, available
-from reactor_sync import Reactor
 from support import wait_until
 from tracks_support import MAIN, near, pitch_of
+
+from reactor_sync import Reactor
 
 from .conftest import _unavailable
 
