@@ -28,7 +28,7 @@ from typing import Any
 from .background import BackgroundServer, serve_until_stopped
 from .g1_routes import G1LocalApi, G1State
 from .g3_routes import G3LocalApi, G3State
-from .http import HttpServer
+from .http import MAX_BODY_DEFAULT, HttpServer
 from .model import MODELS, Model
 from .clips import RecordingConfig
 from .protocols import check_protocol
@@ -168,7 +168,9 @@ class LocalRuntime(BackgroundServer):
 
     # -- lifecycle (see background.BackgroundServer) -------------------------------
     async def _open(self) -> None:
-        self._http = HttpServer(self.host, self._requested_port, max_body=MAX_FILE_BYTES)  # uploads
+        # g3 takes uploads (PUT /uploads/{id}) up to MAX_FILE_BYTES; g1 keeps the 1 MiB default
+        body_limit = MAX_FILE_BYTES if self.protocol == "g3" else MAX_BODY_DEFAULT
+        self._http = HttpServer(self.host, self._requested_port, max_body=body_limit)
         self._api.install(self._http)
         await self._http.start()
         self.port = self._http.port
