@@ -27,17 +27,15 @@ from tracks_support import (
     check_each_track_shows_its_own_picture,
     check_frame_handlers_say_which_track,
     check_live_stats,
+    check_published_audio_replaces_the_tone,
     check_published_video_comes_back_inverted,
     check_record_five_seconds,
     check_tone_follows_pitch,
     check_uploaded_image_becomes_an_argument,
-    feed_tone,
     halves,
     near,
-    pitch,
     png,
     shows_halves,
-    skip_buffered_audio,
 )
 
 from reactor_sync import ClipError, InvalidArgumentError, Reactor
@@ -94,19 +92,7 @@ def test_live_stats_say_what_the_connection_does(duo: Reactor) -> None:
 
 # -- audio input ----------------------------------------------------------------------------
 def test_published_audio_replaces_the_tone_and_the_tone_returns_after(duo: Reactor) -> None:
-    assert abs(pitch(duo) - 440) < 5
-    source = duo.publish_audio(48_000, 1)
-    stop = threading.Event()
-    feeder = feed_tone(source.push, 700.0, stop)
-    try:
-        skip_buffered_audio(duo)
-        assert abs(pitch(duo) - 700) < 5  # the model plays what our microphone sent
-    finally:
-        stop.set()
-        feeder.join(2)
-    duo.unpublish_audio()
-    skip_buffered_audio(duo, 1.5)
-    assert abs(pitch(duo) - 440) < 5
+    check_published_audio_replaces_the_tone(duo)
 
 
 # -- uploads --------------------------------------------------------------------------------

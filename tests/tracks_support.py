@@ -126,6 +126,23 @@ def check_published_video_comes_back_inverted(r: Reactor) -> None:
     r.unpublish_track()
 
 
+def check_published_audio_replaces_the_tone(r: Reactor) -> None:
+    """publish_audio claims the mic; the model plays it instead of its tone, then the tone returns."""
+    assert abs(pitch(r) - 440) < 5
+    source = r.publish_audio(48_000, 1)
+    stop = threading.Event()
+    feeder = feed_tone(source.push, 700.0, stop)
+    try:
+        skip_buffered_audio(r)
+        assert abs(pitch(r) - 700) < 5  # the model plays what our microphone sent
+    finally:
+        stop.set()
+        feeder.join(2)
+    r.unpublish_audio()
+    skip_buffered_audio(r, 1.5)
+    assert abs(pitch(r) - 440) < 5
+
+
 def check_record_five_seconds(r: Reactor, directory: str) -> None:
     """One call records 5 s of both pictures and the tone to an MP4 that decodes."""
     import av
@@ -195,15 +212,21 @@ def check_live_stats(r: Reactor) -> None:
 
 
 def feed_tone(push: Callable[[np.ndarray], None], hz: float, stop: threading.Event) -> threading.Thread:
-    """Push a continuous sine in real time (20 ms chunks) until ``stop`` is set."""
+    """Push a continuous sine until ``stop`` is set, kept 0.1 s ahead of real time.
+
+    Paced on absolute deadlines: a feeder that merely sleeps 20 ms per 20 ms
+    chunk falls behind, the source fills the gaps with silence, and the gaps
+    lower the measured pitch.
+    """
 
     def run() -> None:
-        n, done = 960, 0
+        n, done, start = 960, 0, time.monotonic()
         while not stop.is_set():
-            t = (done + np.arange(n)) / RATE
-            push((8000 * np.sin(2 * np.pi * hz * t)).astype(np.int16))
-            done += n
-            time.sleep(0.02)
+            while done < (time.monotonic() - start + 0.1) * RATE:
+                t = (done + np.arange(n)) / RATE
+                push((8000 * np.sin(2 * np.pi * hz * t)).astype(np.int16))
+                done += n
+            time.sleep(0.01)
 
     thread = threading.Thread(target=run, name="tone-feeder", daemon=True)
     thread.start()

@@ -23,6 +23,7 @@ from tracks_support import (
     check_each_track_shows_its_own_picture,
     check_frame_handlers_say_which_track,
     check_live_stats,
+    check_published_audio_replaces_the_tone,
     check_published_video_comes_back_inverted,
     check_record_five_seconds,
     check_tone_follows_pitch,
@@ -89,6 +90,10 @@ def test_the_tone_is_received_and_its_pitch_follows_a_command(duo: Reactor) -> N
 
 def test_published_input_is_claimed_and_comes_back_inverted(duo: Reactor) -> None:
     check_published_video_comes_back_inverted(duo)
+
+
+def test_published_audio_is_claimed_and_replaces_the_tone(duo: Reactor) -> None:
+    check_published_audio_replaces_the_tone(duo)
 
 
 def test_record_five_seconds_of_two_tracks_and_audio_with_one_call(duo: Reactor, tmp_path: str) -> None:
