@@ -34,7 +34,14 @@ import requests
 
 from ._deadline import Deadline
 from ._loopback_ice import is_loopback_host
-from .errors import InvalidArgumentError, UploadError
+from .errors import (
+    AuthenticationError,
+    CoordinatorError,
+    InvalidArgumentError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UploadError,
+)
 from .signaling.detect import DetectingSignaling
 
 logger = logging.getLogger(__name__)
@@ -102,10 +109,16 @@ def upload_file(
     base = os.path.basename(name)
     mime = mime_type or mimetypes.guess_type(base)[0] or "application/octet-stream"
     what = "POST /sessions/{id}/uploads"
-    response = signaling.session_call(
-        "POST", f"/sessions/{urllib.parse.quote(session_id, safe='')}/uploads", deadline,
-        ok=(200, 201), json_body={"name": base, "size": len(data), "mime_type": mime},
-    )
+    try:
+        response = signaling.session_call(
+            "POST", f"/sessions/{urllib.parse.quote(session_id, safe='')}/uploads", deadline,
+            ok=(200, 201), json_body={"name": base, "size": len(data), "mime_type": mime},
+        )
+    except (AuthenticationError, RateLimitedError, ServiceUnavailableError):
+        raise  # the account or the service, not this file: their own types
+    except CoordinatorError as exc:
+        raise UploadError(f"the server refused the upload of {base!r}: {exc.message}",
+                          status_code=exc.status_code) from None
     try:
         slot = response.json()
     except ValueError:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import av
 import numpy as np
 import pytest
+import requests
 from support import wait_until
 from tracks_support import (
     MAIN,
@@ -38,7 +39,7 @@ from tracks_support import (
     shows_halves,
 )
 
-from reactor_sync import ClipError, InvalidArgumentError, Reactor
+from reactor_sync import ClipError, InvalidArgumentError, Reactor, UploadError
 from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
 
 KEY = "rk_test_media_0123456789"
@@ -181,3 +182,43 @@ def test_request_clip_fails_typed_without_recording_or_with_bad_seconds(duo: Rea
             r.request_clip(2, timeout=10)
         assert near(r.get_frame(timeout=5), MAIN)  # the connection is fine after a refusal
     assert near(duo.get_frame(timeout=5, track="second_video"), SHADE, 12)
+
+
+def test_a_file_over_the_servers_limit_is_refused_typed(duo: Reactor, tmp_path: str) -> None:
+    from reactor_sync.runtime.uploads import MAX_FILE_BYTES
+
+    big = os.path.join(str(tmp_path), "big.bin")
+    with open(big, "wb") as f:
+        f.truncate(MAX_FILE_BYTES + 1)  # announced, refused before a byte is sent
+    with pytest.raises(UploadError, match="413|exceeds"):
+        duo.upload_file(big)
+    assert near(duo.get_frame(timeout=5), MAIN)  # the session is fine
+
+
+def test_upload_and_clip_routes_answer_like_the_real_runtime(duo: Reactor, runtime: LocalRuntime) -> None:
+    url, sid = runtime.url, duo.get_session_id()
+    post = requests.post(f"{url}/sessions/{sid}/uploads", json={"name": "a.bin", "size": 3,
+                                                                "mime_type": "application/octet-stream"}, timeout=5)
+    assert post.status_code == 201
+    slot = post.json()
+    assert slot["presigned_url"].endswith(f"/uploads/{slot['presigned_id']}")
+    assert slot["path"] == f"sessions/{sid}/uploads/{slot['presigned_id']}/a.bin"
+    put = slot["presigned_url"]
+    assert requests.put(put, data=b"four", timeout=5).status_code == 400  # not the announced size
+    assert requests.put(put, data=b"abc", timeout=5).status_code == 200
+    assert requests.put(put, data=b"abc", timeout=5).status_code == 409  # written once
+    assert requests.put(f"{url}/uploads/nope", data=b"abc", timeout=5).status_code == 404
+    for body in ({"name": "", "size": 3, "mime_type": "x/y"}, {"name": "a", "size": 0, "mime_type": "x/y"},
+                 {"name": "a", "size": 3, "mime_type": ""}):
+        assert requests.post(f"{url}/sessions/{sid}/uploads", json=body, timeout=5).status_code == 400
+    assert requests.post(f"{url}/sessions/other/uploads", json={"name": "a", "size": 1, "mime_type": "x/y"},
+                         timeout=5).status_code == 404
+
+    assert requests.get(f"{url}/clips", params={"session_id": sid, "start": 3, "end": 1},
+                        timeout=5).status_code == 400
+    assert requests.get(f"{url}/clips", params={"session_id": "other", "start": 0, "end": 1},
+                        timeout=5).status_code == 410
+    assert requests.get(f"{url}/clips", params={"session_id": sid, "start": 0, "end": 500},
+                        timeout=5).status_code == 202  # the end is not recorded yet: try again
+    assert requests.get(f"{url}/clips/chunks/{sid}/../secret", timeout=5).status_code == 404
+    assert requests.get(f"{url}/clips/chunks/{sid}/index.m3u8", timeout=5).status_code == 404
