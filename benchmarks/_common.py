@@ -8,9 +8,11 @@ reactor_sync, aiortc or numpy.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,30 @@ def cpu_seconds() -> float:
     """User + system CPU seconds of this process, all threads included."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) per live Python thread, by thread name, from /proc (Linux).
+
+    Threads that Python does not know (codec slice threads, a native SDK's own
+    threads) are not listed: ``cpu_seconds()`` minus the sum is their share.
+    """
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        tid = getattr(thread, "native_id", None)
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        name = thread.name
+        if name.startswith("Thread-") or name.startswith("asyncio_"):
+            name = name.split(" ")[0].rstrip("0123456789-_") or name  # pooled threads: one bucket
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    return out
 
 
 def peak_rss_mb() -> float:
@@ -76,6 +102,8 @@ class FrameWindow:
     close_frames: int = 0
     open_cpu: float = 0.0
     close_cpu: float = 0.0
+    open_threads: dict[str, float] = field(default_factory=dict)
+    close_threads: dict[str, float] = field(default_factory=dict)
     sizes: set[tuple[int, int]] = field(default_factory=set)
 
     def on_frame(self, now: float) -> bool:
@@ -86,9 +114,11 @@ class FrameWindow:
         if self.open_at is None:
             if now - self.first_at >= self.skip:
                 self.open_at, self.open_frames, self.open_cpu = now, self.frames, cpu_seconds()
+                self.open_threads = thread_cpu()
             return False
         if self.close_at is None and now - self.open_at >= self.duration:
             self.close_at, self.close_frames, self.close_cpu = now, self.frames, cpu_seconds()
+            self.close_threads = thread_cpu()
         return self.close_at is not None
 
     @property
@@ -102,12 +132,17 @@ class FrameWindow:
         frames = self.close_frames - self.open_frames
         span = self.close_at - self.open_at
         cpu = self.close_cpu - self.open_cpu
+        threads = {name: 1000.0 * (self.close_threads[name] - self.open_threads.get(name, 0.0)) / frames
+                   for name in self.close_threads} if frames else {}
+        if frames:
+            threads["(threads Python does not know)"] = 1000.0 * cpu / frames - sum(threads.values())
         return {
             "window_s": span,
             "window_frames": frames,
             "fps": frames / span if span > 0 else 0.0,
             "cpu_s": cpu,
             "cpu_ms_per_frame": 1000.0 * cpu / frames if frames else float("nan"),
+            "thread_cpu_ms_per_frame": threads,
         }
 
 

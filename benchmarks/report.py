@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import median, percentile
+from latency import report_lines as latency_report_lines
+from latency import summarise as latency_summary
 
 FPS = 30.0
 FRAME_MS = 1000.0 / FPS
@@ -117,21 +119,38 @@ def ab_table(section: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def thread_lines(section: dict[str, Any] | None) -> list[str]:
+    """Median CPU ms per frame by thread, per client (from /proc, see _common.thread_cpu)."""
+    lines = []
+    for client, runs in by_client(section).items():
+        per: dict[str, list[float]] = {}
+        for run in runs:
+            for name, ms in (run.get("thread_cpu_ms_per_frame") or {}).items():
+                per.setdefault(name, []).append(ms)
+        if per:
+            parts = ", ".join(f"{name} {median(v):.3f}" for name, v in sorted(per.items(), key=lambda kv: -median(kv[1])))
+            lines.append(f"- CPU ms/frame by thread, {client}: {parts}")
+    return lines
+
+
 def write_markdown(data: dict[str, Any], path: Path) -> None:
     m = data.get("machine", {})
     plan = data.get("plan", {})
     dev, off = m.get("dev", {}), m.get("official", {})
     meas = measured(data)
     L: list[str] = []
-    L.append("# reactor_sync benchmarks (issue 6)")
+    L.append("# reactor_sync benchmarks (issues 6 and 15)")
     L.append("")
-    mode = "QUICK (smoke test: numbers are NOT meaningful)" if plan.get("quick") else "full"
+    mode = "QUICK (smoke test: numbers are NOT meaningful)" if plan.get("quick") else (
+        "SMALL (fewer, shorter alternating rounds: the machine was shared and busy)" if plan.get("small") else "full")
     L.append(f"Run: {m.get('date', '?')}, mode {mode}, {data.get('elapsed_s', 0):.0f} s in total. "
              f"Re-run with `python benchmarks/run.py` (see README.md). Raw data: `results.json`; plot: `results.png`.")
     L.append("")
     L.append("## Machine")
     L.append("")
-    L.append(f"- {m.get('cores')} cores, {m.get('cpu_model')}, Linux {m.get('kernel')}")
+    L.append(f"- {m.get('cores')} cores, {m.get('cpu_model')}, Linux {m.get('kernel')}; load average "
+             f"(1/5/15 min) at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')} (other work "
+             "shares this machine)")
     L.append(f"- reactor_sync at git {m.get('git')}; python {dev.get('python')}, aiortc {dev.get('aiortc')}, "
              f"av {dev.get('av')}, numpy {dev.get('numpy')}, aioice {dev.get('aioice')}, matplotlib {dev.get('matplotlib')}")
     L.append(f"- official client: reactor-sdk {off.get('reactor-sdk')} (python {off.get('python')}, aiortc "
@@ -174,6 +193,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
                               ("TTR vs official", "ttr_s", "official"),
                               ("TTFF vs official", "ttff_s", "official")):
             L.append(f"- reactor_sync {name}: {_mr(paired_ratios(section, key2, 'reactor_sync', b), 2)}")
+        L.extend(thread_lines(section))
         L.append("")
     ho = data.get("handoff") or {}
     L.append("## Handoff latency inside reactor_sync (peer)")
@@ -224,6 +244,47 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     else:
         L.append("Skipped: " + "; ".join(n for n in data.get("notes", []) if "built-in" in n or "sessions" in n))
     L.append("")
+    L.extend(latency_report_lines(data))
+    g3 = data.get("g3_cpu") or {}
+    if g3.get("runs"):
+        L.append("## Runtime 3.10: CPU per frame (640x480 @ 30, alternating rounds)")
+        L.append("")
+        L.append("| client | runs | delivered fps | CPU ms per frame | peak RSS (MB) | CPU / official 1.13.0 (per round) |")
+        L.append("|---|---|---|---|---|---|")
+        groups = by_client(g3)
+        for client in g3.get("clients", []):
+            runs = groups.get(client, [])
+            if not runs:
+                continue
+            ratios = paired_ratios(g3, "cpu_ms_per_frame", client, "official 1.13.0")
+            L.append(f"| {client} | {len(runs)} | {_mr([r['fps'] for r in runs], 2)} | "
+                     f"{_mr([r['cpu_ms_per_frame'] for r in runs], 3)} | {_mr([r['peak_rss_mb'] for r in runs], 0)} | "
+                     f"{_mr(ratios, 2)} |")
+        L.append("")
+        L.extend(thread_lines(g3))
+        L.append("")
+    res = data.get("resolutions") or {}
+    if res:
+        L.append("## Real resolutions: CPU per frame and delivered fps (30 fps sent)")
+        L.append("")
+        L.append("Same A/B/C rounds as above (order reversed every round), per resolution and runtime; "
+                 "ratios are per-round pairs, median [min-max].")
+        L.append("")
+        for name, section in res.items():
+            L.append(f"### {name}")
+            L.append("")
+            if section.get("error"):
+                L.append(f"Failed: {section['error']}")
+                L.append("")
+                continue
+            L.extend(ab_table(section))
+            busy = [r.get("machine_busy", float("nan")) for r in _ok(section.get("runs", []))]
+            L.append("")
+            L.append(f"- machine busy: {_mr(busy, 2)} of 2 cores; reactor_sync CPU/frame vs official: "
+                     f"{_mr(paired_ratios(section, 'cpu_ms_per_frame', 'reactor_sync', 'official'), 2)}, "
+                     f"vs floor: {_mr(paired_ratios(section, 'cpu_ms_per_frame', 'reactor_sync', 'floor'), 2)}")
+            L.extend(thread_lines(section))
+            L.append("")
     if data.get("notes"):
         L.append("## Notes")
         L.append("")
@@ -244,7 +305,7 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
+    fig, axes = plt.subplots(3, 3, figsize=(16, 14))
     meas = measured(data)
 
     # (a) CPU per frame, peer and built-in.
@@ -367,6 +428,9 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("delivered fps per session (goal >= 29)")
     ax.set_title("N sessions, 512x512 @ 30 fps", fontsize=9)
 
+    plot_latency(axes[2, 0], axes[2, 1], data)
+    plot_resolutions(axes[2, 2], data)
+
     m = data.get("machine", {})
     quick = " - QUICK MODE, numbers not meaningful" if data.get("plan", {}).get("quick") else ""
     fig.suptitle(f"reactor_sync vs official reactor-sdk vs bare aiortc floor - {m.get('cores')} cores "
@@ -374,6 +438,63 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+LAT_COLORS = {"reactor_sync": "#1f77b4", "reactor_sync, aiortc rule": "#aec7e8", "official 0.2.2": "#ff7f0e",
+              "official 1.13.0": "#d62728", "official 0.8.0": "#ffbb78"}
+
+
+def plot_latency(ax_effect: Any, ax_other: Any, data: dict[str, Any]) -> None:
+    """(g) command -> effect per runtime; (h) echo and input round trip. Bars: median, whisker: p95."""
+    lat = (data.get("latency") or {}).get("runtimes", {})
+    for ax, metrics, title in ((ax_effect, ("effect",), "Command -> first frame showing it"),
+                               (ax_other, ("echo", "input"), "Echo round trip / input round trip")):
+        x, ticks, labels = 0, [], []
+        for rt, section in lat.items():
+            summary = latency_summary(section)
+            for metric in metrics:
+                for client, s in summary.get(metric, {}).items():
+                    ax.bar(x, s["median_ms"], color=LAT_COLORS.get(client, "#7f7f7f"), alpha=0.8)
+                    ax.errorbar(x, s["median_ms"], yerr=[[0], [s["p95_ms"] - s["median_ms"]]], color="k",
+                                capsize=3, lw=1)
+                    ratio = f"\n{s['ratio_median']:.2f}x" if "ratio_median" in s else ""
+                    ax.text(x, s["median_ms"], f"{s['median_ms']:.0f}{ratio}", ha="center", va="bottom", fontsize=6)
+                    ticks.append(x)
+                    labels.append(f"{client.replace('reactor_sync', 'sync').replace(', aiortc rule', ' (ts)')}"
+                                  f"\n{rt}" + ("" if metric == "effect" else f"\n{metric}"))
+                    x += 1
+                x += 0.5
+        ax.set_xticks(ticks, labels, fontsize=5.5, rotation=60, ha="right")
+        ax.set_ylabel("ms (bar median, whisker p95)")
+        ax.set_title(title + " (ratio vs the official client)", fontsize=9)
+        if metrics != ("effect",):
+            ax.set_yscale("log")
+
+
+def plot_resolutions(ax: Any, data: dict[str, Any]) -> None:
+    """(i) CPU per frame by resolution, runtime and client."""
+    res = data.get("resolutions") or {}
+    ab = {"peer 640x480": data.get("ab_peer"), "builtin 640x480": data.get("ab_builtin"), **res}
+    x, ticks, labels = 0, [], []
+    for name, section in ab.items():
+        if not section:
+            continue
+        groups = by_client(section)
+        for client in CLIENTS:
+            runs = groups.get(client, [])
+            if not runs:
+                continue
+            cpu = median([r["cpu_ms_per_frame"] for r in runs])
+            fps = median([r["fps"] for r in runs])
+            ax.bar(x, cpu, color=COLORS[client], alpha=0.8)
+            ax.text(x, cpu, f"{fps:.0f}fps", ha="center", va="bottom", fontsize=5.5)
+            ticks.append(x)
+            labels.append(f"{client.replace('reactor_sync', 'sync')}\n{name}")
+            x += 1
+        x += 0.5
+    ax.set_xticks(ticks, labels, fontsize=5.5, rotation=60, ha="right")
+    ax.set_ylabel("client CPU ms per delivered frame")
+    ax.set_title("CPU per frame by resolution (label: delivered fps)", fontsize=9)
 
 
 def write_report(data: dict[str, Any], out: Path) -> None:

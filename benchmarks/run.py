@@ -25,30 +25,35 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-PEER_SCRIPTS = REPO.parent / "shared" / "peer"
-TMP = Path(os.environ.get("TMPDIR", "/tmp"))
-PORT = 8080  # the official client's local=True is fixed to localhost:8080
-SDK_VERSION = "0.2.2"
-RESULT_PREFIX = "RESULT "
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import latency  # noqa: E402
+from _common import median  # noqa: E402
+from _servers import (  # noqa: E402
+    HERE,
+    PORT,
+    REPO,
+    TMP,
+    builtin_available,
+    builtin_runtimes,
+    child_env,
+    log,
+    official_python,
+    peer,
+    port_free,
+    run_child,
+    wait_idle,
+)
 
-sys.path.insert(0, str(HERE))
-from _common import median, percentile  # noqa: E402
+
+SECTIONS = ("peer", "builtin", "sessions", "latency", "resolutions")
 
 
 @dataclass
@@ -63,193 +68,30 @@ class Plan:
     slow_duration: float
     sessions: tuple[int, ...]
     sessions_window: float
+    rounds_res: int = 2
+    window_res: float = 8.0
+    sections: tuple[str, ...] = SECTIONS
+    g3: str = ""
+    small: bool = False
 
     @classmethod
-    def make(cls, quick: bool) -> Plan:
-        if quick:
-            return cls(True, 1, 3.0, 1, 2.0, 1.0, 2.0, 10.0, (1, 2), 3.0)
-        return cls(False, 5, 12.0, 3, 10.0, 1.0, 10.0, 60.0, (1, 4, 8), 15.0)
+    def make(cls, quick: bool, sections: tuple[str, ...] = (), g3: str = "", small: bool = False) -> Plan:
+        if small:  # every section, fewer/shorter rounds, still alternating: for a busy machine
+            return cls(False, 3, 8.0, 2, 8.0, 1.0, 8.0, 30.0, (1, 4, 8), 10.0, 2, 6.0, sections or SECTIONS, g3,
+                       True)
+        if quick:  # resolutions are left out of the smoke test: they only add server load
+            return cls(True, 1, 3.0, 1, 2.0, 1.0, 2.0, 5.0, (1, 2), 3.0, 1, 2.0,
+                       sections or tuple(s for s in SECTIONS if s != "resolutions"), g3)
+        return cls(False, 5, 12.0, 3, 10.0, 1.0, 10.0, 60.0, (1, 4, 8), 15.0, 2, 8.0, sections or SECTIONS, g3)
 
 
-# ----------------------------------------------------------------- helpers
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def http_json(method: str, url: str, timeout: float = 2.0) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback only)
-        return json.loads(resp.read() or b"{}")
-
-
-def wait_idle(base: str, timeout: float = 20.0) -> bool:
-    """Wait until the runtime at ``base`` reports state READY (no session)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if http_json("GET", base + "/health").get("state") == "READY":
-                return True
-        except Exception:  # noqa: BLE001 - not up yet / closing
-            pass
-        time.sleep(0.1)
-    try:  # a crashed child may have left a session behind
-        http_json("POST", base + "/stop_session")
-    except Exception:  # noqa: BLE001
-        pass
-    return False
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat", encoding="ascii") as fh:
-        fields = [float(x) for x in fh.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_child(cmd: list[str], timeout: float, label: str) -> dict[str, Any]:
-    """Run one benchmark child; returns its RESULT dict or {"error": ...}."""
-    b0, t0 = machine_busy()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env=child_env(), cwd=str(HERE))
-    except subprocess.TimeoutExpired as exc:
-        tail = (exc.stderr or b"")[-800:]
-        return {"error": f"{label}: timed out after {timeout:g} s", "stderr": str(tail)}
-    b1, t1 = machine_busy()
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX):])
-            result["machine_busy"] = (b1 - b0) / max(t1 - t0, 1.0)
-            return result
-    return {"error": f"{label}: exit {proc.returncode}, no result", "stderr": proc.stderr[-1500:]}
-
-
-# ----------------------------------------------------------------- servers
-def official_python() -> Path:
-    """The official client's interpreter; creates a cached venv if none has reactor_sdk."""
-    candidates = [TMP / "reactor-peer" / "venv", Path("/tmp/reactor-peer/venv"), TMP / "reactor-sdk-venv"]
-    for venv in candidates:
-        py = venv / "bin" / "python"
-        if py.exists() and subprocess.run(
-            [str(py), "-c", "import reactor_sdk"], capture_output=True, timeout=60
-        ).returncode == 0:
-            return py
-    venv = TMP / "reactor-sdk-venv"
-    log(f"creating {venv} with reactor-sdk=={SDK_VERSION} (one time)")
-    subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(venv)],
-                   check=True, timeout=120)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"reactor-sdk=={SDK_VERSION}"],
-                   check=True, timeout=600)
-    return venv / "bin" / "python"
-
-
-@contextmanager
-def peer(port: int, sdk_python: Path) -> Iterator[dict[str, Any]]:
-    """Start reactor-runtime 1.6.3 with ../shared/peer/start_peer.sh; always stop it."""
-    env = dict(os.environ)
-    env["PEER_DIR"] = str(TMP / "reactor-bench-peer")
-    sdk_venv = sdk_python.parent.parent
-    if (sdk_venv / "bin" / "reactor").exists():
-        env["PEER_VENV"] = str(sdk_venv)  # reuse a venv that already has reactor-runtime
-    start, stop = PEER_SCRIPTS / "start_peer.sh", PEER_SCRIPTS / "stop_peer.sh"
-    if not start.exists():
-        raise RuntimeError(f"peer scripts not found at {PEER_SCRIPTS}")
-    t0 = time.monotonic()
-    try:
-        out = subprocess.run([str(start), str(port)], env=env, capture_output=True, text=True,
-                             timeout=300)
-        if out.returncode != 0:
-            raise RuntimeError(f"start_peer.sh failed: {out.stderr.strip()[-600:]}")
-        log(out.stdout.strip())
-        yield {"started_s": time.monotonic() - t0, "line": out.stdout.strip()}
-    finally:
-        env["PEER_STOP_GRACE"] = "10"
-        subprocess.run([str(stop)], env=env, capture_output=True, timeout=30)
-        log("peer stopped")
-
-
-class BuiltinRuntimes:
-    """N ``python -m reactor_sync.runtime`` processes; stop() kills every one."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[str]] = []
-        self.urls: list[str] = []
-
-    def start(self, port: int, width: int, height: int, fps: float, timeout: float = 30.0) -> str:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reactor_sync.runtime", "--port", str(port), "--width", str(width),
-             "--height", str(height), "--fps", str(fps)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(timeout)
-        if not line or not line[0].startswith("READY "):
-            err = ""
-            if proc.poll() is not None and proc.stderr is not None:
-                err = proc.stderr.read()[-600:]
-            raise RuntimeError(f"built-in runtime did not print READY within {timeout:g} s {err}")
-        url = line[0].split()[1].rstrip("/")
-        self.urls.append(url)
-        return url
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5.0)
-        self.procs.clear()
-        self.urls.clear()
-
-
-@contextmanager
-def builtin_runtimes(n: int, port: int, width: int, height: int, fps: float) -> Iterator[list[str]]:
-    rts = BuiltinRuntimes()
-    try:
-        for _ in range(n):
-            rts.start(port, width, height, fps)
-        yield list(rts.urls)
-    finally:
-        rts.stop()
-
-
-def builtin_available() -> str | None:
-    """None if ``python -m reactor_sync.runtime`` works, else why not."""
-    if not (REPO / "reactor_sync" / "runtime" / "__main__.py").exists():
-        return "reactor_sync/runtime/__main__.py does not exist yet"
-    probe = subprocess.run(
-        [sys.executable, "-c", "from reactor_sync.runtime import LocalRuntime"],
-        capture_output=True, text=True, timeout=60, env=child_env(),
-    )
-    if probe.returncode != 0:
-        return "reactor_sync.runtime does not import: " + probe.stderr.strip().splitlines()[-1]
-    return None
+#: (runtime, width, height): one row each; reactor_sync, official and floor side by side at 30 fps.
+RESOLUTIONS: list[tuple[str, int, int]] = [
+    ("peer", 1280, 720),
+    ("peer", 1920, 1080),
+    ("builtin", 1280, 720),
+    ("builtin", 1920, 1080),
+]
 
 
 # ----------------------------------------------------------------- sections
@@ -299,6 +141,70 @@ def sync_mode(mode: str, url: str, plan: Plan, duration: float) -> dict[str, Any
     if "error" in res:
         log(f"{mode}: ERROR {res['error']} {res.get('stderr', '')[-300:]}")
     return res
+
+
+def resolutions_section(plan: Plan, sdk_python: Path, builtin_ok: bool) -> dict[str, Any]:
+    """CPU per frame and delivered fps at real resolutions, A/B/C rounds per row of RESOLUTIONS."""
+    out: dict[str, Any] = {}
+    base = f"http://127.0.0.1:{PORT}"
+    for runtime, width, height in RESOLUTIONS:
+        name = f"{runtime} {width}x{height}"
+        if runtime == "builtin" and not builtin_ok:
+            continue
+        log(f"== {name} @ 30")
+        server = (peer(PORT, sdk_python, width=width, height=height) if runtime == "peer"
+                  else builtin_runtimes(1, PORT, width, height, 30.0))
+        try:
+            with server:
+                out[name] = ab_rounds(name, base, sdk_python, plan, plan.rounds_res, plan.window_res)
+                out[name]["size"] = [width, height]
+        except RuntimeError as exc:
+            out[name] = {"error": str(exc), "runs": []}
+            log(f"{name} failed: {exc}")
+    return out
+
+
+#: (label, client kind of latency.interpreter): CPU per frame on runtime 3.10, alternating rounds (--g3)
+G3_THROUGHPUT: list[tuple[str, str]] = [
+    ("official 1.13.0", "sdk113"),
+    ("official 0.8.0", "sdk080"),
+    ("reactor_sync", "dev"),  # only with --g3 all: needs reactor_sync's 3.x client
+]
+
+
+def g3_section(plan: Plan) -> dict[str, Any]:
+    """CPU per frame and fps of the 3.x clients on runtime 3.10 (640x480 @ 30), alternating."""
+    base = f"http://127.0.0.1:{PORT}"
+    clients = [(label, kind) for label, kind in G3_THROUGHPUT
+               if latency.interpreter(kind) is not None and (kind != "dev" or plan.g3 == "all")]
+    out: dict[str, Any] = {"runs": [], "clients": [c for c, _ in clients]}
+
+    def cmd(kind: str, duration: float) -> list[str]:
+        common = ["--url", base, "--skip", str(plan.skip), "--duration", str(duration)]
+        if kind == "dev":
+            return [sys.executable, "sync_client.py", "throughput", *common]
+        return [str(latency.interpreter(kind)), "latency_official_g3.py", "--throughput", *common]
+
+    log(f"== runtime 3.10 CPU per frame: {', '.join(out['clients'])}")
+    try:
+        with peer(PORT, None, runtime_version="3.10.0", venv=latency.PEER_VENV_3X):
+            wait_idle(base)
+            out["warmup"] = run_child(cmd(clients[0][1], 1.0), 90, "warm-up")
+            for rnd in range(plan.rounds_res):
+                for label, kind in clients if rnd % 2 == 0 else list(reversed(clients)):
+                    wait_idle(base)
+                    res = run_child(cmd(kind, plan.window_res), 90 + plan.window_res, label)
+                    res.update({"round": rnd, "client": label})
+                    out["runs"].append(res)
+                    if "error" in res:
+                        log(f"  round {rnd} {label}: ERROR {res['error']} {str(res.get('stderr', ''))[-300:]}")
+                    else:
+                        log(f"  round {rnd} {label:16s} fps {res['fps']:5.2f}  CPU {res['cpu_ms_per_frame']:.3f} "
+                            f"ms/frame  RSS {res['peak_rss_mb']:.0f} MB")
+    except RuntimeError as exc:
+        out["error"] = str(exc)
+        log(f"runtime 3.10 CPU section failed: {exc}")
+    return out
 
 
 def sessions_section(plan: Plan) -> dict[str, Any]:
@@ -358,6 +264,7 @@ def machine_info(sdk_python: Path) -> dict[str, Any]:
         "dev": versions(sys.executable, ["aiortc", "av", "numpy", "aioice", "matplotlib"]),
         "official": versions(str(sdk_python), ["reactor-sdk", "reactor-runtime", "aiortc", "av", "numpy"]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "loadavg_start": os.getloadavg(),
     }
 
 
@@ -373,20 +280,21 @@ def run_all(plan: Plan) -> dict[str, Any]:
     if not port_free(PORT):
         raise RuntimeError(f"port {PORT} is busy; the official client can only use localhost:{PORT}")
 
-    log("== real peer (reactor-runtime) on 8080")
-    with peer(PORT, sdk_python) as info:
-        data["peer_start"] = info
-        data["ab_peer"] = ab_rounds("peer", base, sdk_python, plan, plan.rounds_peer, plan.window_peer)
-        log("== handoff latency (peer)")
-        data["handoff"] = sync_mode("handoff", base, plan, plan.handoff_window)
-        log("== slow consumer (peer)")
-        data["slow"] = sync_mode("slow", base, plan, plan.slow_duration)
+    if "peer" in plan.sections:
+        log("== real peer (reactor-runtime) on 8080")
+        with peer(PORT, sdk_python) as info:
+            data["peer_start"] = info
+            data["ab_peer"] = ab_rounds("peer", base, sdk_python, plan, plan.rounds_peer, plan.window_peer)
+            log("== handoff latency (peer)")
+            data["handoff"] = sync_mode("handoff", base, plan, plan.handoff_window)
+            log("== slow consumer (peer)")
+            data["slow"] = sync_mode("slow", base, plan, plan.slow_duration)
 
     why = builtin_available()
     if why is not None:
         data["notes"].append(f"built-in runtime skipped: {why}")
         log(f"built-in runtime skipped: {why}")
-    else:
+    if why is None and "builtin" in plan.sections:
         log("== built-in runtime on 8080 (640x480@30, like the peer)")
         if not port_free(PORT):
             time.sleep(2.0)
@@ -397,13 +305,25 @@ def run_all(plan: Plan) -> dict[str, Any]:
         except RuntimeError as exc:
             data["notes"].append(f"built-in runtime A/B failed: {exc}")
             log(f"built-in A/B failed: {exc}")
+    if why is None and "sessions" in plan.sections:
         log("== N sessions in one process vs N built-in runtimes (512x512@30)")
         try:
             data["sessions"] = sessions_section(plan)
         except RuntimeError as exc:
             data["notes"].append(f"sessions failed: {exc}")
             log(f"sessions failed: {exc}")
+    if "latency" in plan.sections:
+        lplan = latency.LatencyPlan.make(plan.quick, plan.g3, plan.small)
+        pairs = latency.QUICK_PAIRS if plan.quick else latency.PAIRS
+        if why is not None:
+            pairs = [p for p in pairs if latency.RUNTIMES[p[0]].kind != "builtin"]
+        data["latency"] = latency.latency_section(lplan, pairs)
+    if "resolutions" in plan.sections:
+        data["resolutions"] = resolutions_section(plan, sdk_python, why is None)
+    if plan.g3 and "latency" in plan.sections:
+        data["g3_cpu"] = g3_section(plan)
     data["elapsed_s"] = time.monotonic() - t_begin
+    data["machine"]["loadavg_end"] = os.getloadavg()
     return data
 
 
@@ -419,6 +339,14 @@ def count_errors(data: dict[str, Any]) -> list[str]:
     for run in (data.get("sessions") or {}).get("runs", []):
         if "error" in run:
             errors.append(f"sessions x{run.get('n')}: {run['error']}")
+    for name, section in (data.get("resolutions") or {}).items():
+        for run in section.get("runs", []):
+            if "error" in run:
+                errors.append(f"{name} {run.get('client')}: {run['error']}")
+    errors += latency.count_errors(data)
+    for run in (data.get("g3_cpu") or {}).get("runs", []):
+        if "error" in run:
+            errors.append(f"runtime 3.10 CPU {run.get('client')}: {run['error']}")
     return errors
 
 
@@ -428,7 +356,19 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="where RESULTS.md/results.png/results.json go")
     ap.add_argument("--report-only", type=Path, metavar="RESULTS_JSON",
                     help="re-render RESULTS.md and the plot from a saved results.json")
+    ap.add_argument("--small", action="store_true",
+                    help="every section with fewer, shorter rounds (still alternating): for a busy machine")
+    ap.add_argument("--sections", default="",
+                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; --quick: all "
+                         "but resolutions)")
+    ap.add_argument("--g3", nargs="?", const="all", default="", choices=("all", "official"),
+                    help="also the runtime 3.10 latency rows (needs /tmp/peer3/venv): 'all', or 'official' "
+                         "for the official clients only (until reactor_sync speaks the 3.x protocol)")
     args = ap.parse_args()
+    sections = tuple(x for x in args.sections.split(",") if x)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown sections {sorted(unknown)}; choose from {','.join(SECTIONS)}")
     out = args.out or (TMP / "reactor-bench-quick" if args.quick else HERE)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -445,7 +385,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-    plan = Plan.make(args.quick)
+    plan = Plan.make(args.quick, sections, args.g3, args.small)
     data = run_all(plan)
     (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
     write_report(data, out)

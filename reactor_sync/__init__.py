@@ -7,6 +7,7 @@
         frame = reactor.get_frame(timeout=5)   # numpy (H, W, 3) uint8 RGB
 """
 
+from . import _frame_completion
 from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
@@ -34,6 +35,10 @@ from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
 
 from ._version import __version__
+
+# Every aiortc receiver in this process (the client's and the built-in
+# runtime's) completes video frames on the RTP marker bit: see _frame_completion.
+_frame_completion.install()
 
 __all__ = [
     "AlreadyConnectedError",

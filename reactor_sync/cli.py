@@ -1,8 +1,12 @@
-"""``reactor-sync``: the demo (the main job) and the built-in runtime server.
+"""reactor-sync: the demo (the main job) and the built-in runtime server.
 
 ``reactor-sync demo`` needs no API key and no network: it starts the built-in
 runtime on a free loopback port, runs the guide's example against it, pulls
-a few seconds of frames with a live progress line and writes them to an MP4.
+a few seconds of frames with a progress line and writes them to an MP4.
+
+WHY the output path is checked first: a demo that records for seconds and
+then fails to write wastes the user's time; a bad path is a usage error
+(exit code 2) named in the message, before any server starts.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import logging
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from ._progress import Progress
 from .errors import ReactorError
 from .runtime.cli import add_serve_arguments, run_serve
 
@@ -26,14 +32,82 @@ DEMO_PROMPTS = (
     (75, "A forest at dawn"),
 )
 
+def _wrap(text: str) -> str:
+    """Wrap a help paragraph without splitting 'reactor-sync' at its hyphen."""
+    return textwrap.fill(text, width=79, break_on_hyphens=False)
+
+
+DESCRIPTION = _wrap(
+    "A blocking Python client for Reactor realtime AI video. "
+    "'reactor-sync demo' runs the guide's example offline and writes an MP4; "
+    "'reactor-sync serve' runs the built-in local runtime or the coordinator emulator."
+)
+
+EXIT_CODES = """exit codes:
+  0    success (demo: the MP4's path is printed on stdout)
+  1    failure while running: a Reactor error, no frames, a server that
+       cannot start (the reason is printed on stderr)
+  2    bad command line, e.g. an unknown option or an output path that
+       cannot be written (checked before anything starts)
+  130  interrupted (Ctrl-C)
+"""
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (exit code 2, like argparse's own)."""
+
+
+def _check_output_path(path: str) -> str:
+    """Fail before recording if ``path`` cannot be written; the message names it."""
+    path = os.path.abspath(os.path.expanduser(path))
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise UsageError(f"output path {path} is a directory; give a file name such as {path}/demo.mp4")
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write output path {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write output path {path}: permission denied")
+    return path
+
+
+def _check_input(value: str | None) -> None:
+    if value and value != "generated" and not os.path.isfile(value):
+        raise UsageError(f"input video {value} does not exist (or use --input generated)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _even_size(text: str) -> int:
+    value = _positive_int(text)
+    if value % 2:
+        raise argparse.ArgumentTypeError(f"must be even (H.264 needs even sides), got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
 
 def _demo(args: argparse.Namespace) -> int:
-    import av
-
     from .client import Reactor
     from .runtime import LocalRuntime
 
-    out = args.output or os.path.join(tempfile.gettempdir(), "reactor-sync-demo.mp4")
+    out = _check_output_path(args.output or os.path.join(tempfile.gettempdir(), "reactor-sync-demo.mp4"))
+    _check_input(args.input)
     model = "invert" if args.input else "livecore"
     with LocalRuntime(model=model, port=0, fps=args.fps, width=args.width, height=args.height) as rt:
         print(f"built-in runtime ({model}) listening on {rt.url}", file=sys.stderr)
@@ -47,7 +121,7 @@ def _demo(args: argparse.Namespace) -> int:
                 for timestamp, prompt in DEMO_PROMPTS:
                     reactor.send_command("schedule_prompt", {"new_prompt": prompt, "timestamp": timestamp})
                 reactor.send_command("start", {})
-            written = _record(reactor, out, args.seconds, args.fps, av)
+            written = _record(reactor, out, args.seconds)
             if player is not None:
                 player.close()
     if written == 0:
@@ -75,60 +149,69 @@ def _generated_clip(width: int, height: int, frames: int = 60) -> list[Any]:
     return clip
 
 
-def _record(reactor: object, path: str, seconds: float, fps: int, av: object) -> int:
-    """Pull frames for ``seconds`` and encode them; prints a live progress line."""
+def _record(reactor: object, path: str, seconds: float) -> int:
+    """Record ``seconds`` with the library's recorder, with a progress line on stderr."""
     from .client import Reactor
+    from .recorder import Recording
 
     assert isinstance(reactor, Reactor)
-    container = av.open(path, mode="w")  # type: ignore[attr-defined]
-    stream = None
-    count = 0
+    progress = Progress()
+    recording = reactor.record(path)  # runs on its own thread until stop_recording()
+    assert isinstance(recording, Recording)
     start = time.perf_counter()
-    last_print = 0.0
-    try:
-        while (elapsed := time.perf_counter() - start) < seconds:
-            frame = reactor.get_frame(timeout=5)
-            if stream is None:
-                stream = container.add_stream("libx264", rate=fps)
-                stream.width, stream.height = frame.shape[1], frame.shape[0]
-                stream.pix_fmt = "yuv420p"
-            if (frame.shape[1], frame.shape[0]) != (stream.width, stream.height):
-                continue  # the size changed mid-stream (warm-up frames); keep one size
-            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")  # type: ignore[attr-defined]
-            for packet in stream.encode(video_frame):
-                container.mux(packet)
-            count += 1
-            if elapsed - last_print >= 0.2:
-                last_print = elapsed
-                rate = count / elapsed if elapsed > 0 else 0.0
-                print(f"\rframes {count:5d}  fps {rate:5.1f}", end="", file=sys.stderr, flush=True)
-        if stream is not None:
-            for packet in stream.encode(None):
-                container.mux(packet)
-    finally:
-        container.close()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        time.sleep(min(0.1, max(0.0, seconds - elapsed)))
+        count = recording.frames_written
+        rate = f"{count / elapsed:5.1f}" if elapsed >= 0.5 else "   --"  # too early to tell
+        progress.update(f"frames {count:5d}  fps {rate}")
+    result = reactor.stop_recording()
+    count = result.frames.get(next(iter(result.frames), ""), 0) if result else 0
     elapsed = time.perf_counter() - start
-    print(f"\rframes {count:5d}  fps {count / elapsed:5.1f}  ({elapsed:.1f} s)", file=sys.stderr)
+    progress.finish(f"frames {count:5d}  fps {count / elapsed:5.1f}  ({elapsed:.1f} s)")
     return count
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reactor-sync", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="run the guide's example on the built-in runtime, write an MP4")
-    demo.add_argument("--seconds", type=float, default=4.0, help="how long to record (default 4)")
-    demo.add_argument("--output", "-o", help="MP4 path (default: a file in the temp folder)")
+def _add_demo_parser(sub: Any) -> None:
+    default_out = os.path.join(tempfile.gettempdir(), "reactor-sync-demo.mp4")
+    demo = sub.add_parser(
+        "demo",
+        help="run the guide's example on the built-in runtime and write an MP4",
+        description=_wrap(
+            "Start the built-in runtime on a free loopback port (no API key, no network), run the "
+            "guide's example against it (prompt 'A sunset over the ocean', then 'A forest at dawn' "
+            "at frame 75), record the frames to an MP4 and print its path. With --input, send "
+            "video to the 'invert' model instead and record what comes back."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--seconds", type=_positive_float, default=4.0,
+                      help="how long to record, in seconds (default: %(default)s)")
+    demo.add_argument("--output", "-o", metavar="PATH",
+                      help=f"MP4 file to write; its folder must exist (default: {default_out})")
     demo.add_argument(
         "--input",
         metavar="FILE|generated",
-        help="video-to-video: send FILE (or a generated clip) to the 'invert' model and record its output",
+        help="video-to-video: send FILE, or a generated clip, to the 'invert' model and record "
+        "its output (default: none, text-to-video with the 'livecore' model)",
     )
-    demo.add_argument("--fps", type=int, default=30)
-    demo.add_argument("--width", type=int, default=512)
-    demo.add_argument("--height", type=int, default=512)
+    demo.add_argument("--fps", type=_positive_int, default=30, help="frames per second (default: %(default)s)")
+    demo.add_argument("--width", type=_even_size, default=512, help="frame width in pixels, even (default: %(default)s)")
+    demo.add_argument("--height", type=_even_size, default=512,
+                      help="frame height in pixels, even (default: %(default)s)")
     demo.set_defaults(func=_demo)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reactor-sync",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,serve}")
+    _add_demo_parser(sub)
 
     serve = sub.add_parser(
         "serve",
@@ -150,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("aioice").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"reactor-sync {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except ReactorError as exc:
         print(f"reactor-sync: {exc}", file=sys.stderr)
         return 1

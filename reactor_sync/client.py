@@ -32,6 +32,7 @@ from ._deadline import Deadline
 from ._handlers import HandlerMixin
 from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
+from ._no_pickle import NotPicklable
 from ._peer_link import PeerLink
 from .audio import AudioChunk, chunk_from_av
 from .audio_input import AudioSource
@@ -81,7 +82,7 @@ _DROP_LOG_EVERY = 1000
 _Disconnected = DisconnectedError  # why a mailbox was closed by disconnect(): ends frames() quietly
 
 
-class Reactor(HandlerMixin):
+class Reactor(NotPicklable, HandlerMixin):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -98,7 +99,9 @@ class Reactor(HandlerMixin):
             full, the oldest is dropped (counted in ``stats()``).
         message_buffer: how many messages ``get_message()`` keeps per scope.
         stall_timeout: declare the connection lost when nothing at all (no
-            frame, no message) arrived for this long; None disables it.
+            frame, no message, no answer to an SCTP heartbeat) arrived for
+            this long; None disables it. A model that sends nothing while
+            idle is not a loss: the heartbeat's answer keeps it alive.
         auto_reconnect: reconnect by itself after a recoverable loss (True
             or a :class:`~reactor_sync.ReconnectPolicy`); off by default.
         protocol: ``"auto"`` (default) finds out which protocol generation
@@ -383,6 +386,7 @@ class Reactor(HandlerMixin):
             link, offer = loop.run(
                 self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer"
             )
+            self._main_track = link.main_video_name  # frames may come before READY
             answer = self._signaling.negotiate(
                 plan, offer, link.track_mapping, deadline, waiting, reconnect=resume
             )
@@ -408,7 +412,6 @@ class Reactor(HandlerMixin):
             raise
         with self._lock:
             self._link = link
-            self._main_track = link.main_video_name
             track, _ = self._input
             audio_in = self._audio_input
         if track is not None:  # input published before a reconnect goes on

@@ -5,8 +5,9 @@ code can neither build nor feed. :class:`FrameSource` is that track's
 synchronous front: any thread calls ``push(frame)``; the frame is validated
 and turned into an ``av.VideoFrame`` right there (on the pusher's thread, so
 the loop never pays for it) and put in a one-slot mailbox where the newest
-frame wins. The track the loop reads paces itself at ``fps`` and repeats the
-last frame when nothing new was pushed, so the model always has input.
+frame wins. The track the loop reads sends a pushed frame at once (at most
+twice ``fps``) and repeats the last frame when nothing new was pushed for one
+interval, so the model always has input.
 
 :class:`FramePlayer` feeds a source from an iterable of frames or a video
 file on a background thread, paced at ``fps``, optionally looping.
@@ -53,7 +54,17 @@ def check_frame(frame: Any) -> np.ndarray:
 
 
 class _PushedTrack(VideoStreamTrack):
-    """The aiortc side: paced at ``fps``, newest pushed frame, last one repeated."""
+    """The aiortc side: a pushed frame leaves at once, the last one is repeated when idle.
+
+    A fixed ``fps`` tick used to decide when a pushed frame left, which added
+    0 to 1 frame interval (16 ms on average at 30 fps) to every input frame's
+    latency, depending only on the phase between the pusher and the tick. Now
+    ``push()`` wakes the track and the frame goes to the encoder right away,
+    with two limits: never sooner than half an interval after the previous
+    frame (at most twice ``fps``), and the last frame again one interval after
+    the previous one when nothing new came (the model always has input, the
+    encoder's stream keeps flowing). Timestamps follow the real send times.
+    """
 
     def __init__(self, source: FrameSource) -> None:
         super().__init__()
@@ -61,20 +72,47 @@ class _PushedTrack(VideoStreamTrack):
         self._last: av.VideoFrame | None = None
         self._pts = 0
         self._t0: float | None = None
+        self._sent_at = 0.0
+        self._new = asyncio.Event()
+
+    def _arm(self) -> None:
+        """Let ``push()`` wake this track from any thread (once, on the loop thread)."""
+        loop = asyncio.get_running_loop()
+        new = self._new = asyncio.Event()
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(new.set)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        self._source._wakeup = wake
+
+    async def _wait_new(self, until: float) -> None:
+        """Until a push arrives or the monotonic time ``until``, whichever is first."""
+        delay = until - time.monotonic()
+        if delay > 0 and not self._new.is_set():
+            try:
+                await asyncio.wait_for(self._new.wait(), delay)
+            except TimeoutError:
+                pass
 
     async def recv(self) -> av.VideoFrame:
         source = self._source
         if self.readyState != "live":
             raise MediaStreamError
-        step = int(VIDEO_CLOCK_RATE / source.fps)
+        interval = 1.0 / source.fps
         if self._t0 is None:
+            self._arm()
             self._t0 = time.monotonic()
         else:
-            self._pts += step
-            wait = self._t0 + self._pts / VIDEO_CLOCK_RATE - time.monotonic()
+            earliest = self._sent_at + interval / 2
+            wait = earliest - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            await self._wait_new(self._sent_at + interval)
         while True:
+            self._new.clear()
             try:
                 self._last = source._take()
             except TimeoutError:
@@ -91,8 +129,10 @@ class _PushedTrack(VideoStreamTrack):
                 break
             if self._last is not None:
                 break
-            await asyncio.sleep(1 / source.fps)  # nothing pushed yet
+            await self._wait_new(time.monotonic() + interval)  # nothing pushed yet
         frame = self._last
+        self._sent_at = time.monotonic()
+        self._pts = max(self._pts + 1, int((self._sent_at - self._t0) * VIDEO_CLOCK_RATE))
         frame.pts = self._pts
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
         source.frames_sent += 1
@@ -116,6 +156,7 @@ class FrameSource:
         self._slot: Mailbox[av.VideoFrame] = Mailbox(1)
         self.frames_pushed = 0
         self.frames_sent = 0
+        self._wakeup: Callable[[], None] | None = None  # set by the track once it runs
         self.track = _PushedTrack(self)
 
     @property
@@ -134,6 +175,9 @@ class FrameSource:
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
         self._slot.put(video_frame)
         self.frames_pushed += 1
+        wakeup = self._wakeup
+        if wakeup is not None:
+            wakeup()
 
     def _take(self) -> av.VideoFrame:
         return self._slot.get(0)
@@ -143,6 +187,9 @@ class FrameSource:
         if self._closed_reason is None:
             self._closed_reason = NotConnectedError(reason)
             self._slot.close(self._closed_reason)
+            wakeup = self._wakeup
+            if wakeup is not None:
+                wakeup()
 
     def __enter__(self) -> FrameSource:
         return self

@@ -100,6 +100,12 @@ class Recording:
     def done(self) -> bool:
         return self._done.is_set()
 
+    @property
+    def frames_written(self) -> int:
+        """Frames of the first video track written so far (for progress displays)."""
+        counts = list(self._frames.values())
+        return counts[0] if counts else 0
+
     def wait(self, timeout: float) -> RecordingResult:
         """Block until a ``seconds``-bounded recording has finished writing."""
         if not self._done.wait(timeout):
@@ -192,21 +198,25 @@ class _Writer:
         self._audio: Any = None
         self._resampler: Any = None
         self._audio_pts = 0
+        # Each track's size is that of its latest frame in the window: a legacy
+        # runtime's black 1280x720 placeholders come first and must not set it.
+        sizes: dict[str, tuple[int, int]] = {}
+        for kind, payload, _ in first:
+            if kind == "video":
+                rgb = payload[1].rgb()
+                sizes[payload[0]] = (rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2)
         # Video streams in the model's track order (its first output first), whatever came first.
         rank = {name: i for i, name in enumerate(order)}
-        ranked = sorted(first, key=lambda item: rank.get(item[1][0], len(rank)) if item[0] == "video" else 0)
-        for kind, payload, _ in ranked:
-            if kind == "video" and payload[0] not in self._video:
-                name, frame = payload
-                rgb = frame.rgb()
-                stream = container.add_stream("libx264", rate=30)
-                stream.width, stream.height = rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2
-                stream.pix_fmt = "yuv420p"
-                stream.codec_context.time_base = _MS
-                stream.time_base = _MS
-                stream.metadata["title"] = name
-                self._video[name] = stream
-            elif kind == "audio" and self._audio is None:
+        for name in sorted(sizes, key=lambda n: rank.get(n, len(rank))):
+            stream = container.add_stream("libx264", rate=30)
+            stream.width, stream.height = sizes[name]
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = _MS
+            stream.time_base = _MS
+            stream.metadata["title"] = name
+            self._video[name] = stream
+        for kind, payload, _ in first:
+            if kind == "audio" and self._audio is None:
                 chunk: AudioChunk = payload
                 layout = "stereo" if chunk.channels == 2 else "mono"
                 self._audio = container.add_stream("aac", rate=chunk.sample_rate, layout=layout)

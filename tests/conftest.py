@@ -14,6 +14,29 @@ from support import REPO
 
 logging.getLogger("aioice").setLevel(logging.WARNING)
 
+# The "core" subset that .ci/run runs on every CPython 3.10-3.13 (the main
+# Python runs everything). It covers the library end to end over real loopback
+# WebRTC: every unit test (tests/unit), the client, the built-in runtime and
+# coordinator emulator in both protocol generations, input video, display, the
+# CLI and demo, batch rendering on Dask, process exit and fork. Left to the
+# main Python: notebooks (a Jupyter kernel), web apps (gunicorn, Chromium), the
+# examples, the interop tests against the published runtimes and the
+# minutes-long reliability suite, which test integrations and timing rather
+# than the interpreter.
+CORE_DIRS = frozenset({"unit"})
+CORE_MODULES = frozenset({
+    "test_batch.py", "test_cli.py", "test_cloud.py", "test_commands_messages.py", "test_demo.py",
+    "test_display.py", "test_frame_conversion.py", "test_frames.py", "test_handlers.py",
+    "test_input_video.py", "test_lifecycle.py", "test_process.py",
+    "test_local_runtime.py", "test_coordinator.py", "test_g3_runtime.py", "test_g3_coordinator.py",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in CORE_MODULES or item.path.parent.name in CORE_DIRS:
+            item.add_marker(pytest.mark.core)
+
 
 @pytest.fixture(params=["g3", "g1"])
 def runtime(request: pytest.FixtureRequest) -> Iterator[LocalRuntime]:

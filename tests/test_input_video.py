@@ -71,6 +71,27 @@ def test_ninety_pushed_frames_come_back_inverted(reactor: Reactor) -> None:
     assert source.frames_pushed >= 90 and source.frames_sent > 0
 
 
+def _wait_for(r: Reactor, swap: bool, timeout: float) -> float:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if is_inverted_pattern(r.get_frame(timeout=5), swap=swap):
+            return time.monotonic()
+    raise AssertionError(f"pattern (swap={swap}) never came back")
+
+
+def test_a_pushed_frame_leaves_at_once_not_on_the_next_tick(reactor: Reactor) -> None:
+    """At 0.25 fps the track's next regular frame is 4 s after the first; a frame
+    pushed 2 s in must come back long before that (it is sent when pushed)."""
+    source = reactor.publish_frames(fps=0.25)
+    source.push(pattern())
+    t_first = _wait_for(reactor, swap=False, timeout=10)
+    time.sleep(2.1)  # past half an interval: the earliest the next frame may go
+    source.push(pattern(swap=True))
+    t_second = _wait_for(reactor, swap=True, timeout=10)
+    assert t_second - t_first < 3.9, "the pushed frame waited for the fps tick"
+    assert source.frames_sent == 2  # the first frame, then the pushed one: no repeat in between
+
+
 def test_unpublish_and_republish_twice_without_renegotiation(reactor: Reactor, invert_runtime: LocalRuntime) -> None:
     offers_before = invert_runtime.event_names().count("client_connected")
     for swap in (False, True, False):  # each round's pattern differs from the last

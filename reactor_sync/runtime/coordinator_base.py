@@ -326,7 +326,7 @@ class CoordinatorBase(BackgroundServer):
                                    return_exceptions=True),
                     1.2,
                 )
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 logger.warning("sessions did not close in time at shutdown")
 
     # -- request pipeline ---------------------------------------------------------------------
@@ -384,7 +384,7 @@ class CoordinatorBase(BackgroundServer):
         assert self._shutdown is not None
         try:
             await asyncio.wait_for(self._shutdown.wait(), seconds)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             pass
 
     def _authorize(self, request: Request) -> tuple[str | None, Response | None]:

@@ -150,7 +150,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
             # rather than send the client into a 0.5 s backoff.
             try:
                 await asyncio.wait_for(asyncio.shield(sess.answer_event.wait()), self.answer_wait)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 pass
         return self._sdp_status(sess)
 

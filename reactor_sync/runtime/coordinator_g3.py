@@ -260,7 +260,7 @@ class G3CoordinatorRoutes(CoordinatorBase):
         if sess.transport is not None:
             try:
                 await asyncio.wait_for(sess.transport.close(notice), timeout)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 logger.warning("session %s: connections did not close in time", sess.id)
         if sess.core is not None:
             await sess.core.stop()

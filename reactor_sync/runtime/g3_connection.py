@@ -122,7 +122,7 @@ class PausableVideoTrack(ModelVideoTrack):
                 raise MediaStreamError
             try:
                 await asyncio.wait_for(self._resumed.wait(), 1.0)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 pass
         return await super().recv()
 
@@ -236,7 +236,7 @@ class G3Connection:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
                 answer = await pc.createAnswer()
                 await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
-        except TimeoutError as exc:
+        except asyncio.TimeoutError as exc:
             raise SessionSetupError("ICE gathering timed out") from exc
         except asyncio.CancelledError:
             await self.close(timeout=1.0)
@@ -446,7 +446,7 @@ class G3Connection:
         if self.pc is not None:
             try:
                 await asyncio.wait_for(self.pc.close(), timeout)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 logger.warning("peer connection close timed out after %.1f s", timeout)
             except Exception:
                 logger.debug("peer connection close failed", exc_info=True)

@@ -31,8 +31,11 @@ DemoModel picture (what the tests assert on):
 * rows ``3H/4 .. H``: a "sunset" band, the prompt colour fading from itself
   to ~60 % brightness downwards (the bottom 1/8 is the darkest part).
 
-``prompt_color`` maps ``zlib.crc32(prompt.encode())`` to three channels in
-40..215, so prompts differ strongly and compression (+-10) never hides it.
+``prompt_color`` paints the first colour word of the prompt (``COLOR_WORDS``:
+"A sunset over the ocean" is orange-red, "A forest at dawn" green, "A calm
+blue sea" blue); a prompt without one gets a colour from
+``zlib.crc32(prompt.encode())``. Every channel stays in 30..225, so
+compression (+-10) never hides the colour and nothing looks like the bar.
 Sample the top-left region away from the bar (e.g. rows H/16..H/2 on the side
 away from ``bar_x``) and compare the mean with a tolerance of ~20.
 """
@@ -40,6 +43,7 @@ away from ``bar_x``) and compare the mean with a tolerance of ~20.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -78,10 +82,54 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+# Colour words a reader expects to see (RGB, channels in 30..225). Several
+# words in one prompt: the first one wins ("A sunset over the ocean" -> sunset).
+COLOR_WORDS: dict[str, tuple[int, int, int]] = {
+    "sunset": (225, 90, 40),  # orange-red
+    "red": (200, 40, 40),
+    "fire": (220, 70, 30),
+    "orange": (225, 130, 40),
+    "gold": (215, 170, 40),
+    "golden": (215, 170, 40),
+    "yellow": (220, 200, 50),
+    "sun": (225, 190, 60),
+    "green": (50, 160, 60),
+    "forest": (40, 120, 50),
+    "grass": (90, 170, 60),
+    "jungle": (40, 110, 40),
+    "teal": (30, 140, 140),
+    "lagoon": (30, 150, 160),
+    "blue": (40, 80, 200),
+    "sea": (30, 90, 180),
+    "ocean": (30, 90, 180),
+    "sky": (100, 160, 220),
+    "night": (30, 30, 80),
+    "purple": (120, 50, 160),
+    "violet": (140, 80, 200),
+    "pink": (225, 130, 170),
+    "brown": (130, 80, 40),
+    "desert": (210, 170, 110),
+    "grey": (128, 128, 128),
+    "gray": (128, 128, 128),
+}
+_WORD = re.compile(r"[a-z]+")
+
+
 def prompt_color(prompt: str | None) -> tuple[int, int, int]:
-    """The flat background colour DemoModel paints for ``prompt`` (pure function)."""
+    """The flat background colour DemoModel paints for ``prompt`` (pure function).
+
+    WHY colour words: people read "the colour follows the prompt" literally, so
+    "A calm blue sea" must look blue. The first word found in ``COLOR_WORDS``
+    (a plural "s" is ignored) decides; a prompt with none gets a stable colour
+    from its CRC-32 so that different prompts still look different; ``None``
+    (no prompt yet) is grey.
+    """
     if prompt is None:
         return NO_PROMPT_COLOR
+    for word in _WORD.findall(prompt.lower()):
+        color = COLOR_WORDS.get(word) or (COLOR_WORDS.get(word[:-1]) if word.endswith("s") else None)
+        if color is not None:
+            return color
     h = zlib.crc32(prompt.encode("utf-8"))
     return tuple(40 + ((h >> shift) & 0xFF) * 175 // 255 for shift in (0, 8, 16))  # type: ignore[return-value]
 

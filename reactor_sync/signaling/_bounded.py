@@ -20,7 +20,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Self
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -131,15 +131,21 @@ class Watchdog:
         self.fired = False
         self._thread = threading.Thread(target=self._watch, name="reactor-sync-http-watchdog", daemon=True)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Watchdog:
         _forget_thread(self._owner)
         _handshaking.discard(self._owner)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError:
+            # Python 3.12 refuses new threads once the interpreter shuts down, which is
+            # when the exit hook stops sessions; requests' own timeout still bounds this.
+            logger.debug("HTTP exchange without a watchdog (interpreter shutting down)")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._finished.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # it started
+            self._thread.join()
         _forget_thread(self._owner)
 
     def _watch(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from .._deadline import Deadline
-from ..errors import CoordinatorError, ServiceUnavailableError, SessionConflictError
+from ..errors import CoordinatorError, ProtocolError, ReactorError, ServiceUnavailableError, SessionConflictError
 from . import Generation, SessionPlan
 from .cloud_auth import API_VERSION_HEADERS
 from .g3_transport import G3Transport, check_descriptor
@@ -60,7 +60,7 @@ class G3LocalSignaling:
     def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
         while True:
             try:
-                response = self._call("POST", "/start_session", deadline, ok=(200, 201), json_body={})
+                response = self._call("POST", "/start_session", deadline, ok=(200, 201, 202), json_body={})
                 break
             except ServiceUnavailableError as exc:
                 if exc.status_code != 503:
@@ -82,10 +82,26 @@ class G3LocalSignaling:
                     component="gpu",
                     status_code=exc.status_code,
                 ) from exc
+        if response.status_code == 202:
+            # A legacy runtime started a session of its own kind: undo it, say why.
+            self._undo_legacy_start()
+            raise ProtocolError(
+                f"the runtime at {self.base_url} speaks the legacy protocol (POST /start_session "
+                "answered 202 without a session); use protocol='auto' or 'g1'",
+                component="gpu",
+                status_code=202,
+            )
         body = self._http.json_of(response, "POST /start_session", "session_id")
         session_id = body["session_id"]
         tracks = check_descriptor(body, "POST /start_session", "gpu")
         return SessionPlan("g3", [], tracks=tracks, session_id=str(session_id), descriptor=body)
+
+    def _undo_legacy_start(self) -> None:
+        try:
+            self._http.request("POST", "/stop_session", Deadline(2.0, "stopping a legacy session"),
+                               ok=(200, 202, 400), retry=False)
+        except ReactorError:
+            logger.debug("could not stop the legacy session we started", exc_info=True)
 
     def prepare(
         self, plan: SessionPlan, deadline: Deadline, on_waiting: Callable[[], None], *, reconnect: bool

@@ -168,7 +168,7 @@ class G3Client:
                 raise AssertionError("timed out waiting for a message")
             try:
                 label, msg = await asyncio.wait_for(self.messages.get(), remaining)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 raise AssertionError("timed out waiting for a message") from None
             if predicate(label, msg):
                 return msg

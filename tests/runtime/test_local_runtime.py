@@ -37,12 +37,25 @@ def candidate_addresses(sdp: str) -> set[str]:
 # -- pure model -------------------------------------------------------------------
 
 
-def test_prompt_color_is_deterministic_and_distinct() -> None:
-    a, b = prompt_color(PROMPT), prompt_color("A forest at night")
-    assert a == prompt_color(PROMPT)
+def test_prompt_color_follows_colour_words() -> None:
+    r, g, b = prompt_color(PROMPT)  # "A sunset over the ocean": the first colour word wins
+    assert r > 180 and 60 < g < 120 and b < 80, "sunset is orange-red"
+    for prompt in ("A forest at dawn", "green hills", "Forests"):
+        r, g, b = prompt_color(prompt)
+        assert g > r + 40 and g > b + 40, (prompt, (r, g, b))
+    for prompt in ("A calm blue sea", "the deep ocean", "Sea"):
+        r, g, b = prompt_color(prompt)
+        assert b > r + 80 and b > g + 60, (prompt, (r, g, b))
+    r, g, b = prompt_color("A red desert")
+    assert r > 150 and g < 80 and b < 80
+
+
+def test_prompt_color_hashes_prompts_without_a_colour_word() -> None:
+    a, b = prompt_color("later"), prompt_color("a quiet afternoon")
+    assert a == prompt_color("later")  # deterministic
     assert all(40 <= c <= 215 for c in a + b)
-    assert prompt_color(None) == (128, 128, 128)
     assert max(abs(x - y) for x, y in zip(a, b)) > 30
+    assert prompt_color(None) == (128, 128, 128)
 
 
 def test_demo_model_commands_and_picture() -> None:
