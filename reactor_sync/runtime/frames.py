@@ -157,7 +157,7 @@ class ModelVideoTrack(VideoStreamTrack):
         self._last_pts = -1
         self.frames_sent = 0
 
-    async def recv(self) -> VideoFrame:  # type: ignore[override]
+    async def recv(self) -> VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
         seq, _ = await self._source.next_frame(self._seq, timeout=1.0)
