@@ -64,7 +64,9 @@ def duo(runtime: LocalRuntime) -> Iterator[Reactor]:
 # -- the same checks as against reactor-runtime 3.10 ---------------------------------------
 def test_capabilities_name_every_track(duo: Reactor) -> None:
     check_capabilities_name_every_track(duo)
-    assert duo.get_capabilities()["tracks"]["mic"] == {"kind": "audio", "direction": "in", "rate": 0.0}
+    tracks = duo.get_capabilities()["tracks"]
+    assert tracks["mic"] == {"kind": "audio", "direction": "in", "rate": 0.0}
+    assert tracks["tone"]["rate"] == 48000.0 and tracks["second_video"]["rate"] == 30.0
 
 
 def test_each_track_shows_its_own_picture_and_follows_its_command(duo: Reactor) -> None:
