@@ -39,7 +39,7 @@ from tracks_support import (
     shows_halves,
 )
 
-from reactor_sync import ClipError, InvalidArgumentError, Reactor, UploadError
+from reactor_sync import ClipError, InvalidArgumentError, NotConnectedError, Reactor, UploadError
 from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
 
 KEY = "rk_test_media_0123456789"
@@ -224,3 +224,16 @@ def test_upload_and_clip_routes_answer_like_the_real_runtime(duo: Reactor, runti
                         timeout=5).status_code == 202  # the end is not recorded yet: try again
     assert requests.get(f"{url}/clips/chunks/{sid}/../secret", timeout=5).status_code == 404
     assert requests.get(f"{url}/clips/chunks/{sid}/index.m3u8", timeout=5).status_code == 404
+
+
+def test_clips_and_uploads_say_they_need_the_current_protocol(tmp_path: str) -> None:
+    path = os.path.join(str(tmp_path), "a.png")
+    with open(path, "wb") as f:
+        f.write(png(halves()))
+    with LocalRuntime("livecore", port=0, protocol="g1", width=64, height=64) as legacy, \
+            Reactor("livecore", local=True, local_url=legacy.url) as r:
+        with pytest.raises(NotConnectedError, match="current protocol"):
+            r.request_clip(2, timeout=5)
+        with pytest.raises(NotConnectedError, match="current protocol"):
+            r.upload_file(path, timeout=5)
+        r.get_frame(timeout=5)  # still connected and streaming
