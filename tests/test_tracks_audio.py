@@ -39,7 +39,13 @@ from tracks_support import (
     shows_halves,
 )
 
-from reactor_sync import ClipError, InvalidArgumentError, NotConnectedError, Reactor, UploadError
+from reactor_sync import (
+    ClipError,
+    InvalidArgumentError,
+    NotConnectedError,
+    Reactor,
+    UploadError,
+)
 from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
 
 KEY = "rk_test_media_0123456789"
