@@ -154,7 +154,7 @@ def show(frame: Any) -> Image:
     except ImportError:  # not in Jupyter: nothing to display on
         return image
     if get_ipython() is not None:
-        display(image)
+        display(image)  # type: ignore[no-untyped-call]  # IPython ships no annotations for it
     return image
 
 
