@@ -12,6 +12,7 @@ from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
     AuthenticationError,
+    ClipError,
     ConnectionLostError,
     CoordinatorError,
     DisconnectedError,
@@ -28,6 +29,7 @@ from .errors import (
     ServiceUnavailableError,
     SessionConflictError,
     SessionEndedError,
+    UploadError,
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
@@ -41,6 +43,7 @@ _frame_completion.install()
 __all__ = [
     "AlreadyConnectedError",
     "AuthenticationError",
+    "ClipError",
     "ConnectionLostError",
     "CoordinatorError",
     "DisconnectedError",
@@ -61,5 +64,6 @@ __all__ = [
     "ServiceUnavailableError",
     "SessionConflictError",
     "SessionEndedError",
+    "UploadError",
     "__version__",
 ]

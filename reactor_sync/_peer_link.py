@@ -45,6 +45,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import _liveness
 from ._codecs import preferred_video_codecs
+from ._bundle import rebundle
 from ._loopback_ice import loopback_ice, sanitize_remote_sdp
 from .live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
 from .errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
@@ -103,6 +104,7 @@ class PeerLink:
             self._transceivers = [
                 self._pc.addTransceiver(t.kind, direction=t.direction) for t in self.tracks
             ]
+            rebundle(self._pc)  # a second audio line (tone out, mic in) must join BUNDLE too
         else:
             self._transceivers = [self._pc.addTransceiver("video", direction="sendrecv")]
         for transceiver in self._transceivers:

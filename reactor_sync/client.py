@@ -41,6 +41,7 @@ from ._peer_link import PeerLink
 from .audio import AudioChunk, chunk_from_av
 from .audio_input import AudioSource
 from .capabilities import from_legacy, from_openapi
+from .clips import ClipReplies, request_clip
 from .live_stats import Stats
 from .recorder import Recording, RecordingResult
 from .errors import (
@@ -65,6 +66,7 @@ from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, SessionPlan
 from .signaling.detect import DetectingSignaling
 from .signals import Dispatcher
 from .status import ReactorState, ReactorStatus
+from .uploads import upload_file
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +183,7 @@ class Reactor(NotPicklable, HandlerMixin):
         self._track_counts: dict[str, int] = {}
         self._main_track: str | None = None
         self._recording: Recording | None = None
+        self._clip_replies = ClipReplies()  # requestClip calls awaiting clipReady/clipFailed
         self._inbox: dict[Scope, Mailbox[Any]] = {
             "application": Mailbox(message_buffer),
             "runtime": Mailbox(message_buffer),
@@ -744,6 +747,8 @@ class Reactor(NotPicklable, HandlerMixin):
         elif kind == "modelSchema":
             self._capabilities = from_openapi(data, tracks)
             self._capabilities_ready.set()
+        elif kind in ("clipReady", "clipFailed"):
+            self._clip_replies.deliver(kind, data)
         elif kind == "sessionEnded":
             reason = data.get("reason") if isinstance(data, dict) else None
             link = self._link
@@ -1017,6 +1022,52 @@ class Reactor(NotPicklable, HandlerMixin):
         with self._lock:
             recording, self._recording = self._recording, None
         return recording.stop(check_timeout(timeout)) if recording is not None else None
+
+    def request_clip(
+        self, seconds: float, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0
+    ) -> str:
+        """The runtime's own recording of the last ``seconds``, as an MP4; returns its path.
+
+        Needs a runtime that records (reactor-runtime 3.x with recording on,
+        or ``LocalRuntime(recording=True)``). ``path`` None writes a temp
+        file. ClipError if the runtime refuses (``clipFailed``) or the clip
+        is gone; ReactorTimeoutError if it is not ready within ``timeout``.
+        See :mod:`reactor_sync.clips`.
+        """
+        self._check_process()
+        timeout = check_timeout(timeout)
+        self._ready_link("request_clip()")
+        plan = self._plan
+        if plan is None or plan.generation != "g3":
+            raise NotConnectedError("clips need the current protocol (runtime 2.x or later)")
+        return request_clip(
+            self._signaling, self._clip_replies, self._send_runtime, seconds, path,
+            Deadline(timeout, "request_clip()"),
+        )
+
+    def upload_file(
+        self, path: str | os.PathLike[str], *, mime_type: str | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Upload a file to the session; returns the reference to pass as a command's file argument.
+
+        e.g. ``ref = reactor.upload_file("cat.png")`` then
+        ``reactor.send_command("set_image", {"image": ref})``. The reference
+        is ``{"upload_id", "name", "mime_type", "size"}``. Current protocol
+        only; UploadError if the server refuses. See :mod:`reactor_sync.uploads`.
+        """
+        self._check_process()
+        timeout = check_timeout(timeout)
+        self._ready_link("upload_file()")
+        plan = self._plan
+        if plan is None or plan.generation != "g3" or plan.session_id is None:
+            raise NotConnectedError("uploads need the current protocol (runtime 2.x or later)")
+        return upload_file(
+            self._signaling, plan.session_id, path, Deadline(timeout, "upload_file()"), self._send_runtime,
+            mime_type=mime_type,
+        )
+
+    def _send_runtime(self, msg_type: str, data: dict[str, Any]) -> None:
+        self.send_command(msg_type, data, scope="runtime", validate=False)
 
     def get_remote_track(self) -> MediaStreamTrack | None:
         """The model's aiortc video track (owned by the loop thread), or None.

@@ -17,6 +17,7 @@ numpy arrays (read-only is fine; nothing here writes to them).
     Image(frame)                              # inline as a cell's last value
     contact_sheet([reactor.get_frame() for _ in range(8)], columns=4)
     jpeg_bytes = to_jpeg(frame, quality=80)   # e.g. one part of an MJPEG stream
+    waveform(reactor.get_audio().samples)     # audio as a picture, no matplotlib needed
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from av.video.codeccontext import VideoCodecContext
 
 from .errors import InvalidArgumentError
 
-__all__ = ["Image", "contact_sheet", "show", "to_jpeg", "to_png"]
+__all__ = ["Image", "contact_sheet", "show", "to_jpeg", "to_png", "waveform"]
 
 RGBArray = npt.NDArray[np.uint8]
 
@@ -153,7 +154,7 @@ def show(frame: Any) -> Image:
     except ImportError:  # not in Jupyter: nothing to display on
         return image
     if get_ipython() is not None:
-        display(image)
+        display(image)  # type: ignore[no-untyped-call]  # IPython ships no annotations for it
     return image
 
 
@@ -189,3 +190,39 @@ def contact_sheet(
         y, x = r * (cell_h + gap), c * (cell_w + gap)
         sheet[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
     return Image(sheet)
+
+
+def waveform(
+    pcm: Any,
+    width: int = 480,
+    height: int = 120,
+    *,
+    colour: tuple[int, int, int] = (40, 200, 120),
+    background: tuple[int, int, int] = (16, 16, 16),
+) -> Image:
+    """Draw int16 PCM (``(samples,)`` or ``(samples, channels)``; the first channel) as an :class:`Image`.
+
+    Each of the ``width`` columns spans the min..max of its share of the
+    samples, scaled so full scale (+-32768) fills the height, with a dim
+    centre line: what an audio editor shows, without a plotting library.
+    """
+    if not isinstance(width, int) or not isinstance(height, int) or width < 1 or height < 2:
+        raise InvalidArgumentError(f"width must be >= 1 and height >= 2, got {width!r} x {height!r}")
+    data = np.asarray(pcm)
+    if data.ndim == 2:
+        data = data[:, 0]
+    if data.ndim != 1 or data.size == 0 or data.dtype != np.int16:
+        raise InvalidArgumentError(f"pcm must be non-empty int16 samples, got {data.dtype} {data.shape}")
+    picture = np.empty((height, width, 3), np.uint8)
+    picture[:] = np.asarray(background, dtype=np.uint8)
+    mid = height // 2
+    picture[mid] = np.minimum(np.asarray(colour) // 3 + 20, 255).astype(np.uint8)
+    edges = np.linspace(0, data.size, width + 1).astype(int)
+    scale = (height - 1) / 65536.0
+    for x in range(width):
+        start = min(int(edges[x]), data.size - 1)
+        part = data[start : max(int(edges[x + 1]), start + 1)].astype(np.int32)
+        top = int((32767 - int(part.max())) * scale)
+        bottom = int((32767 - int(part.min())) * scale)
+        picture[top : bottom + 1, x] = np.asarray(colour, dtype=np.uint8)
+    return Image(picture)

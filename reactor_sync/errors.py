@@ -195,3 +195,16 @@ class LoopThreadCallError(ReactorError, RuntimeError):
     """A blocking call was made on reactor_sync's own event-loop thread."""
 
     default_code = "CALLED_FROM_LOOP_THREAD"
+
+
+class ClipError(ReactorError):
+    """The runtime could not make the clip asked for (``clipFailed``), or its pieces could not be fetched."""
+
+    default_code = "CLIP_FAILED"
+    default_component = "gpu"
+
+
+class UploadError(ReactorError):
+    """A file upload was refused or failed (the announcement, or the bytes' PUT)."""
+
+    default_code = "UPLOAD_FAILED"

@@ -94,7 +94,7 @@ class _PushedTrack(VideoStreamTrack):
         if delay > 0 and not self._new.is_set():
             try:
                 await asyncio.wait_for(self._new.wait(), delay)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin TimeoutError on Python 3.10
                 pass
 
     async def recv(self) -> av.VideoFrame:

@@ -11,6 +11,7 @@ import pytest
 
 from reactor_sync import InvalidArgumentError, NotConnectedError, PublishRefusedError, Reactor
 from reactor_sync.runtime import LocalRuntime
+from support import wait_until
 
 W, H = 160, 120
 LEFT, RIGHT = (200, 40, 90), (30, 160, 220)
@@ -93,7 +94,9 @@ def test_a_pushed_frame_leaves_at_once_not_on_the_next_tick(reactor: Reactor) ->
 
 
 def test_unpublish_and_republish_twice_without_renegotiation(reactor: Reactor, invert_runtime: LocalRuntime) -> None:
-    offers_before = invert_runtime.event_names().count("client_connected")
+    # The runtime logs the connection a moment after the client is READY.
+    offers_before = wait_until(lambda: invert_runtime.event_names().count("client_connected"),
+                               what="the runtime's connection event")
     for swap in (False, True, False):  # each round's pattern differs from the last
         source = reactor.publish_frames(fps=30)
         end = time.monotonic() + 10

@@ -77,7 +77,7 @@ def _pngs(nb: Any) -> list[np.ndarray]:
     return images
 
 
-@pytest.mark.parametrize("name", ["quickstart.ipynb", "contact_sheet.ipynb"])
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "contact_sheet.ipynb", "tracks_audio.ipynb"])
 def test_notebooks_are_committed_without_outputs(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(nb)
@@ -115,3 +115,27 @@ def test_contact_sheet_notebook_shows_the_prompt_change(kernel_name: str, tmp_pa
     live = images[-1]
     assert live.shape == (120, 160, 3)
     assert colour_close(live, prompt_color("A red desert"), tol=25)
+
+
+@pytest.mark.timeout(150)
+def test_tracks_audio_notebook_shows_both_tracks_the_waveform_and_the_upload(
+    kernel_name: str, tmp_path: Path
+) -> None:
+    nb = _run("tracks_audio.ipynb", kernel_name, tmp_path)
+    images = _pngs(nb)
+    assert len(images) == 3, f"expected the two tracks, the waveform and the upload, got {len(images)}"
+    pair, wave, upload = images
+    assert pair.shape == (120, 2 * 160 + 2, 3)  # side by side, 2-pixel gap
+    assert np.abs(pair[60, 80].astype(int) - (200, 40, 40)).max() < 25  # main_video
+    assert pair[60, 162 + 80].min() > 200  # second_video after set_shade 220
+    assert wave.shape == (120, 480, 3)
+    lit = (wave.astype(int) - (16, 16, 16)).max(axis=2) > 60  # drawn pixels
+    rows = np.nonzero(lit.any(axis=1))[0]
+    # amplitude 8000 of 32768 (about 5700 after Opus's mono->stereo->mono): +-10..15 px around row 60
+    assert 44 <= rows.min() <= 52 and 67 <= rows.max() <= 76
+    tops = np.argmax(lit, axis=0)  # the highest drawn pixel of each column
+    assert (tops <= rows.min() + 2).sum() > 30 and (tops >= 56).sum() > 30  # crests and zero crossings
+    assert np.abs(upload[60, 40].astype(int) - (0, 200, 0)).max() < 25
+    assert np.abs(upload[60, 120].astype(int) - (0, 0, 220)).max() < 25
+    texts = "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code" for out in c.outputs)
+    assert "48000 Hz, pitch 440 Hz" in texts and "['main_video', 'second_video'] True True" in texts

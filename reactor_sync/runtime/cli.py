@@ -54,6 +54,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key", action="append",
         help="coordinator: an accepted API key (repeatable; default $REACTOR_API_KEY or rk_test_key)",
     )
+    parser.add_argument("--recording", action="store_true",
+                        help="local g3 runtime: record the session so clients can request_clip()")
     parser.add_argument("--queue-delay", type=float, default=0.0, help="coordinator: seconds a session waits for a GPU")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="coordinator: JWT lifetime in seconds")
     parser.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")
@@ -80,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SystemExit("reactor-sync serve: a local runtime serves one --model")
     serve(
         args.port, args.host, models[0], announce=announce, start_timeout=args.start_timeout,
-        orphan_timeout=args.orphan_timeout, load_delay=args.load_delay, **options,
+        orphan_timeout=args.orphan_timeout, load_delay=args.load_delay, recording=args.recording, **options,
     )
     return 0
 

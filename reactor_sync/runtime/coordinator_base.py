@@ -32,6 +32,7 @@ from .coordinator_tokens import TokenError, TokenIssuer
 from .http import HttpServer, Request, Response, error_id
 from .model import MODELS, Model
 from .protocols import check_protocol
+from .uploads import MAX_FILE_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class _CoordinatorHttp(HttpServer):
     """HttpServer whose every request (known route or not) goes through the emulator."""
 
     def __init__(self, owner: CoordinatorBase, host: str, port: int) -> None:
-        super().__init__(host, port)
+        super().__init__(host, port, max_body=MAX_FILE_BYTES)  # uploads
         self._owner = owner
 
     async def dispatch(self, request: Request) -> Response:

@@ -27,6 +27,7 @@ from .http import HttpServer, Request, Response
 from .model_session import ModelSession
 from .schema import openapi_schema
 from .transport_g3 import G3Transport, add_transport_routes
+from .uploads import UploadStore, add_upload_routes
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,20 @@ class G3CoordinatorRoutes(CoordinatorBase):
         http.route("GET", "/sessions/{id}/info", self._g3_get_session_info)
         http.route("DELETE", "/sessions/{id}", self._g3_delete_session)
         add_transport_routes(http, self._g3_resolve, TRANSPORT_PREFIX)
+        add_upload_routes(http, self._g3_uploads_for_session, self._g3_uploads_for_upload, sid_param="id")
+
+    # -- uploads (the session's store lives with its model session) ------------------------
+    async def _g3_uploads_for_session(self, request: Request) -> tuple[UploadStore | None, Response | None]:
+        transport, denied = await self._g3_resolve(request)
+        return (transport.core.uploads, None) if transport is not None else (None, denied)
+
+    def _g3_uploads_for_upload(self, upload_id: str) -> UploadStore | None:
+        for sess in list(self._sessions.values()):
+            core = getattr(sess, "core", None)
+            if core is not None and upload_id in core.uploads:
+                store: UploadStore = core.uploads
+                return store
+        return None
 
     # -- tokens and sessions --------------------------------------------------------------
     async def _post_token(self, request: Request) -> Response:

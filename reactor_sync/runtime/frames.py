@@ -9,6 +9,13 @@ drift; when it falls more than a few frames behind it skips ahead instead of
 bursting. ``ModelVideoTrack`` (one per client connection) forwards each new
 frame exactly once, with a 90 kHz pts taken from the wall clock since the track
 started, so the encoder sees real timing even if a frame was skipped.
+
+Several outputs: a model's ``step()`` may return a dict ``{track name: array}``
+instead of one picture (video (H, W, 3) uint8; audio (samples, channels)
+int16 at the model's ``audio_rate``). ``FrameSource`` keeps the newest picture
+of every video track (``latest`` stays the first one, for single-track code)
+and hands every audio chunk to the audio tracks listening (``ModelAudioTrack``,
+in ``audio_out``), because audio, unlike pictures, must arrive without gaps.
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ import asyncio
 import fractions
 import logging
 import time
+from typing import Any
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 from av import VideoFrame
 
-from .model import Model
+from .model import OUTPUT_TRACK, Model
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +48,8 @@ class FrameSource:
         self.model = model
         self.fps = model.fps
         self.latest: np.ndarray | None = None
+        self.latest_by_track: dict[str, np.ndarray] = {}
+        self._listeners: list[Any] = []
         self.seq = 0
         self.frames_produced = 0
         self._new_frame = asyncio.Event()
@@ -62,7 +72,39 @@ class FrameSource:
             except (asyncio.CancelledError, asyncio.TimeoutError):
                 pass
 
-    def _publish(self, frame: np.ndarray) -> None:
+    def listen(self, listener: Any) -> None:
+        """``listener.feed(track, array)`` gets every output the model produces
+        (pictures uint8, audio int16; called on the loop, must not block)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def unlisten(self, listener: Any) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def frame_for(self, track: str | None) -> np.ndarray | None:
+        """The newest picture of ``track`` (None: the model's first video output)."""
+        if track is None:
+            return self.latest
+        return self.latest_by_track.get(track, self.latest if not self.latest_by_track else None)
+
+    def _publish(self, output: np.ndarray | dict[str, np.ndarray]) -> None:
+        listeners = list(self._listeners)
+        if isinstance(output, dict):
+            frame: np.ndarray | None = None
+            for name, array in output.items():
+                for listener in listeners:
+                    listener.feed(name, array)
+                if array.dtype != np.int16:  # a picture (int16 is audio)
+                    self.latest_by_track[name] = array
+                    if frame is None:
+                        frame = array
+            if frame is None:
+                return
+        else:
+            frame = output
+            for listener in listeners:
+                listener.feed(OUTPUT_TRACK, frame)
         self.latest = frame
         self.seq += 1
         self.frames_produced += 1
@@ -106,21 +148,23 @@ class FrameSource:
 class ModelVideoTrack(VideoStreamTrack):
     """Outgoing video for one client: the FrameSource's frames, each sent once."""
 
-    def __init__(self, source: FrameSource) -> None:
+    def __init__(self, source: FrameSource, track: str | None = None) -> None:
         super().__init__()
         self._source = source
+        self._track = track
         self._seq = source.seq
         self._t0: float | None = None
         self._last_pts = -1
         self.frames_sent = 0
 
-    async def recv(self) -> VideoFrame:  # type: ignore[override]
+    async def recv(self) -> VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        seq, image = await self._source.next_frame(self._seq, timeout=1.0)
+        seq, _ = await self._source.next_frame(self._seq, timeout=1.0)
         if self.readyState != "live":
             raise MediaStreamError
         self._seq = seq
+        image = self._source.frame_for(self._track)
         if image is None:  # model clock not running yet: keep the stream alive
             image = np.zeros((self._source.model.height, self._source.model.width, 3), np.uint8)
         now = time.monotonic()

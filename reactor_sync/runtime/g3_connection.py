@@ -9,8 +9,10 @@ Behaviour, as current runtimes show it on the wire:
 
 * The offer carries a ``track_mapping`` (``{"mid", "name", "kind",
   "direction"}`` per media line, ``direction`` in the client's view). Output
-  tracks (``recvonly``) get the model's video, answered ``sendonly`` with VP8
-  preferred; input tracks (``sendonly``) are received and fed to the model;
+  tracks (``recvonly``) get that track of the model's output, one media line
+  each, answered ``sendonly``: video with VP8 preferred, audio as 48 kHz
+  Opus; input tracks (``sendonly``, video or audio) are received and fed to
+  the model;
   a media line without a mapping entry is answered ``inactive``.
 * Output tracks start PAUSED: nothing is sent until the client sends
   ``resume_track`` for that track on the control channel; ``pause_track``
@@ -36,6 +38,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import av
+import numpy as np
 from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
@@ -47,6 +51,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from .._bundle import rebundle
 from .._loopback_ice import (
     _candidate_is_on_host,
     _local_addresses,
@@ -54,6 +59,7 @@ from .._loopback_ice import (
     loopback_rtc_configuration,
     sanitize_remote_sdp,
 )
+from .audio_out import ModelAudioTrack
 from .frames import ModelVideoTrack
 from .model_session import ModelSession
 from .session import SessionSetupError
@@ -96,7 +102,7 @@ class PausableVideoTrack(ModelVideoTrack):
     """The model's video for one connection; sends nothing until resumed."""
 
     def __init__(self, source: Any, name: str) -> None:
-        super().__init__(source)
+        super().__init__(source, name)
         self.name = name
         self._resumed = asyncio.Event()
 
@@ -119,6 +125,16 @@ class PausableVideoTrack(ModelVideoTrack):
             except asyncio.TimeoutError:
                 pass
         return await super().recv()
+
+
+def audio_frame_pcm(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded audio frame as (samples, channels) int16, whatever its layout."""
+    channels = len(frame.layout.channels)
+    if frame.format.name != "s16":
+        frame = av.AudioResampler(format="s16", layout=frame.layout.name, rate=frame.sample_rate).resample(frame)[0]
+    data = frame.to_ndarray()
+    pcm: np.ndarray = data.reshape(-1, channels) if data.shape[0] == 1 else data.T
+    return np.ascontiguousarray(pcm, dtype=np.int16)
 
 
 def _rtc_configuration(ice_servers: Sequence[Mapping[str, Any]] | None) -> RTCConfiguration:
@@ -151,7 +167,7 @@ class G3Connection:
         self.pc: RTCPeerConnection | None = None
         self.data: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
-        self.outputs: dict[str, PausableVideoTrack] = {}
+        self.outputs: dict[str, PausableVideoTrack | ModelAudioTrack] = {}
         self.wire: str | None = None
         self.live = False
         self.last_inbound = time.monotonic()
@@ -195,7 +211,11 @@ class G3Connection:
                     name = entry.get("name") if entry else None
                     track = declared.get(name) if isinstance(name, str) else None
                     if track is not None and track["kind"] == kind and track["direction"] == "recvonly":
-                        out = PausableVideoTrack(self.core.source, track["name"])
+                        out: PausableVideoTrack | ModelAudioTrack
+                        if kind == "audio":
+                            out = ModelAudioTrack(self.core.source, track["name"])
+                        else:
+                            out = PausableVideoTrack(self.core.source, track["name"])
                         self.outputs[track["name"]] = out
                         tr = pc.addTransceiver(out, direction="sendonly")
                     elif track is not None and track["kind"] == kind and track["direction"] == "sendonly":
@@ -210,6 +230,7 @@ class G3Connection:
                     if kind == "video":
                         tr.setCodecPreferences(_g3_video_codecs())
                 pc.on("track", self._on_track)
+                rebundle(pc)  # two audio lines (tone out, mic in): see _bundle
                 if self.loopback_only:
                     offer_sdp = sanitize_remote_sdp(offer_sdp)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -322,7 +343,7 @@ class G3Connection:
 
     def _dispatch(self, msg: Inbound) -> None:
         if msg.what == "command":
-            result = self.core.handle_command(msg.name, msg.data)
+            result = self.core.handle_command(msg.name, msg.data, msg.uploads)
             if result is not None:
                 self._send(self._encoder.model_message(str(result.get("type")), result.get("data"), msg.request_id))
             else:
@@ -344,6 +365,8 @@ class G3Connection:
             self._send(self._encoder.publish_response(msg.name, msg.request_id, refused))
         elif msg.what == "unpublish_track":
             self.core.release(msg.name, self.connection_id)
+        elif msg.what == "runtime" and msg.name == "requestClip":
+            self.core.request_clip(self, msg.data)
         elif msg.what == "runtime":
             logger.debug("runtime message %r ignored", msg.name)
 
@@ -352,17 +375,22 @@ class G3Connection:
         pass
 
     async def _drain(self, track: MediaStreamTrack, name: str) -> None:
-        wants_input = self.core.model.accepts_input
+        model = self.core.model
+        wants_input = model.accepts_input
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            if wants_input:
-                try:
-                    self.core.model.on_input_frame(frame.to_ndarray(format="rgb24"))  # type: ignore[union-attr]
-                except Exception:
-                    logger.exception("model rejected an input frame on %s", name)
+            if not wants_input:
+                continue
+            try:
+                if isinstance(frame, av.AudioFrame):
+                    model.on_input_audio(name, audio_frame_pcm(frame), frame.sample_rate)
+                else:
+                    model.on_input_frame(frame.to_ndarray(format="rgb24"))  # type: ignore[union-attr]
+            except Exception:
+                logger.exception("model rejected an input frame on %s", name)
 
     def _on_connection_state(self) -> None:
         state = self.pc.connectionState if self.pc else "closed"

@@ -36,11 +36,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .._loopback_ice import is_loopback_host
+from .clips import ClipRecorder, add_clip_routes
 from .g3_connection import G3Connection
 from .http import HttpServer, Request, Response
 from .model_session import ModelSession
 from .schema import openapi_schema
 from .transport_g3 import G3Transport, add_transport_routes, detail, empty
+from .uploads import UploadStore, add_upload_routes
 
 if TYPE_CHECKING:
     from .local_server import LocalRuntime
@@ -107,6 +109,8 @@ class G3LocalApi:
         http.route("POST", "/stop_session", self._stop_session)
         http.route("GET", "/schema", self._schema_route)
         add_transport_routes(http, self._resolve)
+        add_upload_routes(http, self._uploads_for_session, self._uploads_for_upload)
+        add_clip_routes(http, self._recorder_for)
         if self.initial_state == G3State.CREATED:
             self._loader = asyncio.get_running_loop().call_later(self.rt.load_delay, self._loaded)
 
@@ -128,7 +132,7 @@ class G3LocalApi:
             "server_info": {"server_version": SERVER_VERSION},
             "selected_transport": dict(TRANSPORT),
             "transports": [dict(TRANSPORT)],
-            "recording": {"enabled": False, "chunk_seconds": 4},
+            "recording": {"enabled": self.rt.recording.enabled, "chunk_seconds": self.rt.recording.chunk_seconds},
             "step_results": {"enabled": False},
             "generation": "streamed",
         }
@@ -170,6 +174,8 @@ class G3LocalApi:
             return detail(409, f"cannot start session while {state}")
         core = ModelSession(self.rt.model, on_command=self.rt._record_command)
         core.start()
+        if self.rt.recording.enabled:
+            core.record(SESSION_ID, self.rt.recording)
         self._core = core
         self._transport = G3Transport(
             core,
@@ -216,6 +222,18 @@ class G3LocalApi:
         if request.path_params.get("sid") != SESSION_ID:
             return None, detail(404, "Unknown session")
         return self._transport, None
+
+    async def _uploads_for_session(self, request: Request) -> tuple[UploadStore | None, Response | None]:
+        transport, denied = await self._resolve(request)
+        return (transport.core.uploads, None) if transport is not None else (None, denied)
+
+    def _recorder_for(self, session_id: str) -> ClipRecorder | None:
+        core = self._core
+        return core.recorder if core is not None and session_id == SESSION_ID else None
+
+    def _uploads_for_upload(self, upload_id: str) -> UploadStore | None:
+        core = self._core
+        return core.uploads if core is not None and upload_id in core.uploads else None
 
     # -- connections come and go ----------------------------------------------------------
     def _live(self, conn: G3Connection) -> None:

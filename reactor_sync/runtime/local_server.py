@@ -29,9 +29,11 @@ from typing import Any
 from .background import BackgroundServer, serve_until_stopped
 from .g1_routes import G1LocalApi, G1State
 from .g3_routes import G3LocalApi, G3State
-from .http import HttpServer
+from .http import MAX_BODY_DEFAULT, HttpServer
 from .model import MODELS, Model
+from .clips import RecordingConfig
 from .protocols import check_protocol
+from .uploads import MAX_FILE_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ class LocalRuntime(BackgroundServer):
     published runtimes. ``load_delay`` (g3) keeps the model "loading" that
     long after start: ``/start_session`` answers 503 with Retry-After.
     ``negotiation_timeout`` (g3): a connection not live that long after its
-    offer is dropped.
+    offer is dropped. ``recording`` (g3; off by default, like reactor-runtime
+    3.x): record the model's first video output so clients can ask for clips
+    (``requestClip``; True or a ``RecordingConfig``).
     """
 
     thread_name = "reactor-local-runtime"
@@ -76,8 +80,10 @@ class LocalRuntime(BackgroundServer):
         protocol: str | None = None,
         load_delay: float = 0.0,
         negotiation_timeout: float = 30.0,
+        recording: bool | RecordingConfig = False,
     ) -> None:
         self.protocol = check_protocol(protocol)
+        self.recording = recording if isinstance(recording, RecordingConfig) else RecordingConfig(bool(recording))
         if isinstance(model, str):
             try:
                 model = MODELS[model]
@@ -169,7 +175,9 @@ class LocalRuntime(BackgroundServer):
 
     # -- lifecycle (see background.BackgroundServer) -------------------------------
     async def _open(self) -> None:
-        self._http = HttpServer(self.host, self._requested_port)
+        # g3 takes uploads (PUT /uploads/{id}) up to MAX_FILE_BYTES; g1 keeps the 1 MiB default
+        body_limit = MAX_FILE_BYTES if self.protocol == "g3" else MAX_BODY_DEFAULT
+        self._http = HttpServer(self.host, self._requested_port, max_body=body_limit)
         self._api.install(self._http)
         await self._http.start()
         self.port = self._http.port

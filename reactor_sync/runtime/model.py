@@ -11,8 +11,11 @@ A model is driven by the runtime on one asyncio loop (no locking needed):
   array (the default advances the model and calls ``render(frame_index)``),
 * ``handle_command(name, data)`` for every application-scope message;
   unknown commands and bad arguments are dropped with a warning, like the
-  real runtime; a non-None return is sent back to the client,
-* ``on_input_frame(rgb)`` for each frame of the client's video (only if
+  real runtime; a non-None return is sent back to the client; a parameter of
+  type ``"upload"`` arrives as an ``UploadedFile`` (the runtime resolved the
+  client's reference),
+* ``on_input_frame(rgb)`` for each frame of the client's video and
+  ``on_input_audio(track, pcm, rate)`` for each chunk of its audio (only if
   ``accepts_input`` is true),
 * ``emit(type, data)`` sends an application message through the ``send``
   callback the runtime injects (dropped while no client is connected).
@@ -49,11 +52,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .uploads import UploadedFile
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CommandSpec",
     "DemoModel",
+    "DuoModel",
     "InvertModel",
     "MODELS",
     "Model",
@@ -72,6 +78,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "number": (int, float),
     "boolean": (bool,),
+    "upload": (UploadedFile,),
 }
 
 
@@ -136,7 +143,7 @@ def bar_x(frame_index: int, width: int) -> int:
 class ParamSpec:
     """One command parameter, serialised like the real runtime's schema."""
 
-    type: str  # "string" | "integer" | "number" | "boolean"
+    type: str  # "string" | "integer" | "number" | "boolean" | "upload"
     description: str = ""
     minimum: float | None = None
     maximum: float | None = None
@@ -224,6 +231,9 @@ class Model:
 
     def on_input_frame(self, rgb: np.ndarray) -> None:
         """A decoded frame of the client's video track (if ``accepts_input``)."""
+
+    def on_input_audio(self, track: str, pcm: np.ndarray, rate: int) -> None:
+        """Decoded audio of the client's input ``track``: (samples, channels) int16 at ``rate``."""
 
     # -- commands -----------------------------------------------------------
     def handle_command(self, name: str, data: Any) -> dict[str, Any] | None:
@@ -418,4 +428,6 @@ class InvertModel(Model):
         return [*super().session_tracks(), {"name": INPUT_TRACK, "kind": "video", "direction": "sendonly"}]
 
 
-MODELS: dict[str, type[Model]] = {"livecore": DemoModel, "invert": InvertModel}
+from .duo_model import DuoModel  # last: it builds on the classes above
+
+MODELS: dict[str, type[Model]] = {"livecore": DemoModel, "invert": InvertModel, "duo": DuoModel}

@@ -17,6 +17,14 @@ offer arrives); the model's life is the same everywhere:
   the first claim wins; a second claim is refused even from the holder (as
   reactor-runtime 3.10 does after a client's own reconnect), and the claim
   lasts until ``release`` or the end of the session;
+* files uploaded for the session live in ``uploads``; a command parameter
+  of type ``"upload"`` whose value (inline, or beside the arguments under
+  ``"uploads"``) references one is given the file; an unresolved reference
+  drops the command with a warning, like any bad argument;
+* with ``record()``, the model's first video output is recorded
+  (``recorder``) and ``request_clip`` answers a connection's
+  ``requestClip`` with ``clipReady`` once the clip's segments exist, or
+  ``clipFailed`` with the reason (recording off, bad duration, no media yet);
 * ``stop()`` detaches everyone, stops the clock and tells the model.
 
 All methods run on the server's own event loop; nothing here locks.
@@ -24,13 +32,16 @@ All methods run on the server's own event loop; nothing here locks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .clips import ClipRecorder, RecordingConfig
 from .frames import FrameSource
 from .model import Model
+from .uploads import UploadStore
 
 # Commands a session remembers (for commands_received views): the newest this many.
 COMMAND_HISTORY = 1000
@@ -56,6 +67,9 @@ class ModelSession:
         # The newest COMMAND_HISTORY only: a long session must not keep every command.
         self.commands: deque[tuple[str, Any]] = deque(maxlen=COMMAND_HISTORY)
         self.publishers: dict[str, object] = {}
+        self.uploads = UploadStore()
+        self.recorder: ClipRecorder | None = None
+        self._clip_poll: asyncio.Task[None] | None = None
         self._sinks: list[Sink] = []
         self.started = False
         self.stopped = False
@@ -92,16 +106,54 @@ class ModelSession:
             except Exception:
                 logger.debug("sending to a connection failed", exc_info=True)
 
-    def handle_command(self, name: str, data: Any) -> dict[str, Any] | None:
+    def handle_command(self, name: str, data: Any, uploads: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Record and run one command; returns the model's reply, if any."""
         self.commands.append((name, data))
         if self._on_command is not None:
             self._on_command(name, data)
+        spec = self.model.commands.get(name)
+        files = [p for p, ps in spec.params.items() if ps.type == "upload"] if spec is not None else []
+        if files and isinstance(data, dict):
+            data = dict(data)
+            for param in files:
+                reference = (uploads or {}).get(param, data.get(param))
+                if reference is None:
+                    continue
+                resolved = self.uploads.fetch(reference)
+                if resolved is None:
+                    logger.warning("command %r dropped: %s references an unknown upload", name, param)
+                    return None
+                data[param] = resolved
         try:
             return self.model.handle_command(name, data)
         except Exception:
             logger.exception("command %r failed", name)
             return None
+
+    # -- recording and clips ----------------------------------------------------------------
+    def record(self, session_id: str, config: RecordingConfig) -> None:
+        """Record the first video output from now on (needs the running loop)."""
+        track = next((t["name"] for t in self.model.session_tracks()
+                      if t["kind"] == "video" and t["direction"] == "recvonly"), "main_video")
+        self.recorder = ClipRecorder(session_id, track, self.model.fps, config)
+        self.source.listen(self.recorder)
+        self._clip_poll = asyncio.get_running_loop().create_task(self._poll_clips(), name="clip-ready")
+
+    async def _poll_clips(self) -> None:
+        while self.recorder is not None:
+            self.recorder.poll()
+            await asyncio.sleep(0.1)
+
+    def request_clip(self, conn: Any, data: Any) -> None:
+        """Answer ``requestClip`` for ``conn``: ``clipReady`` later, or ``clipFailed`` now."""
+        duration = data.get("duration_seconds") if isinstance(data, dict) else None
+        recorder = self.recorder
+        if recorder is None:
+            why: str | None = "recording is not enabled for this session"
+        else:
+            why = recorder.request_clip(duration, lambda clip: conn.send_runtime("clipReady", clip))
+        if why is not None:
+            conn.send_runtime("clipFailed", {"reason": why})
 
     # -- input track claims -----------------------------------------------------------
     def claim(self, track: str, owner: object) -> bool:
@@ -123,8 +175,15 @@ class ModelSession:
         self.stopped = True
         self._sinks.clear()
         self.publishers.clear()
+        self.uploads.clear()
         self.model.set_sender(None)
         await self.source.stop()
+        recorder, self.recorder = self.recorder, None
+        if self._clip_poll is not None:
+            self._clip_poll.cancel()
+        if recorder is not None:
+            self.source.unlisten(recorder)
+            await recorder.close()
         if self.started:
             try:
                 self.model.stop_session()

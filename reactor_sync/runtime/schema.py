@@ -11,7 +11,8 @@ entry per command whose ``post.operationId`` is the command name, ``summary``
 its description and whose JSON request body is an object schema (``required``
 lists the parameters without a default); ``responses`` is ``202`` for commands
 that return nothing and ``200`` for those that reply. ``webhooks`` lists the
-messages the model sends; ``x-reactor.tracks`` lists the tracks in the model's
+messages the model sends; a file parameter is a ``$ref`` to
+``components.schemas.ReactorUploadReference``; ``x-reactor.tracks`` lists the tracks in the model's
 view (``direction`` "out" or "in").
 """
 
@@ -24,7 +25,26 @@ from .model import Model, ParamSpec
 __all__ = ["openapi_schema"]
 
 
+UPLOAD_REFERENCE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "format": "reactor-upload-reference",
+    "description": "Reference to a file uploaded via the Reactor upload protocol.",
+    "properties": {
+        "upload_id": {"type": "string"},
+        "name": {"type": "string"},
+        "mime_type": {"type": "string"},
+        "size": {"type": "integer"},
+    },
+    "required": ["upload_id", "name", "mime_type", "size"],
+}
+
+
 def _param_schema(spec: ParamSpec) -> dict[str, Any]:
+    if spec.type == "upload":  # as reactor-runtime 3.x writes a file field
+        upload: dict[str, Any] = {"$ref": "#/components/schemas/ReactorUploadReference"}
+        if spec.description:
+            upload["description"] = spec.description
+        return upload
     schema: dict[str, Any] = {"type": spec.type}
     if spec.description:
         schema["description"] = spec.description
@@ -67,7 +87,7 @@ def openapi_schema(model: Model, version: str = "1.0.0") -> dict[str, Any]:
         "info": {"title": model.name, "version": version},
         "paths": paths,
         "webhooks": {m: {"post": {"operationId": m}} for m in messages},
-        "components": {"schemas": {}},
+        "components": {"schemas": {"ReactorUploadReference": dict(UPLOAD_REFERENCE_SCHEMA)}},
         "x-reactor": {
             "tracks": [
                 {"name": t["name"], "kind": t["kind"], "direction": "out" if t["direction"] == "recvonly" else "in"}

@@ -107,11 +107,12 @@ class G3Transport:
 
     def track_map(self) -> dict[str, Any]:
         """The tracks in the model's view (``direction`` "out"/"in")."""
-        fps = self.core.model.fps
+        model = self.core.model
+        rates = {"video": model.fps, "audio": float(getattr(model, "audio_rate", 48_000))}
         return {
             t["name"]: {"kind": t["kind"], "direction": "out" if t["direction"] == "recvonly" else "in",
-                        "rate": fps if t["direction"] == "recvonly" else 0.0}
-            for t in self.core.model.session_tracks()
+                        "rate": rates[t["kind"]] if t["direction"] == "recvonly" else 0.0}
+            for t in model.session_tracks()
         }
 
     def register(self) -> int | None:

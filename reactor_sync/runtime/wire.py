@@ -81,6 +81,7 @@ class Inbound:
     name: str = ""
     data: Any = field(default_factory=dict)
     request_id: str | None = None
+    uploads: dict[str, Any] = field(default_factory=dict)  # a command's file arguments, beside data
 
 
 def detect_wire(frame: str | bytes) -> str:
@@ -300,7 +301,9 @@ def _decode_json_data(obj: dict[str, Any]) -> Inbound | None:
         raise WireError("message without a type")
     data = inner.get("data")
     if scope == "application":
-        return Inbound("command", kind, {} if data is None else data)
+        uploads = inner.get("uploads")
+        return Inbound("command", kind, {} if data is None else data,
+                       uploads=uploads if isinstance(uploads, dict) else {})
     if kind in ("ping", "requestSchema"):
         return Inbound(kind)
     return Inbound("runtime", kind, data)

@@ -100,19 +100,20 @@ class TokenAuth:
         ok: tuple[int, ...] = (200,),
         json_body: Any = None,
         headers: dict[str, str] | None = None,
+        max_body_bytes: int | None = None,
     ) -> requests.Response:
         """A Bearer call; on 401 with a token we already had, refresh it once."""
         fresh = self.__jwt is None
         if fresh:
             self.fetch(deadline)
         try:
-            return self._send(method, path, deadline, ok, json_body, headers)
+            return self._send(method, path, deadline, ok, json_body, headers, max_body_bytes)
         except AuthenticationError as exc:
             if fresh or exc.status_code != 401:
                 raise
             logger.info("%s %s: token refused, fetching a new one", method, path)
             self.fetch(deadline)
-            return self._send(method, path, deadline, ok, json_body, headers)
+            return self._send(method, path, deadline, ok, json_body, headers, max_body_bytes)
 
     def _send(
         self,
@@ -122,6 +123,9 @@ class TokenAuth:
         ok: tuple[int, ...],
         json_body: Any,
         headers: dict[str, str] | None,
+        max_body_bytes: int | None = None,
     ) -> requests.Response:
         merged = {"Authorization": f"Bearer {self.__jwt}", **(headers or {})}
-        return self._http.request(method, path, deadline, ok=ok, json_body=json_body, headers=merged)
+        return self._http.request(
+            method, path, deadline, ok=ok, json_body=json_body, headers=merged, max_body_bytes=max_body_bytes
+        )

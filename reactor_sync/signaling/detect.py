@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
+
+import requests
 
 from .._deadline import Deadline
-from ..errors import Component, ReactorError
+from ..errors import Component, NotConnectedError, ReactorError
 from . import Generation, ProtocolChoice, SessionPlan, Signaling
 from .cloud_auth import TokenAuth, warn_if_plain_http
 from .g1_cloud import CloudSignaling
@@ -156,6 +159,26 @@ class DetectingSignaling:
         return self._resolved(deadline).negotiate(
             plan, offer, track_mapping, deadline, on_waiting, reconnect=reconnect
         )
+
+    def session_call(
+        self,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        *,
+        ok: tuple[int, ...] = (200,),
+        json_body: Any = None,
+        max_body_bytes: int | None = None,
+    ) -> requests.Response:
+        """A call on the session's server with the generation's headers (and token, in the cloud).
+
+        For session-scoped routes beyond connect (uploads); the current
+        generation only, since the legacy one has no such routes.
+        """
+        impl = self._impl
+        if not isinstance(impl, (G3LocalSignaling, G3CloudSignaling)):
+            raise NotConnectedError("this needs a connection on the current protocol (runtime 2.x or later)")
+        return impl._call(method, path, deadline, ok=ok, json_body=json_body, max_body_bytes=max_body_bytes)
 
     def close_session(self, plan: SessionPlan, timeout: float) -> None:
         impl = self._impl

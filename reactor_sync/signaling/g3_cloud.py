@@ -59,9 +59,12 @@ class G3CloudSignaling:
         ok: tuple[int, ...] = (200,),
         json_body: Any = None,
         headers: dict[str, str] | None = None,
+        max_body_bytes: int | None = None,
     ) -> requests.Response:
         merged = {**API_VERSION_HEADERS, **(headers or {})}
-        return self._auth.call(method, path, deadline, ok=ok, json_body=json_body, headers=merged)
+        return self._auth.call(
+            method, path, deadline, ok=ok, json_body=json_body, headers=merged, max_body_bytes=max_body_bytes
+        )
 
     def token_already_fetched(self) -> None:
         """Detection fetched a JWT a moment ago: the first connect needs no other."""

@@ -50,9 +50,13 @@ class G3LocalSignaling:
         ok: tuple[int, ...] = (200,),
         json_body: Any = None,
         headers: dict[str, str] | None = None,
+        max_body_bytes: int | None = None,
     ) -> requests.Response:
         merged = {**API_VERSION_HEADERS, **(headers or {})}
-        return self._http.request(method, path, deadline, ok=ok, json_body=json_body, headers=merged, retry=False)
+        return self._http.request(
+            method, path, deadline, ok=ok, json_body=json_body, headers=merged, retry=False,
+            max_body_bytes=max_body_bytes,
+        )
 
     def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
         while True:

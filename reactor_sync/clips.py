@@ -1,0 +1,239 @@
+"""Clips of the session, made by the runtime: ask, wait, download, remux to MP4.
+
+WHY a module: a runtime that records its session (reactor-runtime 3.x with
+recording on, or the built-in one with ``recording=True``) can hand out the
+last seconds as a clip. The flow (PROTOCOL-G3 2.5, 4.1, 4.2):
+
+1. the runtime message ``requestClip`` ``{"duration_seconds"}``;
+2. the runtime answers ``clipReady`` ``{"session_id", "kind",
+   "start_marker", "end_marker", "now_marker", "predicted_ready_at_ms",
+   "playlist_url"}`` or ``clipFailed`` ``{"reason"}``; v0 has no request id,
+   so replies are matched to requests in order (``ClipReplies``);
+3. ``playlist_url`` (a path, relative to the runtime's base URL) is an HLS
+   playlist: 200, or 202 + ``Retry-After`` while the last segment is being
+   written, 410 once aged out; it names an ``EXT-X-MAP`` init segment and
+   fMP4 media segments under ``/clips/chunks/...``;
+4. the pieces are fetched over HTTP (same server only, sizes bounded, all
+   within the caller's deadline) and remuxed, without re-encoding, into one
+   MP4 whose timestamps start at zero.
+
+Failures are typed: ``ClipError`` (``clipFailed``, a 410, a broken
+playlist), ``ReactorTimeoutError`` (no reply or not ready by the deadline).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import tempfile
+import threading
+import urllib.parse
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import av
+
+from ._deadline import Deadline
+from .errors import (
+    ClipError,
+    CoordinatorError,
+    InvalidArgumentError,
+    ReactorTimeoutError,
+)
+from .signaling.detect import DetectingSignaling
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_CLIP_SECONDS", "ClipReplies", "request_clip"]
+
+MAX_CLIP_SECONDS = 3600.0
+MAX_PLAYLIST_BYTES = 1 << 20
+MAX_SEGMENT_BYTES = 64 << 20
+MAX_CLIP_BYTES = 1 << 30
+MAX_SEGMENTS = 2000
+
+SendRuntime = Callable[[str, dict[str, Any]], None]
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.kind = ""
+        self.data: Any = None
+
+
+class ClipReplies:
+    """Outstanding ``requestClip`` calls; each reply answers the oldest (v0 has no ids)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: deque[_Waiter] = deque()
+
+    def expect(self) -> _Waiter:
+        waiter = _Waiter()
+        with self._lock:
+            self._waiting.append(waiter)
+        return waiter
+
+    def forget(self, waiter: _Waiter) -> None:
+        """A caller that gave up: its place stays, so later replies still match in order."""
+        with self._lock:
+            waiter.kind = "abandoned"
+
+    def deliver(self, kind: str, data: Any) -> None:
+        """A ``clipReady``/``clipFailed`` from the runtime (any thread)."""
+        with self._lock:
+            if not self._waiting:
+                logger.info("%s without a pending requestClip ignored", kind)
+                return
+            waiter = self._waiting.popleft()
+        if waiter.kind != "abandoned":
+            waiter.kind, waiter.data = kind, data
+            waiter.done.set()
+
+
+def _check_seconds(seconds: Any) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise InvalidArgumentError(f"seconds must be a number, got {seconds!r}")
+    if not 0 < seconds <= MAX_CLIP_SECONDS:
+        raise InvalidArgumentError(f"seconds must be in (0, {MAX_CLIP_SECONDS:g}], got {seconds!r}")
+    return float(seconds)
+
+
+def _same_server_path(base_url: str, ref: str) -> str:
+    """``ref`` as a path on the runtime's server; ClipError if it points elsewhere."""
+    base = urllib.parse.urlsplit(base_url + "/")
+    url = urllib.parse.urlsplit(urllib.parse.urljoin(base_url + "/", ref))
+    if (url.scheme, url.netloc) != (base.scheme, base.netloc):
+        raise ClipError(f"the clip names a piece on another server ({url.netloc}); refused")
+    prefix = base.path.rstrip("/")
+    path = url.path if not prefix or not url.path.startswith(prefix) else url.path[len(prefix):]
+    return path + (f"?{url.query}" if url.query else "")
+
+
+def _get(signaling: DetectingSignaling, path: str, deadline: Deadline, limit: int) -> tuple[int, bytes, float | None]:
+    try:
+        response = signaling.session_call("GET", path, deadline, ok=(200, 202), max_body_bytes=limit)
+    except CoordinatorError as exc:
+        if exc.status_code in (404, 410):
+            raise ClipError(f"the runtime no longer has this clip ({exc.status_code})",
+                            status_code=exc.status_code) from None
+        raise
+    retry = response.headers.get("Retry-After")
+    try:
+        after = float(retry) if retry is not None else None
+    except ValueError:
+        after = None
+    return response.status_code, response.content, after
+
+
+def _playlist(signaling: DetectingSignaling, path: str, deadline: Deadline) -> str:
+    """The playlist once ready (polling 202s within the deadline)."""
+    while True:
+        status, body, after = _get(signaling, path, deadline, MAX_PLAYLIST_BYTES)
+        if status == 200:
+            return body.decode("utf-8", "replace")
+        delay = min(max(after or 1.0, 0.1), 5.0)
+        if delay >= deadline.remaining():
+            raise ReactorTimeoutError("the clip was not ready before the timeout")
+        deadline.sleep(delay)
+
+
+def parse_playlist(text: str) -> tuple[str, list[str]]:
+    """(init segment URI, media segment URIs) of an fMP4 HLS media playlist."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ClipError("the clip's playlist is not an HLS playlist")
+    init = None
+    segments: list[str] = []
+    for line in lines[1:]:
+        if line.startswith("#EXT-X-MAP:"):
+            for part in line[len("#EXT-X-MAP:"):].split(","):
+                key, _, value = part.partition("=")
+                if key.strip() == "URI":
+                    init = value.strip().strip('"')
+        elif not line.startswith("#"):
+            segments.append(line)
+    if init is None or not segments:
+        raise ClipError("the clip's playlist names no init segment or no media segment")
+    if len(segments) > MAX_SEGMENTS:
+        raise ClipError(f"the clip's playlist names {len(segments)} segments, more than {MAX_SEGMENTS}")
+    return init, segments
+
+
+def remux_to_mp4(fragmented: bytes, path: str) -> None:
+    """Copy the streams of an fMP4 byte string into a plain MP4 at ``path``, starting at 0."""
+    with av.open(io.BytesIO(fragmented), mode="r", format="mp4") as source, \
+            av.open(path, mode="w", format="mp4") as out:
+        streams = {}
+        for stream in source.streams:
+            if stream.type in ("video", "audio"):
+                streams[stream.index] = out.add_stream_from_template(stream)
+        if not streams:
+            raise ClipError("the clip holds no audio or video")
+        first: dict[int, int] = {}
+        for packet in source.demux(*[s for s in source.streams if s.index in streams]):
+            if packet.dts is None:
+                continue
+            offset = first.setdefault(packet.stream.index, packet.dts)
+            packet.dts -= offset
+            if packet.pts is not None:
+                packet.pts -= offset
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+
+
+def request_clip(
+    signaling: DetectingSignaling,
+    replies: ClipReplies,
+    send_runtime: SendRuntime,
+    seconds: Any,
+    path: str | os.PathLike[str] | None,
+    deadline: Deadline,
+) -> str:
+    """Ask for the last ``seconds``, download and remux it; the MP4's path."""
+    duration = _check_seconds(seconds)
+    if path is not None:
+        target = os.fspath(path)
+        parent = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(parent):
+            raise InvalidArgumentError(f"no directory {parent!r} to write the clip into")
+    waiter = replies.expect()
+    try:
+        send_runtime("requestClip", {"duration_seconds": duration})
+    except BaseException:
+        replies.forget(waiter)
+        raise
+    if not waiter.done.wait(max(0.0, deadline.remaining())):
+        replies.forget(waiter)
+        raise ReactorTimeoutError("the runtime did not answer requestClip before the timeout")
+    data = waiter.data if isinstance(waiter.data, dict) else {}
+    if waiter.kind == "clipFailed":
+        raise ClipError(f"the runtime could not make the clip: {data.get('reason') or 'no reason given'}")
+    playlist_url = data.get("playlist_url")
+    if not isinstance(playlist_url, str) or not playlist_url:
+        raise ClipError("clipReady came without a playlist_url")
+    base = signaling.base_url
+    init, segments = parse_playlist(_playlist(signaling, _same_server_path(base, playlist_url), deadline))
+    pieces: list[bytes] = []
+    total = 0
+    for ref in [init, *segments]:
+        _, body, _ = _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
+        total += len(body)
+        if total > MAX_CLIP_BYTES:
+            raise ClipError(f"the clip is larger than {MAX_CLIP_BYTES} bytes")
+        pieces.append(body)
+    if path is None:
+        fd, target = tempfile.mkstemp(prefix="reactor-clip-", suffix=".mp4")
+        os.close(fd)
+    try:
+        remux_to_mp4(b"".join(pieces), target)
+    except ClipError:
+        raise
+    except Exception as exc:
+        raise ClipError(f"the clip's pieces could not be remuxed: {exc}") from None
+    logger.info("clip of %.1f s (%d segments, %d bytes) written to %s", duration, len(segments), total, target)
+    return target

@@ -1,0 +1,135 @@
+"""File uploads for command arguments (current protocol): announce, PUT, notify.
+
+WHY a module: a model command may take a file (its schema's field is a
+``$ref`` to ``ReactorUploadReference``). Bytes never travel on the data
+channel; the flow, the same on a local runtime and the cloud coordinator
+(PROTOCOL-G3 2.5, 4.1, 5):
+
+1. ``POST /sessions/{sid}/uploads`` ``{"name", "size", "mime_type"}`` on the
+   session's server (with the coordinator's token in the cloud) -> 201
+   ``{"presigned_id", "presigned_url", "path"}``;
+2. ``PUT`` the bytes to ``presigned_url``, which may be another host (object
+   storage in the cloud), so it gets no token and no Reactor headers;
+3. the runtime message ``fileUploaded`` ``{"upload_id", "name",
+   "mime_type", "size"}`` on the data channel;
+4. the caller passes the returned reference ``{"upload_id", "name",
+   "mime_type", "size"}`` as the command's argument, where reactor-runtime
+   3.10 resolves it to the file before the model sees the command.
+
+Sizes are bounded (``MAX_UPLOAD_BYTES``) and every step shares one deadline.
+The presigned URL can carry a signature, so it is never logged or put in an
+error message (only its host).
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from ._deadline import Deadline
+from ._loopback_ice import is_loopback_host
+from .errors import (
+    AuthenticationError,
+    CoordinatorError,
+    InvalidArgumentError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UploadError,
+)
+from .signaling.detect import DetectingSignaling
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_UPLOAD_BYTES", "upload_file"]
+
+MAX_UPLOAD_BYTES = 512 << 20
+_PUT_CAP_S = 300.0
+
+SendRuntime = Callable[[str, dict[str, Any]], None]
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[str, bytes]:
+    try:
+        name = os.fspath(path)
+    except TypeError:
+        raise InvalidArgumentError(f"path must be a file path, got {type(path).__name__}") from None
+    if not os.path.isfile(name):
+        raise InvalidArgumentError(f"no file at {name!r}")
+    size = os.path.getsize(name)
+    if size <= 0:
+        raise InvalidArgumentError(f"{name!r} is empty; the runtime accepts no empty upload")
+    if size > MAX_UPLOAD_BYTES:
+        raise InvalidArgumentError(f"{name!r} has {size} bytes, more than the limit of {MAX_UPLOAD_BYTES}")
+    with open(name, "rb") as f:
+        return name, f.read()
+
+
+def _put(url: str, data: bytes, mime: str, deadline: Deadline) -> None:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UploadError(f"the server gave an unusable upload URL (scheme {parts.scheme!r})")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise UploadError(f"refusing to upload over plain http to {host}: the server must give an https URL")
+    budget = deadline.cap(_PUT_CAP_S)
+    if budget <= 0:
+        raise UploadError("no time left to upload the bytes", code="UPLOAD_TIMEOUT")
+    try:
+        with requests.Session() as plain:  # no token, no Reactor headers: another host may get this
+            response = plain.put(url, data=data, headers={"Content-Type": mime}, timeout=(budget, budget),
+                                 allow_redirects=False)
+            response.close()
+    except requests.Timeout:
+        raise UploadError(f"uploading {len(data)} bytes to {host} timed out after {budget:.0f} s",
+                          code="UPLOAD_TIMEOUT") from None
+    except requests.RequestException as exc:
+        raise UploadError(f"uploading to {host} failed: {type(exc).__name__}") from None
+    if not 200 <= response.status_code < 300:
+        raise UploadError(f"PUT of the file to {host} answered {response.status_code}",
+                          status_code=response.status_code)
+
+
+def upload_file(
+    signaling: DetectingSignaling,
+    session_id: str,
+    path: str | os.PathLike[str],
+    deadline: Deadline,
+    send_runtime: SendRuntime,
+    *,
+    mime_type: str | None = None,
+) -> dict[str, Any]:
+    """Upload ``path`` to the session and return the reference for a command argument."""
+    name, data = _read(path)
+    base = os.path.basename(name)
+    mime = mime_type or mimetypes.guess_type(base)[0] or "application/octet-stream"
+    what = "POST /sessions/{id}/uploads"
+    try:
+        response = signaling.session_call(
+            "POST", f"/sessions/{urllib.parse.quote(session_id, safe='')}/uploads", deadline,
+            ok=(200, 201), json_body={"name": base, "size": len(data), "mime_type": mime},
+        )
+    except (AuthenticationError, RateLimitedError, ServiceUnavailableError):
+        raise  # the account or the service, not this file: their own types
+    except CoordinatorError as exc:
+        raise UploadError(f"the server refused the upload of {base!r}: {exc.message}",
+                          status_code=exc.status_code) from None
+    try:
+        slot = response.json()
+    except ValueError:
+        slot = None
+    if not isinstance(slot, dict) or not isinstance(slot.get("presigned_id"), str) \
+            or not isinstance(slot.get("presigned_url"), str):
+        raise UploadError(f"{what} answered without a presigned_id and presigned_url")
+    upload_id: str = slot["presigned_id"]
+    url = urllib.parse.urljoin(signaling.base_url + "/", slot["presigned_url"])
+    _put(url, data, mime, deadline)
+    reference: dict[str, Any] = {"upload_id": upload_id, "name": base, "mime_type": mime, "size": len(data)}
+    send_runtime("fileUploaded", dict(reference))
+    logger.info("uploaded %s (%d bytes, %s) as %s", base, len(data), mime, upload_id)
+    return reference
