@@ -82,6 +82,10 @@ def test_a_conflict_with_an_orphaned_session_says_so_and_when_it_ends(any_runtim
 
 def test_a_dropped_reactor_ends_its_session_and_threads_with_a_resource_warning(any_runtime: LocalRuntime) -> None:
     runtime = any_runtime
+    warm = Reactor("livecore", local=True, local_url=runtime.url)  # the process-wide loop and its pool
+    warm.connect(timeout=20)
+    warm.disconnect()
+    wait_until(lambda: runtime_is_free(runtime.url), timeout=10, what="the warm-up session ended")
     threads_before = threading.active_count()
     r = Reactor("livecore", local=True, local_url=runtime.url)
     r.connect(timeout=20)
