@@ -253,7 +253,6 @@ class HttpClient:
     ) -> requests.Response:
         """Request and body, as a whole within ``min(deadline, CALL_TIMEOUT_S)``."""
         budget = deadline.cap(CALL_TIMEOUT_S)
-        by_deadline = budget < CALL_TIMEOUT_S
         watchdog = Watchdog(time.monotonic() + budget, deadline)
         try:
             with watchdog:
@@ -278,8 +277,9 @@ class HttpClient:
                     recoverable=False,
                 ) from exc
             if watchdog.fired or isinstance(exc, requests.Timeout):
-                if by_deadline:
-                    deadline.remaining()  # raises: out of time (or cancelled by disconnect())
+                # Raises when the caller's deadline is the cause: out of time, or
+                # cancelled by disconnect() (whatever the per-call cap was).
+                deadline.remaining()
                 raise ReactorTimeoutError(
                     f"{what} at {self.base_url} got no complete answer within {budget:.1f} s",
                     component=self.component,
