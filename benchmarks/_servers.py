@@ -135,7 +135,8 @@ def peer(port: int, sdk_python: Path | None = None, *, runtime_version: str = "1
     """
     env = dict(os.environ)
     major = runtime_version.split(".")[0]
-    env["PEER_DIR"] = str(TMP / f"reactor-bench-peer{major}")
+    # REACTOR_BENCH_PEER_DIR: a prefix of one's own when others run the harness on this machine too
+    env["PEER_DIR"] = os.environ.get("REACTOR_BENCH_PEER_DIR", str(TMP / "reactor-bench-peer")) + major
     env["RUNTIME_VERSION"] = runtime_version
     env["PEER_WIDTH"], env["PEER_HEIGHT"], env["PEER_FPS"] = str(width), str(height), f"{fps:g}"
     if venv is not None:
