@@ -29,12 +29,14 @@ def with_bitrate_floor(sdp: str, kbps: int) -> str:
     """``sdp`` with ``x-google-min-bitrate=<kbps>`` on every H.264 and VP8 payload type.
 
     WHY: a libwebrtc sender (reactor-runtime 2.x/3.x) paces its packets at a
-    multiple of its bandwidth estimate. aiortc gives it no delay feedback (no
-    transport-wide congestion control; no REMB either, because the runtime does
-    not negotiate abs-send-time), so after a second of cheap frames (a black
-    picture, a still scene) the estimate sits at the runtime's floor, 500 kbps,
-    and the next large frame (~14 KB when the picture comes back at 640x480)
-    is spread over 50-90 ms of pacing, held back with every frame behind it.
+    multiple of its bandwidth estimate. aiortc has no transport-wide congestion
+    control feedback, only REMB, and its REMB (from 3 s into the stream) is
+    about the bitrate it receives: ~0.4 Mbit/s for a 640x480 stream whose
+    encoder needs no more. The runtime's estimate then sits at its 500 kbps
+    floor, and a large frame (~14 KB when a black picture turns back into the
+    picture) is spread over 50-90 ms of pacing, every frame behind it held.
+    (A libwebrtc receiver's transport-cc feedback does not pin the estimate to
+    what an application-limited stream uses, so reactor-sdk 1.13 never sees it.)
     The codec parameter ``x-google-min-bitrate``, which libwebrtc reads from
     the remote description, raises that floor. Only for a runtime on this
     machine (loopback signalling), where there is no network to congest; the
