@@ -245,7 +245,12 @@ def report_lines(data: dict[str, Any]) -> list[str]:
         summary = summarise(section)
         if not summary:
             continue
-        lines += [f"### {rt}", "", "| measure | client | n | median (ms) | p95 (ms) | ratio median | ratio p95 | "
+        lines += [f"### {rt}", ""]
+        own = (lat.get("plans_by_runtime") or {}).get(rt)
+        if own and own != plan:  # re-measured later (run.py --merge) with its own plan
+            lines += [f"(Re-measured in the merged run: {own.get('rounds')} alternating rounds, {own.get('samples')} "
+                      "effect and echo samples per session.)", ""]
+        lines += ["| measure | client | n | median (ms) | p95 (ms) | ratio median | ratio p95 | "
                   "per-round ratios |", "|---|---|---|---|---|---|---|---|"]
         for metric, title in METRICS:
             for client, s in summary.get(metric, {}).items():
