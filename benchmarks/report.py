@@ -480,6 +480,8 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
 
     m = data.get("machine", {})
     quick = " - QUICK MODE, numbers not meaningful" if data.get("plan", {}).get("quick") else ""
+    for part in data.get("merged", []):
+        quick += f"\n(re-measured {part.get('machine', {}).get('date', '')}: {', '.join(part.get('sections', []))})"
     fig.suptitle(f"reactor_sync vs official reactor-sdk vs bare aiortc floor - {m.get('cores')} cores "
                  f"{m.get('cpu_model')}, {m.get('date', '')}{quick}", fontsize=11)
     fig.tight_layout()
@@ -539,9 +541,20 @@ def plot_resolutions(ax: Any, data: dict[str, Any]) -> None:
             labels.append(f"{client.replace('reactor_sync', 'sync')}\n{name}")
             x += 1
         x += 0.5
+    groups = by_client(data.get("g3_cpu"))  # runtime 3.10, 640x480: its own clients
+    for client in (data.get("g3_cpu") or {}).get("clients", []):
+        runs = groups.get(client, [])
+        if not runs:
+            continue
+        cpu = median([r["cpu_ms_per_frame"] for r in runs])
+        ax.bar(x, cpu, color=LAT_COLORS.get(client, "#7f7f7f"), alpha=0.8)
+        ax.text(x, cpu, f"{median([r['fps'] for r in runs]):.0f}fps", ha="center", va="bottom", fontsize=5.5)
+        ticks.append(x)
+        labels.append(f"{client.replace('reactor_sync', 'sync')}\npeer 3.10 640x480")
+        x += 1
     ax.set_xticks(ticks, labels, fontsize=5.5, rotation=60, ha="right")
     ax.set_ylabel("client CPU ms per delivered frame")
-    ax.set_title("CPU per frame by resolution (label: delivered fps)", fontsize=9)
+    ax.set_title("CPU per frame by resolution and runtime (label: delivered fps)", fontsize=9)
 
 
 def write_report(data: dict[str, Any], out: Path) -> None:
