@@ -41,6 +41,11 @@ def _ok(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if "error" not in r]
 
 
+def _loads(values: Any) -> str:
+    """A load-average triple as '1.85/2.37/3.12'."""
+    return "/".join(f"{v:.2f}" for v in values) if values else "?"
+
+
 def _fmt(v: float | None, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
@@ -177,8 +182,8 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         pmode = "QUICK" if pp.get("quick") else ("SMALL" if pp.get("small") else "full")
         L.append("")
         L.append(f"**Sections {', '.join(part.get('sections', []))} were re-measured on {pm.get('date')}** "
-                 f"(mode {pmode}, {part.get('elapsed_s', 0):.0f} s, load average {pm.get('loadavg_start')} -> "
-                 f"{pm.get('loadavg_end')}, reactor_sync at git {pm.get('git')}); the other sections are from the "
+                 f"(mode {pmode}, {part.get('elapsed_s', 0):.0f} s, load average {_loads(pm.get('loadavg_start'))} -> "
+                 f"{_loads(pm.get('loadavg_end'))}, reactor_sync at git {pm.get('git')}); the other sections are from the "
                  "run above. Machine lines below describe the first run.")
     L.append("")
     L.append("## Machine")
