@@ -23,6 +23,7 @@ call changed, and it does not depend on how sharp the codec makes it.
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
@@ -118,7 +119,11 @@ def numbered(i: int) -> np.ndarray:
     return frame
 
 
-NUMBERED = [numbered(i) for i in range(1 << BITS)]
+@functools.lru_cache(maxsize=1 << BITS)
+def numbered_frame(i: int) -> np.ndarray:
+    """``numbered(i)``, built on first use and kept: made lazily because all 256 take 236 MB,
+    which an eager list put into the peak RSS of every latency child (the official ones too)."""
+    return numbered(i)
 
 
 def read_number(frame: np.ndarray) -> int | None:

@@ -7,6 +7,7 @@ every wait has a timeout; every server started here is stopped in a finally.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -135,7 +136,8 @@ def peer(port: int, sdk_python: Path | None = None, *, runtime_version: str = "1
     """
     env = dict(os.environ)
     major = runtime_version.split(".")[0]
-    env["PEER_DIR"] = str(TMP / f"reactor-bench-peer{major}")
+    # REACTOR_BENCH_PEER_DIR: a prefix of one's own when others run the harness on this machine too
+    env["PEER_DIR"] = os.environ.get("REACTOR_BENCH_PEER_DIR", str(TMP / "reactor-bench-peer")) + major
     env["RUNTIME_VERSION"] = runtime_version
     env["PEER_WIDTH"], env["PEER_HEIGHT"], env["PEER_FPS"] = str(width), str(height), f"{fps:g}"
     if venv is not None:
@@ -160,6 +162,16 @@ def peer(port: int, sdk_python: Path | None = None, *, runtime_version: str = "1
         log("peer stopped")
 
 
+@functools.lru_cache(maxsize=1)
+def protocol_args() -> tuple[str, ...]:
+    """The built-in runtime speaks the current protocol (G3) by default; the A/B sections compare
+    against reactor-sdk 0.2.2 and the floor, which speak the legacy one, so every client there
+    gets G1 (reactor_sync detects it). Older trees have no --protocol flag: they only speak G1."""
+    probe = subprocess.run([sys.executable, "-m", "reactor_sync.runtime", "--help"], capture_output=True,
+                           text=True, timeout=60, env=child_env())
+    return ("--protocol", "g1") if "--protocol" in probe.stdout else ()
+
+
 class BuiltinRuntimes:
     """N ``python -m reactor_sync.runtime`` processes; stop() kills every one."""
 
@@ -171,7 +183,7 @@ class BuiltinRuntimes:
               model: str = "livecore") -> str:
         proc = subprocess.Popen(
             [sys.executable, "-m", "reactor_sync.runtime", "--port", str(port), "--width", str(width),
-             "--height", str(height), "--fps", str(fps), "--model", model],
+             "--height", str(height), "--fps", str(fps), "--model", model, *protocol_args()],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
             start_new_session=True,
         )

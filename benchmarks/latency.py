@@ -75,14 +75,22 @@ PAIRS: list[tuple[str, str]] = [
     ("peer 3.10.0", "official 0.8.0"),
 ]
 
-#: pairs of the quick (CI smoke) run: both 1.x drivers and the input path once, few samples
+#: pairs of the quick (CI smoke) run: both 1.x drivers, the input path and reactor_sync on 3.10 once
 QUICK_PAIRS: list[tuple[str, str]] = [
     ("peer 1.6.3", "reactor_sync"),
     ("peer 1.6.3", "official 0.2.2"),
     ("built-in invert", "reactor_sync"),
+    ("peer 3.10.0", "reactor_sync"),
 ]
 
-SDK080_VENV = TMP / "reactor-sdk080-venv"
+#: where reactor-sdk 0.8.0 may be installed: the harness's own, then the one tests/interop builds
+SDK080_VENVS = (TMP / "reactor-sdk080-venv", Path("/tmp/reactor-sdk080-venv"), TMP / "reactor-sdk-0.8.0-venv",
+                Path("/tmp/reactor-sdk-0.8.0-venv"))
+
+
+def is_g3(pair: tuple[str, str]) -> bool:
+    """True for a pair on a current-protocol (3.x) runtime: run by run.py's "g3" section."""
+    return RUNTIMES[pair[0]].needs == "g3"
 
 
 def interpreter(kind: str) -> Path | None:
@@ -91,9 +99,8 @@ def interpreter(kind: str) -> Path | None:
         return Path(sys.executable)
     if kind == "sdk022":
         return official_python()
-    venv = {"sdk113": PEER_VENV_3X, "sdk080": SDK080_VENV}[kind]
-    py = venv / "bin" / "python"
-    return py if py.exists() else None
+    venvs = {"sdk113": (PEER_VENV_3X,), "sdk080": SDK080_VENVS}[kind]
+    return next((venv / "bin" / "python" for venv in venvs if (venv / "bin" / "python").exists()), None)
 
 
 @dataclass
@@ -238,7 +245,12 @@ def report_lines(data: dict[str, Any]) -> list[str]:
         summary = summarise(section)
         if not summary:
             continue
-        lines += [f"### {rt}", "", "| measure | client | n | median (ms) | p95 (ms) | ratio median | ratio p95 | "
+        lines += [f"### {rt}", ""]
+        own = (lat.get("plans_by_runtime") or {}).get(rt)
+        if own and own != plan:  # re-measured later (run.py --merge) with its own plan
+            lines += [f"(Re-measured in the merged run: {own.get('rounds')} alternating rounds, {own.get('samples')} "
+                      "effect and echo samples per session.)", ""]
+        lines += ["| measure | client | n | median (ms) | p95 (ms) | ratio median | ratio p95 | "
                   "per-round ratios |", "|---|---|---|---|---|---|---|---|"]
         for metric, title in METRICS:
             for client, s in summary.get(metric, {}).items():

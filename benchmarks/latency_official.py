@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from _common import emit_result, now
-from _latency import NUMBERED, Effect, echo_command, is_echo_reply, pause_before_sample, read_number, summary
+from _latency import Effect, echo_command, is_echo_reply, pause_before_sample, numbered_frame, read_number, summary
 from aiortc import VideoStreamTrack
 from av import VideoFrame
 
@@ -45,7 +45,7 @@ class NumberedTrack(VideoStreamTrack):
             self.t0 = time.monotonic()
         await asyncio.sleep(max(0.0, self.t0 + self.i / 30.0 - time.monotonic()))
         n = self.i % 256
-        frame = VideoFrame.from_ndarray(NUMBERED[n], format="rgb24")
+        frame = VideoFrame.from_ndarray(numbered_frame(n), format="rgb24")
         frame.pts, frame.time_base = self.i * 3000, fractions.Fraction(1, 90000)
         if time.monotonic() - self.t0 >= self.record_from:
             self.pushed[n] = now()

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from _common import emit_result, now
-from _latency import NUMBERED, Effect, echo_command, is_echo_reply, pause_before_sample, read_number, summary
+from _latency import Effect, echo_command, is_echo_reply, pause_before_sample, numbered_frame, read_number, summary
 
 from reactor_sync import Reactor, ReactorTimeoutError
 from reactor_sync import _frame_completion
@@ -139,11 +139,12 @@ def input_round_trip(reactor: Reactor, consumer: Consumer, seconds: float) -> di
     i = 0
     warmup = 1.0  # the encoder's first keyframe and the runtime's first input frames
     while time.monotonic() - t_start < seconds + warmup:
+        frame = numbered_frame(i % 256)  # built (first lap) before the clock starts
         if time.monotonic() - t_start >= warmup:
             with lock:
                 seen.discard(i % 256)
                 pushed[i % 256] = now()
-        source.push(NUMBERED[i % 256])
+        source.push(frame)
         i += 1
         time.sleep(max(0.0, t_start + i / 30.0 - time.monotonic()))
     time.sleep(0.5)

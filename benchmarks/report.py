@@ -27,11 +27,23 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("slow_rss", "slow consumer RSS growth (MB)", 10.0, "<="),
     ("slow_age", "slow consumer max frame age (ms)", FRAME_MS + 5.0, "<="),
     ("sessions8_min_fps", "8 sessions: slowest session fps", 29.0, ">="),
+    ("g3_effect_vs_113", "runtime 3.10: command -> effect reactor_sync / official 1.13.0 (median)", 1.0, "<="),
+    ("g3_effect_vs_080", "runtime 3.10: command -> effect reactor_sync / official 0.8.0 (median)", 0.85, "<="),
+    ("g3_echo_vs_113", "runtime 3.10: echo round trip reactor_sync / official 1.13.0 (median)", 1.0, "<="),
+    ("g3_cpu_vs_113", "runtime 3.10: CPU/frame reactor_sync / official 1.13.0", 1.0, "<="),
+    ("g3_ttr_vs_113", "runtime 3.10: time to READY reactor_sync / official 1.13.0", 1.0, "<="),
+    ("g3_ttff_vs_113", "runtime 3.10: time to first frame reactor_sync / official 1.13.0", 1.0, "<="),
 ]
+G3_RUNTIME = "peer 3.10.0"
 
 
 def _ok(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if "error" not in r]
+
+
+def _loads(values: Any) -> str:
+    """A load-average triple as '1.85/2.37/3.12'."""
+    return "/".join(f"{v:.2f}" for v in values) if values else "?"
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -88,6 +100,26 @@ def measured(data: dict[str, Any]) -> dict[str, tuple[float | None, str]]:
     for run in _ok((data.get("sessions") or {}).get("runs", [])):
         if run["n"] == 8:
             res["sessions8_min_fps"] = (min(run["fps"]), f"{min(run['fps']):.1f} (median {median(run['fps']):.1f})")
+    g3lat = ((data.get("latency") or {}).get("runtimes") or {}).get(G3_RUNTIME)
+    if g3lat:
+        summary = latency_summary(g3lat)
+        for name, metric, ref in (("g3_effect_vs_113", "effect", "official 1.13.0"),
+                                  ("g3_effect_vs_080", "effect", "official 0.8.0"),
+                                  ("g3_echo_vs_113", "echo", "official 1.13.0")):
+            stats = summary.get(metric, {})
+            if "reactor_sync" in stats and ref in stats:
+                ours, theirs = stats["reactor_sync"], stats[ref]
+                rounds = [ours["round_medians"][k] / theirs["round_medians"][k]
+                          for k in ours["round_medians"] if k in theirs["round_medians"]]
+                ratio = ours["median_ms"] / theirs["median_ms"]
+                res[name] = (ratio, f"{ratio:.2f} ({ours['median_ms']:.1f} vs {theirs['median_ms']:.1f} ms; "
+                                    f"per round {_mr(rounds, 2)})")
+    g3 = data.get("g3_cpu")
+    for name, key in (("g3_cpu_vs_113", "cpu_ms_per_frame"), ("g3_ttr_vs_113", "ttr_s"),
+                      ("g3_ttff_vs_113", "ttff_s")):
+        ratios = paired_ratios(g3, key, "reactor_sync", "official 1.13.0")
+        if ratios:
+            res[name] = (median(ratios), _mr(ratios, 2))
     return res
 
 
@@ -145,6 +177,14 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         "SMALL (fewer, shorter alternating rounds: the machine was shared and busy)" if plan.get("small") else "full")
     L.append(f"Run: {m.get('date', '?')}, mode {mode}, {data.get('elapsed_s', 0):.0f} s in total. "
              f"Re-run with `python benchmarks/run.py` (see README.md). Raw data: `results.json`; plot: `results.png`.")
+    for part in data.get("merged", []):  # run.py --merge: some sections re-measured later
+        pm, pp = part.get("machine", {}), part.get("plan", {})
+        pmode = "QUICK" if pp.get("quick") else ("SMALL" if pp.get("small") else "full")
+        L.append("")
+        L.append(f"**Sections {', '.join(part.get('sections', []))} were re-measured on {pm.get('date')}** "
+                 f"(mode {pmode}, {part.get('elapsed_s', 0):.0f} s, load average {_loads(pm.get('loadavg_start'))} -> "
+                 f"{_loads(pm.get('loadavg_end'))}, reactor_sync at git {pm.get('git')}); the other sections are from the "
+                 "run above. Machine lines below describe the first run.")
     L.append("")
     L.append("## Machine")
     L.append("")
@@ -247,19 +287,31 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     L.extend(latency_report_lines(data))
     g3 = data.get("g3_cpu") or {}
     if g3.get("runs"):
-        L.append("## Runtime 3.10: CPU per frame (640x480 @ 30, alternating rounds)")
+        L.append("## Runtime 3.10: CPU per frame, RSS, time to READY and first frame (640x480 @ 30, alternating)")
         L.append("")
-        L.append("| client | runs | delivered fps | CPU ms per frame | peak RSS (MB) | CPU / official 1.13.0 (per round) |")
-        L.append("|---|---|---|---|---|---|")
+        L.append("Each client in its own process, order reversed every round; median [min-max] over rounds; "
+                 "ratios are per-round pairs against official 1.13.0. reactor_sync negotiates VP8 with this "
+                 "runtime, 1.13.0 VP9, 0.8.0 VP8.")
+        L.append("")
+        L.append("| client | runs | READY (ms) | first frame (ms) | delivered fps | CPU ms per frame | peak RSS (MB) | "
+                 "CPU / 1.13.0 | READY / 1.13.0 | first frame / 1.13.0 |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
         groups = by_client(g3)
         for client in g3.get("clients", []):
             runs = groups.get(client, [])
             if not runs:
                 continue
-            ratios = paired_ratios(g3, "cpu_ms_per_frame", client, "official 1.13.0")
-            L.append(f"| {client} | {len(runs)} | {_mr([r['fps'] for r in runs], 2)} | "
+            cells = [_mr(paired_ratios(g3, key, client, "official 1.13.0"), 2)
+                     for key in ("cpu_ms_per_frame", "ttr_s", "ttff_s")]
+            L.append(f"| {client} | {len(runs)} | {_mr([r['ttr_s'] for r in runs], 0, 1000)} | "
+                     f"{_mr([r['ttff_s'] for r in runs], 0, 1000)} | {_mr([r['fps'] for r in runs], 2)} | "
                      f"{_mr([r['cpu_ms_per_frame'] for r in runs], 3)} | {_mr([r['peak_rss_mb'] for r in runs], 0)} | "
-                     f"{_mr(ratios, 2)} |")
+                     + " | ".join(cells) + " |")
+        warm = g3.get("warmup") or {}
+        if "ttr_s" in warm:
+            L.append("")
+            L.append(f"First session on the fresh runtime ({g3['clients'][0]}, not in the medians): READY "
+                     f"{warm['ttr_s'] * 1000:.0f} ms.")
         L.append("")
         L.extend(thread_lines(g3))
         L.append("")
@@ -433,6 +485,8 @@ def write_plot(data: dict[str, Any], path: Path) -> None:
 
     m = data.get("machine", {})
     quick = " - QUICK MODE, numbers not meaningful" if data.get("plan", {}).get("quick") else ""
+    for part in data.get("merged", []):
+        quick += f"\n(re-measured {part.get('machine', {}).get('date', '')}: {', '.join(part.get('sections', []))})"
     fig.suptitle(f"reactor_sync vs official reactor-sdk vs bare aiortc floor - {m.get('cores')} cores "
                  f"{m.get('cpu_model')}, {m.get('date', '')}{quick}", fontsize=11)
     fig.tight_layout()
@@ -492,9 +546,20 @@ def plot_resolutions(ax: Any, data: dict[str, Any]) -> None:
             labels.append(f"{client.replace('reactor_sync', 'sync')}\n{name}")
             x += 1
         x += 0.5
+    groups = by_client(data.get("g3_cpu"))  # runtime 3.10, 640x480: its own clients
+    for client in (data.get("g3_cpu") or {}).get("clients", []):
+        runs = groups.get(client, [])
+        if not runs:
+            continue
+        cpu = median([r["cpu_ms_per_frame"] for r in runs])
+        ax.bar(x, cpu, color=LAT_COLORS.get(client, "#7f7f7f"), alpha=0.8)
+        ax.text(x, cpu, f"{median([r['fps'] for r in runs]):.0f}fps", ha="center", va="bottom", fontsize=5.5)
+        ticks.append(x)
+        labels.append(f"{client.replace('reactor_sync', 'sync')}\npeer 3.10 640x480")
+        x += 1
     ax.set_xticks(ticks, labels, fontsize=5.5, rotation=60, ha="right")
     ax.set_ylabel("client CPU ms per delivered frame")
-    ax.set_title("CPU per frame by resolution (label: delivered fps)", fontsize=9)
+    ax.set_title("CPU per frame by resolution and runtime (label: delivered fps)", fontsize=9)
 
 
 def write_report(data: dict[str, Any], out: Path) -> None:

@@ -53,7 +53,10 @@ from _servers import (  # noqa: E402
 )
 
 
-SECTIONS = ("peer", "builtin", "sessions", "latency", "resolutions")
+SECTIONS = ("peer", "builtin", "sessions", "latency", "resolutions", "g3")
+#: what each section writes into results.json (for --merge)
+SECTION_KEYS = {"peer": ("ab_peer", "handoff", "slow", "peer_start"), "builtin": ("ab_builtin",),
+                "sessions": ("sessions",), "resolutions": ("resolutions",), "g3": ("g3_cpu",)}
 
 
 @dataclass
@@ -71,17 +74,19 @@ class Plan:
     rounds_res: int = 2
     window_res: float = 8.0
     sections: tuple[str, ...] = SECTIONS
-    g3: str = ""
+    g3: str = "all"
     small: bool = False
+    rounds_g3: int = 6  # runtime 3.10 CPU/READY rounds: time to READY wants >= 6 alternating pairs
 
     @classmethod
-    def make(cls, quick: bool, sections: tuple[str, ...] = (), g3: str = "", small: bool = False) -> Plan:
+    def make(cls, quick: bool, sections: tuple[str, ...] = (), g3: str = "all", small: bool = False) -> Plan:
         if small:  # every section, fewer/shorter rounds, still alternating: for a busy machine
             return cls(False, 3, 8.0, 2, 8.0, 1.0, 8.0, 30.0, (1, 4, 8), 10.0, 2, 6.0, sections or SECTIONS, g3,
                        True)
         if quick:  # resolutions are left out of the smoke test: they only add server load
-            return cls(True, 1, 3.0, 1, 2.0, 1.0, 2.0, 5.0, (1, 2), 3.0, 1, 2.0,
-                       sections or tuple(s for s in SECTIONS if s != "resolutions"), g3)
+            # (kept under ~90 s with runtime 3.10 in: shorter windows, one sessions row)
+            return cls(True, 1, 2.0, 1, 2.0, 1.0, 2.0, 3.0, (2,), 3.0, 1, 2.0,
+                       sections or tuple(s for s in SECTIONS if s != "resolutions"), g3, rounds_g3=0)
         return cls(False, 5, 12.0, 3, 10.0, 1.0, 10.0, 60.0, (1, 4, 8), 15.0, 2, 8.0, sections or SECTIONS, g3)
 
 
@@ -168,7 +173,7 @@ def resolutions_section(plan: Plan, sdk_python: Path, builtin_ok: bool) -> dict[
 G3_THROUGHPUT: list[tuple[str, str]] = [
     ("official 1.13.0", "sdk113"),
     ("official 0.8.0", "sdk080"),
-    ("reactor_sync", "dev"),  # only with --g3 all: needs reactor_sync's 3.x client
+    ("reactor_sync", "dev"),  # not with --g3 official
 ]
 
 
@@ -190,7 +195,7 @@ def g3_section(plan: Plan) -> dict[str, Any]:
         with peer(PORT, None, runtime_version="3.10.0", venv=latency.PEER_VENV_3X):
             wait_idle(base)
             out["warmup"] = run_child(cmd(clients[0][1], 1.0), 90, "warm-up")
-            for rnd in range(plan.rounds_res):
+            for rnd in range(plan.rounds_g3):
                 for label, kind in clients if rnd % 2 == 0 else list(reversed(clients)):
                     wait_idle(base)
                     res = run_child(cmd(kind, plan.window_res), 90 + plan.window_res, label)
@@ -199,8 +204,9 @@ def g3_section(plan: Plan) -> dict[str, Any]:
                     if "error" in res:
                         log(f"  round {rnd} {label}: ERROR {res['error']} {str(res.get('stderr', ''))[-300:]}")
                     else:
-                        log(f"  round {rnd} {label:16s} fps {res['fps']:5.2f}  CPU {res['cpu_ms_per_frame']:.3f} "
-                            f"ms/frame  RSS {res['peak_rss_mb']:.0f} MB")
+                        log(f"  round {rnd} {label:16s} TTR {res['ttr_s']*1000:6.1f} ms  TTFF {res['ttff_s']*1000:6.1f} "
+                            f"ms  fps {res['fps']:5.2f}  CPU {res['cpu_ms_per_frame']:.3f} ms/frame  "
+                            f"RSS {res['peak_rss_mb']:.0f} MB")
     except RuntimeError as exc:
         out["error"] = str(exc)
         log(f"runtime 3.10 CPU section failed: {exc}")
@@ -268,6 +274,41 @@ def machine_info(sdk_python: Path) -> dict[str, Any]:
     }
 
 
+def g3_unavailable(plan: Plan) -> str | None:
+    """None if the runtime 3.10 rows can run, else why not."""
+    if not plan.g3:
+        return "not asked for (--g3 none)"
+    if not (latency.PEER_VENV_3X / "bin" / "python").exists():
+        return f"no prebuilt runtime 3.10 venv at {latency.PEER_VENV_3X}"
+    return None
+
+
+def merge_into(old: dict[str, Any], new: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
+    """``old`` with what ``sections`` measured in ``new`` put in place; says which run is which."""
+    out = dict(old)
+    for section in sections:
+        for key in SECTION_KEYS.get(section, ()):
+            if key in new:
+                out[key] = new[key]
+    if "latency" in new:  # latency and g3 both write runtimes into data["latency"]
+        lat = dict(old.get("latency") or {"runtimes": {}, "notes": [], "plan": new["latency"]["plan"]})
+        lat["runtimes"] = {**lat.get("runtimes", {}), **new["latency"]["runtimes"]}
+        lat["notes"] = lat.get("notes", []) + new["latency"].get("notes", [])
+        lat.setdefault("plans_by_runtime", {}).update({rt: new["latency"]["plan"] for rt in new["latency"]["runtimes"]})
+        out["latency"] = lat
+    kept = [s for s in SECTIONS if s not in sections]
+    out["merged"] = old.get("merged", []) + [{
+        "sections": list(sections), "machine": new["machine"], "plan": new["plan"], "elapsed_s": new["elapsed_s"]}]
+    out.setdefault("machine_first_run", old.get("machine"))
+    stale = ("runtime 3.10",) if "g3" in sections else ()  # old notes about what was re-measured
+    kept_notes = [n for n in old.get("notes", []) if not any(word in n for word in stale)]
+    out["notes"] = kept_notes + new.get("notes", []) + [
+        f"merged run of {new['machine']['date']} (load average {new['machine']['loadavg_start']} -> "
+        f"{new['machine']['loadavg_end']}, git {new['machine']['git']}): sections {', '.join(sections)} "
+        f"re-measured; {', '.join(kept)} kept from the run of {(old.get('machine') or {}).get('date')}"]
+    return out
+
+
 # ----------------------------------------------------------------- main
 def run_all(plan: Plan) -> dict[str, Any]:
     data: dict[str, Any] = {"plan": asdict(plan), "notes": []}
@@ -312,16 +353,25 @@ def run_all(plan: Plan) -> dict[str, Any]:
         except RuntimeError as exc:
             data["notes"].append(f"sessions failed: {exc}")
             log(f"sessions failed: {exc}")
+    lplan = latency.LatencyPlan.make(plan.quick, plan.g3, plan.small)
+    pairs = latency.QUICK_PAIRS if plan.quick else latency.PAIRS
+    if why is not None:
+        pairs = [p for p in pairs if latency.RUNTIMES[p[0]].kind != "builtin"]
     if "latency" in plan.sections:
-        lplan = latency.LatencyPlan.make(plan.quick, plan.g3, plan.small)
-        pairs = latency.QUICK_PAIRS if plan.quick else latency.PAIRS
-        if why is not None:
-            pairs = [p for p in pairs if latency.RUNTIMES[p[0]].kind != "builtin"]
-        data["latency"] = latency.latency_section(lplan, pairs)
+        data["latency"] = latency.latency_section(lplan, [p for p in pairs if not latency.is_g3(p)])
     if "resolutions" in plan.sections:
         data["resolutions"] = resolutions_section(plan, sdk_python, why is None)
-    if plan.g3 and "latency" in plan.sections:
-        data["g3_cpu"] = g3_section(plan)
+    g3_why = g3_unavailable(plan)
+    if g3_why is not None and "g3" in plan.sections:
+        data["notes"].append(f"runtime 3.10 skipped: {g3_why}")
+        log(f"runtime 3.10 skipped: {g3_why}")
+    elif "g3" in plan.sections:
+        g3lat = latency.latency_section(lplan, [p for p in pairs if latency.is_g3(p)])
+        merged = data.setdefault("latency", {"runtimes": {}, "notes": [], "plan": g3lat["plan"]})
+        merged["runtimes"].update(g3lat["runtimes"])
+        merged["notes"] += g3lat["notes"]
+        if plan.rounds_g3:
+            data["g3_cpu"] = g3_section(plan)
     data["elapsed_s"] = time.monotonic() - t_begin
     data["machine"]["loadavg_end"] = os.getloadavg()
     return data
@@ -360,10 +410,13 @@ def main() -> int:
                     help="every section with fewer, shorter rounds (still alternating): for a busy machine")
     ap.add_argument("--sections", default="",
                     help=f"comma-separated subset of {','.join(SECTIONS)} (default: all; --quick: all "
-                         "but resolutions)")
-    ap.add_argument("--g3", nargs="?", const="all", default="", choices=("all", "official"),
-                    help="also the runtime 3.10 latency rows (needs /tmp/peer3/venv): 'all', or 'official' "
-                         "for the official clients only (until reactor_sync speaks the 3.x protocol)")
+                         "but resolutions); g3 = latency, CPU and time to READY on runtime 3.10")
+    ap.add_argument("--g3", nargs="?", const="all", default="all", choices=("all", "official", "none"),
+                    help="runtime 3.10 rows (section g3, needs /tmp/peer3/venv): 'all' (default), 'official' "
+                         "for the official clients only, 'none' to leave them out")
+    ap.add_argument("--merge", type=Path, metavar="RESULTS_JSON",
+                    help="re-measure only --sections and put them into this saved results.json (the rest kept, "
+                         "and the report says which run each part comes from)")
     args = ap.parse_args()
     sections = tuple(x for x in args.sections.split(",") if x)
     unknown = set(sections) - set(SECTIONS)
@@ -385,8 +438,13 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-    plan = Plan.make(args.quick, sections, args.g3, args.small)
+    plan = Plan.make(args.quick, sections, "" if args.g3 == "none" else args.g3, args.small)
+    if args.merge and not sections:
+        ap.error("--merge needs --sections (which parts to re-measure)")
+    old = json.loads(args.merge.read_text()) if args.merge else None
     data = run_all(plan)
+    if old is not None:
+        data = merge_into(old, data, sections)
     (out / "results.json").write_text(json.dumps(data, indent=1, default=str))
     write_report(data, out)
     log(f"done in {data['elapsed_s']:.0f} s; wrote {out / 'RESULTS.md'}, {out / 'results.png'}, "

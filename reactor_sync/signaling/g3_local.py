@@ -20,7 +20,7 @@ from .._deadline import Deadline
 from ..errors import CoordinatorError, ProtocolError, ReactorError, ServiceUnavailableError, SessionConflictError
 from . import Generation, SessionPlan
 from .cloud_auth import API_VERSION_HEADERS
-from .g3_transport import G3Transport, check_descriptor
+from .g3_transport import LOCAL_BITRATE_FLOOR_KBPS, G3Transport, check_descriptor
 from .http import HttpClient
 from .late_session import conflict_advice
 
@@ -39,7 +39,10 @@ class G3LocalSignaling:
     def __init__(self, base_url: str, http: HttpClient | None = None, *, loopback: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = http or HttpClient(self.base_url, component="gpu", max_retries=0)
-        self._transport = G3Transport(self._http, self._call, offer_ice_servers=loopback)
+        self._transport = G3Transport(
+            self._http, self._call, offer_ice_servers=loopback,
+            bitrate_floor_kbps=LOCAL_BITRATE_FLOOR_KBPS if loopback else None,
+        )
 
     def _call(
         self,

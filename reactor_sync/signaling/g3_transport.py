@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import requests
 
+from .._codecs import with_bitrate_floor
 from .._deadline import Deadline
 from ..errors import Component, ProtocolError, ReactorTimeoutError
 from ..tracks import TrackSpec, tracks_from_capabilities
@@ -35,6 +36,9 @@ ANSWER_WAIT_S = 15.0
 # Answers are usually ready within 0.1 s on loopback: poll fast, then back off.
 POLL_FIRST_S = 0.02
 POLL_CAP_S = 0.5
+# A runtime on this machine may pace our video at no less than this (see
+# _codecs.with_bitrate_floor): a 14 KB frame then leaves in ~20 ms, not 50-90.
+LOCAL_BITRATE_FLOOR_KBPS = 2500
 
 
 class Caller(Protocol):
@@ -55,9 +59,12 @@ class Caller(Protocol):
 class G3Transport:
     """The transport routes of one server; ``call`` adds its auth, if any."""
 
-    def __init__(self, http: HttpClient, call: Caller, *, offer_ice_servers: bool) -> None:
+    def __init__(
+        self, http: HttpClient, call: Caller, *, offer_ice_servers: bool, bitrate_floor_kbps: int | None = None
+    ) -> None:
         self._http = http
         self._call = call
+        self._bitrate_floor_kbps = bitrate_floor_kbps
         # With a runtime on this machine, ask it to gather host candidates
         # only: its default STUN server is public and stalls gathering offline.
         self._offer_ice_servers = offer_ice_servers
@@ -98,6 +105,8 @@ class G3Transport:
         """Post (or on reconnect put) the offer, then poll for the answer."""
         assert plan.session_id is not None and plan.connection_id is not None
         path = f"{self.base(plan.session_id)}/connections/{plan.connection_id}/sdp_params"
+        if self._bitrate_floor_kbps:
+            offer = with_bitrate_floor(offer, self._bitrate_floor_kbps)
         body: dict[str, Any] = {"sdp_offer": offer, "track_mapping": track_mapping}
         if self._offer_ice_servers:
             body["ice_servers"] = []
