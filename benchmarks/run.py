@@ -52,7 +52,6 @@ from _servers import (  # noqa: E402
     wait_idle,
 )
 
-
 SECTIONS = ("peer", "builtin", "sessions", "latency", "resolutions")
 
 

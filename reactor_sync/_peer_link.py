@@ -44,11 +44,11 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import _liveness
-from ._codecs import preferred_video_codecs
 from ._bundle import rebundle
+from ._codecs import preferred_video_codecs
 from ._loopback_ice import loopback_ice, sanitize_remote_sdp
-from .live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
 from .errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
+from .live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
 from .messages import encode_command
 from .tracks import TrackKind, TrackSpec
 
@@ -203,7 +203,7 @@ class PeerLink:
         """The declared name of a remote track (its m-line's mapping entry)."""
         if not self.tracks:
             return LEGACY_TRACK_NAME if track.kind == "video" else track.kind
-        for spec, transceiver in zip(self.tracks, self._transceivers):
+        for spec, transceiver in zip(self.tracks, self._transceivers, strict=False):
             if transceiver.receiver.track is track:
                 return spec.name
         return f"{track.kind}-{track.id}"
@@ -247,7 +247,7 @@ class PeerLink:
         """Which m-line carries which declared track (empty for the legacy layout)."""
         return [
             track.mapping_entry(str(transceiver.mid))
-            for track, transceiver in zip(self.tracks, self._transceivers)
+            for track, transceiver in zip(self.tracks, self._transceivers, strict=False)
         ]
 
     async def accept_answer(self, sdp: str) -> None:
@@ -284,7 +284,7 @@ class PeerLink:
     async def _stats_loop(self) -> None:
         """Refresh :attr:`live` every second (see :mod:`reactor_sync.live_stats`)."""
         kinds = {t.name: t.kind for t in self.tracks} or {LEGACY_TRACK_NAME: "video"}
-        main_mid = next((str(tr.mid) for t, tr in zip(self.tracks, self._transceivers)
+        main_mid = next((str(tr.mid) for t, tr in zip(self.tracks, self._transceivers, strict=False)
                          if t.name == self.main_video_name), None)
         description = self._pc.remoteDescription
         codec = negotiated_video_codec(description.sdp if description else None, main_mid)

@@ -19,8 +19,8 @@ import functools
 import logging
 import os
 import threading
-import urllib.parse
 import time
+import urllib.parse
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -42,8 +42,7 @@ from .audio import AudioChunk, chunk_from_av
 from .audio_input import AudioSource
 from .capabilities import from_legacy, from_openapi
 from .clips import ClipReplies, request_clip
-from .live_stats import Stats
-from .recorder import Recording, RecordingResult
+from .command_check import check_command
 from .errors import (
     AlreadyConnectedError,
     ConnectionLostError,
@@ -51,17 +50,18 @@ from .errors import (
     ForkedProcessError,
     InvalidArgumentError,
     NotConnectedError,
+    PublishRefusedError,
     ReactorConnectionError,
     ReactorError,
-    PublishRefusedError,
     ReactorTimeoutError,
     SessionEndedError,
 )
-from .command_check import check_command
 from .frames import Frame, RGBFrame
+from .live_stats import Stats
 from .messages import Scope, encode_command, parse_message
 from .publish import FramePlayer, FrameSource, file_fps, file_frames
 from .reconnect import ReconnectPolicy, as_policy
+from .recorder import Recording, RecordingResult
 from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, SessionPlan
 from .signaling.detect import DetectingSignaling
 from .signals import Dispatcher

@@ -7,10 +7,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from support import REPO
 
 from reactor_sync import Reactor, ReactorStatus
 from reactor_sync.runtime import LocalRuntime
-from support import REPO
 
 logging.getLogger("aioice").setLevel(logging.WARNING)
 

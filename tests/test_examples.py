@@ -6,6 +6,7 @@ import os
 import subprocess
 
 from support import PYTHON, REPO
+
 from reactor_sync.runtime import LocalRuntime
 
 

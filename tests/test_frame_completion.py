@@ -55,7 +55,8 @@ def test_the_environment_switch_keeps_aiortcs_rule() -> None:
             "from reactor_sync import _frame_completion as f\n"
             "assert r.JitterBuffer is j.JitterBuffer and not f.installed(), r.JitterBuffer\n")
     env = dict(os.environ, REACTOR_SYNC_FRAME_COMPLETION="timestamp", PYTHONPATH=REPO)
-    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
 
 

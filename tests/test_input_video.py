@@ -8,10 +8,10 @@ import time
 import av
 import numpy as np
 import pytest
+from support import wait_until
 
 from reactor_sync import InvalidArgumentError, NotConnectedError, PublishRefusedError, Reactor
 from reactor_sync.runtime import LocalRuntime
-from support import wait_until
 
 W, H = 160, 120
 LEFT, RIGHT = (200, 40, 90), (30, 160, 220)

@@ -15,7 +15,8 @@ Routes::
                           while the model loads
     POST /stop_session    200 empty; optional {"reason": str <= 64, "moderate": bool}
                           (422 otherwise); a reason reaches every live client as
-                          ``sessionEnded``, ``moderate`` as ``moderation`` first; 409 "cannot stop session while ready|closing";
+                          ``sessionEnded``, ``moderate`` as ``moderation`` first;
+                          409 "cannot stop session while ready|closing";
                           503 while loading
     GET  /schema          the model's OpenAPI document ({} while loading)
     /sessions/{sid}/transport/webrtc/...   see transport_g3 (no session running: 400

@@ -428,6 +428,6 @@ class InvertModel(Model):
         return [*super().session_tracks(), {"name": INPUT_TRACK, "kind": "video", "direction": "sendonly"}]
 
 
-from .duo_model import DuoModel  # last: it builds on the classes above
+from .duo_model import DuoModel  # noqa: E402 - last: it builds on the classes above
 
 MODELS: dict[str, type[Model]] = {"livecore": DemoModel, "invert": InvertModel, "duo": DuoModel}

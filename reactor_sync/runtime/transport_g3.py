@@ -31,8 +31,8 @@ client may also offer on an id of its own.
 from __future__ import annotations
 
 import asyncio
-import weakref
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any

@@ -8,14 +8,13 @@ without the peer scripts, unless REACTOR_SYNC_REQUIRE_INTEROP=1 (set by
 from __future__ import annotations
 
 import os
-import sys
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
 import pytest
-
 from peers import RUNTIME_VERSIONS, PeerProcess, available
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

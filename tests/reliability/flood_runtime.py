@@ -23,6 +23,7 @@ import json
 import sys
 
 from relsupport import runtime_send
+
 from reactor_sync.runtime import LocalRuntime
 
 

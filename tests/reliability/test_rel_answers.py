@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from relsupport import connect_fails
 
 from reactor_sync import (
     ProtocolError,
@@ -23,7 +24,6 @@ from reactor_sync import (
     ReactorTimeoutError,
 )
 from reactor_sync.runtime import LocalRuntime
-from relsupport import connect_fails
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,11 +13,11 @@ import threading
 from typing import Any
 
 import pytest
-
 from relsupport import FloodingRuntime, rss_kib
+from support import Recorder, wait_until
+
 from reactor_sync import Reactor, ReactorStatus, ReactorTimeoutError
 from reactor_sync.signals import MESSAGE_BACKLOG_BYTES
-from support import Recorder, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

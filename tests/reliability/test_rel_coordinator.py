@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import requests
-
 from relsupport import connect_fails, free_port
+from support import Recorder, wait_until
+
 from reactor_sync import (
     AuthenticationError,
     CoordinatorError,
@@ -35,7 +36,6 @@ from reactor_sync import (
     ServiceUnavailableError,
 )
 from reactor_sync.runtime.coordinator import CoordinatorEmulator, SessionState
-from support import Recorder, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,9 +8,8 @@ import threading
 import time
 
 import pytest
-
-from relsupport import open_fds, rss_kib, settle
 from aiortc import RTCPeerConnection
+from relsupport import open_fds, rss_kib, settle
 
 from reactor_sync import Reactor, ReactorStatus
 from reactor_sync._peer_link import PeerLink

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from relsupport import FloodingRuntime, rss_kib, runtime_send, wait_for_progress
+from support import Recorder, state_message, wait_until
+
 from reactor_sync import InvalidArgumentError, Reactor, ReactorStatus
 from reactor_sync.messages import MAX_MESSAGE_BYTES, Message, encode_command, parse_message
 from reactor_sync.runtime import LocalRuntime
-from support import Recorder, state_message, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -94,7 +94,8 @@ def test_garbage_of_every_kind_is_dropped_with_a_warning_and_the_session_lives(
     runtime_send(rt, garbage, ignore_size_limit=True)
     # Legal but odd: no envelope (legacy: application scope) and a 1 MB JSON message.
     big = {"type": "big", "data": "y" * (1 << 20)}
-    runtime_send(rt, [json.dumps({"type": "legacy", "data": [1, 2, 3]}), json.dumps({"scope": "application", "data": big})],
+    runtime_send(rt, [json.dumps({"type": "legacy", "data": [1, 2, 3]}),
+                      json.dumps({"scope": "application", "data": big})],
                  ignore_size_limit=True)
     wait_until(lambda: any(isinstance(m, dict) and m.get("type") == "big" for m in received.snapshot()),
                timeout=10, what="the 1 MB message")

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from relsupport import connect_fails, rss_kib
+
 from reactor_sync import (
     CoordinatorError,
     InvalidArgumentError,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import Recorder, state_message, wait_until
 
 from reactor_sync import (
     InvalidArgumentError,
@@ -24,7 +25,6 @@ from reactor_sync import (
     ReactorStatus,
 )
 from reactor_sync.runtime import LocalRuntime
-from support import Recorder, state_message, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 import inspect
 import os
 import signal
-import subprocess
 import threading
 import time
 from typing import Any
 
 import pytest
-
 from peers import REQUIRED, RUNTIME_VERSIONS, PeerProcess, available
 from relsupport import RuntimeProcess, free_port
+from support import Recorder, wait_until
+
 from reactor_sync import (
     ConnectionLostError,
     CoordinatorError,
@@ -39,7 +39,6 @@ from reactor_sync import (
     ReconnectPolicy,
 )
 from reactor_sync._peer_link import WATCHDOG_PERIOD_S
-from support import REPO, Recorder, wait_until
 
 S = ReactorStatus
 STALL = inspect.signature(Reactor).parameters["stall_timeout"].default
@@ -122,7 +121,7 @@ def test_sigkill_mid_stream_is_detected_typed_and_wakes_blocked_readers() -> Non
         # A runtime is back (a new one on the same port: it never heard of our
         # session): reconnect() says so with a typed error; connect() after
         # disconnect() starts a new session and frames flow again.
-        with RuntimeProcess(rt.port) as rt2:
+        with RuntimeProcess(rt.port):
             with pytest.raises(CoordinatorError) as gone:
                 r.reconnect(timeout=10)
             assert gone.value.status_code == 400

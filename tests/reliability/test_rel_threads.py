@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from support import Recorder, wait_until
 
 from reactor_sync import Reactor, ReactorStatus
 from reactor_sync.runtime import LocalRuntime
-from support import Recorder, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -98,7 +98,7 @@ def test_a_slow_frame_handler_delays_neither_messages_nor_status(runtime: LocalR
             prompt = f"slow-{k}"
             t0 = time.monotonic()
             r.send_command("schedule_prompt", {"new_prompt": prompt, "timestamp": 0})
-            wait_until(lambda: any(m.get("type") == "state" and m["data"]["current_prompt"] == prompt
+            wait_until(lambda prompt=prompt: any(m.get("type") == "state" and m["data"]["current_prompt"] == prompt
                                    for _, m in messages), timeout=3, what=f"state for {prompt}")
             when = next(t for t, m in messages if m.get("type") == "state" and m["data"]["current_prompt"] == prompt)
             latencies.append(when - t0)
@@ -110,7 +110,8 @@ def test_a_slow_frame_handler_delays_neither_messages_nor_status(runtime: LocalR
         assert time.monotonic() - t0 < 2.0
         t0 = time.monotonic()
         r.disconnect(recoverable=True)
-        wait_until(lambda: any(s is ReactorStatus.DISCONNECTED for _, s in statuses), timeout=2, what="DISCONNECTED event")
+        wait_until(lambda: any(s is ReactorStatus.DISCONNECTED for _, s in statuses), timeout=2,
+                   what="DISCONNECTED event")
         t_status = next(t for t, s in statuses if s is ReactorStatus.DISCONNECTED)
         assert t_status - t0 < 0.5
         # It saw fresh frames, about one a second, never a backlog.

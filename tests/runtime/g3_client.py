@@ -92,7 +92,7 @@ class G3Client:
             await pc.setLocalDescription(await pc.createOffer())
         mapping = [
             {"mid": tr.mid, "name": t["name"], "kind": t["kind"], "direction": t["direction"]}
-            for tr, t in zip(self.transceivers, self.tracks)
+            for tr, t in zip(self.transceivers, self.tracks, strict=False)
         ]
         r = await self._http(method, f"/connections/{self.cid}/sdp_params",
                              json={"sdp_offer": pc.localDescription.sdp, "track_mapping": mapping})

@@ -15,12 +15,11 @@ import pytest
 import requests
 from aiortc.mediastreams import VideoStreamTrack
 from av import VideoFrame
+from rt_client import MiniClient, bar_column, post, run, top_colour
 
 from reactor_sync.runtime import LocalRuntime, prompt_color
 from reactor_sync.runtime import session as session_module
 from reactor_sync.runtime.model import DemoModel, bar_x
-
-from rt_client import MiniClient, bar_column, post, run, top_colour
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPT = "A sunset over the ocean"
@@ -54,7 +53,7 @@ def test_prompt_color_hashes_prompts_without_a_colour_word() -> None:
     a, b = prompt_color("later"), prompt_color("a quiet afternoon")
     assert a == prompt_color("later")  # deterministic
     assert all(40 <= c <= 215 for c in a + b)
-    assert max(abs(x - y) for x, y in zip(a, b)) > 30
+    assert max(abs(x - y) for x, y in zip(a, b, strict=False)) > 30
     assert prompt_color(None) == (128, 128, 128)
 
 
@@ -265,7 +264,9 @@ def test_concurrent_offer_superseded_409(runtime: LocalRuntime, monkeypatch: pyt
         a, b = MiniClient(runtime.url), MiniClient(runtime.url)
         assert (await a.start_session()).status_code == 202
         sdp_a, sdp_b = await a.offer(), await b.offer()
-        send = lambda sdp: post(runtime.url + "/sdp_params", json={"sdp": sdp, "type": "offer"})
+        def send(sdp: str) -> requests.Response:
+            return post(runtime.url + "/sdp_params", json={"sdp": sdp, "type": "offer"})
+
         task_a = asyncio.create_task(asyncio.to_thread(send, sdp_a))
         await asyncio.sleep(0.2)
         r_b = await asyncio.to_thread(send, sdp_b)
@@ -331,7 +332,8 @@ def test_stop_is_bounded_with_live_client() -> None:
 def test_subprocess_cli_ready_line_and_sigkill() -> None:
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reactor_sync.runtime", "--protocol", "g1", "--port", "0", "--width", "64", "--height", "64"],
+        [sys.executable, "-m", "reactor_sync.runtime", "--protocol", "g1", "--port", "0",
+         "--width", "64", "--height", "64"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
