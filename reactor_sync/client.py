@@ -334,7 +334,7 @@ class Reactor(NotPicklable, HandlerMixin):
             )
         # Never connected in the parent: adopt it in this process.
         self._pid = os.getpid()
-        self._dispatcher = _rebuilt_dispatcher(self._dispatcher)
+        self._dispatcher = self._dispatcher.rebuilt_for_child()
         self._signaling = self._make_signaling()
 
     # ------------------------------------------------------------ connection
@@ -1337,21 +1337,4 @@ def _time_left(deadline: Deadline | None) -> float:
 
 def _copy_error(reason: BaseException) -> BaseException:
     """A fresh exception per raise, so threads never share one traceback."""
-    if isinstance(reason, ReactorError):
-        return type(reason)(
-            reason.message,
-            code=reason.code,
-            component=reason.component,
-            recoverable=reason.recoverable,
-            retry_after=reason.retry_after,
-            status_code=reason.status_code,
-        )
-    return reason
-
-
-def _rebuilt_dispatcher(old: Dispatcher) -> Dispatcher:
-    """A dispatcher for a forked child: the parent's threads do not exist here."""
-    new = Dispatcher("reactor")
-    for (event, fn), adapter in old._adapters.items():  # noqa: SLF001 - same package
-        new.connect(event, fn, adapter.accept)
-    return new
+    return reason.clone() if isinstance(reason, ReactorError) else reason

@@ -288,6 +288,19 @@ class Dispatcher:
         signal.disconnect(adapter)
         return True
 
+    def rebuilt_for_child(self) -> Dispatcher:
+        """A dispatcher with the same handlers, for a forked child process.
+
+        The parent's delivery threads do not exist after ``fork()``, so the
+        child gets new ones; the registrations (and their filters) carry over.
+        """
+        new = Dispatcher(self._owner)
+        # No lock: a parent thread may have held it at fork time, and the child
+        # has only this thread.
+        for (event, fn), adapter in list(self._adapters.items()):
+            new.connect(event, fn, adapter.accept)
+        return new
+
     def has_receivers(self, event: str) -> bool:
         return bool(self.signals[event].receivers)
 
