@@ -21,7 +21,8 @@ from typing import Any
 from _common import emit_result, now
 from _latency import NUMBERED, Effect, echo_command, is_echo_reply, pause_before_sample, read_number, summary
 
-from reactor_sync import Reactor, ReactorTimeoutError, _frame_completion
+from reactor_sync import Reactor, ReactorTimeoutError
+from reactor_sync._webrtc import frame_completion as _frame_completion
 
 
 class Consumer(threading.Thread):

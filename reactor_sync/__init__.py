@@ -7,8 +7,8 @@
         frame = reactor.get_frame(timeout=5)   # numpy (H, W, 3) uint8 RGB
 """
 
-from . import _frame_completion
 from ._version import __version__
+from ._webrtc import frame_completion as _frame_completion
 from .client import Reactor
 from .errors import (
     AlreadyConnectedError,

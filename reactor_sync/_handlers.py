@@ -1,7 +1,7 @@
 """The guide's registration API: on/off and the decorators, as a mixin.
 
 Kept apart from the connection logic in client.py: this part only maps the
-async SDK's names onto :class:`~reactor_sync.signals.Dispatcher` events.
+async SDK's names onto :class:`~reactor_sync.events.Dispatcher` events.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from .signals import Dispatcher, _positional_arity
+from .events import Dispatcher, _positional_arity
 from .status import ReactorStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +22,7 @@ class HandlerMixin:
     _frame_callback: Callable[..., Any] | None
 
     def on(self, event: str, handler: Callable[..., Any]) -> None:
-        """Call ``handler(payload)`` on every ``event``; see ``reactor_sync.signals.EVENTS``.
+        """Call ``handler(payload)`` on every ``event``; see ``reactor_sync.events.EVENTS``.
 
         Events: "status_changed", "new_message", "runtime_message", "error",
         "frame", "session_id_changed", "stream_changed". Handlers run on a

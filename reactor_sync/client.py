@@ -5,8 +5,8 @@ Threads involved, and who does what:
 * the caller's thread (script, notebook cell, web request) validates input,
   makes the HTTP calls and waits, always with a timeout;
 * the loop thread (:mod:`reactor_sync._loop`) owns every aiortc object of
-  every connection (:class:`~reactor_sync._peer_link.PeerLink`);
-* the delivery threads (:mod:`reactor_sync.signals`) run user handlers.
+  every connection (:class:`~reactor_sync._webrtc.peer_link.PeerLink`);
+* the delivery threads (:mod:`reactor_sync.events`) run user handlers.
 
 The loop never waits on anyone: frames and messages go into bounded
 mailboxes (newest wins, drops counted) that ``get_frame()`` and
@@ -34,10 +34,10 @@ from ._args import check_int, check_optional_timeout, check_timeout, check_url
 from ._deadline import Deadline
 from ._handlers import HandlerMixin
 from ._handoff import HandOff
-from ._loopback_ice import is_loopback_host
 from ._mailbox import Mailbox, MailboxClosed
 from ._no_pickle import NotPicklable
-from ._peer_link import PeerLink
+from ._webrtc.loopback_ice import is_loopback_host
+from ._webrtc.peer_link import PeerLink
 from .audio import AudioChunk, chunk_from_av
 from .audio_input import AudioSource
 from .capabilities import from_legacy, from_openapi
@@ -56,6 +56,7 @@ from .errors import (
     ReactorTimeoutError,
     SessionEndedError,
 )
+from .events import Dispatcher
 from .frames import Frame, RGBFrame
 from .live_stats import Stats
 from .messages import Scope, encode_command, parse_message
@@ -64,7 +65,6 @@ from .reconnect import ReconnectPolicy, as_policy
 from .recorder import Recording, RecordingResult
 from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, SessionPlan
 from .signaling.detect import DetectingSignaling
-from .signals import Dispatcher
 from .status import ReactorState, ReactorStatus
 from .uploads import upload_file
 

@@ -154,7 +154,7 @@ class LocalRuntime(BackgroundServer):
 
     @property
     def _client(self) -> Any:
-        """The legacy protocol's current client connection (a ``ClientSession``), or
+        """The legacy protocol's current client connection (a ``G1ServerConnection``), or
         None; tests that play a hostile runtime send through it on the loop thread."""
         return self._api._client if isinstance(self._api, G1LocalApi) else None
 

@@ -101,7 +101,7 @@ def _connect_fails(url: str, timeout: float, expected: type[ReactorError]) -> tu
 
 def _recorded_answer() -> str:
     """A genuine answer, from a runtime that then goes away (its ports are closed)."""
-    from reactor_sync.runtime.session import ClientSession  # noqa: F401 - documents the source
+    from reactor_sync.runtime.g1_connection import G1ServerConnection  # noqa: F401 - documents the source
 
     with LocalRuntime(port=0, width=64, height=64, protocol="g1") as rt:  # the fake speaks g1
         r = Reactor("livecore", local=True, local_url=rt.url)

@@ -17,7 +17,7 @@ from relsupport import FloodingRuntime, rss_kib
 from support import Recorder, wait_until
 
 from reactor_sync import Reactor, ReactorStatus, ReactorTimeoutError
-from reactor_sync.signals import MESSAGE_BACKLOG_BYTES
+from reactor_sync.events import MESSAGE_BACKLOG_BYTES
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,9 +12,9 @@ from aiortc import RTCPeerConnection
 from relsupport import open_fds, rss_kib, settle
 
 from reactor_sync import Reactor, ReactorStatus
-from reactor_sync._peer_link import PeerLink
+from reactor_sync._webrtc.peer_link import PeerLink
+from reactor_sync.events import IDLE_EXIT_S
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.signals import IDLE_EXIT_S
 
 CYCLES = 50
 MAX_RSS_GROWTH_MIB = 40  # measured +12-16 MiB over the first 50 (allocator, codec caches)...

@@ -1,7 +1,7 @@
 """A hostile runtime on the data channel, and property tests of the message codec.
 
 The hostile side is the built-in runtime itself: the test writes straight
-into the runtime's end of the data channel (``ClientSession.channel.send``,
+into the runtime's end of the data channel (``G1ServerConnection.channel.send``,
 called on the runtime's own loop thread), so every byte crosses real SCTP
 over DTLS over ICE on loopback, exactly as a broken or malicious model
 server would send it.
@@ -148,7 +148,7 @@ def test_a_flood_of_10000_messages_is_bounded_and_the_session_lives(caplog: pyte
             assert len(r._inbox["application"]) <= 100  # noqa: SLF001
             assert stats["messages_dropped"] >= n + (n - 100)
             # The handler saw every valid message, in order: a backlog of 2,000 small
-            # messages is far below the handler bounds (signals.MESSAGE_BACKLOG*).
+            # messages is far below the handler bounds (events.MESSAGE_BACKLOG*).
             flood = [m["data"]["i"] for m in handled.snapshot() if m.get("type") == "flood"]
             assert flood == list(range(n))
             assert stats["message_handler_dropped"] == 0

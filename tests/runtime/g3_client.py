@@ -19,7 +19,7 @@ import requests
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from reactor_sync._loopback_ice import loopback_ice, loopback_rtc_configuration
+from reactor_sync._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration
 
 HTTP_TIMEOUT = 5.0
 ZERO_SID = "00000000-0000-0000-0000-000000000000"

@@ -43,14 +43,14 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from . import _liveness
-from ._bundle import rebundle
-from ._codecs import preferred_video_codecs
-from ._loopback_ice import loopback_ice, sanitize_remote_sdp
-from .errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
-from .live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
-from .messages import encode_command
-from .tracks import TrackKind, TrackSpec
+from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
+from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
+from ..messages import encode_command
+from ..tracks import TrackKind, TrackSpec
+from . import liveness as _liveness
+from .bundle import rebundle
+from .codecs import preferred_video_codecs
+from .loopback_ice import loopback_ice, sanitize_remote_sdp
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class PeerLink:
         offer = await self._pc.createOffer()
         try:
             # aiortc gathers all candidates inside setLocalDescription; with a
-            # loopback peer, gather 127.0.0.1 only (see _loopback_ice).
+            # loopback peer, gather 127.0.0.1 only (see .loopback_ice).
             with loopback_ice(self._loopback):
                 await asyncio.wait_for(self._pc.setLocalDescription(offer), ICE_GATHER_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -349,7 +349,7 @@ class PeerLink:
         A runtime killed with SIGKILL sends no goodbye, and ICE consent
         checks take ~30 s to notice; frames and messages stop at once. A
         runtime with nothing to send is asked for an SCTP heartbeat once the
-        wire has been quiet for a while (see :mod:`reactor_sync._liveness`),
+        wire has been quiet for a while (see :mod:`reactor_sync._webrtc.liveness`),
         so an idle but living peer is never declared lost.
         """
         period = min(WATCHDOG_PERIOD_S, stall_timeout / 4)

@@ -2,7 +2,7 @@
 
 WHY two pieces: like the real runtime, the model keeps running for the whole
 session whether or not a client is attached (ORPHANED keeps advancing, and a
-reconnecting client sees the frame counter continue). ``FrameSource`` is that
+reconnecting client sees the frame counter continue). ``ModelClock`` is that
 single clock: it calls ``model.step()`` at the model's fps, paced against
 ``time.monotonic()`` on absolute deadlines (``start + n / fps``), so it does not
 drift; when it falls more than a few frames behind it skips ahead instead of
@@ -12,7 +12,7 @@ started, so the encoder sees real timing even if a frame was skipped.
 
 Several outputs: a model's ``step()`` may return a dict ``{track name: array}``
 instead of one picture (video (H, W, 3) uint8; audio (samples, channels)
-int16 at the model's ``audio_rate``). ``FrameSource`` keeps the newest picture
+int16 at the model's ``audio_rate``). ``ModelClock`` keeps the newest picture
 of every video track (``latest`` stays the first one, for single-track code)
 and hands every audio chunk to the audio tracks listening (``ModelAudioTrack``,
 in ``audio_out``), because audio, unlike pictures, must arrive without gaps.
@@ -34,14 +34,14 @@ from .model import OUTPUT_TRACK, Model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FrameSource", "ModelVideoTrack", "VIDEO_TIME_BASE"]
+__all__ = ["ModelClock", "ModelVideoTrack", "VIDEO_TIME_BASE"]
 
 VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 _MAX_LAG_FRAMES = 3
 
 
-class FrameSource:
+class ModelClock:
     """Steps a model at its fps on the running loop and publishes the frames."""
 
     def __init__(self, model: Model) -> None:
@@ -146,9 +146,9 @@ class FrameSource:
 
 
 class ModelVideoTrack(VideoStreamTrack):
-    """Outgoing video for one client: the FrameSource's frames, each sent once."""
+    """Outgoing video for one client: the ModelClock's frames, each sent once."""
 
-    def __init__(self, source: FrameSource, track: str | None = None) -> None:
+    def __init__(self, source: ModelClock, track: str | None = None) -> None:
         super().__init__()
         self._source = source
         self._track = track

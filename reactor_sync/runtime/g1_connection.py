@@ -3,7 +3,7 @@
 WHY a separate object per client: a reconnect replaces the connection but not
 the model session, so everything tied to one RTCPeerConnection (data channel,
 outgoing track, incoming-video drain, ping watchdog) lives here and can be
-thrown away while the model and its FrameSource live on in the runtime.
+thrown away while the model and its ModelClock live on in the runtime.
 
 Behaviour mirrors reactor-runtime 1.6.x as seen on the wire:
 
@@ -35,16 +35,16 @@ from typing import Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .._codecs import preferred_video_codecs
-from .._loopback_ice import loopback_ice, loopback_rtc_configuration, sanitize_remote_sdp
-from .frames import FrameSource, ModelVideoTrack
+from .._webrtc.codecs import preferred_video_codecs
+from .._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration, sanitize_remote_sdp
 from .model import Model
+from .model_clock import ModelClock, ModelVideoTrack
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClientSession", "SessionSetupError"]
+__all__ = ["G1ServerConnection", "SessionSetupError"]
 
-GoneCallback = Callable[["ClientSession", str], None]
+GoneCallback = Callable[["G1ServerConnection", str], None]
 CommandCallback = Callable[[str, Any], None]
 
 
@@ -52,17 +52,17 @@ class SessionSetupError(RuntimeError):
     """The offer could not be answered (bad SDP, negotiation failure, timeout)."""
 
 
-class ClientSession:
+class G1ServerConnection:
     """One RTCPeerConnection answering one offer, bound to a running model."""
 
     def __init__(
         self,
         model: Model,
-        source: FrameSource,
+        source: ModelClock,
         *,
         on_gone: GoneCallback,
         on_command: CommandCallback | None = None,
-        on_connected: Callable[[ClientSession], None] | None = None,
+        on_connected: Callable[[G1ServerConnection], None] | None = None,
         ping_timeout: float = 10.0,
         loopback_only: bool = True,
     ) -> None:
