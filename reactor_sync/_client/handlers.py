@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from .events import Dispatcher, _positional_arity
-from .status import ReactorStatus
+from ..events import Dispatcher, _positional_arity
+from ..status import ReactorStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
