@@ -66,7 +66,7 @@ from .frames import Frame, RGBFrame
 from .live_stats import Stats
 from .messages import Scope, encode_command
 from .reconnect import ReconnectPolicy, as_policy
-from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice
+from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
 from .signaling.detect import DetectingSignaling
 from .status import ReactorState, ReactorStatus
 
@@ -111,6 +111,12 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             changes nothing; ``"g3"`` (runtime 2.x/3.x, the current
             coordinator) or ``"g1"`` (runtime 1.x, the legacy coordinator)
             skips that request.
+        signaling: the HTTP signalling to use instead of the built-in one
+            for ``local``/``url``/``protocol`` (any object with the methods
+            of :class:`reactor_sync.signaling.Signaling`). A seam for tests
+            and custom transports: wrap the built-in one to observe it, or
+            substitute a transport of your own. Its ``generation`` fixes
+            the protocol; nothing is probed.
     """
 
     def __init__(
@@ -126,6 +132,7 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         stall_timeout: float | None = 3.0,
         auto_reconnect: bool | ReconnectPolicy = False,
         protocol: ProtocolChoice = "auto",
+        signaling: Signaling | None = None,
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -140,6 +147,15 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         if protocol not in PROTOCOL_CHOICES:
             raise InvalidArgumentError(f"protocol must be one of {PROTOCOL_CHOICES}, got {protocol!r}")
         self._protocol = protocol
+        if signaling is not None and not all(
+            callable(getattr(signaling, name, None))
+            for name in ("start_session", "prepare", "negotiate", "close_session", "close")
+        ):
+            raise InvalidArgumentError(
+                "signaling must have the methods of reactor_sync.signaling.Signaling (start_session, "
+                f"prepare, negotiate, close_session, close), got {type(signaling).__name__}"
+            )
+        self._custom_signaling = signaling
         self.model_name = model_name
         self.local = local
         self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
@@ -200,6 +216,7 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             api_key=self.__api_key,
             protocol=self._protocol,
             loopback=self._loopback,
+            use=self._custom_signaling,
         )
 
     @property

@@ -24,6 +24,7 @@ from reactor_sync import (
     ReactorTimeoutError,
 )
 from reactor_sync.runtime import LocalRuntime
+from reactor_sync.signaling.g1_local import LocalSignaling
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -101,25 +102,21 @@ def _connect_fails(url: str, timeout: float, expected: type[ReactorError]) -> tu
 
 def _recorded_answer() -> str:
     """A genuine answer, from a runtime that then goes away (its ports are closed)."""
-    from reactor_sync.runtime.g1_connection import G1ServerConnection  # noqa: F401 - documents the source
+    seen: list[str] = []
 
-    with LocalRuntime(port=0, width=64, height=64, protocol="g1") as rt:  # the fake speaks g1
-        r = Reactor("livecore", local=True, local_url=rt.url)
-        seen: list[str] = []
-        import reactor_sync.signaling.g1_local as local
+    class RecordingSignaling(LocalSignaling):
+        """The legacy local signalling, keeping each answer it hands the Reactor."""
 
-        original = local.LocalSignaling._post_offer
-
-        def spy(self: Any, offer: str, deadline: Any) -> str:
-            sdp = original(self, offer, deadline)
+        def negotiate(self, *args: Any, **kwargs: Any) -> str:
+            sdp = super().negotiate(*args, **kwargs)
             seen.append(sdp)
             return sdp
 
-        local.LocalSignaling._post_offer = spy  # type: ignore[method-assign]
+    with LocalRuntime(port=0, width=64, height=64, protocol="g1") as rt:  # the fake speaks g1
+        r = Reactor("livecore", local=True, local_url=rt.url, signaling=RecordingSignaling(rt.url))
         try:
             r.connect(timeout=20)
         finally:
-            local.LocalSignaling._post_offer = original  # type: ignore[method-assign]
             r.disconnect()
     return seen[0]
 
