@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .background import BackgroundServer
+from .catalog import MODELS
 from .coordinator_faults import (
     UNSET,
     DroppedConnection,
@@ -30,7 +31,7 @@ from .coordinator_faults import (
 )
 from .coordinator_tokens import TokenError, TokenIssuer
 from .http import HttpServer, Request, Response, error_id
-from .model import MODELS, Model
+from .model import Model
 from .protocols import check_protocol
 from .uploads import MAX_FILE_BYTES
 

@@ -27,11 +27,12 @@ from typing import Any
 
 from ..errors import ReactorTimeoutError
 from .background import BackgroundServer, serve_until_stopped
+from .catalog import MODELS
 from .clips import RecordingConfig
 from .g1_routes import G1LocalApi, G1State
 from .g3_routes import G3LocalApi, G3State
 from .http import MAX_BODY_DEFAULT, HttpServer
-from .model import MODELS, Model
+from .model import Model
 from .protocols import check_protocol
 from .uploads import MAX_FILE_BYTES
 
