@@ -16,7 +16,7 @@ import threading
 import av
 import numpy as np
 import pytest
-from support import colour_close
+from _support.support import colour_close
 
 from reactor_sync import InvalidArgumentError, Reactor
 from reactor_sync.batch import RenderTask, render, render_one

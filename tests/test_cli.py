@@ -8,7 +8,7 @@ import select
 import subprocess
 
 import pytest
-from support import PYTHON
+from _support.support import PYTHON
 
 from reactor_sync._progress import Progress
 

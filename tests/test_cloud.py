@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from support import Recorder, state_message, wait_until
+from _support.support import Recorder, state_message, wait_until
 
 from reactor_sync import (
     AuthenticationError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from support import Recorder, wait_until
+from _support.support import Recorder, wait_until
 
 from reactor_sync import InvalidArgumentError, Reactor, ReactorTimeoutError
 from reactor_sync.runtime import LocalRuntime

@@ -8,7 +8,7 @@ import subprocess
 
 import av
 import numpy as np
-from support import PYTHON, colour_close
+from _support.support import PYTHON, colour_close
 
 from reactor_sync.cli import DEMO_PROMPTS
 from reactor_sync.runtime import prompt_color

@@ -7,7 +7,7 @@ import io
 import av
 import numpy as np
 import pytest
-from support import colour_close
+from _support.support import colour_close
 
 from reactor_sync import Reactor
 from reactor_sync.display import Image, contact_sheet, show, to_jpeg, to_png

@@ -20,12 +20,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from _support.support import REPO
 from aiortc import RTCPeerConnection, RTCRtpSender, rtcrtpreceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
-from support import REPO
 
 import reactor_sync  # noqa: F401 - importing the package installs the module
 from reactor_sync._webrtc import frame_completion as _frame_completion

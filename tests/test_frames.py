@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from support import Recorder, colour_close, wait_until
+from _support.support import Recorder, colour_close, wait_until
 
 from reactor_sync import NotConnectedError, Reactor, ReactorTimeoutError
 from reactor_sync.runtime import LocalRuntime

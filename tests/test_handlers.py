@@ -7,7 +7,7 @@ import logging
 import threading
 
 import pytest
-from support import Recorder, wait_until
+from _support.support import Recorder, wait_until
 
 from reactor_sync import LoopThreadCallError, Reactor, ReactorStatus
 from reactor_sync._loop import get_loop

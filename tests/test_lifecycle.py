@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from support import Recorder, state_message, wait_until
+from _support.support import Recorder, state_message, wait_until
 
 from reactor_sync import (
     AlreadyConnectedError,

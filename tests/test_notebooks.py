@@ -23,7 +23,7 @@ pytest.importorskip("ipykernel")
 
 import av  # noqa: E402 - after the importorskip guards
 import numpy as np  # noqa: E402 - after the importorskip guards
-from support import REPO, colour_close  # noqa: E402 - after the importorskip guards
+from _support.support import REPO, colour_close  # noqa: E402 - after the importorskip guards
 
 from reactor_sync.runtime import prompt_color  # noqa: E402 - after the importorskip guards
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support import PYTHON
+from _support.support import PYTHON
 
 from reactor_sync.runtime import LocalRuntime
 

@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 import pytest
-from support import Recorder, wait_until
+from _support.support import Recorder, wait_until
 
 from reactor_sync import (
     NotConnectedError,

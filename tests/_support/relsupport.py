@@ -90,9 +90,9 @@ def connect_fails(r: Any, timeout: float, expected: type[BaseException]) -> tupl
     error object is ``get_last_error()`` and reaches ``on_error`` handlers.
     Returns the error and how long connect() took.
     """
-    from .support import Recorder, wait_until
-
     from reactor_sync import ReactorStatus
+
+    from .support import Recorder, wait_until
 
     errors = Recorder()
     r.on_error(errors)

@@ -15,7 +15,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from peers import PeerProcess
+from _support.peers import PeerProcess
 
 from reactor_sync import (
     ConnectionLostError,

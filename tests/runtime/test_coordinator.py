@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
+from _support.procs import REPO
 from aiortc import RTCSessionDescription
 from rt_client import HTTP_TIMEOUT, MiniClient, run, top_colour
 
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.timeout(30)
 KEY = "rk_test_key"
 W, H = 256, 192
 S = SessionState
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # -- helpers ----------------------------------------------------------------------------

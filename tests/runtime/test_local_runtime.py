@@ -1,4 +1,4 @@
-"""The built-in runtime against PROTOCOL.md sections 3-5, over real loopback WebRTC."""
+"""The built-in runtime against the legacy protocol (docs/protocol.rst), over real loopback WebRTC."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 import requests
+from _support.procs import REPO
 from aiortc.mediastreams import VideoStreamTrack
 from av import VideoFrame
 from rt_client import MiniClient, bar_column, post, run, top_colour
@@ -21,7 +22,6 @@ from reactor_sync.runtime import LocalRuntime, prompt_color
 from reactor_sync.runtime import g1_connection as session_module
 from reactor_sync.runtime.model import DemoModel, bar_x
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPT = "A sunset over the ocean"
 
 
