@@ -1,6 +1,6 @@
 """Video codec preference shared by the client and the built-in runtime.
 
-PROTOCOL.md section 4: H.264 first, then VP8 (the published runtime
+docs/protocol.rst, "Media and codecs": H.264 first, then VP8 (the published runtime
 negotiates H.264 packetization-mode=1). Everything else aiortc offers (RTX
 for retransmissions) follows, so nothing is lost from the offer or answer.
 """
