@@ -149,7 +149,10 @@ def test_frozen_runtime_is_detected_and_reconnect_resumes_the_same_session() -> 
                 wait_until(lambda: r.get_status() is S.DISCONNECTED, timeout=stall + 3, what="DISCONNECTED")
                 detected = time.monotonic() - t0
                 assert detected <= stall + _watchdog_period(stall) + 0.5, detected
-                assert isinstance(r.get_last_error(), ConnectionLostError)
+                # The loop thread sets DISCONNECTED first, then reports the error (so a
+                # handler reacting to the error sees DISCONNECTED): wait for the report.
+                wait_until(lambda: isinstance(r.get_last_error(), ConnectionLostError), timeout=2,
+                           what="the loss reported as ConnectionLostError")
             finally:
                 os.kill(rt.proc.pid, signal.SIGCONT)
             r.reconnect(timeout=15)
