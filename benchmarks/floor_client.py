@@ -1,6 +1,6 @@
 """The floor: a bare aiortc receiver doing the minimum a Python client must do per frame.
 
-Offer as PROTOCOL.md section 4 (data channel "data" first, then one sendrecv
+Offer as docs/protocol.rst describes (data channel "data" first, then one sendrecv
 video transceiver preferring H.264; no ICE servers on loopback), signal with
 POST /start_session + POST /sdp_params, ping every 5 s so the runtime keeps
 the session, then per frame: aiortc receives, decrypts (SRTP), depacketises

@@ -217,7 +217,7 @@ def summarise(section: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
             }
         if reference in per_client:
             ref = per_client[reference]
-            for client, stats in per_client.items():
+            for stats in per_client.values():
                 paired = [stats["round_medians"][k] / ref["round_medians"][k]
                           for k in stats["round_medians"] if k in ref["round_medians"]]
                 stats["ratio_vs"] = reference

@@ -23,10 +23,9 @@ import time
 from typing import Any
 
 from _common import emit_result, now
-from _latency import Effect, echo_command, is_echo_reply, pause_before_sample, numbered_frame, read_number, summary
+from _latency import Effect, echo_command, is_echo_reply, numbered_frame, pause_before_sample, read_number, summary
 from aiortc import VideoStreamTrack
 from av import VideoFrame
-
 from reactor_sdk import Reactor, ReactorStatus
 
 
@@ -135,7 +134,7 @@ async def run(scenario: str, samples: int, seconds: float, timeout: float) -> di
             cmd, data = effect.next_command()
             done: list[float] = []
 
-            def check(frame: Any, t: float) -> bool:
+            def check(frame: Any, t: float, done: list[float] = done) -> bool:
                 if effect.shows(frame):
                     done.append(t)
                     return True
@@ -158,7 +157,7 @@ async def run(scenario: str, samples: int, seconds: float, timeout: float) -> di
             cmd, data = echo_command(scenario, i)
             got: list[float] = []
 
-            def check_msg(message: Any, t: float, i: int = i) -> bool:
+            def check_msg(message: Any, t: float, i: int = i, got: list[float] = got) -> bool:
                 if is_echo_reply(scenario, message, i):
                     got.append(t)
                     return True

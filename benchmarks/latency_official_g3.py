@@ -29,7 +29,6 @@ from typing import Any
 
 from _common import FrameWindow, emit_result, now
 from _latency import Effect, echo_command, is_echo_reply, pause_before_sample, summary
-
 from reactor_sdk import Reactor
 
 SDK = importlib.metadata.version("reactor-sdk")
@@ -108,7 +107,7 @@ async def run(url: str, samples: int, timeout: float) -> dict[str, Any]:
             cmd, data = effect.next_command()
             done: list[float] = []
 
-            def check(frame: Any, t: float) -> bool:
+            def check(frame: Any, t: float, done: list[float] = done) -> bool:
                 if effect.shows(frame):
                     done.append(t)
                     return True

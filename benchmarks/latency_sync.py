@@ -19,10 +19,10 @@ import time
 from typing import Any
 
 from _common import emit_result, now
-from _latency import Effect, echo_command, is_echo_reply, pause_before_sample, numbered_frame, read_number, summary
+from _latency import Effect, echo_command, is_echo_reply, numbered_frame, pause_before_sample, read_number, summary
 
 from reactor_sync import Reactor, ReactorTimeoutError
-from reactor_sync import _frame_completion
+from reactor_sync._webrtc import frame_completion as _frame_completion
 
 
 class Consumer(threading.Thread):
@@ -87,7 +87,7 @@ def effect_and_echo(reactor: Reactor, consumer: Consumer, scenario: str, samples
         cmd, data = effect.next_command()
         done: list[float] = []
 
-        def check(frame: Any, t: float) -> bool:
+        def check(frame: Any, t: float, done: list[float] = done) -> bool:
             if effect.shows(frame):
                 done.append(t)
                 return True

@@ -52,7 +52,6 @@ from _servers import (  # noqa: E402
     wait_idle,
 )
 
-
 SECTIONS = ("peer", "builtin", "sessions", "latency", "resolutions", "g3")
 #: what each section writes into results.json (for --merge)
 SECTION_KEYS = {"peer": ("ab_peer", "handoff", "slow", "peer_start"), "builtin": ("ab_builtin",),
@@ -204,8 +203,8 @@ def g3_section(plan: Plan) -> dict[str, Any]:
                     if "error" in res:
                         log(f"  round {rnd} {label}: ERROR {res['error']} {str(res.get('stderr', ''))[-300:]}")
                     else:
-                        log(f"  round {rnd} {label:16s} TTR {res['ttr_s']*1000:6.1f} ms  TTFF {res['ttff_s']*1000:6.1f} "
-                            f"ms  fps {res['fps']:5.2f}  CPU {res['cpu_ms_per_frame']:.3f} ms/frame  "
+                        log(f"  round {rnd} {label:16s} TTR {res['ttr_s']*1000:6.1f} ms  "
+                            f"TTFF {res['ttff_s']*1000:6.1f} ms  fps {res['fps']:5.2f}  CPU {res['cpu_ms_per_frame']:.3f} ms/frame  "
                             f"RSS {res['peak_rss_mb']:.0f} MB")
     except RuntimeError as exc:
         out["error"] = str(exc)

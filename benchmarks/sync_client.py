@@ -208,7 +208,7 @@ def mode_sessions(args: argparse.Namespace) -> dict[str, Any]:
             except Exception:  # noqa: BLE001 - best effort at the end
                 pass
     span = t1 - t0
-    fps = [(b - a) / span for a, b in zip(c0, c1)]
+    fps = [(b - a) / span for a, b in zip(c0, c1, strict=False)]
     frames = sum(c1) - sum(c0)
     return {
         "client": "reactor_sync",

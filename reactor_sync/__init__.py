@@ -7,7 +7,8 @@
         frame = reactor.get_frame(timeout=5)   # numpy (H, W, 3) uint8 RGB
 """
 
-from . import _frame_completion
+from ._version import __version__
+from ._webrtc import frame_completion as _frame_completion
 from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
@@ -33,8 +34,6 @@ from .errors import (
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
-
-from ._version import __version__
 
 # Every aiortc receiver in this process (the client's and the built-in
 # runtime's) completes video frames on the RTP marker bit: see _frame_completion.

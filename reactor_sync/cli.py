@@ -196,7 +196,8 @@ def _add_demo_parser(sub: Any) -> None:
         "its output (default: none, text-to-video with the 'livecore' model)",
     )
     demo.add_argument("--fps", type=_positive_int, default=30, help="frames per second (default: %(default)s)")
-    demo.add_argument("--width", type=_even_size, default=512, help="frame width in pixels, even (default: %(default)s)")
+    demo.add_argument("--width", type=_even_size, default=512,
+                      help="frame width in pixels, even (default: %(default)s)")
     demo.add_argument("--height", type=_even_size, default=512,
                       help="frame height in pixels, even (default: %(default)s)")
     demo.set_defaults(func=_demo)

@@ -2,7 +2,7 @@
 
 WHY a module: a runtime that records its session (reactor-runtime 3.x with
 recording on, or the built-in one with ``recording=True``) can hand out the
-last seconds as a clip. The flow (PROTOCOL-G3 2.5, 4.1, 4.2):
+last seconds as a clip. The flow (docs/protocol.rst, "Files: uploads and clips"):
 
 1. the runtime message ``requestClip`` ``{"duration_seconds"}``;
 2. the runtime answers ``clipReady`` ``{"session_id", "kind",

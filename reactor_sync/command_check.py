@@ -1,7 +1,7 @@
 """Check a command against the model's capabilities before it is sent.
 
 Why: a runtime drops an unknown command or bad arguments without a word
-(PROTOCOL.md section 5, PROTOCOL-G3.md 4.5), so a typo such as
+(docs/protocol.rst, "Commands and capabilities"), so a typo such as
 ``send_command("schedule_promt", ...)`` or ``{"prompt": ...}`` for
 ``new_prompt`` looks delivered and does nothing. Once the capabilities are
 known the client can say what is wrong, at the call, naming what it knows.
@@ -9,7 +9,7 @@ known the client can say what is wrong, at the call, naming what it knows.
 Pure function of its inputs: no I/O, no state. Capabilities have the G1
 shape ``{"commands": {name: {"description", "schema": {param: {"type",
 "minimum", "maximum", "minLength", "maxLength", "enum", "default",
-"required"}}}}}`` (PROTOCOL-G3.md 4.3 maps the G3 schema to it). What the
+"required"}}}}}`` (:mod:`reactor_sync.capabilities` maps the G3 schema to it). What the
 capabilities do not describe is not checked: no commands at all (G3 sends
 an empty dict) means no check, an unknown type name means any value.
 """

@@ -1,5 +1,28 @@
 """One exception hierarchy for everything reactor_sync raises or reports.
 
+The tree (``code`` in brackets; ``*`` marks the recoverable ones)::
+
+    ReactorError [ERROR]
+    +-- NotConnectedError [NOT_CONNECTED]*
+    |   +-- DisconnectedError [DISCONNECTED]*
+    +-- AlreadyConnectedError [ALREADY_CONNECTED]
+    +-- ReactorTimeoutError (also TimeoutError) [TIMEOUT]*
+    +-- ReactorConnectionError (also ConnectionError) [CONNECTION_FAILED]*
+    |   +-- ConnectionLostError [CONNECTION_LOST]*
+    |       +-- SessionEndedError [SESSION_ENDED]
+    +-- ProtocolError [PROTOCOL_ERROR]*
+    +-- CoordinatorError [COORDINATOR_ERROR]*
+    |   +-- AuthenticationError [AUTHENTICATION_FAILED]
+    |   +-- RateLimitedError [RATE_LIMITED]*
+    |   +-- ServiceUnavailableError [SERVICE_UNAVAILABLE]*
+    |   +-- SessionConflictError [SESSION_CONFLICT]*
+    +-- PublishRefusedError [PUBLISH_REFUSED]
+    +-- InvalidArgumentError (also ValueError) [INVALID_ARGUMENT]
+    +-- ForkedProcessError (also RuntimeError) [USED_AFTER_FORK]
+    +-- LoopThreadCallError (also RuntimeError) [CALLED_FROM_LOOP_THREAD]
+    +-- ClipError [CLIP_FAILED]
+    +-- UploadError [UPLOAD_FAILED]
+
 Why one hierarchy: the same object is raised by a blocking call, passed to
 ``@reactor.on_error`` handlers and kept in ``get_state().last_error``, so a
 user handles a failure the same way wherever it shows up. Every error carries
@@ -67,6 +90,22 @@ class ReactorError(Exception):
         self.status_code = status_code
         self.timestamp = time.time()
         super().__init__(self.message)
+
+    def clone(self) -> ReactorError:
+        """A fresh copy with the same fields, to raise on another thread.
+
+        One error may be raised to several waiting threads (every ``get_frame()``
+        blocked when the connection went); each gets its own object so they
+        never share (and extend) one traceback.
+        """
+        return type(self)(
+            self.message,
+            code=self.code,
+            component=self.component,
+            recoverable=self.recoverable,
+            retry_after=self.retry_after,
+            status_code=self.status_code,
+        )
 
     def __str__(self) -> str:
         return f"[{self.component}:{self.code}] {self.message}"

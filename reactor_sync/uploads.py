@@ -3,7 +3,7 @@
 WHY a module: a model command may take a file (its schema's field is a
 ``$ref`` to ``ReactorUploadReference``). Bytes never travel on the data
 channel; the flow, the same on a local runtime and the cloud coordinator
-(PROTOCOL-G3 2.5, 4.1, 5):
+(docs/protocol.rst, "Files: uploads and clips"):
 
 1. ``POST /sessions/{sid}/uploads`` ``{"name", "size", "mime_type"}`` on the
    session's server (with the coordinator's token in the cloud) -> 201
@@ -33,7 +33,7 @@ from typing import Any
 import requests
 
 from ._deadline import Deadline
-from ._loopback_ice import is_loopback_host
+from ._webrtc.loopback_ice import is_loopback_host
 from .errors import (
     AuthenticationError,
     CoordinatorError,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from _support import procs
 
 from reactor_sync import Reactor, ReactorStatus
 from reactor_sync.runtime import LocalRuntime
-from support import REPO
 
 logging.getLogger("aioice").setLevel(logging.WARNING)
 
@@ -24,17 +24,23 @@ logging.getLogger("aioice").setLevel(logging.WARNING)
 # minutes-long reliability suite, which test integrations and timing rather
 # than the interpreter.
 CORE_DIRS = frozenset({"unit"})
-CORE_MODULES = frozenset({
+CORE_MODULES = frozenset({  # paths relative to tests/
     "test_batch.py", "test_cli.py", "test_cloud.py", "test_commands_messages.py", "test_demo.py",
     "test_display.py", "test_frame_conversion.py", "test_frames.py", "test_handlers.py",
     "test_input_video.py", "test_lifecycle.py", "test_process.py",
-    "test_local_runtime.py", "test_coordinator.py", "test_g3_runtime.py", "test_g3_coordinator.py",
+    "runtime/test_local_runtime.py", "runtime/test_coordinator.py", "runtime/test_g3_runtime.py",
+    "runtime/test_g3_coordinator.py",
 })
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in CORE_MODULES or item.path.parent.name in CORE_DIRS:
+        try:
+            rel = Path(item.path).resolve().relative_to(TESTS_DIR).as_posix()
+        except ValueError:
+            continue
+        if rel in CORE_MODULES or rel.split("/")[0] in CORE_DIRS:
             item.add_marker(pytest.mark.core)
 
 
@@ -59,8 +65,5 @@ def reactor(runtime: LocalRuntime) -> Iterator[Reactor]:
 @pytest.fixture
 def python_env() -> dict[str, str]:
     """Environment for subprocesses that import reactor_sync from this checkout."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return procs.python_env()
 

@@ -16,11 +16,11 @@ import threading
 import av
 import numpy as np
 import pytest
+from _support.support import colour_close
 
 from reactor_sync import InvalidArgumentError, Reactor
 from reactor_sync.batch import RenderTask, render, render_one
 from reactor_sync.runtime import LocalRuntime, prompt_color
-from support import colour_close
 
 SMALL = {"fps": 30, "width": 128, "height": 96}  # small frames keep the 2 cores relaxed
 
@@ -43,7 +43,7 @@ def test_thread_pool_renders_each_prompt_into_its_own_mp4(tmp_path) -> None:  # 
     summary = render(prompts, seconds=1.5, out_dir=str(tmp_path), concurrency=2, progress=out, **SMALL)
     assert summary.ok, str(summary)
     assert [r.prompt for r in summary.results] == prompts
-    for result, prompt in zip(summary.results, prompts):
+    for result, prompt in zip(summary.results, prompts, strict=False):
         assert os.path.dirname(result.path) == str(tmp_path) and result.attempts == 1
         _assert_follows_prompt(result.path, prompt)
     text = out.getvalue()
@@ -129,6 +129,6 @@ def test_dask_cluster_of_two_worker_processes_renders_four_prompts(tmp_path) -> 
                          **SMALL)
     assert summary.ok, str(summary)
     assert len(os.listdir(tmp_path)) == 4
-    for result, prompt in zip(summary.results, prompts):
+    for result, prompt in zip(summary.results, prompts, strict=False):
         assert int(result.worker.rsplit("/", 1)[1]) in worker_pids  # rendered in a worker process
         _assert_follows_prompt(result.path, prompt)

@@ -8,9 +8,9 @@ import select
 import subprocess
 
 import pytest
+from _support.support import PYTHON
 
 from reactor_sync._progress import Progress
-from support import PYTHON
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,8 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from _support.support import Recorder, state_message, wait_until
 
-from support import Recorder, state_message, wait_until
 from reactor_sync import (
     AuthenticationError,
     InvalidArgumentError,

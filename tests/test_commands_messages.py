@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from _support.support import Recorder, wait_until
 
-from support import Recorder, wait_until
 from reactor_sync import InvalidArgumentError, Reactor, ReactorTimeoutError
 from reactor_sync.runtime import LocalRuntime
 
@@ -20,7 +20,9 @@ def _state_messages(r: Reactor, n: int, timeout: float = 5.0) -> list[dict]:
     return out
 
 
-def test_commands_reach_the_model_and_state_messages_come_back_in_order(reactor: Reactor, runtime: LocalRuntime) -> None:
+def test_commands_reach_the_model_and_state_messages_come_back_in_order(
+    reactor: Reactor, runtime: LocalRuntime
+) -> None:
     reactor.send_command("schedule_prompt", {"new_prompt": "A sunset over the ocean", "timestamp": 0})
     reactor.send_command("start", {})
     reactor.send_command("pause")  # data=None sends {}
@@ -87,7 +89,9 @@ def test_get_message_times_out_with_a_typed_error(reactor: Reactor) -> None:
         reactor.get_message(timeout=0.3)
 
 
-def test_many_threads_send_each_command_exactly_once_in_per_thread_order(reactor: Reactor, runtime: LocalRuntime) -> None:
+def test_many_threads_send_each_command_exactly_once_in_per_thread_order(
+    reactor: Reactor, runtime: LocalRuntime
+) -> None:
     threads, per_thread = 8, 25
     errors: list[BaseException] = []
 

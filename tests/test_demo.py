@@ -8,10 +8,10 @@ import subprocess
 
 import av
 import numpy as np
+from _support.support import PYTHON, colour_close
 
 from reactor_sync.cli import DEMO_PROMPTS
 from reactor_sync.runtime import prompt_color
-from support import PYTHON, colour_close
 
 
 def test_demo_writes_a_playable_mp4_that_follows_the_prompts(tmp_path, python_env: dict[str, str]) -> None:  # noqa: ANN001

@@ -7,7 +7,7 @@ import io
 import av
 import numpy as np
 import pytest
-from support import colour_close
+from _support.support import colour_close
 
 from reactor_sync import Reactor
 from reactor_sync.display import Image, contact_sheet, show, to_jpeg, to_png
@@ -70,7 +70,9 @@ def test_jpeg_rejects_bad_quality(quality: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8)]
+    "bad",
+    [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 3), np.float32),
+     np.zeros((0, 4, 3), np.uint8)],
 )
 def test_bad_frames_are_refused_with_a_clear_message(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="frame"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from support import PYTHON, REPO
+from _support.support import PYTHON, REPO
+
 from reactor_sync.runtime import LocalRuntime
 
 

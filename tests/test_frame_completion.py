@@ -1,4 +1,4 @@
-"""Frame completion on the RTP marker bit (reactor_sync._frame_completion).
+"""Frame completion on the RTP marker bit (reactor_sync._webrtc.frame_completion).
 
 Three layers: the aiortc internals the module relies on are still there (this
 fails first when aiortc changes shape); the buffer's rules on real aiortc
@@ -20,16 +20,16 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from _support.support import REPO
 from aiortc import RTCPeerConnection, RTCRtpSender, rtcrtpreceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
-from support import REPO
 
 import reactor_sync  # noqa: F401 - importing the package installs the module
-from reactor_sync import _frame_completion
-from reactor_sync._loopback_ice import loopback_ice, loopback_rtc_configuration
+from reactor_sync._webrtc import frame_completion as _frame_completion
+from reactor_sync._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration
 
 MarkerBuffer = _frame_completion.marker_jitter_buffer()
 
@@ -52,10 +52,11 @@ def test_other_aiortc_versions_are_left_alone() -> None:
 
 def test_the_environment_switch_keeps_aiortcs_rule() -> None:
     code = ("import reactor_sync, aiortc.rtcrtpreceiver as r, aiortc.jitterbuffer as j\n"
-            "from reactor_sync import _frame_completion as f\n"
+            "from reactor_sync._webrtc import frame_completion as f\n"
             "assert r.JitterBuffer is j.JitterBuffer and not f.installed(), r.JitterBuffer\n")
     env = dict(os.environ, REACTOR_SYNC_FRAME_COMPLETION="timestamp", PYTHONPATH=REPO)
-    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
 
 

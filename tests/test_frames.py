@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
+from _support.support import Recorder, colour_close, wait_until
 
-from support import Recorder, colour_close, wait_until
 from reactor_sync import NotConnectedError, Reactor, ReactorTimeoutError
 from reactor_sync.runtime import LocalRuntime
 from reactor_sync.runtime.model import bar_x, prompt_color

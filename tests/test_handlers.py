@@ -7,8 +7,8 @@ import logging
 import threading
 
 import pytest
+from _support.support import Recorder, wait_until
 
-from support import Recorder, wait_until
 from reactor_sync import LoopThreadCallError, Reactor, ReactorStatus
 from reactor_sync._loop import get_loop
 from reactor_sync.runtime import LocalRuntime
@@ -71,7 +71,7 @@ def test_a_raising_handler_is_logged_and_delivery_goes_on(reactor: Reactor, capl
         raise RuntimeError("handler bug")
 
     reactor.on_message(after)
-    with caplog.at_level(logging.ERROR, logger="reactor_sync.signals"):
+    with caplog.at_level(logging.ERROR, logger="reactor_sync.events"):
         reactor.send_command("start", {})
         reactor.send_command("pause", {})
         wait_until(lambda: len(after.snapshot()) >= 2, what="both messages after a raising handler")

@@ -8,10 +8,10 @@ import time
 import av
 import numpy as np
 import pytest
+from _support.support import wait_until
 
 from reactor_sync import InvalidArgumentError, NotConnectedError, PublishRefusedError, Reactor
 from reactor_sync.runtime import LocalRuntime
-from support import wait_until
 
 W, H = 160, 120
 LEFT, RIGHT = (200, 40, 90), (30, 160, 220)
@@ -187,7 +187,7 @@ def test_a_model_without_input_keeps_streaming_when_input_is_published(protocol:
 
 
 def test_a_failing_player_reports_a_typed_error_everywhere(reactor: Reactor) -> None:
-    from support import Recorder, wait_until
+    from _support.support import Recorder, wait_until
 
     errors = Recorder()
     reactor.on_error(errors)

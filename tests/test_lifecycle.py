@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+from _support.support import Recorder, state_message, wait_until
 
-from support import Recorder, state_message, wait_until
 from reactor_sync import (
     AlreadyConnectedError,
     NotConnectedError,

@@ -21,11 +21,11 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-import av
-import numpy as np
-from support import REPO, colour_close
+import av  # noqa: E402 - after the importorskip guards
+import numpy as np  # noqa: E402 - after the importorskip guards
+from _support.support import REPO, colour_close  # noqa: E402 - after the importorskip guards
 
-from reactor_sync.runtime import prompt_color
+from reactor_sync.runtime import prompt_color  # noqa: E402 - after the importorskip guards
 
 NOTEBOOKS = Path(REPO) / "notebooks"
 KERNEL_NAME = "reactor-sync-test"

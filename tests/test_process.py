@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _support.support import PYTHON
 
-from support import PYTHON
 from reactor_sync.runtime import LocalRuntime
 
 
@@ -48,7 +48,9 @@ def _wait_line(proc: subprocess.Popen[str], expected: str, timeout: float = 30.0
     return time.monotonic()
 
 
-def test_script_ending_without_disconnect_exits_fast_and_stops_the_session(runtime: LocalRuntime, python_env: dict[str, str]) -> None:
+def test_script_ending_without_disconnect_exits_fast_and_stops_the_session(
+    runtime: LocalRuntime, python_env: dict[str, str]
+) -> None:
     proc = _spawn(
         f"""
         from reactor_sync import Reactor

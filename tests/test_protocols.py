@@ -14,6 +14,7 @@ import time
 import urllib.request
 
 import pytest
+from _support.support import Recorder, wait_until
 
 from reactor_sync import (
     NotConnectedError,
@@ -24,7 +25,6 @@ from reactor_sync import (
     SessionEndedError,
 )
 from reactor_sync.runtime import LocalRuntime
-from support import Recorder, wait_until
 
 S = ReactorStatus
 

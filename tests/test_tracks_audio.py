@@ -19,8 +19,8 @@ import av
 import numpy as np
 import pytest
 import requests
-from support import wait_until
-from tracks_support import (
+from _support.support import wait_until
+from _support.tracks_support import (
     MAIN,
     SHADE,
     centre,

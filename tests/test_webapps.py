@@ -16,7 +16,6 @@ import importlib.util
 import io
 import os
 import signal
-import socket
 import subprocess
 import textwrap
 import threading
@@ -29,7 +28,9 @@ import av
 import numpy as np
 import pytest
 import requests
-from support import PYTHON, REPO, colour_close
+from _support.procs import free_port as _free_port
+from _support.procs import python_env
+from _support.support import PYTHON, REPO, colour_close
 
 from reactor_sync.runtime import LocalRuntime, prompt_color
 
@@ -45,17 +46,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 # ----------------------------------------------------------------- helpers
 def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+    return python_env(**extra)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -208,7 +208,7 @@ def prompt(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [path("", index), path("stream", stream), path("prompt", prompt)]
 
-from django.core.wsgi import get_wsgi_application
+from django.core.wsgi import get_wsgi_application  # noqa: E402 - needs the settings configured above
 
 application = get_wsgi_application()
 

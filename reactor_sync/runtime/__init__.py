@@ -8,10 +8,10 @@ contracts, ``model_session`` for the model session both share, and
 ``model`` for the demo picture the tests check.
 """
 
+from .catalog import MODELS
 from .coordinator import CoordinatorEmulator, serve_coordinator
 from .local_server import G3State, LocalRuntime, RuntimeState, serve
 from .model import (
-    MODELS,
     CommandSpec,
     DemoModel,
     InvertModel,

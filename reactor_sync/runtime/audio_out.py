@@ -25,7 +25,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .frames import FrameSource
+from .model_clock import ModelClock
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ModelAudioTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, source: FrameSource, name: str, channels: int = 1) -> None:
+    def __init__(self, source: ModelClock, name: str, channels: int = 1) -> None:
         super().__init__()
         self.name = name
         self.channels = channels

@@ -6,6 +6,11 @@ thread with its own loop, so they never touch the caller's loop or the
 client's), and the CLI wants in the foreground until Ctrl-C or SIGTERM.
 This module is that shared machinery; subclasses only say how to open and
 close themselves.
+
+Threads: the server's loop runs in a :class:`~reactor_sync._loop.thread.LoopThread`
+of its own (not the client's), and every crossing from another thread into
+it, start, stop and :meth:`BackgroundServer.call_in_loop`, goes through
+``LoopThread.run()``: the same bounded, cancellable portal the client uses.
 """
 
 from __future__ import annotations
@@ -14,18 +19,24 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .._loop.thread import LoopThread
+from ..errors import ReactorTimeoutError
 
 logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound="BackgroundServer")
+T = TypeVar("T")
 
 
 class BackgroundServer:
     """Start/stop an asyncio server in a daemon thread; bounded in both directions."""
 
     thread_name = "reactor-server"
+    _portal: LoopThread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _shutdown: asyncio.Event | None = None
@@ -44,41 +55,56 @@ class BackgroundServer:
 
     def start(self: S, timeout: float = 5.0) -> S:
         """Start listening in a daemon thread; returns once the port is bound."""
-        if self._thread is not None:
+        if self._portal is not None:
             raise RuntimeError("already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                asyncio.run(self._main(ready))
-            except BaseException as exc:  # surfaced to start()
-                failure.append(exc)
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name=self.thread_name, daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError(f"{type(self).__name__} did not start within {timeout:g} s")
-        if failure:
-            self._thread = None
-            raise RuntimeError(f"{type(self).__name__} failed to start: {failure[0]}") from failure[0]
+        portal = LoopThread(self.thread_name)
+        self._portal, self._loop, self._thread = portal, portal.loop, portal.thread
+        try:
+            portal.run(self._main(), timeout=timeout, what=f"starting {type(self).__name__}")
+        except ReactorTimeoutError:
+            self._abandon(portal)
+            raise TimeoutError(f"{type(self).__name__} did not start within {timeout:g} s") from None
+        except Exception as exc:
+            self._abandon(portal)
+            raise RuntimeError(f"{type(self).__name__} failed to start: {exc}") from exc
         return self
 
     def stop(self, timeout: float = 2.0) -> None:
         """Close every session and the listener; waits at most ``timeout`` seconds."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        portal = self._portal
+        if portal is None:
             return
-        if self._shutdown is not None and not loop.is_closed():
+        deadline = time.monotonic() + timeout
+        if portal.is_alive():
             try:
-                loop.call_soon_threadsafe(self._shutdown.set)
-            except RuntimeError:
-                pass
-        thread.join(timeout)
-        if thread.is_alive():
+                portal.run(self._shutdown_and_close(), timeout=timeout, what=f"stopping {type(self).__name__}")
+            except Exception:
+                logger.warning("%s did not close cleanly within %.1f s", type(self).__name__, timeout,
+                               exc_info=True)
+        portal.stop(max(0.0, deadline - time.monotonic()))
+        if portal.thread.is_alive():
             logger.warning("%s thread did not stop within %.1f s", type(self).__name__, timeout)
-        self._thread = None
+        self._portal = self._thread = None
+
+    def call_in_loop(self, fn: Callable[[], T], timeout: float = 2.0, what: str = "a call") -> T:
+        """Run ``fn()`` on the server's loop thread and return its result (blocking, bounded).
+
+        The one way in from other threads (test helpers, ``drop_client``...):
+        ``LoopThread.run()``, the portal the client uses too. Before start()
+        and after stop() there is no loop, and ``fn`` runs right here.
+        """
+        portal = self._portal
+        if portal is None or not portal.is_alive():
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return portal.run(call(), timeout=timeout, what=f"{type(self).__name__}: {what}")
+
+    def _abandon(self, portal: LoopThread) -> None:
+        portal.stop(1.0)
+        self._portal = self._thread = None
 
     def __enter__(self: S) -> S:
         return self.start()
@@ -86,16 +112,20 @@ class BackgroundServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    async def _main(self, ready: threading.Event | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._shutdown = asyncio.Event()
+    async def _main(self) -> None:
+        """Open the server (on its loop thread)."""
+        self._shutdown = asyncio.Event()  # set by stop(): wakes handlers sleeping on it
         await self._open()
-        if ready is not None:
-            ready.set()
+
+    async def _shutdown_and_close(self) -> None:
+        """Wake whatever waits on the shutdown event, then close (on the loop thread)."""
+        if self._shutdown is not None:
+            self._shutdown.set()
         try:
-            await self._shutdown.wait()
-        finally:
             await self._close()
+        finally:
+            # What asyncio.run() did when each server had a loop of its own making.
+            await asyncio.get_running_loop().shutdown_default_executor()
 
 
 def serve_until_stopped(

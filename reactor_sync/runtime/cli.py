@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .model import MODELS
+from .catalog import MODELS
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 __all__ = ["add_serve_arguments", "main", "run_serve"]

@@ -163,7 +163,7 @@ class CoordinatorEmulator(G1CoordinatorRoutes, G3CoordinatorRoutes):
             sess = self._all_sessions.get(session_id)
             return self._drop_g3_clients(sess) if isinstance(sess, G3Session) else 0
 
-        result: int = self._call_in_loop(drop)
+        result: int = self.call_in_loop(drop, what="dropping the clients")
         return result
 
 

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .background import BackgroundServer
+from .catalog import MODELS
 from .coordinator_faults import (
     UNSET,
     DroppedConnection,
@@ -30,7 +31,7 @@ from .coordinator_faults import (
 )
 from .coordinator_tokens import TokenError, TokenIssuer
 from .http import HttpServer, Request, Response, error_id
-from .model import MODELS, Model
+from .model import Model
 from .protocols import check_protocol
 from .uploads import MAX_FILE_BYTES
 
@@ -206,24 +207,14 @@ class CoordinatorBase(BackgroundServer):
 
     def commands_received(self, session_id: str) -> list[tuple[str, Any]]:
         """Application messages the session's model received, as ``(type, data)``."""
-        commands: list[tuple[str, Any]] = self._call_in_loop(lambda: list(self._all_sessions[session_id].commands))
+        commands: list[tuple[str, Any]] = self.call_in_loop(lambda: list(self._all_sessions[session_id].commands))
         return commands
 
     def session_info(self, session_id: str) -> dict[str, Any]:
         """Snapshot: session_id, state, model, deleted, offers (SDP offers received),
         clients (client connections made so far), frame_index, current_prompt."""
-        info: dict[str, Any] = self._call_in_loop(lambda: self._all_sessions[session_id].snapshot())
+        info: dict[str, Any] = self.call_in_loop(lambda: self._all_sessions[session_id].snapshot())
         return info
-
-    def _call_in_loop(self, fn: Callable[[], Any], timeout: float = 2.0) -> Any:
-        loop = self._loop
-        if loop is None or loop.is_closed() or self._thread is None:
-            return fn()
-
-        async def run() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
 
     def wait_for_session_state(self, session_id: str, state: str, timeout: float) -> bool:
         """Block until ``sessions[session_id] == state``; False on timeout."""

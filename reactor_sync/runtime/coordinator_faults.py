@@ -38,7 +38,7 @@ def path_matcher(spec: str | re.Pattern[str]) -> Callable[[str], bool]:
         def match(path: str) -> bool:
             got = path.strip("/").split("/")
             return len(got) == len(want) and all(
-                (w.startswith("{") and w.endswith("}") and g) or w == g for w, g in zip(want, got)
+                (w.startswith("{") and w.endswith("}") and g) or w == g for w, g in zip(want, got, strict=False)
             )
 
         return match

@@ -4,7 +4,7 @@ WHY: clients of the older generation (reactor-sdk 0.2/0.3 and reactor_sync's
 legacy cloud path) exchange the key with ``GET /tokens`` and send their SDP
 offer inside ``POST /sessions``; the answer is polled from the session's
 ``sdp_params``. This module serves that API; each session's model runs on a
-``ModelSession`` and its client connection is a ``session.ClientSession``.
+``ModelSession`` and its client connection is a ``g1_connection.G1ServerConnection``.
 See ``coordinator`` for the routes and states.
 """
 
@@ -18,12 +18,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._loopback_ice import is_loopback_host
+from .._webrtc.loopback_ice import is_loopback_host
 from .coordinator_base import CoordinatorBase, SessionState, _error
 from .coordinator_tokens import key_fingerprint
+from .g1_connection import G1ServerConnection, SessionSetupError
 from .http import HttpServer, Request, Response, error_id
 from .model_session import COMMAND_HISTORY, ModelSession
-from .session import ClientSession, SessionSetupError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class G1Session:
     offer: str
     state: str = SessionState.CREATED
     core: ModelSession | None = None
-    client: ClientSession | None = None
+    client: G1ServerConnection | None = None
     answer: str | None = None
     answer_error: str | None = None
     answering: bool = False  # an offer is waiting for its answer
@@ -241,7 +241,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
             self._event(sess.id, "client_replaced")
             core.detach(old)
             await old.close()
-        client = ClientSession(
+        client = G1ServerConnection(
             core.model,
             core.source,
             on_gone=lambda c, reason: self._client_gone(sess, c, reason),
@@ -283,14 +283,14 @@ class G1CoordinatorRoutes(CoordinatorBase):
         if client.connected.is_set():
             self._client_connected(sess, client)
 
-    def _client_connected(self, sess: G1Session, client: ClientSession) -> None:
+    def _client_connected(self, sess: G1Session, client: G1ServerConnection) -> None:
         if client is not sess.client or sess.closing:
             return
         if sess.state != SessionState.ACTIVE:
             self._set_state(sess, SessionState.ACTIVE)
             self._event(sess.id, "client_connected")
 
-    def _client_gone(self, sess: G1Session, client: ClientSession, reason: str) -> None:
+    def _client_gone(self, sess: G1Session, client: G1ServerConnection, reason: str) -> None:
         if client is not sess.client or sess.closing:
             return
         sess.client = None

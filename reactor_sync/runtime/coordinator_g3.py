@@ -5,7 +5,7 @@ cloud path) exchange the key with ``POST /tokens``, create a session without
 any SDP, poll the session until a machine has taken it, then negotiate
 WebRTC through the same transport routes as a local runtime, under the
 coordinator's URL and with the bearer token. Each session's model runs on a
-``ModelSession`` with a ``G3Transport`` for its connections. See
+``ModelSession`` with a ``G3TransportServer`` for its connections. See
 ``coordinator`` for the routes and states.
 """
 
@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._loopback_ice import is_loopback_host
+from .._webrtc.loopback_ice import is_loopback_host
 from .coordinator_base import CoordinatorBase, SessionState, _error
 from .coordinator_tokens import key_fingerprint
 from .g3_connection import G3Connection
@@ -26,7 +26,7 @@ from .g3_routes import TRANSPORT
 from .http import HttpServer, Request, Response
 from .model_session import ModelSession
 from .schema import openapi_schema
-from .transport_g3 import G3Transport, add_transport_routes
+from .transport_g3 import G3TransportServer, add_transport_routes
 from .uploads import UploadStore, add_upload_routes
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class G3Session:
     model_name: str
     state: str = SessionState.CREATED
     core: ModelSession | None = None
-    transport: G3Transport | None = None
+    transport: G3TransportServer | None = None
     clients_total: int = 0
     deleted: bool = False
     closing: bool = False
@@ -166,7 +166,7 @@ class G3CoordinatorRoutes(CoordinatorBase):
         await self._close_g3_session(sess, "deleted", notice=reason)
         return Response.json({"session_id": sess.id, "state": SessionState.CLOSED})
 
-    async def _g3_resolve(self, request: Request) -> tuple[G3Transport | None, Response | None]:
+    async def _g3_resolve(self, request: Request) -> tuple[G3TransportServer | None, Response | None]:
         sess, denied = self._authorized_session(request)
         if denied is not None or sess is None:
             return None, denied or _error(404, "session not found")
@@ -189,7 +189,7 @@ class G3CoordinatorRoutes(CoordinatorBase):
         model = self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
         core = ModelSession(model)
         sess.core = core
-        sess.transport = G3Transport(
+        sess.transport = G3TransportServer(
             core,
             schema=lambda: openapi_schema(model),
             on_live=lambda conn: self._g3_live(sess, conn),

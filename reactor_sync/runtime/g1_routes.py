@@ -34,10 +34,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._loopback_ice import is_loopback_host
+from .._webrtc.loopback_ice import is_loopback_host
+from .g1_connection import G1ServerConnection, SessionSetupError
 from .http import HttpServer, Request, Response, error_id
 from .model_session import ModelSession
-from .session import ClientSession, SessionSetupError
 
 if TYPE_CHECKING:
     from .local_server import LocalRuntime
@@ -75,7 +75,7 @@ class G1LocalApi:
 
     def __init__(self, rt: LocalRuntime) -> None:
         self.rt = rt
-        self._client: ClientSession | None = None
+        self._client: G1ServerConnection | None = None
         self._core: ModelSession | None = None
         self._offer_seq = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -140,7 +140,7 @@ class G1LocalApi:
                 rt._set_state(G1State.ORPHANED)
             await old.close()
 
-        client = ClientSession(
+        client = G1ServerConnection(
             rt.model,
             core.source,
             on_gone=self._client_gone,
@@ -179,7 +179,7 @@ class G1LocalApi:
             self._client_gone(client, "dropped by drop_client()")
         return client is not None
 
-    def _client_gone(self, client: ClientSession, reason: str) -> None:
+    def _client_gone(self, client: G1ServerConnection, reason: str) -> None:
         if client is not self._client:
             return
         self._client = None

@@ -51,8 +51,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from .._bundle import rebundle
-from .._loopback_ice import (
+from .._webrtc.bundle import rebundle
+from .._webrtc.loopback_ice import (
     _candidate_is_on_host,
     _local_addresses,
     loopback_ice,
@@ -60,9 +60,9 @@ from .._loopback_ice import (
     sanitize_remote_sdp,
 )
 from .audio_out import ModelAudioTrack
-from .frames import ModelVideoTrack
+from .g1_connection import SessionSetupError
+from .model_clock import ModelVideoTrack
 from .model_session import ModelSession
-from .session import SessionSetupError
 from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire
 
 logger = logging.getLogger(__name__)

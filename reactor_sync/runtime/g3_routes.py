@@ -3,7 +3,7 @@
 WHY: current clients (reactor-sdk 0.8 and 1.x, and reactor_sync's own
 current-protocol path) start a session explicitly, then build any number of
 connections on it through the transport routes. This module is that
-contract on top of the shared ``ModelSession`` and ``G3Transport``.
+contract on top of the shared ``ModelSession`` and ``G3TransportServer``.
 
 Routes::
 
@@ -15,7 +15,8 @@ Routes::
                           while the model loads
     POST /stop_session    200 empty; optional {"reason": str <= 64, "moderate": bool}
                           (422 otherwise); a reason reaches every live client as
-                          ``sessionEnded``, ``moderate`` as ``moderation`` first; 409 "cannot stop session while ready|closing";
+                          ``sessionEnded``, ``moderate`` as ``moderation`` first;
+                          409 "cannot stop session while ready|closing";
                           503 while loading
     GET  /schema          the model's OpenAPI document ({} while loading)
     /sessions/{sid}/transport/webrtc/...   see transport_g3 (no session running: 400
@@ -35,13 +36,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._loopback_ice import is_loopback_host
+from .._webrtc.loopback_ice import is_loopback_host
 from .clips import ClipRecorder, add_clip_routes
 from .g3_connection import G3Connection
 from .http import HttpServer, Request, Response
 from .model_session import ModelSession
 from .schema import openapi_schema
-from .transport_g3 import G3Transport, add_transport_routes, detail, empty
+from .transport_g3 import G3TransportServer, add_transport_routes, detail, empty
 from .uploads import UploadStore, add_upload_routes
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class G3LocalApi:
         self.rt = rt
         self.initial_state = G3State.CREATED if rt.load_delay > 0 else G3State.READY
         self._core: ModelSession | None = None
-        self._transport: G3Transport | None = None
+        self._transport: G3TransportServer | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loader: asyncio.TimerHandle | None = None
 
@@ -177,7 +178,7 @@ class G3LocalApi:
         if self.rt.recording.enabled:
             core.record(SESSION_ID, self.rt.recording)
         self._core = core
-        self._transport = G3Transport(
+        self._transport = G3TransportServer(
             core,
             schema=self.schema,
             on_live=self._live,
@@ -216,7 +217,7 @@ class G3LocalApi:
         await self._end("session_stopped", reason, moderation)
         return empty(200)
 
-    async def _resolve(self, request: Request) -> tuple[G3Transport | None, Response | None]:
+    async def _resolve(self, request: Request) -> tuple[G3TransportServer | None, Response | None]:
         if self._transport is None or self.rt.state not in _RUNNING:
             return None, detail(400, "No session running")
         if request.path_params.get("sid") != SESSION_ID:

@@ -130,7 +130,7 @@ class _Route:
         if len(segments) != len(self.parts):
             return None
         params: dict[str, str] = {}
-        for pattern, seg in zip(self.parts, segments):
+        for pattern, seg in zip(self.parts, segments, strict=False):
             if pattern.startswith("{") and pattern.endswith("}"):
                 if not seg:
                     return None

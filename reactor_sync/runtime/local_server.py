@@ -18,7 +18,6 @@ state lives on the runtime's own asyncio loop.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -26,12 +25,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import ReactorTimeoutError
 from .background import BackgroundServer, serve_until_stopped
+from .catalog import MODELS
+from .clips import RecordingConfig
 from .g1_routes import G1LocalApi, G1State
 from .g3_routes import G3LocalApi, G3State
 from .http import MAX_BODY_DEFAULT, HttpServer
-from .model import MODELS, Model
-from .clips import RecordingConfig
+from .model import Model
 from .protocols import check_protocol
 from .uploads import MAX_FILE_BYTES
 
@@ -154,7 +155,7 @@ class LocalRuntime(BackgroundServer):
 
     @property
     def _client(self) -> Any:
-        """The legacy protocol's current client connection (a ``ClientSession``), or
+        """The legacy protocol's current client connection (a ``G1ServerConnection``), or
         None; tests that play a hostile runtime send through it on the loop thread."""
         return self._api._client if isinstance(self._api, G1LocalApi) else None
 
@@ -191,15 +192,10 @@ class LocalRuntime(BackgroundServer):
         """Send a runtime-scope message (e.g. ``clipReady``, or a type no client
         knows) to every live connection; returns how many got it. g3 only (JSON
         connections); for tests of how clients surface runtime messages."""
-        loop = self._loop
-        if loop is None or loop.is_closed() or not isinstance(self._api, G3LocalApi):
+        if self._portal is None or not isinstance(self._api, G3LocalApi):
             return 0
         api = self._api
-
-        async def send() -> int:
-            return api.send_runtime(msg_type, data)
-
-        return int(asyncio.run_coroutine_threadsafe(send(), loop).result(timeout))
+        return int(self.call_in_loop(lambda: api.send_runtime(msg_type, data), timeout, "sending a runtime message"))
 
     def drop_client(self, timeout: float = 2.0) -> bool:
         """Close the client connection(s) but keep the model session.
@@ -209,19 +205,12 @@ class LocalRuntime(BackgroundServer):
         Returns False if no client was connected. For tests and demos of
         recovery.
         """
-        loop = self._loop
-        if loop is None or loop.is_closed():
+        if self._portal is None:
             return False
-        done = threading.Event()
-        result: list[bool] = []
-
-        def drop() -> None:
-            result.append(self._api.drop_client())
-            done.set()
-
-        loop.call_soon_threadsafe(drop)
-        return done.wait(timeout) and result[0]
-
+        try:
+            return bool(self.call_in_loop(self._api.drop_client, timeout, "dropping the client"))
+        except ReactorTimeoutError:
+            return False
 
 def serve(
     port: int = 8080,

@@ -59,9 +59,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CommandSpec",
     "DemoModel",
-    "DuoModel",
     "InvertModel",
-    "MODELS",
     "Model",
     "ParamSpec",
     "bar_x",
@@ -427,7 +425,3 @@ class InvertModel(Model):
     def session_tracks(self) -> list[dict[str, str]]:
         return [*super().session_tracks(), {"name": INPUT_TRACK, "kind": "video", "direction": "sendonly"}]
 
-
-from .duo_model import DuoModel  # last: it builds on the classes above
-
-MODELS: dict[str, type[Model]] = {"livecore": DemoModel, "invert": InvertModel, "duo": DuoModel}

@@ -6,7 +6,7 @@ What differs between them is only HTTP (how a session is started, how an
 offer arrives); the model's life is the same everywhere:
 
 * ``start()`` gives the model a clean state and a frame clock
-  (``FrameSource``) that starts with the first connection and then keeps
+  (``ModelClock``) that starts with the first connection and then keeps
   running while connections come and go, so a reconnecting client sees the
   model state and frame counter continue;
 * every attached connection ("sink": anything with
@@ -39,8 +39,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .clips import ClipRecorder, RecordingConfig
-from .frames import FrameSource
 from .model import Model
+from .model_clock import ModelClock
 from .uploads import UploadStore
 
 # Commands a session remembers (for commands_received views): the newest this many.
@@ -63,7 +63,7 @@ class ModelSession:
     def __init__(self, model: Model, on_command: Callable[[str, Any], None] | None = None) -> None:
         self.model = model
         self._on_command = on_command
-        self.source = FrameSource(model)
+        self.source = ModelClock(model)
         # The newest COMMAND_HISTORY only: a long session must not keep every command.
         self.commands: deque[tuple[str, Any]] = deque(maxlen=COMMAND_HISTORY)
         self.publishers: dict[str, object] = {}

@@ -4,7 +4,7 @@ offers answered in the background, answers handed out once, trickled candidates.
 WHY shared: the local runtime serves these routes at
 ``/sessions/{sid}/transport/webrtc/...`` without auth, the coordinator
 emulator serves the very same routes with a bearer token. Both resolve the
-request to a ``G3Transport`` and let ``add_transport_routes`` do the rest.
+request to a ``G3TransportServer`` and let ``add_transport_routes`` do the rest.
 
 Routes (``{cid}`` is a connection id, 1001..9999)::
 
@@ -31,20 +31,20 @@ client may also offer on an id of its own.
 from __future__ import annotations
 
 import asyncio
-import weakref
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .g1_connection import SessionSetupError
 from .g3_connection import G3Connection
 from .http import HttpServer, Request, Response
 from .model_session import ModelSession
-from .session import SessionSetupError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TRANSPORT_PREFIX", "G3Transport", "add_transport_routes"]
+__all__ = ["TRANSPORT_PREFIX", "G3TransportServer", "add_transport_routes"]
 
 TRANSPORT_PREFIX = "/sessions/{sid}/transport/webrtc"
 MAX_CONNECTIONS = 64
@@ -62,7 +62,7 @@ def empty(status: int) -> Response:
 
 
 @dataclass
-class _Slot:
+class _TransportSlot:
     cid: int
     conn: G3Connection | None = None
     answer: str | None = None
@@ -71,7 +71,7 @@ class _Slot:
     early_candidates: list[Mapping[str, Any]] = field(default_factory=list)
 
 
-class G3Transport:
+class G3TransportServer:
     """The connections of one model session (runs on the server's loop)."""
 
     def __init__(
@@ -96,7 +96,7 @@ class G3Transport:
         self.ping_timeout = ping_timeout
         self.gather_timeout = gather_timeout
         self.loopback_only = loopback_only
-        self.slots: dict[int, _Slot] = {}
+        self.slots: dict[int, _TransportSlot] = {}
         self.offers = 0
         self.closed = False
         self._next_id = _MINTED.start
@@ -121,7 +121,7 @@ class G3Transport:
             cid = self._next_id
             self._next_id = cid + 1 if cid + 1 < _MINTED.stop else _MINTED.start
             if cid not in self.slots:
-                self.slots[cid] = _Slot(cid)
+                self.slots[cid] = _TransportSlot(cid)
                 return cid
         return None
 
@@ -130,7 +130,7 @@ class G3Transport:
         if slot is None:
             if len(self.slots) >= MAX_CONNECTIONS:
                 return detail(503, "Connection limit reached")
-            slot = self.slots[cid] = _Slot(cid)
+            slot = self.slots[cid] = _TransportSlot(cid)
         old = slot.conn
         slot.seq += 1
         slot.answer = None
@@ -144,7 +144,7 @@ class G3Transport:
         slot.task = asyncio.get_running_loop().create_task(self._answer(slot, seq, sdp, list(mapping)))
         return Response.json({"connection_id": cid}, 202)
 
-    async def _answer(self, slot: _Slot, seq: int, sdp: str, mapping: list[Mapping[str, Any]]) -> None:
+    async def _answer(self, slot: _TransportSlot, seq: int, sdp: str, mapping: list[Mapping[str, Any]]) -> None:
         conn = G3Connection(
             self.core, slot.cid, schema=self._schema, on_live=self._live, on_gone=self._gone,
             ping_timeout=self.ping_timeout, loopback_only=self.loopback_only,
@@ -190,7 +190,7 @@ class G3Transport:
     async def candidates(self, cid: int, items: Sequence[Mapping[str, Any]]) -> None:
         slot = self.slots.get(cid)
         if slot is None:
-            slot = self.slots[cid] = _Slot(cid)
+            slot = self.slots[cid] = _TransportSlot(cid)
         for item in items:
             if slot.conn is not None and slot.conn.pc is not None and slot.conn.pc.remoteDescription is not None:
                 await slot.conn.add_candidate(item)
@@ -237,7 +237,7 @@ class G3Transport:
         await asyncio.gather(*(c.close(1.0) for c in conns), return_exceptions=True)
 
 
-Resolver = Callable[[Request], Awaitable["tuple[G3Transport | None, Response | None]"]]
+Resolver = Callable[[Request], Awaitable["tuple[G3TransportServer | None, Response | None]"]]
 
 
 def _cid(request: Request) -> int | None:

@@ -44,7 +44,7 @@ class UploadedFile:
 
 
 @dataclass
-class _Slot:
+class _UploadSlot:
     name: str
     mime_type: str
     size: int
@@ -55,7 +55,7 @@ class UploadStore:
     """One session's uploads: announced slots, then their bytes."""
 
     def __init__(self) -> None:
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, _UploadSlot] = {}
 
     def __contains__(self, upload_id: str) -> bool:
         return upload_id in self._slots
@@ -70,7 +70,7 @@ class UploadStore:
         if self._total() + size > MAX_TOTAL_BYTES:
             raise OverflowError("the session's uploads are full")
         upload_id = uuid.uuid4().hex
-        self._slots[upload_id] = _Slot(name, mime_type, size)
+        self._slots[upload_id] = _UploadSlot(name, mime_type, size)
         return upload_id
 
     def put(self, upload_id: str, data: bytes) -> Response | None:

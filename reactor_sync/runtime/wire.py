@@ -383,6 +383,7 @@ class Encoder:
 
     def session_ended(self, reason: str) -> tuple[str, str | bytes]:
         if self.wire == JSON:
-            return "data", json.dumps({"scope": "runtime", "data": {"type": "sessionEnded", "data": {"reason": reason}}})
+            ended = {"type": "sessionEnded", "data": {"reason": reason}}
+            return "data", json.dumps({"scope": "runtime", "data": ended})
         body = _str_field(1, reason)
         return "control", _int_field(2, KIND_NOTIFICATION) + _bytes_field(15, body)

@@ -52,7 +52,8 @@ def probe_local(http: HttpClient, deadline: Deadline) -> Generation:
 class DetectingSignaling:
     """A :class:`Signaling` that picks its generation on the first connect.
 
-    ``protocol`` "auto" probes once and remembers; "g1"/"g3" fix it.
+    ``protocol`` "auto" probes once and remembers; "g1"/"g3" fix it; ``use``
+    (``Reactor(signaling=...)``) supplies the implementation outright.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class DetectingSignaling:
         api_key: str | None,
         protocol: ProtocolChoice,
         loopback: bool,
+        use: Signaling | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._local = local
@@ -79,7 +81,9 @@ class DetectingSignaling:
         self._impl: Signaling | None = None
         # True while a start_session request is out and its answer unread.
         self.start_unanswered = False
-        if protocol != "auto":
+        if use is not None:  # Reactor(signaling=...): the caller's transport, no probe
+            self._impl = use
+        elif protocol != "auto":
             self._impl = self._build(protocol)
 
     def __repr__(self) -> str:

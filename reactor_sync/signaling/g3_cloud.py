@@ -18,8 +18,8 @@ from typing import Any
 
 import requests
 
-from .._version import __version__ as _version
 from .._deadline import Deadline
+from .._version import __version__ as _version
 from ..errors import CoordinatorError, ProtocolError
 from . import Generation, SessionPlan
 from .cloud_auth import API_VERSION_HEADERS, TokenAuth

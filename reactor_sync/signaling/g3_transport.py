@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import requests
 
-from .._codecs import with_bitrate_floor
 from .._deadline import Deadline
+from .._webrtc.codecs import with_bitrate_floor
 from ..errors import Component, ProtocolError, ReactorTimeoutError
 from ..tracks import TrackSpec, tracks_from_capabilities
 from . import SessionPlan
@@ -37,7 +37,7 @@ ANSWER_WAIT_S = 15.0
 POLL_FIRST_S = 0.02
 POLL_CAP_S = 0.5
 # A runtime on this machine may pace our video at no less than this (see
-# _codecs.with_bitrate_floor): a 14 KB frame then leaves in ~20 ms, not 50-90.
+# _webrtc.codecs.with_bitrate_floor): a 14 KB frame then leaves in ~20 ms, not 50-90.
 LOCAL_BITRATE_FLOOR_KBPS = 2500
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import requests
 
 from .._deadline import Deadline
-from .._loopback_ice import is_loopback_host
+from .._webrtc.loopback_ice import is_loopback_host
 from ..errors import (
     AuthenticationError,
     Component,

@@ -8,24 +8,19 @@ without the peer scripts, unless REACTOR_SYNC_REQUIRE_INTEROP=1 (set by
 from __future__ import annotations
 
 import os
-import sys
-import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 
 import pytest
+from _support.peers import RUNTIME_VERSIONS, PeerProcess, available
+from _support.procs import REPO, clean_env  # noqa: F401 - REPO re-exported to the interop modules
+from _support.procs import free_port as _free_port
 
-from peers import RUNTIME_VERSIONS, PeerProcess, available
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REQUIRED = os.environ.get("REACTOR_SYNC_REQUIRE_INTEROP") == "1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _unavailable(reason: str) -> None:
@@ -70,8 +65,6 @@ def _has_sdk(python: str) -> bool:
         return False
 
 
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
 
 @pytest.fixture(scope="session")

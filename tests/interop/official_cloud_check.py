@@ -10,8 +10,8 @@ connect (API key -> JWT -> ICE servers -> POST /sessions -> polled SDP
 answer); READY; frames through the frame callback; ``schedule_prompt`` and
 ``start``, each answered by a ``state`` message; ``disconnect(recoverable=True)``
 + ``reconnect()`` (PUT /sessions/{id}/sdp_params), then ``pause`` and a state
-message showing the prompt and the running frame counter survived; ``disconnect()`` (DELETE /sessions/{id}). Every log record
-(root at DEBUG; aioice/aiortc at INFO) goes to ``--log`` so the caller can
+message showing the prompt and the running frame counter survived; ``disconnect()``
+(DELETE /sessions/{id}). Every log record (root at DEBUG; aioice/aiortc at INFO) goes to ``--log`` so the caller can
 check what the official client logs. Prints one JSON line; exit 0 = all passed.
 """
 

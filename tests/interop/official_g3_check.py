@@ -140,7 +140,7 @@ async def main(args: argparse.Namespace, result: dict[str, Any]) -> None:
     end = time.monotonic() + 10
     while True:
         colour = frames[-1] if frames else [0, 0, 0]
-        if all(abs(a - b) <= 20 for a, b in zip(colour, expected)):
+        if all(abs(a - b) <= 20 for a, b in zip(colour, expected, strict=False)):
             result["prompt_colour"] = colour
             break
         if time.monotonic() > end:

@@ -56,7 +56,8 @@ def sdk_python(version: str) -> str:
         for env in ("PEER3_VENV", "PEER_VENV"):
             if os.environ.get(env):
                 candidates.append(os.environ[env])
-        candidates += [os.path.join(TMP, "peer3", "venv"), os.path.join(TMP, "reactor-peer3", "venv"), "/tmp/peer3/venv"]
+        candidates += [os.path.join(TMP, "peer3", "venv"), os.path.join(TMP, "reactor-peer3", "venv"),
+                       "/tmp/peer3/venv"]
     cached = os.path.join(TMP, f"reactor-sdk-{version}-venv")
     candidates.append(cached)
     for venv in candidates:

@@ -33,14 +33,16 @@ def main(wire_path: str) -> dict[str, Any]:
         return {"channel": channel, "message": MessageToDict(msg)}
 
     out: dict[str, Any] = {"server": {}, "client": {}}
-    out["server"]["broadcast"] = parse(enc.model_message("state", {"a": 1, "b": [1, "x", None, True]}), data_pb2.DataServerMessage)
+    state = enc.model_message("state", {"a": 1, "b": [1, "x", None, True]})
+    out["server"]["broadcast"] = parse(state, data_pb2.DataServerMessage)
     out["server"]["reply"] = parse(enc.model_message("echo", {"t": "hi"}, "req-1"), data_pb2.DataServerMessage)
     out["server"]["ack"] = parse(enc.command_ack("req-2"), data_pb2.DataServerMessage)
     out["server"]["schema"] = parse(enc.model_schema({"openapi": "3.1.0"}, "s1"), control_pb2.ControlServerMessage)
     out["server"]["grant"] = parse(enc.publish_response("camera", "c1", None), control_pb2.ControlServerMessage)
     out["server"]["refusal"] = parse(enc.publish_response("camera", "c2", "taken"), control_pb2.ControlServerMessage)
     out["server"]["ended"] = parse(enc.session_ended("bye"), control_pb2.ControlServerMessage)
-    out["server"]["moderation"] = parse(enc.moderation({"action": "terminate", "message": "m"}), control_pb2.ControlServerMessage)
+    moderation = enc.moderation({"action": "terminate", "message": "m"})
+    out["server"]["moderation"] = parse(moderation, control_pb2.ControlServerMessage)
 
     cmd = data_pb2.DataClientMessage(request_id="r9", kind=1, command=model_pb2.Command(type="schedule_prompt"))
     cmd.command.data.update({"new_prompt": "x", "timestamp": 3, "f": 1.5, "l": [1, 2], "n": None, "b": True})

@@ -25,14 +25,14 @@ import pytest
 
 from reactor_sync.runtime.coordinator import CoordinatorEmulator, SessionState
 
+from .conftest import clean_env as _clean_env
+
 pytestmark = pytest.mark.interop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = "rk_interop_4f1d9c2a7b"
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
-
-from .conftest import clean_env as _clean_env
 
 
 @pytest.fixture

@@ -109,12 +109,12 @@ def _assert_session_seen(result: dict, version: str) -> None:
     assert result["frame_shape"] == [256, 256, 3]
     assert result["prompt_state"]["current_prompt"] == PROMPT
     # the frames turned the prompt's colour (checked in the client, within 20 per channel)
-    assert all(abs(a - b) <= 20 for a, b in zip(result["prompt_colour"], prompt_color(PROMPT)))
+    assert all(abs(a - b) <= 20 for a, b in zip(result["prompt_colour"], prompt_color(PROMPT), strict=False))
     assert result["fps"] > 0, "frames stopped after the commands"
     # the reconnect kept the model session: same prompt, the frame counter went on
     after = result["after_reconnect_state"]
     assert after["current_prompt"] == PROMPT and after["current_frame"] > 0, after
-    assert all(abs(a - b) <= 20 for a, b in zip(result["reconnect_colour"], prompt_color(PROMPT)))
+    assert all(abs(a - b) <= 20 for a, b in zip(result["reconnect_colour"], prompt_color(PROMPT), strict=False))
     assert result["final_status"] == "disconnected"
 
 

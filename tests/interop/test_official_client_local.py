@@ -51,7 +51,7 @@ def test_official_async_client_local_mode(official_python: str) -> None:
             [official_python, os.path.join(HERE, "official_client_check.py"), *args],
             capture_output=True, text=True, timeout=50, cwd=HERE, env=clean_env(),
         )
-        lines = [l for l in check.stdout.splitlines() if l.startswith("{")]
+        lines = [line for line in check.stdout.splitlines() if line.startswith("{")]
         assert lines, f"no result from the official client: {check.stderr[-2000:]}"
         result = json.loads(lines[-1])
         print("official client:", result)

@@ -15,6 +15,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from _support.peers import PeerProcess
 
 from reactor_sync import (
     ConnectionLostError,
@@ -24,8 +25,6 @@ from reactor_sync import (
     ReactorStatus,
     SessionEndedError,
 )
-
-from peers import PeerProcess
 
 from .conftest import REPO
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,9 +24,10 @@ from collections.abc import Iterator
 import av
 import numpy as np
 import pytest
-from peers import PEER_SCRIPTS, VENVS, available
-from support import wait_until
-from tracks_support import MAIN, near, pitch_of
+from _support.peers import PEER_SCRIPTS, VENVS, available
+from _support.procs import free_port as _free_port
+from _support.support import wait_until
+from _support.tracks_support import MAIN, near, pitch_of
 
 from reactor_sync import Reactor
 
@@ -45,10 +45,6 @@ runtime:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RecordingPeer:

@@ -11,14 +11,14 @@ built-in runtime's copy of this model (tests/test_tracks_audio.py).
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 
 import pytest
-from peers import PeerProcess, available
-from support import wait_until
-from tracks_support import (
+from _support.peers import PeerProcess, available
+from _support.procs import free_port as _free_port
+from _support.support import wait_until
+from _support.tracks_support import (
     check_capabilities_name_every_track,
     check_each_track_shows_its_own_picture,
     check_frame_handlers_say_which_track,
@@ -38,10 +38,6 @@ pytestmark = pytest.mark.interop
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "duo_v3.py")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

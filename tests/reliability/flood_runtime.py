@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import sys
 
-from relsupport import runtime_send
+from _support.relsupport import runtime_send
+
 from reactor_sync.runtime import LocalRuntime
 
 

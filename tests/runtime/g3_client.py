@@ -19,7 +19,7 @@ import requests
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from reactor_sync._loopback_ice import loopback_ice, loopback_rtc_configuration
+from reactor_sync._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration
 
 HTTP_TIMEOUT = 5.0
 ZERO_SID = "00000000-0000-0000-0000-000000000000"
@@ -92,7 +92,7 @@ class G3Client:
             await pc.setLocalDescription(await pc.createOffer())
         mapping = [
             {"mid": tr.mid, "name": t["name"], "kind": t["kind"], "direction": t["direction"]}
-            for tr, t in zip(self.transceivers, self.tracks)
+            for tr, t in zip(self.transceivers, self.tracks, strict=False)
         ]
         r = await self._http(method, f"/connections/{self.cid}/sdp_params",
                              json={"sdp_offer": pc.localDescription.sdp, "track_mapping": mapping})

@@ -17,7 +17,7 @@ import requests
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from reactor_sync._loopback_ice import loopback_ice, loopback_rtc_configuration
+from reactor_sync._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration
 
 HTTP_TIMEOUT = 5.0
 
@@ -46,7 +46,7 @@ def bar_column(frame: np.ndarray) -> int:
 
 
 class MiniClient:
-    """Offerer like PROTOCOL section 4: data channel "data" first, then one
+    """Offerer like docs/protocol.rst, "Media and codecs": data channel "data" first, then one
     sendrecv video transceiver (MID "0"), H.264 preferred, loopback ICE only."""
 
     def __init__(self, base_url: str, *, ping_interval: float | None = 2.0) -> None:

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -23,19 +22,18 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
+from _support.procs import REPO
 from aiortc import RTCSessionDescription
+from rt_client import HTTP_TIMEOUT, MiniClient, run, top_colour
 
 from reactor_sync.runtime.coordinator import CoordinatorEmulator, SessionState
 from reactor_sync.runtime.model import prompt_color
-
-from rt_client import HTTP_TIMEOUT, MiniClient, run, top_colour
 
 pytestmark = pytest.mark.timeout(30)
 
 KEY = "rk_test_key"
 W, H = 256, 192
 S = SessionState
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -170,7 +168,8 @@ def test_full_flow_key_jwt_queue_frames_delete(queued_emu: CoordinatorEmulator) 
     assert emu.commands_received(sid)[0][0] == "schedule_prompt"
     # gone from the HTTP view: 404 everywhere, a second DELETE too (clients treat it as success)
     h = auth(jwt)
-    for method, path in [("GET", f"/sessions/{sid}"), ("GET", f"/sessions/{sid}/sdp_params"), ("DELETE", f"/sessions/{sid}")]:
+    for method, path in [("GET", f"/sessions/{sid}"), ("GET", f"/sessions/{sid}/sdp_params"),
+                         ("DELETE", f"/sessions/{sid}")]:
         assert http(method, emu.url + path, headers=h).status_code == 404
     calls = emu.calls
     assert calls[0] == ("GET", "/tokens", 200)
@@ -189,7 +188,8 @@ def test_session_states_while_queued(queued_emu: CoordinatorEmulator) -> None:
         return sdp
 
     sdp = run(offer())
-    r = http("POST", emu.url + "/sessions", headers=h, json={"model": {"name": "livecore"}, "sdp_offer": sdp, "extra_args": {}})
+    body = {"model": {"name": "livecore"}, "sdp_offer": sdp, "extra_args": {}}
+    r = http("POST", emu.url + "/sessions", headers=h, json=body)
     sid = r.json()["session_id"]
     assert set(r.json()) == {"session_id"}
     assert http("GET", f"{emu.url}/sessions/{sid}", headers=h).json()["state"] in (S.CREATED, S.PENDING)
@@ -235,7 +235,8 @@ def test_expired_tokens_get_401(emu: CoordinatorEmulator) -> None:
     assert http("GET", emu.url + "/sessions/nope", headers=auth(jwt)).status_code == 404
     assert emu.expire_tokens() >= 1
     for method, path in [("GET", "/ice_servers?model=livecore"), ("POST", "/sessions"), ("GET", "/sessions/x"),
-                         ("GET", "/sessions/x/sdp_params"), ("PUT", "/sessions/x/sdp_params"), ("DELETE", "/sessions/x")]:
+                         ("GET", "/sessions/x/sdp_params"), ("PUT", "/sessions/x/sdp_params"),
+                         ("DELETE", "/sessions/x")]:
         r = http(method, emu.url + path, headers=auth(jwt))
         assert r.status_code == 401 and "expired" in r.json()["error"], (method, path, r.text)
     assert http("GET", emu.url + "/ice_servers?model=livecore", headers=auth(token(emu))).status_code == 200
@@ -480,7 +481,8 @@ def test_stop_is_bounded_with_a_hanging_call_and_a_live_session() -> None:
 def test_cli_ready_line_and_clean_stop(python_env: dict[str, str], sig: int) -> None:
     secret = "rk_cli_secret_123"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reactor_sync.runtime.coordinator", "--protocol", "g1", "--port", "0", "--api-key", secret,
+        [sys.executable, "-m", "reactor_sync.runtime.coordinator", "--protocol", "g1", "--port", "0",
+         "--api-key", secret,
          "--queue-delay", "0.5", "--log-level", "DEBUG"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env, cwd=REPO,
     )

@@ -277,7 +277,7 @@ def test_a_connection_never_completed_is_reaped() -> None:
             # an offer whose answer is never applied: the peer never connects
             from aiortc import RTCPeerConnection
 
-            from reactor_sync._loopback_ice import (
+            from reactor_sync._webrtc.loopback_ice import (
                 loopback_ice,
                 loopback_rtc_configuration,
             )

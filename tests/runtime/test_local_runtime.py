@@ -1,4 +1,4 @@
-"""The built-in runtime against PROTOCOL.md sections 3-5, over real loopback WebRTC."""
+"""The built-in runtime against the legacy protocol (docs/protocol.rst), over real loopback WebRTC."""
 
 from __future__ import annotations
 
@@ -13,16 +13,15 @@ import time
 import numpy as np
 import pytest
 import requests
+from _support.procs import REPO
 from aiortc.mediastreams import VideoStreamTrack
 from av import VideoFrame
-
-from reactor_sync.runtime import LocalRuntime, prompt_color
-from reactor_sync.runtime import session as session_module
-from reactor_sync.runtime.model import DemoModel, bar_x
-
 from rt_client import MiniClient, bar_column, post, run, top_colour
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from reactor_sync.runtime import LocalRuntime, prompt_color
+from reactor_sync.runtime import g1_connection as session_module
+from reactor_sync.runtime.model import DemoModel, bar_x
+
 PROMPT = "A sunset over the ocean"
 
 
@@ -54,7 +53,7 @@ def test_prompt_color_hashes_prompts_without_a_colour_word() -> None:
     a, b = prompt_color("later"), prompt_color("a quiet afternoon")
     assert a == prompt_color("later")  # deterministic
     assert all(40 <= c <= 215 for c in a + b)
-    assert max(abs(x - y) for x, y in zip(a, b)) > 30
+    assert max(abs(x - y) for x, y in zip(a, b, strict=False)) > 30
     assert prompt_color(None) == (128, 128, 128)
 
 
@@ -250,22 +249,24 @@ def test_ping_timeout_orphans_then_reconnects() -> None:
 
 
 def test_concurrent_offer_superseded_409(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = session_module.ClientSession.accept
+    original = session_module.G1ServerConnection.accept
     calls = {"n": 0}
 
-    async def slow_first(self: session_module.ClientSession, sdp: str, **kw: object) -> str:
+    async def slow_first(self: session_module.G1ServerConnection, sdp: str, **kw: object) -> str:
         calls["n"] += 1
         if calls["n"] == 1:
             await asyncio.sleep(0.6)
         return await original(self, sdp, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(session_module.ClientSession, "accept", slow_first)
+    monkeypatch.setattr(session_module.G1ServerConnection, "accept", slow_first)
 
     async def scenario() -> None:
         a, b = MiniClient(runtime.url), MiniClient(runtime.url)
         assert (await a.start_session()).status_code == 202
         sdp_a, sdp_b = await a.offer(), await b.offer()
-        send = lambda sdp: post(runtime.url + "/sdp_params", json={"sdp": sdp, "type": "offer"})
+        def send(sdp: str) -> requests.Response:
+            return post(runtime.url + "/sdp_params", json={"sdp": sdp, "type": "offer"})
+
         task_a = asyncio.create_task(asyncio.to_thread(send, sdp_a))
         await asyncio.sleep(0.2)
         r_b = await asyncio.to_thread(send, sdp_b)
@@ -331,7 +332,8 @@ def test_stop_is_bounded_with_live_client() -> None:
 def test_subprocess_cli_ready_line_and_sigkill() -> None:
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reactor_sync.runtime", "--protocol", "g1", "--port", "0", "--width", "64", "--height", "64"],
+        [sys.executable, "-m", "reactor_sync.runtime", "--protocol", "g1", "--port", "0",
+         "--width", "64", "--height", "64"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

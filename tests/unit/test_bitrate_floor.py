@@ -1,4 +1,4 @@
-"""The bitrate floor a current local runtime gets in our offer (reactor_sync._codecs.with_bitrate_floor).
+"""The bitrate floor a current local runtime gets in our offer (reactor_sync._webrtc.codecs.with_bitrate_floor).
 
 Real offers from aiortc, and a real aiortc answerer that must still agree on
 the codec with the floored offer; the 3.x runtime's reading of the parameter
@@ -12,8 +12,8 @@ import re
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from reactor_sync._codecs import preferred_video_codecs, with_bitrate_floor
-from reactor_sync._loopback_ice import loopback_ice, loopback_rtc_configuration
+from reactor_sync._webrtc.codecs import preferred_video_codecs, with_bitrate_floor
+from reactor_sync._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration
 
 
 async def _offer() -> tuple[RTCPeerConnection, str]:

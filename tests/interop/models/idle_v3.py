@@ -16,7 +16,6 @@ import asyncio
 import time
 
 import numpy as np
-
 from reactor_runtime import InputField, MessageField, ModelMessage, Output, ReactorApp, Video, event
 
 FPS = 30.0

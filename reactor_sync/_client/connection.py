@@ -1,0 +1,390 @@
+"""Connect, reconnect and tear down: the state machine of a Reactor's connection.
+
+Which thread: the CALLER'S thread (the one inside ``connect()``,
+``reconnect()`` or ``disconnect()``; also the automatic reconnector's thread,
+which calls those), except where a method says otherwise:
+``_close_at_exit`` runs on the interpreter's exit hook, and
+``_end_session_in_background`` / ``_close_dropped`` hand their work to a
+``reactor-sync-cleanup`` thread. The loop thread is only reached through
+``LoopThread.run()`` (bounded, cancellable) and never waits on this code.
+
+The states: DISCONNECTED -> CONNECTING -> (WAITING) -> READY -> DISCONNECTED;
+``_op_lock`` lets one connect/reconnect/disconnect run at a time, and
+``_connecting`` (a Deadline) lets ``disconnect()`` cut a connect short.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+import warnings
+import weakref
+from collections.abc import Callable
+
+from aiortc import RTCIceServer
+from aiortc.mediastreams import MediaStreamTrack
+
+from .. import _loop
+from .._deadline import Deadline
+from .._webrtc.peer_link import PeerLink
+from ..errors import (
+    AlreadyConnectedError,
+    DisconnectedError,
+    NotConnectedError,
+    ReactorConnectionError,
+    ReactorError,
+    ReactorTimeoutError,
+)
+from ..signaling import SessionPlan
+from ..status import ReactorStatus
+from .base import _in_background, _Resources, _weak_call
+from .loop_callbacks import LoopCallbacksMixin
+
+logger = logging.getLogger(__name__)
+
+_Disconnected = DisconnectedError  # why a mailbox was closed by disconnect(): ends frames() quietly
+
+
+class ConnectionMixin(LoopCallbacksMixin):
+    """The connection's state machine; runs on the caller's thread (see the module docstring)."""
+
+    def _start_connection(self, timeout: float, *, resume: bool) -> None:
+        what = "reconnect()" if resume else "connect()"
+        self._check_process()
+        deadline = Deadline(timeout, what)
+        self._acquire_op(deadline.remaining(), what)
+        self._connecting = deadline  # disconnect() may cancel it
+        try:
+            if not self._may_start(resume, what):
+                return
+            self._set_status(ReactorStatus.CONNECTING)
+            self._establish(deadline, resume=resume)
+        finally:
+            self._connecting = None
+            self._op_lock.release()
+
+    def _may_start(self, resume: bool, what: str) -> bool:
+        """False when there is nothing to do; raises when the call makes no sense now."""
+        with self._lock:
+            if resume and self._status is ReactorStatus.READY:
+                return False
+            if self._status is not ReactorStatus.DISCONNECTED:
+                raise AlreadyConnectedError(f"{what} called while {self._status.value}; call disconnect() first")
+            if resume and self._session_id is None:
+                raise NotConnectedError("there is no session to reconnect to; call connect() instead")
+            if not resume and self._session_id is not None:
+                raise AlreadyConnectedError(
+                    "a recoverable session is still open; call reconnect() to resume it "
+                    "or disconnect() to end it"
+                )
+        return True
+
+    def _acquire_op(self, timeout: float, what: str) -> None:
+        if not self._op_lock.acquire(timeout=timeout):
+            raise ReactorTimeoutError(
+                f"{what} waited {timeout:g} s for another connect/disconnect to finish"
+            )
+
+    def _establish(self, deadline: Deadline, *, resume: bool) -> None:
+        """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED."""
+        loop = _loop.get_loop()
+        link: PeerLink | None = None
+        opened: SessionPlan | None = None  # a session this call created, to end on failure
+        self._frames.reopen()
+        for named in self._named_boxes():
+            named.reopen()
+        for box in self._inbox.values():
+            box.reopen()
+        self._capabilities = None
+        self._capabilities_ready.clear()
+        _loop.register_exit_closer(id(self), _weak_call(self._close_at_exit))  # a dropped Reactor: see _close_dropped
+
+        def waiting() -> None:
+            # The session exists; no model machine has answered yet.
+            if plan.session_id is not None:
+                self._set_session_id(plan.session_id)
+            self._set_status(ReactorStatus.WAITING)
+
+        try:
+            if resume:
+                assert self._plan is not None
+                plan = self._plan
+            else:
+                plan = self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
+                opened = plan
+                if plan.session_id is not None:
+                    waiting()
+            self._signaling.prepare(plan, deadline, waiting, reconnect=resume)
+            # A server on this machine: host candidates are all that can work,
+            # and an advertised public STUN server would only stall gathering.
+            ice = [] if self._loopback else plan.ice_servers
+            link, offer = loop.run(
+                self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer",
+                cancel=deadline,
+            )
+            self._main_track = link.main_video_name  # frames may come before READY
+            answer = self._signaling.negotiate(
+                plan, offer, link.track_mapping, deadline, waiting, reconnect=resume
+            )
+            if not resume:
+                self._plan = plan
+                self._set_session_id(plan.session_id)
+            loop.run(
+                link.accept_answer(answer),
+                timeout=deadline.remaining(),
+                what="connecting to the model (ICE, DTLS and data channels)",
+                cancel=deadline,
+            )
+        except ReactorError as exc:
+            self._fail_establish(link, opened, deadline)
+            self._report(exc)
+            raise
+        except Exception as exc:
+            self._fail_establish(link, opened, deadline)
+            raise self._report(
+                ReactorConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
+            ) from exc
+        except BaseException:  # KeyboardInterrupt: clean up quickly, re-raise
+            self._fail_establish(link, opened, None)
+            raise
+        with self._lock:
+            self._link = link
+            track, _ = self._input
+            audio_in = self._audio_input
+        if track is not None:  # input published before a reconnect goes on
+            loop.submit(_republish(link, track, self._report))
+        if audio_in is not None:
+            loop.submit(_republish(link, audio_in.track, self._report))
+        self._set_status(ReactorStatus.READY)
+        loop.call_soon(self._request_capabilities, link)
+
+    async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan) -> tuple[PeerLink, str]:
+        # Weak callbacks: the loop must not keep a dropped Reactor alive.
+        link = PeerLink(
+            ice_servers=ice,
+            on_frame=_weak_call(self._on_frame),
+            on_track_frame=_weak_call(self._on_track_frame),
+            on_audio=_weak_call(self._on_audio),
+            on_message=_weak_call(self._on_message),
+            on_track=_weak_call(self._on_track),
+            on_lost=_weak_call(self._on_lost),
+            stall_timeout=self._stall_timeout,
+            loopback=self._loopback,
+            tracks=plan.tracks if plan.generation == "g3" else None,
+        )
+        try:
+            return link, await link.create_offer()
+        except BaseException:
+            await link.close()
+            raise
+
+    def _fail_establish(
+        self, link: PeerLink | None, opened: SessionPlan | None, deadline: Deadline | None
+    ) -> None:
+        """Undo a half-made connection within what is left of the caller's timeout.
+
+        ``deadline`` None means Ctrl-C. Closing the local peer connection is
+        quick; ending the server's session is an HTTP call to a server that
+        may itself be hanging, so when the deadline has (nearly) run out, or on
+        Ctrl-C, it is ended on a background thread (which the exit hook waits
+        for) and connect() raises on time.
+        """
+        left = _time_left(deadline)
+        if link is not None:
+            self._close_link(link, min(2.0, max(0.2, left)))
+        if opened is not None:
+            if left >= 0.5:
+                self._end_session(opened, min(2.0, left))
+            else:
+                self._end_session_in_background(opened, 2.0)
+            self._plan = None
+            self._set_session_id(None)
+        self._close_mailboxes(NotConnectedError("connect() failed"))
+        self._set_status(ReactorStatus.DISCONNECTED)
+        if self._session_id is None:
+            _loop.unregister_exit_closer(id(self))
+        if opened is None and self._signaling.start_unanswered:
+            # The runtime may create the session after we gave up: watch for it and end it.
+            self._signaling.start_unanswered = False
+            ref = weakref.ref(self)
+            failed = self._connecting  # this connect; another one means the runtime is no longer ours to stop
+
+            def still_ours() -> bool:
+                me = ref()
+                return me is None or (
+                    me._status is ReactorStatus.DISCONNECTED and me._connecting in (None, failed)
+                    and me._session_id is None
+                )
+
+            _in_background(self._signaling.end_late_session, still_ours, join_at_exit=False)
+
+    def _teardown(
+        self,
+        deadline: Deadline,
+        *,
+        end_session: bool,
+        reason: str,
+        link_cap: float = 2.0,
+        session_cap: float = 3.0,
+        drain_cap: float | None = None,
+    ) -> None:
+        """Close input, mailboxes and the peer connection, end the session if asked; then DISCONNECTED."""
+        with self._lock:
+            link, self._link = self._link, None
+            plan = self._plan
+            _, source = self._input
+            self._input = (None, None)
+            audio_in, self._audio_input = self._audio_input, None
+        if source is not None:
+            source.close(reason)
+        if audio_in is not None:
+            audio_in.close(reason)
+        if link is not None:
+            link.stop_delivery()  # nothing more reaches the mailboxes closed below
+        self._close_mailboxes(_Disconnected(reason))
+        # Ctrl-C in here propagates (the user wants out); the steps left run
+        # in the background (see _close_link and _end_session) and the state
+        # is DISCONNECTED either way.
+        try:
+            if link is not None:
+                try:
+                    self._drain_link(link, _cap(deadline, drain_cap if drain_cap is not None
+                                                else deadline.timeout * 2 / 3))
+                finally:
+                    self._close_link(link, _cap(deadline, link_cap))
+        finally:
+            try:
+                if end_session and plan is not None:
+                    self._end_session(plan, _cap(deadline, session_cap))
+            finally:
+                if end_session and plan is not None:
+                    self._plan = None
+                    self._set_session_id(None)
+                self._set_status(ReactorStatus.DISCONNECTED)
+                if self._session_id is None:
+                    _loop.unregister_exit_closer(id(self))
+
+    def _drain_link(self, link: PeerLink, timeout: float) -> None:
+        """Let the commands already sent reach the peer; count and report those that did not."""
+        try:
+            unsent = _loop.get_loop().run(link.drain(timeout), timeout=timeout + 0.5,
+                                          what="sending the commands still buffered")
+        except ReactorError:
+            logger.debug("draining the data channel failed", exc_info=True)
+            return
+        self._count_unsent(unsent, "before the connection closed")
+
+    def _close_link(self, link: PeerLink, timeout: float) -> None:
+        try:
+            _loop.get_loop().run(link.close(), timeout=timeout, what="closing the peer connection")
+        except KeyboardInterrupt:
+            _loop.get_loop().submit(link.close())  # finish closing on the loop; the user wants out
+            raise
+        except BaseException:  # closing is best effort; the loop cancels on timeout
+            logger.debug("closing the peer connection failed", exc_info=True)
+
+    def _end_session(self, plan: SessionPlan, timeout: float, *, background: bool = False) -> None:
+        try:
+            self._signaling.close_session(plan, timeout)
+        except ReactorError as exc:
+            # The connection is closed either way; say that the server may
+            # still hold the session rather than hide it.
+            self._report(exc)
+        except KeyboardInterrupt:
+            if background:
+                raise
+            # Ctrl-C propagates, and the session is still ended: on a thread
+            # the exit hook waits for (bounded), so the runtime is not left busy.
+            self._end_session_in_background(plan, 2.0)
+            raise
+        except BaseException:
+            logger.debug("ending the session failed", exc_info=True)
+
+    def _end_session_in_background(self, plan: SessionPlan, timeout: float) -> None:
+        """End the session on a ``reactor-sync-cleanup`` thread, which the exit hook waits for."""
+        _in_background(functools.partial(self._end_session, background=True), plan, timeout)
+
+    def _close_at_exit(self, deadline: float) -> None:
+        """Exit hook: what disconnect() does, squeezed into the exit budget.
+
+        Runs on the interpreter's exit-hook thread (see :mod:`reactor_sync._loop.lifecycle`).
+        """
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.cancel()  # a connect() on another thread: cut its HTTP and waits
+        acquired = self._op_lock.acquire(timeout=0.1)
+        if not acquired:
+            logger.debug("exit: a connect/disconnect is in progress; closing anyway")
+        try:
+            budget = Deadline(max(0.05, deadline - time.monotonic()), "closing at exit")
+            self._teardown(budget, end_session=True, reason="the interpreter is exiting",
+                           link_cap=0.5, session_cap=1.0, drain_cap=0.3)
+        finally:
+            if acquired:
+                self._op_lock.release()
+
+
+async def _republish(
+    link: PeerLink, track: MediaStreamTrack, report: Callable[[ReactorError], object]
+) -> None:
+    """Attach the input published before a reconnect to the new connection."""
+    try:
+        await link.publish(track, reclaim=True)
+    except ReactorError as exc:
+        report(exc)
+    except Exception as exc:  # a closed link while we asked: the loss is reported elsewhere
+        logger.debug("re-publishing after reconnect failed: %r", exc)
+
+
+def _close_dropped(res: _Resources) -> None:
+    """Finalizer of a Reactor: if it was still connected, warn and close it in the background.
+
+    Like an unclosed socket: a ResourceWarning, then the peer connection is
+    closed and the server's session ended (on a daemon thread the exit hook
+    waits for, bounded), so the runtime is free for the next client.
+    """
+    _loop.unregister_exit_closer(res.key)
+    link, plan, signaling = res.link, res.plan, res.signaling
+    res.link = res.plan = None
+    if (link is None and plan is None) or res.pid != os.getpid():
+        return
+    warnings.warn(
+        f"unclosed <{res.what}> was still connected; it is closed now, call disconnect() "
+        "(or use 'with Reactor(...)') to close it yourself",
+        ResourceWarning,
+        stacklevel=2,
+    )
+
+    def close() -> None:
+        if link is not None:
+            try:
+                _loop.get_loop().run(link.close(), timeout=2.0, what="closing a dropped Reactor's connection")
+            except BaseException:  # best effort: the session is ended below either way
+                logger.debug("closing a dropped Reactor's connection failed", exc_info=True)
+        if plan is not None and signaling is not None:
+            signaling.close_session(plan, 2.0)
+
+    _in_background(close)
+
+
+def _cap(deadline: Deadline, limit: float) -> float:
+    """``limit``, or what is left of ``deadline`` if less; never below 0.05 s."""
+    try:
+        return max(0.05, deadline.cap(limit))
+    except ReactorError:
+        return 0.05
+
+
+def _time_left(deadline: Deadline | None) -> float:
+    """Time the clean-up of a failed connect may take on the caller's thread."""
+    if deadline is None:
+        return 0.0  # Ctrl-C: return at once
+    if deadline.cancelled:
+        return 2.0  # disconnect() cancelled us and waits, under its own timeout
+    try:
+        return deadline.remaining()
+    except ReactorError:  # out of time, or cancelled
+        return 0.0
+

@@ -1,0 +1,228 @@
+"""Media beyond the model's main output: recording, clips, uploads, input video and audio.
+
+Which thread: the CALLER'S thread, every public method here; each crosses
+into the loop thread only through ``LoopThread.run()`` (bounded). What they
+start runs elsewhere and says so: the recorder encodes on a thread of its own,
+a FramePlayer paces frames on its own thread, pushed input frames are read
+by the loop thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiortc.mediastreams import MediaStreamTrack
+
+from .. import _loop
+from .._args import check_timeout
+from .._deadline import Deadline
+from ..audio_input import AudioSource
+from ..clips import request_clip
+from ..errors import AlreadyConnectedError, InvalidArgumentError, NotConnectedError, PublishRefusedError
+from ..publish import FramePlayer, FrameSource, file_fps, file_frames
+from ..recorder import Recording, RecordingResult
+from ..uploads import upload_file
+from .base import DEFAULT_CALL_TIMEOUT_S, ReactorBase
+
+
+class MediaMixin(ReactorBase):
+    """record/stop_recording, request_clip, upload_file, publish_*/unpublish_*."""
+
+    def record(
+        self, path: str | os.PathLike[str], seconds: float | None = None, *, timeout: float | None = None
+    ) -> RecordingResult | Recording:
+        """Write what this Reactor receives to an MP4: every video track, and the audio.
+
+        With ``seconds``, blocks until that much is recorded and the file is
+        finished (``timeout`` defaults to ``seconds + 10``), and returns a
+        :class:`~reactor_sync.recorder.RecordingResult`. Without, returns at
+        once with the running :class:`~reactor_sync.recorder.Recording`;
+        ``stop_recording()`` finishes it. Encoding runs on a thread of its
+        own; a recorder that falls behind drops (and counts) frames.
+        """
+        self._check_process()
+        self._ready_link("record()")
+        with self._lock:
+            if self._recording is not None and not self._recording.done:
+                raise AlreadyConnectedError("a recording is already running; call stop_recording() first")
+            plan = self._plan
+            order = [t.name for t in plan.tracks if t.is_output] if plan is not None else []
+            recording = self._recording = Recording(path, seconds=seconds, order=order)
+        if seconds is None:
+            return recording
+        try:
+            return recording.wait(check_timeout(timeout if timeout is not None else seconds + 10.0))
+        finally:
+            with self._lock:
+                if self._recording is recording:
+                    self._recording = None
+
+    def stop_recording(self, timeout: float = 10.0) -> RecordingResult | None:
+        """Finish the running recording (None if there is none) and return what it wrote."""
+        with self._lock:
+            recording, self._recording = self._recording, None
+        return recording.stop(check_timeout(timeout)) if recording is not None else None
+
+    def request_clip(
+        self, seconds: float, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0
+    ) -> str:
+        """The runtime's own recording of the last ``seconds``, as an MP4; returns its path.
+
+        Needs a runtime that records (reactor-runtime 3.x with recording on,
+        or ``LocalRuntime(recording=True)``). ``path`` None writes a temp
+        file. ClipError if the runtime refuses (``clipFailed``) or the clip
+        is gone; ReactorTimeoutError if it is not ready within ``timeout``.
+        See :mod:`reactor_sync.clips`.
+        """
+        self._check_process()
+        timeout = check_timeout(timeout)
+        self._ready_link("request_clip()")
+        plan = self._plan
+        if plan is None or plan.generation != "g3":
+            raise NotConnectedError("clips need the current protocol (runtime 2.x or later)")
+        return request_clip(
+            self._signaling, self._clip_replies, self._send_runtime, seconds, path,
+            Deadline(timeout, "request_clip()"),
+        )
+
+    def upload_file(
+        self, path: str | os.PathLike[str], *, mime_type: str | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Upload a file to the session; returns the reference to pass as a command's file argument.
+
+        e.g. ``ref = reactor.upload_file("cat.png")`` then
+        ``reactor.send_command("set_image", {"image": ref})``. The reference
+        is ``{"upload_id", "name", "mime_type", "size"}``. Current protocol
+        only; UploadError if the server refuses. See :mod:`reactor_sync.uploads`.
+        """
+        self._check_process()
+        timeout = check_timeout(timeout)
+        self._ready_link("upload_file()")
+        plan = self._plan
+        if plan is None or plan.generation != "g3" or plan.session_id is None:
+            raise NotConnectedError("uploads need the current protocol (runtime 2.x or later)")
+        return upload_file(
+            self._signaling, plan.session_id, path, Deadline(timeout, "upload_file()"), self._send_runtime,
+            mime_type=mime_type,
+        )
+
+    def _send_runtime(self, msg_type: str, data: dict[str, Any]) -> None:
+        self.send_command(msg_type, data, scope="runtime", validate=False)
+
+    def publish_track(self, track: MediaStreamTrack, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+        """Send ``track`` (an aiortc video track) to the model, without renegotiation.
+
+        The track is read on the loop thread. It replaces any published
+        input and is re-attached after ``reconnect()``.
+        """
+        self._check_process()
+        if not isinstance(track, MediaStreamTrack) or track.kind != "video":
+            raise InvalidArgumentError(f"publish_track needs an aiortc video MediaStreamTrack, got {track!r}")
+        self._attach_input(track, None, timeout)
+
+    def publish_frames(self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> FrameSource:
+        """Start input video fed by ``source.push(frame)`` from any thread.
+
+        Returns a :class:`~reactor_sync.publish.FrameSource`; frames are
+        (H, W, 3) uint8 RGB with even sides. Needs READY.
+        """
+        self._check_process()
+        source = FrameSource(fps)
+        self._attach_input(source.track, source, timeout)
+        return source
+
+    def publish_video(
+        self,
+        video: str | os.PathLike[str] | Iterable[Any],
+        *,
+        fps: float | None = None,
+        loop: bool = False,
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> FramePlayer:
+        """Play a video file (decoded with av) or an iterable of RGB frames as input.
+
+        Frames are paced at ``fps`` (a file's own rate by default, else 30)
+        on a background thread; ``loop=True`` starts over at the end (needs
+        a file or a re-iterable sequence). Returns a player with
+        ``join(timeout)`` and ``close()``. If playing fails (a bad frame, an
+        unreadable file) the error goes to error handlers and ``last_error``,
+        and is kept as ``player.error``.
+        """
+        if isinstance(video, (str, os.PathLike)):
+            path = os.fspath(video)
+            if not os.path.isfile(path):
+                raise InvalidArgumentError(f"no video file at {path!r}")
+            rate = fps or file_fps(path)
+            frames: Callable[[], Iterable[Any]] = lambda: file_frames(path)  # noqa: E731
+        else:
+            if loop and iter(video) is video:
+                raise InvalidArgumentError(
+                    "loop=True needs a file or a re-iterable sequence (list, array), not a one-shot iterator"
+                )
+            rate = fps or 30.0
+            frames = lambda: video  # noqa: E731
+        return FramePlayer(self.publish_frames(rate, timeout), frames, loop=loop, on_error=self._report)
+
+    def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+        """Stop sending input video (the m-line stays, so republishing is instant)."""
+        self._check_process()
+        timeout = check_timeout(timeout)
+        link = self._ready_link("unpublish_track()")
+        with self._lock:
+            _, source = self._input
+            self._input = (None, None)
+        # Detach before closing: see _PushedTrack.recv on why the order matters.
+        _loop.get_loop().run(link.publish(None), timeout=timeout, what="unpublishing the video track")
+        if source is not None:
+            source.close("unpublished")
+
+    def publish_audio(
+        self, sample_rate: int = 48_000, channels: int = 1, timeout: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> AudioSource:
+        """Start input audio fed by ``source.push(pcm)`` from any thread.
+
+        ``pcm`` is int16, ``(samples, channels)`` (1-D for mono), at
+        ``sample_rate``. The model's audio input track is claimed first (a
+        refusal raises PublishRefusedError); silence is sent while nothing
+        is pushed. Needs READY; re-attached after ``reconnect()``.
+        """
+        self._check_process()
+        link = self._ready_link("publish_audio()")
+        if link.input_sender("audio") is None:
+            raise PublishRefusedError(f"the model {self.model_name!r} takes no audio input", code="NO_INPUT_TRACK")
+        source = AudioSource(sample_rate, channels)
+        _loop.get_loop().run(link.publish(source.track), timeout=check_timeout(timeout),
+                             what="publishing the audio track")
+        with self._lock:
+            previous, self._audio_input = self._audio_input, source
+        if previous is not None:
+            previous.close("replaced by newer input")
+        return source
+
+    def unpublish_audio(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+        """Stop sending input audio (the m-line stays, so publishing again is instant)."""
+        self._check_process()
+        link = self._ready_link("unpublish_audio()")
+        with self._lock:
+            source, self._audio_input = self._audio_input, None
+        _loop.get_loop().run(link.publish(None, kind="audio"), timeout=check_timeout(timeout),
+                             what="unpublishing the audio track")
+        if source is not None:
+            source.close("unpublished")
+
+    def _attach_input(self, track: MediaStreamTrack, source: FrameSource | None, timeout: float) -> None:
+        timeout = check_timeout(timeout)
+        link = self._ready_link("publishing input video")
+        if link.input_sender(track.kind) is None:  # type: ignore[arg-type]
+            raise PublishRefusedError(
+                f"the model {self.model_name!r} takes no {track.kind} input", code="NO_INPUT_TRACK"
+            )
+        _loop.get_loop().run(link.publish(track), timeout=timeout, what="publishing the video track")
+        with self._lock:
+            _, previous = self._input
+            self._input = (track, source)
+        if previous is not None and previous is not source:
+            previous.close("replaced by newer input")
+

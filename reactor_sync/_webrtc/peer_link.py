@@ -1,0 +1,566 @@
+"""Every aiortc object of one connection, living on the loop thread only.
+
+A PeerLink is created, used and closed exclusively on the loop thread (aiortc
+objects touched from two threads or loops stall or fail). It knows nothing
+about HTTP or users: it makes the offer, takes the answer, drains the remote
+track continuously (an undrained receiver queues decoded frames without
+bound), pings the runtime, and reports what happens through plain callbacks
+that must not block (the Reactor's callbacks only post to mailboxes).
+
+Two offer layouts, one per protocol generation:
+
+* legacy (runtime 1.x): the data channel "data", then ONE send-and-receive
+  video transceiver, so input video can be published later with
+  replaceTrack and no renegotiation. aiortc lays out m-lines with
+  transceivers first, so video gets MID "0" and the data channel MID "1",
+  which is what runtime 1.6 routes the model's track by.
+* current (runtime 2.x/3.x): the channels "control" (per-connection track
+  verbs) and "data" (commands and messages), both required, then one
+  transceiver per declared track in the declared order: receive-only for the
+  model's outputs, send-only for its inputs. The offer goes out with a
+  ``track_mapping`` naming each m-line. The runtime starts every output
+  paused, so at READY we ask for each with ``resume_track``; input tracks are
+  claimed with a ``publish_track`` request before media is attached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
+from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
+from ..messages import encode_command
+from ..tracks import TrackKind, TrackSpec
+from . import liveness as _liveness
+from .bundle import rebundle
+from .codecs import preferred_video_codecs
+from .loopback_ice import loopback_ice, sanitize_remote_sdp
+
+logger = logging.getLogger(__name__)
+
+PING_INTERVAL_S = 5.0
+ICE_GATHER_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 2.0
+# How often the stall watchdog looks: the loss is declared at most this
+# long after stall_timeout has passed.
+WATCHDOG_PERIOD_S = 0.25
+# After this much silence (at most a third of stall_timeout) the watchdog asks
+# the peer's SCTP stack for a sign of life, and again each time this passes.
+HEARTBEAT_AFTER_S = 0.75
+# The legacy protocol's one video track is routed by its MID, "0": its name.
+LEGACY_TRACK_NAME = "0"
+# The refusal code of a current runtime for a track another client holds.
+PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
+# Back-pressure on commands: a send waits while the data channel holds more
+# than HIGH bytes not yet handed to SCTP, until it is back under LOW. Without
+# it a fast caller buffers without bound and disconnect() has megabytes to flush.
+COMMAND_BUFFER_HIGH = 4 * 1024 * 1024
+COMMAND_BUFFER_LOW = 1024 * 1024
+# SCTP chunk flags (first fragment 0x02, last 0x01); WebRTC's DCEP payload
+# protocol id (channel open/ack messages, not ours).
+_WHOLE = 0x03  # first and last fragment: a message in one chunk
+_DCEP_PPID = 50
+
+
+class PeerLink:
+    """One WebRTC connection to a model, driven from the loop thread."""
+
+    def __init__(
+        self,
+        *,
+        ice_servers: list[RTCIceServer],
+        on_frame: Callable[[Any], None],
+        on_track_frame: Callable[[str, Any], None] | None = None,
+        on_audio: Callable[[str, Any], None] | None = None,
+        on_message: Callable[[str | bytes], None],
+        on_track: Callable[[MediaStreamTrack], None],
+        on_lost: Callable[["PeerLink", ReactorConnectionError], None],
+        stall_timeout: float | None,
+        loopback: bool,
+        tracks: list[TrackSpec] | None = None,
+    ) -> None:
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        # None or []: the legacy layout; otherwise the current one, per track.
+        self.tracks = list(tracks or [])
+        self._control = self._pc.createDataChannel("control") if self.tracks else None
+        self._dc = self._pc.createDataChannel("data")
+        if self.tracks:
+            self._transceivers = [
+                self._pc.addTransceiver(t.kind, direction=t.direction) for t in self.tracks
+            ]
+            rebundle(self._pc)  # a second audio line (tone out, mic in) must join BUNDLE too
+        else:
+            self._transceivers = [self._pc.addTransceiver("video", direction="sendrecv")]
+        for transceiver in self._transceivers:
+            if transceiver.kind == "video":
+                transceiver.setCodecPreferences(preferred_video_codecs())
+        self._requests = itertools.count(1)
+        self._claimed: set[str] = set()  # input tracks this connection holds
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._on_frame = on_frame
+        self._on_track_frame = on_track_frame
+        self._on_audio = on_audio
+        self._on_message = on_message
+        self._on_track = on_track
+        self._on_lost = on_lost
+        self._stall_timeout = stall_timeout
+        self._loopback = loopback
+        self._ready = asyncio.Event()
+        self._failed: ReactorConnectionError | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._was_ready = False
+        self._heartbeats = False
+        self._draining = False  # disconnect() is flushing: no pings, nothing delivered
+        # Our own messages on the data channel (pings, capability requests): not
+        # the user's commands, so never counted as commands unsent.
+        self._internal: set[bytes] = {encode_command("ping", {}, "runtime").encode()}
+        self._buffer_low = asyncio.Event()
+        self._dc.bufferedAmountLowThreshold = COMMAND_BUFFER_LOW
+        self._dc.on("bufferedamountlow", self._buffer_low.set)
+        self.remote_track: MediaStreamTrack | None = None
+        self.last_activity = time.monotonic()
+        self.frames_received = 0
+        self.media_received: dict[str, int] = {}  # frames per named track, main included
+        self._live = LiveStats()
+        self.live: dict[str, Any] = {}  # the latest figures, refreshed every REFRESH_S
+        self._wire()
+
+    @property
+    def current_protocol(self) -> bool:
+        """True for the current generation's layout (control channel, named tracks)."""
+        return self._control is not None
+
+    def _channels(self) -> list[Any]:
+        return [self._dc] if self._control is None else [self._control, self._dc]
+
+    # -- setup ----------------------------------------------------------
+    def _wire(self) -> None:
+        pc, dc = self._pc, self._dc
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            state = pc.connectionState
+            logger.debug("peer connection state: %s", state)
+            if state in ("failed", "closed"):
+                self._fail(ConnectionLostError(f"peer connection {state}"))
+            self._check_ready()
+
+        @pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            # Every track is drained, wanted or not: aiortc queues what an
+            # unread track decodes without bound.
+            name = self.track_name(track)
+            if track.kind == "video" and self.remote_track is None and name == self.main_video_name:
+                self.remote_track = track
+                self._spawn(self._drain(track, name, main=True))
+                self._on_track(track)
+            else:
+                self._spawn(self._drain(track, name, main=False))
+
+        @dc.on("open")
+        def _open() -> None:
+            self._spawn(self._ping_loop())
+            self._check_ready()
+
+        @dc.on("message")
+        def _message(raw: str | bytes) -> None:
+            self.last_activity = time.monotonic()
+            if not self._draining:  # disconnect() in progress: the user stopped listening
+                self._on_message(raw)
+
+        for channel in self._channels():
+            channel.on("close", lambda label=channel.label: self._fail(
+                ConnectionLostError(f"the {label!r} channel was closed by the peer")))
+        if self._control is not None:
+            self._control.on("open", self._check_ready)
+            self._control.on("message", self._control_message)
+
+    @property
+    def main_video_name(self) -> str | None:
+        """The model's first video output: what ``get_frame()`` shows by default."""
+        if not self.tracks:
+            return LEGACY_TRACK_NAME
+        return next((t.name for t in self.tracks if t.is_output and t.kind == "video"), None)
+
+    def track_name(self, track: MediaStreamTrack) -> str:
+        """The declared name of a remote track (its m-line's mapping entry)."""
+        if not self.tracks:
+            return LEGACY_TRACK_NAME if track.kind == "video" else track.kind
+        for spec, transceiver in zip(self.tracks, self._transceivers, strict=False):
+            if transceiver.receiver.track is track:
+                return spec.name
+        return f"{track.kind}-{track.id}"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _check_ready(self) -> None:
+        channels_open = all(c.readyState == "open" for c in self._channels())
+        if self._pc.connectionState == "connected" and channels_open:
+            self._ready.set()
+
+    def _fail(self, error: ReactorConnectionError) -> None:
+        """The first failure wins: before READY it fails accept_answer(), after it is a loss."""
+        if self._closing or self._failed is not None:
+            return
+        self._failed = error
+        self._ready.set()  # wake accept_answer() so it can raise
+        self._buffer_low.set()  # wake a command waiting for buffer space: it fails now
+        if self._was_ready:
+            self._on_lost(self, error)
+
+    # -- offer / answer -------------------------------------------------
+    async def create_offer(self) -> str:
+        offer = await self._pc.createOffer()
+        try:
+            # aiortc gathers all candidates inside setLocalDescription; with a
+            # loopback peer, gather 127.0.0.1 only (see .loopback_ice).
+            with loopback_ice(self._loopback):
+                await asyncio.wait_for(self._pc.setLocalDescription(offer), ICE_GATHER_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise ReactorConnectionError(
+                f"ICE gathering did not finish within {ICE_GATHER_TIMEOUT_S:g} s"
+            ) from None
+        return self._pc.localDescription.sdp
+
+    @property
+    def track_mapping(self) -> list[dict[str, str]]:
+        """Which m-line carries which declared track (empty for the legacy layout)."""
+        return [
+            track.mapping_entry(str(transceiver.mid))
+            for track, transceiver in zip(self.tracks, self._transceivers, strict=False)
+        ]
+
+    async def accept_answer(self, sdp: str) -> None:
+        """Apply the answer and wait until connected with the data channel open."""
+        if self._loopback:
+            sdp = sanitize_remote_sdp(sdp)
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # aiortc raises ValueError/InvalidStateError on bad SDP
+            raise ProtocolError(
+                f"the SDP answer was rejected: {type(exc).__name__}: {exc}", component="gpu"
+            ) from exc
+        await self._ready.wait()
+        if self._failed is not None:
+            raise ReactorConnectionError(
+                f"could not connect to the model: {self._failed.message}"
+            )
+        self._was_ready = True
+        self.last_activity = time.monotonic()
+        self._heartbeats = _liveness.watch(self._pc.sctp, self._touch, self._on_rtt)
+        self._spawn(self._stats_loop())
+        for track in self.tracks:
+            if track.is_output:  # the runtime starts every output paused
+                self.notify("resume_track", {"name": track.name})
+        if self._stall_timeout:
+            self._spawn(self._watchdog(self._stall_timeout))
+
+    def _touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    def _on_rtt(self, seconds: float) -> None:
+        self._live.rtt_ms = 1000.0 * seconds
+
+    async def _stats_loop(self) -> None:
+        """Refresh :attr:`live` every second (see :mod:`reactor_sync.live_stats`)."""
+        kinds = {t.name: t.kind for t in self.tracks} or {LEGACY_TRACK_NAME: "video"}
+        main_mid = next((str(tr.mid) for t, tr in zip(self.tracks, self._transceivers, strict=False)
+                         if t.name == self.main_video_name), None)
+        description = self._pc.remoteDescription
+        codec = negotiated_video_codec(description.sdp if description else None, main_mid)
+        while True:
+            if self._heartbeats:
+                await _liveness.send_heartbeat(self._pc.sctp)  # its ack times the round trip
+            try:
+                report = await self._pc.getStats()
+                ice = self._pc.sctp.transport.transport if self._pc.sctp else None
+                self.live = self._live.update(
+                    report, dict(self.media_received), kinds,
+                    codec=codec, candidate_pair=candidate_pair_types(ice),
+                )
+            except Exception:  # closing: the next round (if any) tries again
+                logger.debug("stats not gathered", exc_info=True)
+            await asyncio.sleep(REFRESH_S)
+
+    # -- running --------------------------------------------------------
+    async def _drain(self, track: MediaStreamTrack, name: str, *, main: bool) -> None:
+        """Pull every decoded frame of ``track`` as soon as it exists (no timers, no polling)."""
+        deliver: Callable[[Any], None] | None = None
+        named = self._on_track_frame if track.kind == "video" else self._on_audio
+        if main:
+            deliver = self._on_frame
+        elif named is not None:
+            deliver = functools.partial(named, name)
+        self.media_received[name] = 0
+        try:
+            while True:
+                frame = await track.recv()
+                self.last_activity = time.monotonic()
+                self.media_received[name] += 1
+                if main:
+                    self.frames_received += 1
+                if deliver is not None and not self._draining:  # disconnect() closed the mailboxes
+                    deliver(frame)
+                # Do not keep the frame alive across the next await: its last
+                # release (and its buffers' teardown) belongs to the consumer.
+                del frame
+        except MediaStreamError:
+            logger.debug("remote track %r ended", name)
+            if main:
+                self._fail(ConnectionLostError("the model's video track ended"))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("draining track %r stopped unexpectedly", name)
+
+    async def _ping_loop(self) -> None:
+        ping = encode_command("ping", {}, "runtime")
+        while True:
+            if self._dc.readyState == "open" and not self._draining:
+                try:
+                    self._dc.send(ping)
+                except Exception:
+                    logger.debug("ping not sent", exc_info=True)
+            await asyncio.sleep(PING_INTERVAL_S)
+
+    async def _watchdog(self, stall_timeout: float) -> None:
+        """Declare the connection lost when nothing arrived for ``stall_timeout`` s.
+
+        A runtime killed with SIGKILL sends no goodbye, and ICE consent
+        checks take ~30 s to notice; frames and messages stop at once. A
+        runtime with nothing to send is asked for an SCTP heartbeat once the
+        wire has been quiet for a while (see :mod:`reactor_sync._webrtc.liveness`),
+        so an idle but living peer is never declared lost.
+        """
+        period = min(WATCHDOG_PERIOD_S, stall_timeout / 4)
+        ask_after = min(HEARTBEAT_AFTER_S, stall_timeout / 3)
+        asked = 0.0
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            silent = now - self.last_activity
+            if self._heartbeats and silent > ask_after and now - asked > ask_after:
+                asked = now
+                await _liveness.send_heartbeat(self._pc.sctp)
+            if silent > stall_timeout:
+                self._fail(
+                    ConnectionLostError(f"nothing received from the model for {silent:.1f} s")
+                )
+                return
+
+    def send_text(self, text: str, *, internal: bool = False) -> None:
+        """Send on the data channel; ``internal``: ours, not a user's command (see unsent_messages)."""
+        if self._dc.readyState != "open":
+            raise ConnectionLostError("the data channel is not open")
+        if internal:
+            self._internal.add(text.encode())
+        self._dc.send(text)
+
+    # -- commands: size, back-pressure, drain ---------------------------------
+    @property
+    def max_message_size(self) -> int | None:
+        """The largest message the peer accepts (its SDP's a=max-message-size), if known."""
+        size = getattr(self._dc.transport, "_remote_max_message_size", None)
+        return size if isinstance(size, int) and size > 0 else None
+
+    @property
+    def command_buffer_bytes(self) -> int:
+        """Bytes of commands accepted by the data channel and not yet handed to SCTP."""
+        return int(self._dc.bufferedAmount)
+
+    async def send_command(self, text: str, size: int, hand_off: Callable[[Callable[[], None]], bool]) -> bool:
+        """Wait for buffer space (back-pressure), then send through ``hand_off``.
+
+        ``hand_off(send)`` runs ``send`` unless the caller has given up
+        meanwhile (then it returns False): everything that may take time
+        happens before it, so a caller's timeout means "not sent".
+        """
+        while self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
+            if self._failed is not None or self._closing or self._dc.readyState != "open":
+                raise ConnectionLostError("the data channel closed while the command waited for buffer space")
+            self._buffer_low.clear()
+            try:
+                await asyncio.wait_for(self._buffer_low.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass  # look again: bufferedamountlow fires only on crossing LOW
+        return hand_off(lambda: self.send_text(text))
+
+    def unsent_messages(self) -> int:
+        """Messages of the data channel the peer has not acknowledged yet (loop thread only).
+
+        Counted in aiortc's SCTP queues: messages not yet cut into chunks,
+        and messages with at least one chunk sent but not acknowledged (a
+        message is whole at the peer only once every chunk is; chunks of one
+        message share their stream sequence number on an ordered channel).
+        """
+        sctp = self._pc.sctp
+        if sctp is None:
+            return 0
+        dc = self._dc
+        count = sum(
+            1 for channel, ppid, data in getattr(sctp, "_data_channel_queue", ())
+            if channel is dc and ppid != _DCEP_PPID and bytes(data) not in self._internal
+        )
+        # Oldest first (sent, then not yet sent). The channel is ordered: the
+        # peer hands a message to the model only after every earlier one, so
+        # from the first chunk not acknowledged on, every message counts,
+        # even one whose own chunks were all acknowledged (selectively).
+        pending: set[int] = set()
+        stuck = False
+        for queue in (getattr(sctp, "_sent_queue", ()), getattr(sctp, "_outbound_queue", ())):
+            for chunk in queue:
+                if chunk.stream_id != dc.id or chunk.protocol == _DCEP_PPID:
+                    continue
+                stuck = stuck or not getattr(chunk, "_acked", False)  # abandoned ones were not delivered
+                if chunk.flags & _WHOLE == _WHOLE and bytes(chunk.user_data) in self._internal:
+                    continue  # a ping: one chunk, known bytes; not a command
+                if stuck:
+                    pending.add(chunk.stream_seq)
+        return count + len(pending)
+
+    def stop_delivery(self) -> None:
+        """No frame, message or ping from here on (any thread): the link is being closed."""
+        self._draining = True
+
+    async def drain(self, timeout: float) -> int:
+        """Wait until the peer acknowledged every message sent, at most ``timeout`` s.
+
+        Returns how many were still unacknowledged (0: all delivered). Pings
+        stop first, so only what the user sent is waited for.
+        """
+        self._draining = True
+        end = time.monotonic() + timeout
+        while True:
+            unsent = self.unsent_messages()
+            if unsent == 0 or self._failed is not None or time.monotonic() >= end:
+                return unsent
+            await asyncio.sleep(0.02)
+
+    # -- control channel (current protocol) ---------------------------------
+    def notify(self, event: str, data: dict[str, Any]) -> None:
+        """Send a control notification (resume/pause/unpublish a track)."""
+        if self._control is None or self._control.readyState != "open":
+            raise ConnectionLostError("the control channel is not open")
+        self._control.send(json.dumps({"type": "notification", "event": event, "data": data}))
+
+    async def request(self, method: str, data: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send a control request and wait for its response; raises its error, typed."""
+        if self._control is None or self._control.readyState != "open":
+            raise ConnectionLostError("the control channel is not open")
+        request_id = f"ctrl_{next(self._requests)}"
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            self._control.send(json.dumps(
+                {"type": "request", "method": method, "request_id": request_id, "data": data}
+            ))
+            reply = await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise ProtocolError(
+                f"the runtime did not answer {method!r} within {timeout:g} s", component="gpu"
+            ) from None
+        finally:
+            self._pending.pop(request_id, None)
+        error = reply.get("error")
+        if isinstance(error, dict):
+            code = str(error.get("code") or "")
+            text = str(error.get("message") or code or "refused")
+            if code in PUBLISH_REFUSED_CODES:
+                raise PublishRefusedError(f"{method} refused: {text}", code="PUBLISH_REFUSED")
+            raise ProtocolError(f"{method} failed: {text} ({code})", component="gpu")
+        body = reply.get("data")
+        return body if isinstance(body, dict) else {}
+
+    def _control_message(self, raw: str | bytes) -> None:
+        self.last_activity = time.monotonic()
+        try:
+            message = json.loads(raw)
+        except (TypeError, ValueError, RecursionError):
+            logger.debug("dropped a control message that is not JSON")
+            return
+        if not isinstance(message, dict) or message.get("type") != "response":
+            logger.debug("dropped an unexpected control message")
+            return
+        future = self._pending.get(str(message.get("request_id")))
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    # -- input ------------------------------------------------------------
+    def input_track(self, kind: TrackKind = "video") -> TrackSpec | None:
+        """The model's first input track of ``kind`` (legacy: the one video m-line)."""
+        if not self.tracks:
+            return TrackSpec("0", "video", "sendonly") if kind == "video" else None
+        return next((t for t in self.tracks if not t.is_output and t.kind == kind), None)
+
+    def input_sender(self, kind: TrackKind = "video") -> RTCRtpSender | None:
+        """The sender that carries our input of ``kind``, or None if the model takes none."""
+        if not self.tracks:
+            return self._transceivers[0].sender if kind == "video" else None
+        track = self.input_track(kind)
+        return self._transceivers[self.tracks.index(track)].sender if track else None
+
+    async def publish(
+        self, track: MediaStreamTrack | None, *, kind: TrackKind | None = None, reclaim: bool = False
+    ) -> None:
+        """Attach ``track`` as our input (None detaches), claiming the slot first where needed.
+
+        ``reclaim``: we held the slot before a reconnect; a current runtime
+        keeps that claim across the reconnect and refuses a second one, which
+        then means it is still ours.
+        """
+        if kind is None:
+            kind = "video" if track is None else track.kind  # type: ignore[assignment]
+        assert kind is not None
+        sender = self.input_sender(kind)
+        spec = self.input_track(kind)
+        if sender is None or spec is None:
+            raise PublishRefusedError(
+                f"the model takes no {kind} input (its tracks: "
+                f"{', '.join(f'{t.name} ({t.kind}, {t.direction})' for t in self.tracks) or 'none'})",
+                code="NO_INPUT_TRACK",
+            )
+        if self.current_protocol and track is not None and spec.name not in self._claimed:
+            try:
+                await self.request("publish_track", {"name": spec.name}, timeout=10.0)
+            except PublishRefusedError:
+                if not reclaim:
+                    raise
+                logger.debug("publish_track after reconnect refused: the claim is still ours")
+            self._claimed.add(spec.name)
+        sender.replaceTrack(track)
+        if self.current_protocol and track is None and spec.name in self._claimed:
+            self._claimed.discard(spec.name)
+            self.notify("unpublish_track", {"name": spec.name})
+
+    async def close(self) -> None:
+        """Stop tasks and close the peer connection, bounded in time."""
+        self._closing = True
+        for future in self._pending.values():
+            if not future.done():
+                future.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        try:
+            await asyncio.wait_for(self._pc.close(), CLOSE_TIMEOUT_S)
+        except (asyncio.TimeoutError, Exception):
+            logger.debug("peer connection close did not finish cleanly", exc_info=True)

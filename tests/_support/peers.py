@@ -1,0 +1,121 @@
+"""The real reactor-runtime peers of ../shared/peer, started for tests.
+
+Two generations: 1.6.3 (the legacy protocol) and 3.10.0 (the current one),
+each in a virtualenv of its own that ``start_peer.sh`` builds on first use
+(shared between runs under the temp dir; a file lock keeps two test
+processes from building the same one at once). Interop tests take the
+``peer`` fixture, which runs every test against both.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import urllib.request
+from typing import Any
+
+from .support import REPO
+
+PEER_SCRIPTS = os.environ.get("REACTOR_PEER_DIR", os.path.join(os.path.dirname(REPO), "shared", "peer"))
+REQUIRED = os.environ.get("REACTOR_SYNC_REQUIRE_INTEROP") == "1"
+RUNTIME_VERSIONS = ("1.6.3", "3.10.0")
+TMP = tempfile.gettempdir()
+# Where each generation's venv lives (PEER_VENV overrides only the legacy one,
+# for runs that pass a prepared 1.6.3 venv, as before).
+VENVS = {
+    "1.6.3": os.environ.get("PEER_VENV", os.path.join(TMP, "reactor-peer", "venv")),
+    "3.10.0": os.environ.get("PEER_VENV_3", os.path.join(TMP, "reactor-peer3", "venv")),
+}
+
+
+def available() -> str | None:
+    """None when the peer scripts are here; otherwise why not."""
+    if not os.path.exists(os.path.join(PEER_SCRIPTS, "start_peer.sh")):
+        return f"no peer scripts at {PEER_SCRIPTS}"
+    return None
+
+
+class PeerProcess:
+    """One reactor-runtime on 127.0.0.1:``port``, with its own work folder."""
+
+    def __init__(self, version: str, port: int, work: str, **env_extra: str) -> None:
+        self.version = version
+        self.generation = "g1" if version.startswith("1.") else "g3"
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        env = dict(os.environ)
+        env.pop("PEER_VENV", None)
+        env.update(PEER_DIR=work, PEER_VENV=VENVS[version], RUNTIME_VERSION=version, **env_extra)
+        self.env = env
+        os.makedirs(os.path.dirname(VENVS[version]), exist_ok=True)
+        with open(VENVS[version] + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # only one process builds a venv at a time
+            proc = subprocess.run(["bash", os.path.join(PEER_SCRIPTS, "start_peer.sh"), str(port)],
+                                  env=env, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(f"reactor-runtime {version} did not start: {proc.stderr[-2000:]}")
+        with open(os.path.join(work, "runtime.pid")) as f:
+            self.pid = int(f.read().strip())
+
+    @property
+    def python(self) -> str:
+        """The peer venv's interpreter (it has the official client beside the runtime)."""
+        return os.path.join(VENVS[self.version], "bin", "python")
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/health", timeout=5) as resp:
+            return dict(json.loads(resp.read()))
+
+    def session_state(self) -> str:
+        """The session's state in the runtime's own words (lowercase)."""
+        if self.generation == "g1":
+            return str(self.health()["state"]).lower()
+        with urllib.request.urlopen(self.url + "/session", timeout=5) as resp:
+            return str(json.loads(resp.read())["state"]).lower()
+
+    def idle(self) -> bool:
+        """No session: a new client may start one."""
+        return self.session_state() == "ready"
+
+    def streaming(self) -> bool:
+        return self.session_state() == "streaming"
+
+    def keeps_session(self) -> bool:
+        """A session survives its client (orphaned, or streaming to the next one)."""
+        return self.session_state() in ("orphaned", "streaming")
+
+    def descendants(self) -> list[int]:
+        """Pids of the runtime's children (its worker processes), recursively."""
+        parents: dict[int, int] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat") as f:
+                        parents[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    pass
+        found, todo = [], [self.pid]
+        while todo:
+            p = todo.pop()
+            kids = [c for c, pp in parents.items() if pp == p]
+            found += kids
+            todo += kids
+        return found
+
+    def kill(self) -> None:
+        """SIGKILL the runtime, then (by pid) the workers it leaves behind."""
+        children = self.descendants()
+        for pid in [self.pid, *children]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stop(self) -> None:
+        self.env["PEER_STOP_GRACE"] = "10"
+        subprocess.run(["bash", os.path.join(PEER_SCRIPTS, "stop_peer.sh")], env=self.env,
+                       capture_output=True, timeout=60)
