@@ -204,7 +204,8 @@ def g3_section(plan: Plan) -> dict[str, Any]:
                         log(f"  round {rnd} {label}: ERROR {res['error']} {str(res.get('stderr', ''))[-300:]}")
                     else:
                         log(f"  round {rnd} {label:16s} TTR {res['ttr_s']*1000:6.1f} ms  "
-                            f"TTFF {res['ttff_s']*1000:6.1f} ms  fps {res['fps']:5.2f}  CPU {res['cpu_ms_per_frame']:.3f} ms/frame  "
+                            f"TTFF {res['ttff_s']*1000:6.1f} ms  fps {res['fps']:5.2f}  "
+                            f"CPU {res['cpu_ms_per_frame']:.3f} ms/frame  "
                             f"RSS {res['peak_rss_mb']:.0f} MB")
     except RuntimeError as exc:
         out["error"] = str(exc)
