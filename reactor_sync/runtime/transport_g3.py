@@ -257,6 +257,16 @@ def add_transport_routes(http: HttpServer, resolve: Resolver, prefix: str = TRAN
             return denied or detail(404, "Unknown session")
         return Response.json({"ice_servers": transport.ice_servers})
 
+    async def connection(request: Request) -> tuple[G3TransportServer, int] | Response:
+        """The session's transport and the path's connection id, or the answer refusing them."""
+        transport, denied = await resolve(request)
+        if transport is None:
+            return denied or detail(404, "Unknown session")
+        cid = _cid(request)
+        if cid is None:
+            return detail(422, "connection id must be an integer in 1001..9999")
+        return transport, cid
+
     async def connections(request: Request) -> Response:
         transport, denied = await resolve(request)
         if transport is None:
@@ -267,12 +277,10 @@ def add_transport_routes(http: HttpServer, resolve: Resolver, prefix: str = TRAN
         return Response.json({"connection_id": cid, "track_map": transport.track_map()}, 201)
 
     async def offer(request: Request) -> Response:
-        transport, denied = await resolve(request)
-        if transport is None:
-            return denied or detail(404, "Unknown session")
-        cid = _cid(request)
-        if cid is None:
-            return detail(422, "connection id must be an integer in 1001..9999")
+        found = await connection(request)
+        if isinstance(found, Response):
+            return found
+        transport, cid = found
         try:
             body = request.json()
         except ValueError:
@@ -290,21 +298,17 @@ def add_transport_routes(http: HttpServer, resolve: Resolver, prefix: str = TRAN
         return await transport.offer(cid, body["sdp_offer"], mapping)
 
     async def answer(request: Request) -> Response:
-        transport, denied = await resolve(request)
-        if transport is None:
-            return denied or detail(404, "Unknown session")
-        cid = _cid(request)
-        if cid is None:
-            return detail(422, "connection id must be an integer in 1001..9999")
+        found = await connection(request)
+        if isinstance(found, Response):
+            return found
+        transport, cid = found
         return transport.poll(cid)
 
     async def candidates(request: Request) -> Response:
-        transport, denied = await resolve(request)
-        if transport is None:
-            return denied or detail(404, "Unknown session")
-        cid = _cid(request)
-        if cid is None:
-            return detail(422, "connection id must be an integer in 1001..9999")
+        found = await connection(request)
+        if isinstance(found, Response):
+            return found
+        transport, cid = found
         try:
             body = request.json()
         except ValueError:
