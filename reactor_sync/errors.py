@@ -243,6 +243,12 @@ class ClipError(ReactorError):
     default_component = "gpu"
 
 
+class RecordingError(ReactorError):
+    """The recorder could not write its file (an encoder or disk failure)."""
+
+    default_code = "RECORDING_FAILED"
+
+
 class UploadError(ReactorError):
     """A file upload was refused or failed (the announcement, or the bytes' PUT)."""
 

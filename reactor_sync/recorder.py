@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ import av
 import numpy as np
 
 from .audio import AudioChunk
-from .errors import InvalidArgumentError, ReactorTimeoutError
+from .errors import InvalidArgumentError, ReactorError, ReactorTimeoutError, RecordingError
 from .frames import Frame
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,15 @@ class Recording:
     """One MP4 being written; made by ``Reactor.record()``."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, seconds: float | None = None, order: list[str] | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        seconds: float | None = None,
+        order: list[str] | None = None,
+        on_error: Callable[[ReactorError], object] | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        self._on_error = on_error
         self._order = list(order or [])
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
@@ -61,7 +68,7 @@ class Recording:
         if seconds is not None and not (isinstance(seconds, (int, float)) and seconds > 0):
             raise InvalidArgumentError(f"seconds must be a positive number or None, got {seconds!r}")
         self.seconds = seconds
-        self.error: BaseException | None = None
+        self.error: RecordingError | None = None
         self._queue: queue.Queue[tuple[str, Any, float] | None] = queue.Queue(QUEUE_ITEMS)
         self._stopping = threading.Event()
         self._done = threading.Event()
@@ -70,7 +77,10 @@ class Recording:
         self._frames: dict[str, int] = {}
         self._audio_samples = 0
         self._audio_rate = 48000
-        self._container = av.open(self.path, mode="w")
+        try:
+            self._container = av.open(self.path, mode="w")
+        except (OSError, ValueError) as exc:  # no such format for the name, no permission, ...
+            raise InvalidArgumentError(f"cannot record to {self.path!r}: {exc}") from exc
         self._thread = threading.Thread(target=self._run, name="reactor-sync-recorder", daemon=True)
         self._thread.start()
 
@@ -123,7 +133,7 @@ class Recording:
 
     def result(self) -> RecordingResult:
         if self.error is not None:
-            raise self.error
+            raise self.error.clone()
         duration = 0.0 if self._start is None else self._last - self._start
         return RecordingResult(self.path, dict(self._frames), self._audio_samples / self._audio_rate,
                                duration, self._dropped)
@@ -142,15 +152,24 @@ class Recording:
                     self._write(writer, following)
                 writer.flush()
         except BaseException as exc:  # noqa: BLE001 - kept for the caller, raised by result()
-            logger.exception("recording to %s failed", self.path)
-            self.error = exc
+            logger.debug("recording to %s failed", self.path, exc_info=True)
+            self._fail(exc)
         finally:
             try:
                 self._container.close()
             except Exception as exc:  # a file with no stream cannot be finished
-                self.error = self.error or exc
+                if self.error is None:
+                    self._fail(exc)
             self._stopping.set()
             self._done.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        """Keep a typed error for result() and tell error handlers at once, not only at stop."""
+        error = RecordingError(f"recording to {self.path!r} failed: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        self.error = error
+        if self._on_error is not None:
+            self._on_error(error)
 
     def _first_items(self) -> list[tuple[str, Any, float]] | None:
         """Gather the first :data:`GATHER_S` of media, so every stream exists before the first packet.

@@ -49,7 +49,7 @@ class MediaMixin(ReactorBase):
                 raise AlreadyConnectedError("a recording is already running; call stop_recording() first")
             plan = self._plan
             order = [t.name for t in plan.tracks if t.is_output] if plan is not None else []
-            recording = self._recording = Recording(path, seconds=seconds, order=order)
+            recording = self._recording = Recording(path, seconds=seconds, order=order, on_error=self._report)
         if seconds is None:
             return recording
         try:
