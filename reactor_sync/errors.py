@@ -21,6 +21,7 @@ The tree (``code`` in brackets; ``*`` marks the recoverable ones)::
     +-- ForkedProcessError (also RuntimeError) [USED_AFTER_FORK]
     +-- LoopThreadCallError (also RuntimeError) [CALLED_FROM_LOOP_THREAD]
     +-- ClipError [CLIP_FAILED]
+    +-- RecordingError [RECORDING_FAILED]
     +-- UploadError [UPLOAD_FAILED]
 
 Why one hierarchy: the same object is raised by a blocking call, passed to
