@@ -51,10 +51,12 @@ from ._mailbox import Mailbox, MailboxClosed
 from ._no_pickle import NotPicklable
 from ._webrtc.loopback_ice import is_loopback_host
 from ._webrtc.peer_link import PeerLink
+from ._wire import WIRES, Received, WireName
 from .audio import AudioChunk
 from .clips import ClipReplies
 from .command_check import check_command
 from .errors import (
+    CommandError,
     ConnectionLostError,
     InvalidArgumentError,
     NotConnectedError,
@@ -117,6 +119,12 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             and custom transports: wrap the built-in one to observe it, or
             substitute a transport of your own. Its ``generation`` fixes
             the protocol; nothing is probed.
+        wire: the data-channel wire on the current protocol: ``"auto"``
+            (default) asks the runtime in protobuf ("v1": commands answered
+            with the model's reply or a coded error, steps) at READY and
+            falls back to JSON ("v0") when it does not answer within 1.5 s;
+            ``"v1"`` or ``"v0"`` fixes it. The legacy protocol always
+            speaks JSON. ``reactor.wire`` says which one is in use.
     """
 
     def __init__(
@@ -133,6 +141,7 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         auto_reconnect: bool | ReconnectPolicy = False,
         protocol: ProtocolChoice = "auto",
         signaling: Signaling | None = None,
+        wire: str = "auto",
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -147,6 +156,10 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         if protocol not in PROTOCOL_CHOICES:
             raise InvalidArgumentError(f"protocol must be one of {PROTOCOL_CHOICES}, got {protocol!r}")
         self._protocol = protocol
+        if wire not in WIRES:
+            raise InvalidArgumentError(f"wire must be one of {WIRES}, got {wire!r}")
+        self._wire_choice = wire
+        self._wire: WireName | None = None  # what the last connection settled on
         if signaling is not None and not all(
             callable(getattr(signaling, name, None))
             for name in ("start_session", "prepare", "negotiate", "close_session", "close")
@@ -223,6 +236,17 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
     def protocol(self) -> Generation | None:
         """The protocol generation in use ("g1" or "g3"), or None before the first connect."""
         return self._signaling.generation
+
+    @property
+    def wire(self) -> WireName | None:
+        """The data-channel wire of the connection: "v1" (protobuf) or "v0" (JSON); None before it is known.
+
+        On "v1" ``send_command()`` returns the model's reply and raises
+        :class:`~reactor_sync.CommandError` for a rejected command; on "v0"
+        (the legacy protocol, and current runtimes that do not speak
+        protobuf) commands are fire-and-forget.
+        """
+        return self._wire
 
     # ------------------------------------------------------------------ state
     def get_status(self) -> ReactorStatus:
@@ -344,28 +368,50 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         scope: Scope = "application",
         timeout: float = DEFAULT_CALL_TIMEOUT_S,
         validate: bool = True,
-    ) -> None:
-        """Send a command to the model (``data`` None sends ``{}``).
+        wait: bool = True,
+    ) -> dict[str, Any] | None:
+        """Send a command to the model (``data`` None sends ``{}``); on the protobuf wire, return its answer.
+
+        On the protobuf wire (``reactor.wire == "v1"``) the runtime answers
+        every command: this returns the model's reply ``{"type": ..., "data":
+        ...}`` (not also delivered as a message), or None when the handler
+        returned nothing, and raises :class:`~reactor_sync.CommandError`
+        (``.code`` the runtime's: ``invalid_command``, ``unresolved_upload``,
+        ``internal_error`` or the model's own) when it rejected the command.
+        With ``wait=False`` it returns once the command is handed off; the
+        reply then arrives as an ordinary message and a rejection goes to
+        error handlers and ``get_last_error()``. On the JSON wire commands
+        have no answer: this returns None once handed off (a reply, if the
+        model sends one, arrives as a message).
 
         Raises InvalidArgumentError if ``data`` is not a JSON-serialisable
         dict, or (once the capabilities are known, unless ``validate=False``)
         does not fit the command's schema, and NotConnectedError unless
-        READY; in both cases nothing was sent.
-        Returns once the message is handed to the data channel. While more
-        than 4 MiB of commands wait to go out, it blocks (back-pressure);
-        a ReactorTimeoutError means the command was NOT sent (retrying is
-        safe). A command larger than the peer's maximum message size raises
+        READY; in both cases nothing was sent. While more than 4 MiB of
+        commands wait to go out, it blocks (back-pressure). A
+        ReactorTimeoutError says whether the command was sent: if not,
+        retrying is safe; if it was, its late answer goes to the handlers as
+        above. A command larger than the peer's maximum message size raises
         InvalidArgumentError naming the limit. Commands still unacknowledged
         when the connection closes are counted (``stats()["commands_unsent"]``)
         and reported to error handlers (code COMMANDS_UNSENT).
         """
         self._check_process()
-        text = encode_command(command, {} if data is None else data, scope)
+        if data is None:
+            data = {}
+        text = encode_command(command, data, scope)  # the checks every wire needs, before anything else
         timeout = check_timeout(timeout)
         if validate and scope == "application":  # against the capabilities, once known
             check_command(self._capabilities, command, data)
         link = self._ready_link(f"send_command({command!r})")
-        size = len(text.encode("utf-8"))
+        wire = link.wire
+        request_id = link.next_request_id() if wire.answers_commands else None
+        if scope == "runtime":
+            channel, frame = wire.platform(command, data, request_id)
+            request_id = None  # the platform's answers come as runtime messages
+        else:
+            channel, frame = wire.command(command, data, request_id, text)
+        size = len(frame.encode("utf-8")) if isinstance(frame, str) else len(frame)
         limit = link.max_message_size
         if limit is not None and size > limit:
             raise InvalidArgumentError(
@@ -374,8 +420,9 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             )
         hand_off = HandOff()
         try:
-            _loop.get_loop().run(
-                _send(link, text, size, command, hand_off), timeout=timeout, what=f"sending command {command!r}"
+            answer = _loop.get_loop().run(
+                _send(link, channel, frame, size, command, hand_off, request_id, wait),
+                timeout=timeout, what=f"sending command {command!r}",
             )
         except ReactorTimeoutError:
             if hand_off.abandon():
@@ -383,10 +430,25 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
                     f"command {command!r} was not sent within {timeout:g} s (the send buffer is full: "
                     "the peer reads slower than commands are sent); it will not be sent"
                 ) from None
-            # Handed off just as the time ran out: sent like any other.
+            if request_id is None:
+                return None  # handed off just as the time ran out: sent like any other
+            raise ReactorTimeoutError(
+                f"command {command!r} was sent but the runtime did not answer within {timeout:g} s; "
+                "a late answer goes to the message and error handlers"
+            ) from None
         except BaseException:
             hand_off.abandon()
             raise
+        if answer is None:
+            return None
+        if answer.error is not None:
+            code, text = answer.error
+            raise CommandError(
+                f"command {command!r} was rejected by the runtime: {text or 'no reason given'} ({code})",
+                code=code or "command_failed", command=command,
+            )
+        reply = answer.reply
+        return dict(reply) if isinstance(reply, dict) else None
 
     # ---------------------------------------------------------------- frames
     def get_frame(
@@ -517,10 +579,27 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
     # ----------------------------------------------------------- input video
 
 
-async def _send(link: PeerLink, text: str, size: int, command: str, hand_off: HandOff) -> None:
+async def _send(
+    link: PeerLink, channel: str, frame: str | bytes, size: int, command: str, hand_off: HandOff,
+    request_id: str | None, wait: bool,
+) -> Received | None:
+    """Hand the command off (back-pressure first), then wait for its answer if there is one to wait for."""
+    answer = link.expect_answer(request_id) if request_id is not None else None
     try:
-        await link.send_command(text, size, hand_off)
-    except ConnectionLostError as exc:
-        raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
+        try:
+            await link.send_command(channel, frame, size, hand_off)
+        except ConnectionLostError as exc:
+            raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
+        if answer is None or not wait:
+            return None
+        try:
+            return await answer
+        except ConnectionLostError as exc:
+            raise ConnectionLostError(
+                f"command {command!r} was sent but the connection was lost before its answer: {exc.message}"
+            ) from exc
+    finally:
+        if request_id is not None and (answer is None or not answer.done()):
+            link.forget_answer(request_id, command)
 
 

@@ -17,6 +17,7 @@ The tree (``code`` in brackets; ``*`` marks the recoverable ones)::
     |   +-- ServiceUnavailableError [SERVICE_UNAVAILABLE]*
     |   +-- SessionConflictError [SESSION_CONFLICT]*
     +-- PublishRefusedError [PUBLISH_REFUSED]
+    +-- CommandError [command_failed] (.code: the runtime's own, e.g. invalid_command)
     +-- InvalidArgumentError (also ValueError) [INVALID_ARGUMENT]
     +-- ForkedProcessError (also RuntimeError) [USED_AFTER_FORK]
     +-- LoopThreadCallError (also RuntimeError) [CALLED_FROM_LOOP_THREAD]
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 Component = Literal["coordinator", "gpu", "client"]
 
@@ -217,6 +218,30 @@ class SessionEndedError(ConnectionLostError):
 
     default_code = "SESSION_ENDED"
     default_recoverable = False
+
+
+class CommandError(ReactorError):
+    """The runtime rejected a command, or the model's handler failed (protobuf wire only).
+
+    ``code`` is the runtime's own code, lower case as it sends it:
+    ``invalid_command`` (unknown command, arguments that fail the schema),
+    ``unresolved_upload`` (a file reference the runtime does not have),
+    ``internal_error`` (the handler raised), or a code of the model's own.
+    ``command`` names the command. Raised by ``send_command()`` while it
+    waits for the answer; reported to error handlers when nobody waits.
+    """
+
+    default_code = "command_failed"
+    default_component = "gpu"
+
+    def __init__(self, message: str, *, command: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.command = command
+
+    def clone(self) -> CommandError:
+        copy = type(self)(self.message, command=self.command, code=self.code, component=self.component,
+                          recoverable=self.recoverable, retry_after=self.retry_after, status_code=self.status_code)
+        return copy
 
 
 class InvalidArgumentError(ReactorError, ValueError):

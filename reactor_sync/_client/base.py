@@ -24,6 +24,7 @@ from .. import _loop
 from .._deadline import Deadline
 from .._mailbox import Mailbox
 from .._webrtc.peer_link import PeerLink
+from .._wire import WireName
 from ..audio import AudioChunk
 from ..audio_input import AudioSource
 from ..clips import ClipReplies
@@ -54,6 +55,8 @@ class ReactorBase:
     local: bool
     url: str
     _protocol: ProtocolChoice
+    _wire_choice: str
+    _wire: WireName | None
     _stall_timeout: float | None
     _policy: ReconnectPolicy | None
     _stop_auto: threading.Event
@@ -94,7 +97,8 @@ class ReactorBase:
         raise NotImplementedError
 
     def send_command(self, command: str, data: Any = None, *, scope: Scope = "application",
-                     timeout: float = DEFAULT_CALL_TIMEOUT_S, validate: bool = True) -> None:
+                     timeout: float = DEFAULT_CALL_TIMEOUT_S, validate: bool = True,
+                     wait: bool = True) -> dict[str, Any] | None:
         raise NotImplementedError
 
     def _make_signaling(self) -> DetectingSignaling:

@@ -121,7 +121,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             # and an advertised public STUN server would only stall gathering.
             ice = [] if self._loopback else plan.ice_servers
             link, offer = loop.run(
-                self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer",
+                self._make_offer(ice, plan, resume), timeout=deadline.remaining(), what="creating the WebRTC offer",
                 cancel=deadline,
             )
             self._main_track = link.main_video_name  # frames may come before READY
@@ -151,6 +151,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             raise
         with self._lock:
             self._link = link
+            self._wire = link.wire.name
             track, _ = self._input
             audio_in = self._audio_input
         if track is not None:  # input published before a reconnect goes on
@@ -160,7 +161,7 @@ class ConnectionMixin(LoopCallbacksMixin):
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
-    async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan) -> tuple[PeerLink, str]:
+    async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan, resume: bool) -> tuple[PeerLink, str]:
         # Weak callbacks: the loop must not keep a dropped Reactor alive.
         link = PeerLink(
             ice_servers=ice,
@@ -173,6 +174,9 @@ class ConnectionMixin(LoopCallbacksMixin):
             stall_timeout=self._stall_timeout,
             loopback=self._loopback,
             tracks=plan.tracks if plan.generation == "g3" else None,
+            # A reconnect to the same runtime keeps the wire it found: no second probe.
+            wire=self._wire if resume and self._wire is not None else self._wire_choice,
+            on_command_error=_weak_call(self._on_command_error),
         )
         try:
             return link, await link.create_offer()

@@ -28,9 +28,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -43,9 +43,10 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .._wire import JSON_WIRE, PROTOBUF_WIRE, ClientWire, Received, decode, wire_for
 from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
 from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
-from ..messages import encode_command
+from ..messages import Message
 from ..tracks import TrackKind, TrackSpec
 from . import liveness as _liveness
 from .bundle import rebundle
@@ -72,6 +73,15 @@ PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
 # it a fast caller buffers without bound and disconnect() has megabytes to flush.
 COMMAND_BUFFER_HIGH = 4 * 1024 * 1024
 COMMAND_BUFFER_LOW = 1024 * 1024
+# How long a current runtime has to answer the protobuf wire's first request
+# (its schema) before we take it for one that only speaks JSON. A runtime
+# that speaks protobuf answers in milliseconds; one that does not stays
+# silent, so this is what such a runtime costs each connect with wire="auto".
+WIRE_PROBE_S = 1.5
+WIRE_PROBE_FIXED_S = 5.0  # with wire="v1" fixed by the caller: only a slow runtime, not a JSON one
+# Answers nobody waits for any more (send_command(wait=False), or a caller
+# who timed out) are matched to their command by id, for at most this many.
+UNCLAIMED_KEPT = 4096
 # SCTP chunk flags (first fragment 0x02, last 0x01); WebRTC's DCEP payload
 # protocol id (channel open/ack messages, not ours).
 _WHOLE = 0x03  # first and last fragment: a message in one chunk
@@ -88,12 +98,14 @@ class PeerLink:
         on_frame: Callable[[Any], None],
         on_track_frame: Callable[[str, Any], None] | None = None,
         on_audio: Callable[[str, Any], None] | None = None,
-        on_message: Callable[[str | bytes], None],
+        on_message: Callable[[Message | None, str | None, int], None],
         on_track: Callable[[MediaStreamTrack], None],
         on_lost: Callable[["PeerLink", ReactorConnectionError], None],
         stall_timeout: float | None,
         loopback: bool,
         tracks: list[TrackSpec] | None = None,
+        wire: str = "auto",
+        on_command_error: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         # None or []: the legacy layout; otherwise the current one, per track.
@@ -112,7 +124,13 @@ class PeerLink:
                 transceiver.setCodecPreferences(preferred_video_codecs())
         self._requests = itertools.count(1)
         self._claimed: set[str] = set()  # input tracks this connection holds
-        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._pending: dict[str, asyncio.Future[Received]] = {}
+        self._unclaimed: OrderedDict[str, str] = OrderedDict()  # request id -> the command it carried
+        # The legacy runtime speaks JSON only; a current one is asked at READY
+        # (see settle_wire) unless the caller fixed the wire.
+        self._wire_choice = wire if self.tracks else JSON_WIRE
+        self.wire: ClientWire = wire_for(JSON_WIRE if self._wire_choice == "auto" else self._wire_choice)
+        self._on_command_error = on_command_error
         self._on_frame = on_frame
         self._on_track_frame = on_track_frame
         self._on_audio = on_audio
@@ -130,7 +148,7 @@ class PeerLink:
         self._draining = False  # disconnect() is flushing: no pings, nothing delivered
         # Our own messages on the data channel (pings, capability requests): not
         # the user's commands, so never counted as commands unsent.
-        self._internal: set[bytes] = {encode_command("ping", {}, "runtime").encode()}
+        self._internal: set[bytes] = set()
         self._buffer_low = asyncio.Event()
         self._dc.bufferedAmountLowThreshold = COMMAND_BUFFER_LOW
         self._dc.on("bufferedamountlow", self._buffer_low.set)
@@ -174,23 +192,14 @@ class PeerLink:
             else:
                 self._spawn(self._drain(track, name, main=False))
 
-        @dc.on("open")
-        def _open() -> None:
-            self._spawn(self._ping_loop())
-            self._check_ready()
-
-        @dc.on("message")
-        def _message(raw: str | bytes) -> None:
-            self.last_activity = time.monotonic()
-            if not self._draining:  # disconnect() in progress: the user stopped listening
-                self._on_message(raw)
-
+        dc.on("open", self._check_ready)
+        dc.on("message", functools.partial(self._received, "data"))
         for channel in self._channels():
             channel.on("close", lambda label=channel.label: self._fail(
                 ConnectionLostError(f"the {label!r} channel was closed by the peer")))
         if self._control is not None:
             self._control.on("open", self._check_ready)
-            self._control.on("message", self._control_message)
+            self._control.on("message", functools.partial(self._received, "control"))
 
     @property
     def main_video_name(self) -> str | None:
@@ -224,6 +233,9 @@ class PeerLink:
             return
         self._failed = error
         self._ready.set()  # wake accept_answer() so it can raise
+        for future in self._pending.values():  # requests waiting for an answer: none will come
+            if not future.done():
+                future.set_exception(error.clone())
         self._buffer_low.set()  # wake a command waiting for buffer space: it fails now
         if self._was_ready:
             self._on_lost(self, error)
@@ -268,12 +280,44 @@ class PeerLink:
         self._was_ready = True
         self.last_activity = time.monotonic()
         self._heartbeats = _liveness.watch(self._pc.sctp, self._touch, self._on_rtt)
+        if self._stall_timeout:
+            self._spawn(self._watchdog(self._stall_timeout))
+        # Before anything else is sent: a current runtime latches the wire on
+        # the first frame it receives.
+        await self.settle_wire()
         self._spawn(self._stats_loop())
+        self._spawn(self._ping_loop())
         for track in self.tracks:
             if track.is_output:  # the runtime starts every output paused
                 self.notify("resume_track", {"name": track.name})
-        if self._stall_timeout:
-            self._spawn(self._watchdog(self._stall_timeout))
+
+    async def settle_wire(self) -> None:
+        """Choose the wire for this connection, by asking the runtime in protobuf.
+
+        A runtime that speaks protobuf answers the schema request (which the
+        client wants anyway: the answer is delivered as ``modelSchema``); one
+        that does not ignores the binary frame, and after WIRE_PROBE_S the
+        connection speaks JSON. A wire fixed by the caller is not probed; a
+        fixed "v1" that goes unanswered fails the connect.
+        """
+        if self._wire_choice == JSON_WIRE:
+            return
+        probe = wire_for(PROTOBUF_WIRE)
+        request_id = self.next_request_id()
+        fixed = self._wire_choice == PROTOBUF_WIRE
+        try:
+            await self.call(probe.platform("requestSchema", {}, request_id), request_id,
+                            timeout=WIRE_PROBE_FIXED_S if fixed else WIRE_PROBE_S,
+                            what="the protobuf wire's schema request")
+        except ProtocolError:
+            if fixed:
+                raise ProtocolError(
+                    f"the runtime did not answer on the protobuf wire within {WIRE_PROBE_FIXED_S:g} s "
+                    "(wire='v1'); it may speak JSON only: use wire='auto' or wire='v0'", component="gpu",
+                ) from None
+            logger.info("the runtime did not answer in protobuf within %.1f s: speaking JSON", WIRE_PROBE_S)
+            return
+        self.wire = probe
 
     def _touch(self) -> None:
         self.last_activity = time.monotonic()
@@ -334,11 +378,11 @@ class PeerLink:
             logger.exception("draining track %r stopped unexpectedly", name)
 
     async def _ping_loop(self) -> None:
-        ping = encode_command("ping", {}, "runtime")
+        channel, ping = self.wire.platform("ping", {}, None)
         while True:
-            if self._dc.readyState == "open" and not self._draining:
+            if not self._draining:
                 try:
-                    self._dc.send(ping)
+                    self.send(channel, ping, internal=True)
                 except Exception:
                     logger.debug("ping not sent", exc_info=True)
             await asyncio.sleep(PING_INTERVAL_S)
@@ -368,13 +412,75 @@ class PeerLink:
                 )
                 return
 
-    def send_text(self, text: str, *, internal: bool = False) -> None:
-        """Send on the data channel; ``internal``: ours, not a user's command (see unsent_messages)."""
-        if self._dc.readyState != "open":
-            raise ConnectionLostError("the data channel is not open")
-        if internal:
-            self._internal.add(text.encode())
-        self._dc.send(text)
+    def send(self, channel: str, frame: str | bytes, *, internal: bool = False) -> None:
+        """Send one frame on ``channel``; ``internal``: ours, not a user's command (see unsent_messages)."""
+        target = self._control if channel == "control" else self._dc
+        if target is None or target.readyState != "open":
+            raise ConnectionLostError(f"the {channel} channel is not open")
+        if internal and target is self._dc:
+            self._internal.add(frame.encode() if isinstance(frame, str) else bytes(frame))
+        target.send(frame)
+
+    def send_platform(self, kind: str, data: dict[str, Any]) -> None:
+        """Send a runtime-scope message (``requestSchema``, ``requestClip``, ...) in this connection's wire."""
+        channel, frame = self.wire.platform(kind, data, self.next_request_id())
+        self.send(channel, frame, internal=True)
+
+    def next_request_id(self) -> str:
+        return f"rs_{next(self._requests)}"
+
+    # -- inbound --------------------------------------------------------
+    def _received(self, channel: str, raw: str | bytes) -> None:
+        """One frame from either channel: an answer to a request of ours, or a message for the user."""
+        self.last_activity = time.monotonic()
+        received = decode(channel, raw)
+        request_id = received.request_id
+        if request_id is not None:
+            future = self._pending.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_result(received)
+                if not received.shared:
+                    return
+            else:
+                command = self._unclaimed.pop(request_id, None)
+                if received.error is not None and command is not None and not received.shared:
+                    if self._on_command_error is not None and not self._draining:
+                        self._on_command_error(command, *received.error)
+                    return
+        if self._draining:  # disconnect() in progress: the user stopped listening
+            return
+        if received.message is not None or received.dropped is not None:
+            self._on_message(received.message, received.dropped, len(raw))
+
+    async def call(
+        self, outbound: tuple[str, str | bytes], request_id: str, *, timeout: float | None, what: str
+    ) -> Received:
+        """Send a request and wait for its answer (``timeout`` None: until the caller's own deadline)."""
+        future = self.expect_answer(request_id)
+        try:
+            self.send(*outbound)
+            if timeout is None:
+                return await future
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise ProtocolError(f"the runtime did not answer {what} within {timeout:g} s", component="gpu") from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    def expect_answer(self, request_id: str) -> asyncio.Future[Received]:
+        """A future for the answer to ``request_id`` (register before sending)."""
+        future: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        return future
+
+    def forget_answer(self, request_id: str, command: str) -> None:
+        """Nobody waits for ``request_id`` any more: its answer goes to the user's handlers."""
+        future = self._pending.pop(request_id, None)
+        if future is not None and future.done():
+            return
+        self._unclaimed[request_id] = command
+        while len(self._unclaimed) > UNCLAIMED_KEPT:
+            self._unclaimed.popitem(last=False)
 
     # -- commands: size, back-pressure, drain ---------------------------------
     @property
@@ -388,14 +494,16 @@ class PeerLink:
         """Bytes of commands accepted by the data channel and not yet handed to SCTP."""
         return int(self._dc.bufferedAmount)
 
-    async def send_command(self, text: str, size: int, hand_off: Callable[[Callable[[], None]], bool]) -> bool:
+    async def send_command(
+        self, channel: str, frame: str | bytes, size: int, hand_off: Callable[[Callable[[], None]], bool]
+    ) -> bool:
         """Wait for buffer space (back-pressure), then send through ``hand_off``.
 
         ``hand_off(send)`` runs ``send`` unless the caller has given up
         meanwhile (then it returns False): everything that may take time
         happens before it, so a caller's timeout means "not sent".
         """
-        while self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
+        while channel == "data" and self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
             if self._failed is not None or self._closing or self._dc.readyState != "open":
                 raise ConnectionLostError("the data channel closed while the command waited for buffer space")
             self._buffer_low.clear()
@@ -403,7 +511,7 @@ class PeerLink:
                 await asyncio.wait_for(self._buffer_low.wait(), 0.5)
             except asyncio.TimeoutError:
                 pass  # look again: bufferedamountlow fires only on crossing LOW
-        return hand_off(lambda: self.send_text(text))
+        return hand_off(lambda: self.send(channel, frame))
 
     def unsent_messages(self) -> int:
         """Messages of the data channel the peer has not acknowledged yet (loop thread only).
@@ -458,52 +566,21 @@ class PeerLink:
 
     # -- control channel (current protocol) ---------------------------------
     def notify(self, event: str, data: dict[str, Any]) -> None:
-        """Send a control notification (resume/pause/unpublish a track)."""
-        if self._control is None or self._control.readyState != "open":
-            raise ConnectionLostError("the control channel is not open")
-        self._control.send(json.dumps({"type": "notification", "event": event, "data": data}))
+        """Send a track verb that has no answer (resume/pause/unpublish a track)."""
+        self.send(*self.wire.track(event, str(data.get("name", "")), None))
 
     async def request(self, method: str, data: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send a control request and wait for its response; raises its error, typed."""
-        if self._control is None or self._control.readyState != "open":
-            raise ConnectionLostError("the control channel is not open")
-        request_id = f"ctrl_{next(self._requests)}"
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
-            self._control.send(json.dumps(
-                {"type": "request", "method": method, "request_id": request_id, "data": data}
-            ))
-            reply = await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise ProtocolError(
-                f"the runtime did not answer {method!r} within {timeout:g} s", component="gpu"
-            ) from None
-        finally:
-            self._pending.pop(request_id, None)
-        error = reply.get("error")
-        if isinstance(error, dict):
-            code = str(error.get("code") or "")
-            text = str(error.get("message") or code or "refused")
+        """Send a track request (``publish_track``) and wait for its answer; raises its error, typed."""
+        request_id = self.next_request_id()
+        reply = await self.call(self.wire.track(method, str(data.get("name", "")), request_id), request_id,
+                                timeout=timeout, what=repr(method))
+        if reply.error is not None:
+            code, text = reply.error
+            text = text or code or "refused"
             if code in PUBLISH_REFUSED_CODES:
                 raise PublishRefusedError(f"{method} refused: {text}", code="PUBLISH_REFUSED")
             raise ProtocolError(f"{method} failed: {text} ({code})", component="gpu")
-        body = reply.get("data")
-        return body if isinstance(body, dict) else {}
-
-    def _control_message(self, raw: str | bytes) -> None:
-        self.last_activity = time.monotonic()
-        try:
-            message = json.loads(raw)
-        except (TypeError, ValueError, RecursionError):
-            logger.debug("dropped a control message that is not JSON")
-            return
-        if not isinstance(message, dict) or message.get("type") != "response":
-            logger.debug("dropped an unexpected control message")
-            return
-        future = self._pending.get(str(message.get("request_id")))
-        if future is not None and not future.done():
-            future.set_result(message)
+        return reply.reply if isinstance(reply.reply, dict) else {}
 
     # -- input ------------------------------------------------------------
     def input_track(self, kind: TrackKind = "video") -> TrackSpec | None:
