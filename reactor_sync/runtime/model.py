@@ -170,6 +170,15 @@ def _number(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _received(value: Any) -> str:
+    """A number as the runtime received it: JSON numbers ride the wire as doubles (``999.0``)."""
+    return repr(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def _received_type(value: Any) -> str:
+    return "float" if isinstance(value, int) and not isinstance(value, bool) else type(value).__name__
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One command parameter, serialised like the real runtime's schema."""
@@ -196,20 +205,22 @@ class ParamSpec:
     def validate(self, name: str, value: Any) -> Any:
         """Return the value or raise ValueError with the reason (bool is not a number here).
 
-        The reasons read like reactor-runtime 3.10's: ``expected integer, got
-        str``, ``value: 999 > le(255)``.
+        The reasons read exactly like reactor-runtime 3.10's, which sees every
+        number as the double the protobuf wire carries: ``expected integer,
+        got str``, ``expected string, got float`` (for a ``3``), ``value:
+        999.0 > le(255)`` (the bound as declared).
         """
         if isinstance(value, bool) and self.type != "boolean":
             raise ValueError(f"expected {self.type}, got bool")
         if self.type == "integer" and isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, _JSON_TYPES[self.type]):
-            raise ValueError(f"expected {self.type}, got {type(value).__name__}")
+            raise ValueError(f"expected {self.type}, got {_received_type(value)}")
         number: Any = value
         if self.minimum is not None and number < self.minimum:
-            raise ValueError(f"{name}: {_number(value)} < ge({_number(self.minimum)})")
+            raise ValueError(f"{name}: {_received(value)} < ge({_number(self.minimum)})")
         if self.maximum is not None and number > self.maximum:
-            raise ValueError(f"{name}: {_number(value)} > le({_number(self.maximum)})")
+            raise ValueError(f"{name}: {_received(value)} > le({_number(self.maximum)})")
         return value
 
 

@@ -74,7 +74,7 @@ def test_official_client_gets_replies_coded_errors_uploads_and_clips(
     for case in ("out_of_bounds", "unknown"):
         assert result[case]["code"] == "invalid_command", result[case]
         assert result[case]["seconds"] < 1.0, result[case]
-    assert "value: 999 > le(255)" in result["out_of_bounds"]["text"]
+    assert "value: 999.0 > le(255)" in result["out_of_bounds"]["text"]
     assert "unknown command" in result["unknown"]["text"]
     assert result["upload_ref"]["name"] == "green.png" and result["upload_ref"]["size"] > 0
     assert result["upload_ack"] is None  # the model took the file (a wrong reference is refused below)
@@ -100,5 +100,5 @@ def test_official_client_steps(python: str, server: tuple[Server, list[str]]) ->
     assert result["step3"]["step"] == 3 and _near(result["step3"]["second_pixel"], GREEN), result["step3"]
     refused = result["refused"]
     assert refused["class"] == "StepRefusedError" and refused["code"] == "step_refused", refused
-    assert "commands[0] is refused: value: 999 > le(255)" in refused["text"]
+    assert "commands[0] is refused: value: 999.0 > le(255)" in refused["text"]
     assert result["echo"] == {"type": "echo", "data": {"text": "between steps"}}

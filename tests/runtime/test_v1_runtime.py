@@ -120,7 +120,7 @@ def test_every_command_is_answered_with_its_request_id(duo: LocalRuntime) -> Non
             ack = await client.response(client.command("set_shade", {"value": 9}))
             assert ack.WhichOneof("payload") is None  # a bare acknowledgement
             assert _error(await client.response(client.command("set_shade", {"value": 999}))) == (
-                "invalid_command", "value: 999 > le(255)")
+                "invalid_command", "value: 999.0 > le(255)")
             assert _error(await client.response(client.command("nosuch"))) == ("invalid_command", "unknown command")
             assert _error(await client.response(client.command("boom"))) == ("internal_error", INTERNAL)
             assert _error(await client.response(client.command("refuse"))) == (

@@ -211,8 +211,9 @@ def test_raw_frames_round_trip_and_refuse_what_does_not_add_up() -> None:
 
 @pytest.mark.parametrize(("name", "data", "reason"), [
     ("nope", {}, "unknown command"),
-    ("set_shade", {"value": 999}, "value: 999 > le(255)"),
-    ("set_shade", {"value": -1}, "value: -1 < ge(0)"),
+    ("set_shade", {"value": 999}, "value: 999.0 > le(255)"),
+    ("set_shade", {"value": -1}, "value: -1.0 < ge(0)"),
+    ("echo", {"text": 3}, "expected string, got float"),
     ("set_shade", {"value": "x"}, "expected integer, got str"),
     ("set_shade", {"value": True}, "expected integer, got bool"),
     ("set_shade", {}, "missing required argument"),
