@@ -56,22 +56,22 @@ def _extras(frame: pb.StepFrame, metadata: bytes | None, capture_time_us: int | 
 def frame_array(frame: pb.StepFrame, kind: str) -> np.ndarray:
     """A RAW frame as an array (video (H, W, 3) uint8, audio (channels, samples) int16).
 
-    ``kind`` is "video" or "audio". Raises ValueError with the reason, in the
-    shape the runtime words it (``a raw video frame of shape [2, 3, 3] is 18
-    bytes, got 2``).
+    ``kind`` is "video" or "audio". Raises ValueError with the reason, worded
+    as reactor-runtime 3.10 words it (``a raw video frame of shape [2, 3, 3]
+    is 18 bytes, got 2``; the dtype must be given and exact).
     """
     if frame.encoding != pb.FRAME_ENCODING_RAW:
         name = pb.FrameEncoding.Name(frame.encoding) if frame.encoding in pb.FrameEncoding.values() \
             else str(frame.encoding)
         raise ValueError(f"frame encoding {name} is not supported")
     shape = [int(n) for n in frame.shape]
-    want = "uint8" if kind == "video" else "int16"
-    if frame.dtype and frame.dtype != want:
-        raise ValueError(f"a raw {kind} frame must be {want}, got {frame.dtype!r}")
-    if kind == "video" and (len(shape) != 3 or shape[2] != 3 or 0 in shape):
-        raise ValueError(f"a raw video frame has shape [height, width, 3], got {shape}")
-    if kind == "audio" and (len(shape) != 2 or 0 in shape):
-        raise ValueError(f"a raw audio frame has shape [channels, samples], got {shape}")
+    want, rank = ("uint8", 3) if kind == "video" else ("int16", 2)
+    if frame.dtype != want:
+        raise ValueError(f"a raw {kind} frame is {want}, not {frame.dtype!r}")
+    if len(shape) != rank or 0 in shape:
+        raise ValueError(f"a raw {kind} frame has {rank} non-zero dimensions, got shape {shape}")
+    if kind == "video" and shape[2] != 3:
+        raise ValueError(f"a raw video frame is (height, width, 3), got shape {shape}")
     dtype = _DTYPES[want]
     size = int(np.prod(shape)) * dtype.itemsize
     if len(frame.data) != size:

@@ -202,6 +202,10 @@ def test_raw_frames_round_trip_and_refuse_what_does_not_add_up() -> None:
         frame_array(bad, "video")
     with pytest.raises(ValueError, match="FRAME_ENCODING_UNSPECIFIED is not supported"):
         frame_array(pb.StepFrame(), "video")
+    with pytest.raises(ValueError, match=r"a raw video frame has 3 non-zero dimensions, got shape \[0, 0, 3\]"):
+        frame_array(pb.StepFrame(encoding=pb.FRAME_ENCODING_RAW, dtype="uint8", shape=[0, 0, 3]), "video")
+    with pytest.raises(ValueError, match="a raw audio frame is int16, not ''"):
+        frame_array(pb.StepFrame(encoding=pb.FRAME_ENCODING_RAW, shape=[1, 1], data=b"ab"), "audio")
     with pytest.raises(ValueError):
         raw_video_frame(np.zeros((2, 2), np.uint8))
 
