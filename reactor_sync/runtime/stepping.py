@@ -12,8 +12,9 @@ testable offline, so the built-in runtime answers steps the way 3.10 does:
    limit must not be reached, each ``state`` key (as the command
    ``set_<key>`` with ``{key: value}``, keys in ascending order) and each
    command must pass the model's declaration and have its uploads, each
-   media entry must name an input track once, with the right kind, RAW
-   frames that decode and at most ``MAX_FRAMES_PER_TRACK`` of them.
+   media entry must name an input track once, with the right kind, frames
+   that decode (RAW, or H.264 video: see ``step_h264``) and at most
+   ``MAX_FRAMES_PER_TRACK`` of them.
 2. The state setters, then the commands run in order; the first that fails
    stops the rest and the step is not run (``COMMAND_FAILED`` with its
    code; the ones before it stay applied). A command's reply goes out as an
@@ -49,6 +50,7 @@ from .._wire.step_frames import frame_array, raw_audio_frame, raw_video_frame
 from .._wire.structs import from_struct
 from .model import CommandFailed
 from .model_session import ModelSession
+from .step_h264 import decode_h264
 from .wire import upload_reference
 
 logger = logging.getLogger(__name__)
@@ -132,8 +134,19 @@ def _check_media(core: ModelSession, request: pb.StepRequest) -> dict[str, list[
         if len(entry.frames) > MAX_FRAMES_PER_TRACK:
             raise StepRefusal(pb.STEP_FAILURE_REFUSED, f"{where} holds {len(entry.frames)} frames for "
                               f"{entry.track!r}, whose input buffer holds {MAX_FRAMES_PER_TRACK} frames", where)
+        encoded = [j for j, f in enumerate(entry.frames) if f.encoding == pb.FRAME_ENCODING_H264]
+        pictures: dict[int, np.ndarray] = {}
+        if encoded and kind == "video":
+            decoded = decode_h264([entry.frames[j] for j in encoded])
+            if isinstance(decoded, tuple):
+                at = f"{where}.frames[{encoded[decoded[0]]}]"
+                raise StepRefusal(pb.STEP_FAILURE_REFUSED, f"{at}: {decoded[1]}", at)
+            pictures = dict(zip(encoded, decoded, strict=True))
         frames = []
         for j, frame in enumerate(entry.frames):
+            if j in pictures:
+                frames.append(pictures[j])
+                continue
             try:
                 frames.append(frame_array(frame, kind))
             except ValueError as exc:

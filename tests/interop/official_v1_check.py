@@ -19,7 +19,8 @@ promised with this session's markers and the clip downloads as fMP4.
 ``--stepped`` (``generation="stepped"``): connect; a step with a camera frame
 returns ``main_video`` = its inverse and ``second_video`` at the default
 shade; a step with ``set_shade`` in its commands shows the new shade; a step
-whose ``set_image`` command names an uploaded PNG shows it; a step whose
+whose ``set_image`` command names an uploaded PNG shows it; a step with
+H.264 ``EncodedFrame``s shows the inverse of the last one; a step whose
 command is out of bounds is refused; an ``echo`` through
 ``send_command`` still replies.
 
@@ -58,6 +59,25 @@ def _png(colour: tuple[int, int, int]) -> bytes:
         for packet in stream.encode():
             container.mux(packet)
     return buf.getvalue()
+
+
+def _h264(colours: list[tuple[int, int, int]]) -> list[bytes]:
+    """One Annex-B access unit per picture, the first an IDR."""
+    from fractions import Fraction
+
+    import av
+
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = W, H, "yuv420p"
+    encoder.time_base = Fraction(1, 30)
+    encoder.options = {"tune": "zerolatency", "preset": "ultrafast", "bframes": "0"}
+    units = []
+    for i, colour in enumerate(colours):
+        frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), colour, np.uint8), format="rgb24")
+        frame.pts = i
+        units += [bytes(p) for p in encoder.encode(frame.reformat(format="yuv420p"))]
+    units += [bytes(p) for p in encoder.encode(None)]
+    return units
 
 
 def _client(args: argparse.Namespace, **extra: Any) -> Reactor:
@@ -125,6 +145,10 @@ async def stepped(args: argparse.Namespace, out: dict[str, Any]) -> None:
         pictured = await reactor.step(commands=[StepCommand("set_image", {"image": ref})])
         out["step3"] = {"step": pictured.step,
                         "second_pixel": pictured.track("second_video").frames[0].array[H // 2, W // 2].tolist()}
+        encoded = [reactor_sdk.EncodedFrame(unit, width=W, height=H) for unit in _h264([(200, 40, 40), (30, 100, 220)])]
+        decoded = await reactor.step(media={"camera": encoded})
+        out["step4"] = {"step": decoded.step,
+                        "main_pixel": decoded.track("main_video").frames[0].array[H // 2, W // 2].tolist()}
         out["refused"] = await _error_of(reactor.step(commands=[StepCommand("set_shade", {"value": 999})]))
         out["echo"] = await reactor.send_command("echo", {"text": "between steps"})
     finally:

@@ -98,6 +98,7 @@ def test_official_client_steps(python: str, server: tuple[Server, list[str]]) ->
     assert first["main_pixel"] == [225, 155, 35] and first["second_pixel"] == [60, 60, 60]
     assert result["step2"] == {"step": 2, "second_pixel": [77, 77, 77]}
     assert result["step3"]["step"] == 3 and _near(result["step3"]["second_pixel"], GREEN), result["step3"]
+    assert result["step4"]["step"] == 4 and _near(result["step4"]["main_pixel"], (225, 155, 35)), result["step4"]
     refused = result["refused"]
     assert refused["class"] == "StepRefusedError" and refused["code"] == "step_refused", refused
     assert "commands[0] is refused: value: 999.0 > le(255)" in refused["text"]

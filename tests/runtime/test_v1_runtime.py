@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -347,6 +348,50 @@ def test_a_result_larger_than_the_client_takes_is_reported_not_sent(duo: LocalRu
             assert "more than this connection takes in one message" in result.error and not result.tracks
             again = (await client.response(client.step(pb.StepRequest()))).step_result
             assert again.step == 2  # the session goes on
+        finally:
+            await client.close()
+
+    run(scenario())
+
+
+def _h264(colours: list[tuple[int, int, int]]) -> list[bytes]:
+    """One Annex-B access unit per picture (120x160), the first an IDR with its parameter sets."""
+    import av
+
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 160, 120, "yuv420p"
+    encoder.time_base = Fraction(1, 30)
+    encoder.options = {"tune": "zerolatency", "preset": "ultrafast", "bframes": "0"}
+    units = []
+    for i, colour in enumerate(colours):
+        frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), colour, np.uint8), format="rgb24")
+        frame.pts = i
+        units += [bytes(p) for p in encoder.encode(frame.reformat(format="yuv420p"))]
+    units += [bytes(p) for p in encoder.encode(None)]
+    return units
+
+
+def test_h264_input_frames_are_decoded_before_the_step(duo: LocalRuntime) -> None:
+    assert http("POST", duo.url + "/start_session", json={"generation": "stepped"}).status_code == 200
+    units = _h264([(200, 40, 40), (40, 200, 40), (30, 100, 220)])
+    assert len(units) == 3
+
+    def encoded(data: list[bytes]) -> pb.StepRequest:
+        return pb.StepRequest(media_input=[pb.TrackFrames(track="camera", frames=[
+            pb.StepFrame(encoding=pb.FRAME_ENCODING_H264, data=d) for d in data])])
+
+    async def scenario() -> None:
+        client = V1Client(transport(duo), DUO_TRACKS, chunking=1 << 20)
+        await client.connect()
+        try:
+            result = (await client.response(client.step(encoded(units)))).step_result
+            assert result.step == 1, result.error
+            main = frame_array(_track(result, "main_video").frames[0], "video")
+            # duo shows the inverse of the newest camera picture: (225, 155, 35), give or take the codec
+            assert np.abs(main[60, 80].astype(int) - [225, 155, 35]).max() <= 12, main[60, 80]
+            late = (await client.response(client.step(encoded(units[1:])))).step_result
+            assert (late.failure_code, late.entry) == (pb.STEP_FAILURE_REFUSED, "media_input[0].frames[0]")
+            assert "must start at a keyframe" in late.error
         finally:
             await client.close()
 
