@@ -204,6 +204,15 @@ def _control(request_id: str | None, **payload: Any) -> Frame:
     return "control", pb.ControlServer(request_id=request_id or "", kind=kind, **payload).SerializeToString()
 
 
+def _notice(frame: Frame) -> Frame:
+    """A control response re-cut as a notification (no request id)."""
+    message = pb.ControlServer()
+    raw = frame[1]
+    message.ParseFromString(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    message.request_id, message.kind = "", pb.KIND_NOTIFICATION
+    return "control", message.SerializeToString()
+
+
 def _model_message(msg_type: str, data: Any) -> pb.ModelMessage:
     body = pb.ModelMessage(type=msg_type)
     if isinstance(data, dict):
@@ -305,10 +314,26 @@ class Encoder:
         return _control(None, moderation=body)
 
     def runtime_message(self, msg_type: str, data: Any) -> Frame | None:
-        """Any other runtime-scope message (JSON only: protobuf has no slot for unknown ones)."""
-        if not self.json:
-            return None
-        return "data", json.dumps({"scope": "runtime", "data": {"type": msg_type, "data": data}})
+        """Any runtime-scope message, unrequested (a test hook: see ``LocalRuntime.send_runtime_message``).
+
+        JSON carries any type. Protobuf carries only the types it has a slot
+        for (``clipReady``, ``clipFailed``, ``moderation``, ``sessionEnded``,
+        ``modelSchema``), as notifications; None for the others.
+        """
+        if self.json:
+            return "data", json.dumps({"scope": "runtime", "data": {"type": msg_type, "data": data}})
+        body = data if isinstance(data, dict) else {}
+        if msg_type == "clipReady":
+            return _notice(self.clip_ready(body, None))
+        if msg_type == "clipFailed":
+            return _notice(self.clip_failed(str(body.get("reason", "")), None))
+        if msg_type == "moderation":
+            return self.moderation(body)
+        if msg_type == "sessionEnded":
+            return self.session_ended(str(body.get("reason", "")))
+        if msg_type == "modelSchema":
+            return _notice(self.model_schema(body, None))
+        return None
 
     def session_ended(self, reason: str) -> Frame:
         if self.json:

@@ -245,3 +245,14 @@ def test_a_raising_handler_is_an_internal_error_and_a_model_code_passes_through(
         Failing().run_command("pause", {})
     assert (caught.value.code, caught.value.message) == ("busy", "the model is busy")
     assert Failing().handle_command("start", {}) is None  # the legacy form logs and drops
+
+
+def test_the_runtime_message_hook_uses_the_protobuf_slots_it_has() -> None:
+    enc = Encoder(PROTOBUF)
+    got = client_codec.decode(*enc.runtime_message("clipReady", {"playlist_url": "/clips?x=1"}))  # type: ignore[misc]
+    assert got.request_id is None and got.message is not None
+    assert got.message.payload["type"] == "clipReady" and got.message.payload["data"]["playlist_url"] == "/clips?x=1"
+    got = client_codec.decode(*enc.runtime_message("sessionEnded", {"reason": "r"}))  # type: ignore[misc]
+    assert got.message is not None and got.message.payload == {"type": "sessionEnded", "data": {"reason": "r"}}
+    assert enc.runtime_message("somethingNew", {"n": 1}) is None
+    assert Encoder(JSON).runtime_message("somethingNew", {"n": 1}) is not None
