@@ -176,7 +176,7 @@ class ClipRecorder:
         recording = duration is None
         if not recording and (isinstance(duration, bool) or not isinstance(duration, (int, float))
                               or not math.isfinite(duration) or duration <= 0):
-            return "duration_seconds must be a positive number"
+            return "duration_seconds must be positive"
         if self.frames == 0:
             return "no media generated yet"
         now = self.now_marker()

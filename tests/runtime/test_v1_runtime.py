@@ -198,7 +198,7 @@ def test_clip_and_recording_requests_are_answered_on_control_with_their_id() -> 
             try:
                 failed = await client.response(client.control(request_clip=pb.RequestClip(duration_seconds=-1)),
                                                "control")
-                assert failed.clip_failed.reason == "duration_seconds must be a positive number"
+                assert failed.clip_failed.reason == "duration_seconds must be positive"
                 deadline = asyncio.get_running_loop().time() + 10
                 while True:  # until the recorder holds more than the clip ("no media generated yet" before)
                     got = await client.response(client.control(request_clip=pb.RequestClip(duration_seconds=0.5)),
