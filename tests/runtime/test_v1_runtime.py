@@ -20,7 +20,8 @@ from v1_client import V1Client
 
 from reactor_sync._wire import reactor_wire_pb2 as pb
 from reactor_sync._wire.step_frames import frame_array, raw_video_frame
-from reactor_sync.runtime import LocalRuntime
+from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
+from reactor_sync.runtime.coordinator import SessionState
 from reactor_sync.runtime.duo_model import DuoModel
 from reactor_sync.runtime.model import CommandFailed, CommandSpec
 from reactor_sync.runtime.uploads import UploadedFile
@@ -405,3 +406,32 @@ def test_stepped_start_is_validated() -> None:
             r = http("POST", rt.url + "/start_session", json=body)
             assert r.status_code == 400, body
         assert http("GET", rt.url + "/session").json()["state"] == "ready"
+
+
+def test_the_emulator_runs_a_stepped_session_asked_for_in_extra_configs() -> None:
+    key = "rk_v1_steps_0b7e"
+    with CoordinatorEmulator((key,), model=FailingDuo, protocol="g3") as emu:
+        jwt = http("POST", emu.url + "/tokens", headers={"Reactor-API-Key": key}).json()["jwt"]
+        auth = {"Authorization": f"Bearer {jwt}"}
+        bad = {"model": {"name": "failing-duo"}, "extra_configs": {"generation": "bogus"}}
+        assert http("POST", emu.url + "/sessions", headers=auth, json=bad).status_code == 422
+        body = {"model": {"name": "failing-duo"}, "extra_configs": {"generation": "stepped", "steps": 1}}
+        r = http("POST", emu.url + "/sessions", headers=auth, json=body)
+        assert r.status_code == 201 and r.json()["generation"] == "stepped", r.text
+        sid = r.json()["session_id"]
+        assert emu.wait_for_session_state(sid, SessionState.WAITING, 5)
+
+        async def scenario() -> None:
+            client = V1Client(f"{emu.url}/sessions/{sid}/transport/webrtc", DUO_TRACKS, headers=auth,
+                              chunking=1 << 20)
+            await client.connect()
+            try:
+                result = (await client.response(client.step(pb.StepRequest()))).step_result
+                assert result.step == 1 and [t.track for t in result.tracks][:2] == ["main_video", "second_video"]
+                ended = await client.next_inbound("control")
+                assert ended.session_ended.reason == "Session ended: the requested steps are complete."
+            finally:
+                await client.close()
+
+        run(scenario())
+        assert emu.wait_for_session_state(sid, SessionState.CLOSED, 5)
