@@ -36,6 +36,7 @@ from .errors import (
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
+from .track import Track, TrackList
 
 # Every aiortc receiver in this process (the client's and the built-in
 # runtime's) completes video frames on the RTP marker bit: see _frame_completion.
@@ -67,6 +68,8 @@ __all__ = [
     "ServiceUnavailableError",
     "SessionConflictError",
     "SessionEndedError",
+    "Track",
+    "TrackList",
     "UploadError",
     "__version__",
 ]

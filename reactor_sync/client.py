@@ -45,6 +45,7 @@ from ._client.base import (
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
 from ._client.media import MediaMixin
+from ._client.track_control import TrackControlMixin
 from ._deadline import Deadline
 from ._handoff import HandOff
 from ._mailbox import Mailbox, MailboxClosed
@@ -86,7 +87,7 @@ DEFAULT_LOCAL_URL = "http://localhost:8080"
 
 
 
-class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
+class Reactor(NotPicklable, HandlerMixin, TrackControlMixin, MediaMixin, ConnectionMixin):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -125,6 +126,10 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             falls back to JSON ("v0") when it does not answer within 1.5 s;
             ``"v1"`` or ``"v0"`` fixes it. The legacy protocol always
             speaks JSON. ``reactor.wire`` says which one is in use.
+        auto_resume_tracks: resume every output track at READY (default).
+            With False nothing is received until you ``resume()`` a track
+            (``reactor.track("main_video").resume()``); either way a track
+            you paused stays paused across ``reconnect()``.
     """
 
     def __init__(
@@ -142,6 +147,7 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         protocol: ProtocolChoice = "auto",
         signaling: Signaling | None = None,
         wire: str = "auto",
+        auto_resume_tracks: bool = True,
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -195,8 +201,10 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         self._capabilities = None
         self._capabilities_ready = threading.Event()
         self._frame_callback = None
-        self._input = (None, None)
-        self._audio_input = None
+        self._inputs = {}
+        self._paused = set()
+        self._auto_resume = auto_resume_tracks
+        self._bitrates = {}
         self._frame_index = 0
         self._messages_dropped = 0
         self._commands_unsent = 0  # commands never acknowledged when a connection closed
