@@ -32,10 +32,17 @@ from .errors import (
     ServiceUnavailableError,
     SessionConflictError,
     SessionEndedError,
+    StepCommandFailedError,
+    StepError,
+    StepNotReadyError,
+    StepRefusedError,
+    StepResultTooLargeError,
+    StepSessionEndedError,
     UploadError,
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
+from .steps import StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
 from .track import Track, TrackList
 
 # Every aiortc receiver in this process (the client's and the built-in
@@ -68,8 +75,20 @@ __all__ = [
     "ServiceUnavailableError",
     "SessionConflictError",
     "SessionEndedError",
+    "StepCommand",
+    "StepCommandFailedError",
+    "StepError",
+    "StepFile",
+    "StepFrame",
+    "StepNotReadyError",
+    "StepRefusedError",
+    "StepResult",
+    "StepResultTooLargeError",
+    "StepSessionEndedError",
+    "StepTrack",
     "Track",
     "TrackList",
     "UploadError",
     "__version__",
+    "time_micros",
 ]

@@ -45,6 +45,7 @@ from ._client.base import (
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
 from ._client.media import MediaMixin
+from ._client.stepping import StepMixin
 from ._client.track_control import TrackControlMixin
 from ._deadline import Deadline
 from ._handoff import HandOff
@@ -84,10 +85,11 @@ __all__ = [
 
 DEFAULT_COORDINATOR_URL = "https://api.reactor.inc"
 DEFAULT_LOCAL_URL = "http://localhost:8080"
+DEFAULT_STEP_TIMEOUT_S = 300.0
 
 
 
-class Reactor(NotPicklable, HandlerMixin, TrackControlMixin, MediaMixin, ConnectionMixin):
+class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMixin, ConnectionMixin):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -130,6 +132,11 @@ class Reactor(NotPicklable, HandlerMixin, TrackControlMixin, MediaMixin, Connect
             With False nothing is received until you ``resume()`` a track
             (``reactor.track("main_video").resume()``); either way a track
             you paused stays paused across ``reconnect()``.
+        generation: ``"streamed"`` (default: the model runs at its own pace
+            and you read its frames) or ``"stepped"`` (it runs once per
+            :meth:`step`; runtime 3.x with the protobuf wire, local only).
+        steps: with ``"stepped"``, end the session after this many steps.
+        step_timeout: how long :meth:`step` waits by default (seconds).
     """
 
     def __init__(
@@ -148,6 +155,9 @@ class Reactor(NotPicklable, HandlerMixin, TrackControlMixin, MediaMixin, Connect
         signaling: Signaling | None = None,
         wire: str = "auto",
         auto_resume_tracks: bool = True,
+        generation: str = "streamed",
+        steps: int | None = None,
+        step_timeout: float = DEFAULT_STEP_TIMEOUT_S,
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -165,6 +175,17 @@ class Reactor(NotPicklable, HandlerMixin, TrackControlMixin, MediaMixin, Connect
         if wire not in WIRES:
             raise InvalidArgumentError(f"wire must be one of {WIRES}, got {wire!r}")
         self._wire_choice = wire
+        if generation not in ("streamed", "stepped"):
+            raise InvalidArgumentError(f"generation must be 'streamed' or 'stepped', got {generation!r}")
+        if generation != "stepped" and steps is not None:
+            raise InvalidArgumentError("steps= needs generation='stepped'")
+        if steps is not None:
+            check_int(steps, "steps")
+        if generation == "stepped" and wire == "v0":
+            raise InvalidArgumentError("stepped generation needs the protobuf wire; wire='v0' cannot step")
+        self._generation = generation
+        self._steps = steps
+        self._step_timeout = check_timeout(step_timeout, "step_timeout")
         self._wire: WireName | None = None  # what the last connection settled on
         if signaling is not None and not all(
             callable(getattr(signaling, name, None))
@@ -238,7 +259,16 @@ class Reactor(NotPicklable, HandlerMixin, TrackControlMixin, MediaMixin, Connect
             protocol=self._protocol,
             loopback=self._loopback,
             use=self._custom_signaling,
+            start_options=self._start_options(),
         )
+
+    def _start_options(self) -> dict[str, Any]:
+        if self._generation != "stepped":
+            return {}
+        options: dict[str, Any] = {"generation": "stepped"}
+        if self._steps is not None:
+            options["steps"] = self._steps
+        return options
 
     @property
     def protocol(self) -> Generation | None:

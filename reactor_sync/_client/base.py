@@ -59,6 +59,7 @@ class ReactorBase:
     url: str
     _protocol: ProtocolChoice
     _wire_choice: str
+    _generation: str
     _wire: WireName | None
     _stall_timeout: float | None
     _policy: ReconnectPolicy | None

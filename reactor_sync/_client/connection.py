@@ -33,6 +33,7 @@ from ..errors import (
     AlreadyConnectedError,
     DisconnectedError,
     NotConnectedError,
+    ProtocolError,
     ReactorConnectionError,
     ReactorError,
     ReactorTimeoutError,
@@ -137,6 +138,12 @@ class ConnectionMixin(LoopCallbacksMixin):
                 what="connecting to the model (ICE, DTLS and data channels)",
                 cancel=deadline,
             )
+            if self._generation == "stepped" and not (link.chunked and link.wire.answers_commands):
+                raise ProtocolError(
+                    "stepped generation needs the protobuf wire and data-channel chunking; this runtime "
+                    f"negotiated {'chunking' if link.chunked else 'no chunking'} and the {link.wire.name} wire",
+                    component="gpu", code="CHUNKING_REQUIRED",
+                )
         except ReactorError as exc:
             self._fail_establish(link, opened, deadline)
             self._report(exc)
