@@ -9,6 +9,7 @@
 
 from ._version import __version__
 from ._webrtc import frame_completion as _frame_completion
+from ._webrtc.frame_metadata import FrameInfo
 from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
@@ -58,6 +59,7 @@ __all__ = [
     "CoordinatorError",
     "DisconnectedError",
     "ForkedProcessError",
+    "FrameInfo",
     "InvalidArgumentError",
     "LoopThreadCallError",
     "NotConnectedError",

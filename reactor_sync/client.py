@@ -29,7 +29,7 @@ import threading
 import urllib.parse
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -51,6 +51,7 @@ from ._deadline import Deadline
 from ._handoff import HandOff
 from ._mailbox import Mailbox, MailboxClosed
 from ._no_pickle import NotPicklable
+from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
 from ._webrtc.peer_link import PeerLink
 from ._wire import WIRES, Received, WireName
@@ -489,10 +490,27 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         return dict(reply) if isinstance(reply, dict) else None
 
     # ---------------------------------------------------------------- frames
+    @overload
     def get_frame(
-        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
-    ) -> RGBFrame:
+        self, timeout: float = ..., *, latest: bool = ..., track: str | None = ..., with_info: Literal[False] = ...
+    ) -> RGBFrame: ...
+
+    @overload
+    def get_frame(
+        self, timeout: float = ..., *, latest: bool = ..., track: str | None = ..., with_info: Literal[True]
+    ) -> tuple[RGBFrame, FrameInfo]: ...
+
+    def get_frame(
+        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None,
+        with_info: bool = False,
+    ) -> RGBFrame | tuple[RGBFrame, FrameInfo]:
         """The next frame as a read-only (H, W, 3) uint8 RGB array.
+
+        With ``with_info=True``, ``(frame, info)``: a
+        :class:`~reactor_sync.FrameInfo` with the frame's index, RTP
+        timestamp and arrival time, and, where the runtime sent them (the
+        current runtime, for frames its model tagged), the sender's frame id,
+        capture time and user data.
 
         Frames come in order from a small buffer (``frame_buffer``); with
         ``latest=True`` older buffered frames are skipped (and counted as
@@ -504,7 +522,8 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         track the model does not have.
         """
         self._check_process()
-        return self._take_frame(timeout, latest, track).rgb()
+        frame = self._take_frame(timeout, latest, track)
+        return (frame.rgb(), frame.info) if with_info else frame.rgb()
 
     def _video_box(self, track: str | None) -> Mailbox[Frame]:
         if track is None or track == self._main_track:

@@ -50,6 +50,7 @@ from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_
 from ..messages import Message
 from ..tracks import TrackKind, TrackSpec
 from . import bitrate as _bitrate
+from . import frame_metadata as _frame_metadata
 from . import liveness as _liveness
 from .bundle import rebundle
 from .codecs import preferred_video_codecs, with_video_params
@@ -142,6 +143,9 @@ class PeerLink:
         # Data-channel chunking (see _wire.chunking): offered on the current
         # protocol, on once the answer declares it too.
         self._chunk_limit: int | None = None
+        # Per-frame metadata trailers (see .frame_metadata): declared in our
+        # offer on the current protocol, on once the answer declares them too.
+        self.metadata_enabled = False
         self._reassemblers: dict[str, _chunking.Reassembler] = {}
         # Output tracks the user paused (owned by the Reactor, kept across
         # reconnects): not resumed at READY, and nothing of theirs delivered.
@@ -272,7 +276,7 @@ class PeerLink:
             ) from None
         sdp = self._pc.localDescription.sdp
         if self.tracks:
-            sdp = _chunking.with_chunking(sdp)
+            sdp = _frame_metadata.with_metadata(_chunking.with_chunking(sdp))
         low, high = self.bitrates.get(None, (None, None))
         if high is not None:
             # A libwebrtc sender reads these from our offer: its encoder stays
@@ -298,6 +302,7 @@ class PeerLink:
         if self._loopback:
             sdp = sanitize_remote_sdp(sdp)
         if self.tracks:
+            self.metadata_enabled = _frame_metadata.declared_in(sdp) and _frame_metadata.install_sender_hook()
             self._chunk_limit = _chunking.declared_in(sdp)
             if self._chunk_limit is not None:
                 self._reassemblers = {name: _chunking.Reassembler(min(self._chunk_limit, _chunking.MAX_MESSAGE_BYTES))
@@ -430,11 +435,16 @@ class PeerLink:
         elif named is not None:
             deliver = functools.partial(named, name)
         self.media_received[name] = 0
+        receiver = next((tr.receiver for tr in self._transceivers if tr.receiver.track is track), None)
+        jitter = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None) if track.kind == "video" else None
+        mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
         try:
             while True:
                 frame = await track.recv()
                 self.last_activity = time.monotonic()
                 self.media_received[name] += 1
+                if jitter is not None:
+                    frame.opaque = _frame_info(frame, jitter, mapper, self.media_received[name])
                 if main:
                     self.frames_received += 1
                 if deliver is not None and not self._draining and name not in self.paused:
@@ -450,6 +460,11 @@ class PeerLink:
             raise
         except Exception:
             logger.exception("draining track %r stopped unexpectedly", name)
+
+    def tag_input(self, track: MediaStreamTrack | None) -> None:
+        """Let one of our pushed tracks carry frame metadata when both ends declared it."""
+        if track is not None and hasattr(type(track), "metadata_enabled"):
+            track.metadata_enabled = self.metadata_enabled  # type: ignore[attr-defined]
 
     async def _ping_loop(self) -> None:
         channel, ping = self.wire.platform("ping", {}, None)
@@ -739,6 +754,7 @@ class PeerLink:
                     raise
                 logger.debug("publish_track after reconnect refused: the claim is still ours")
             self._claimed.add(spec.name)
+        self.tag_input(track)
         sender.replaceTrack(track)
         if self.current_protocol and track is None and spec.name in self._claimed:
             self._claimed.discard(spec.name)
@@ -756,3 +772,26 @@ class PeerLink:
             await asyncio.wait_for(self._pc.close(), CLOSE_TIMEOUT_S)
         except (asyncio.TimeoutError, Exception):
             logger.debug("peer connection close did not finish cleanly", exc_info=True)
+
+
+def _frame_info(frame: Any, jitter: Any, mapper: Any, index: int) -> _frame_metadata.FrameInfo:
+    """What arrived with ``frame``: the metadata its trailer carried, if any.
+
+    The jitter buffer keeps metadata by the frame's RTP timestamp; aiortc
+    then rebases timestamps to start at 0 (its TimestampMapper, which keeps
+    the first timestamp as ``_origin``, less 2**32 per wrap), and the decoded
+    frame's pts is that rebased value.
+    """
+    pts = frame.pts
+    kept = getattr(jitter, "frame_metadata", None)
+    origin = getattr(mapper, "_origin", None)
+    meta = None
+    if kept and pts is not None and isinstance(origin, int):
+        meta = kept.pop((pts + origin) % (1 << 32), None)
+    now = time.monotonic_ns() // 1000
+    if meta is None:
+        return _frame_metadata.FrameInfo(index, pts, now)
+    return _frame_metadata.FrameInfo(
+        index, pts, now, frame_id=meta.frame_id or None, timestamp_us=meta.timestamp or None,
+        user_data=meta.user_data or None,
+    )
