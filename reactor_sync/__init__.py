@@ -43,7 +43,7 @@ from .errors import (
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
-from .steps import StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
+from .steps import EncodedFrame, StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
 from .track import Track, TrackList
 
 # Every aiortc receiver in this process (the client's and the built-in
@@ -58,6 +58,7 @@ __all__ = [
     "ConnectionLostError",
     "CoordinatorError",
     "DisconnectedError",
+    "EncodedFrame",
     "ForkedProcessError",
     "FrameInfo",
     "InvalidArgumentError",

@@ -187,6 +187,7 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         self._generation = generation
         self._steps = steps
         self._step_timeout = check_timeout(step_timeout, "step_timeout")
+        self._step_inputs = {}
         self._wire: WireName | None = None  # what the last connection settled on
         if signaling is not None and not all(
             callable(getattr(signaling, name, None))

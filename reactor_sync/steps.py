@@ -39,6 +39,8 @@ from .errors import (
 )
 
 __all__ = [
+    "EncodedFrame",
+    "StepInputBuffer",
     "StepCommand",
     "StepFile",
     "StepFrame",
@@ -70,6 +72,23 @@ class StepFrame:
     """One frame of a step, either way: ``array`` plus its optional metadata and capture time."""
 
     array: np.ndarray[Any, Any]
+    metadata: bytes | None = None
+    capture_time_us: int | None = None
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """A video input frame already encoded: one H.264 access unit (Annex-B, one picture).
+
+    The runtime decodes a track's H.264 frames of one request as one stream,
+    so the first of them must be a keyframe (IDR). Saves bandwidth for large
+    pictures; the model still sees RGB.
+    """
+
+    data: bytes
+    width: int
+    height: int
+    codec: str = "h264"
     metadata: bytes | None = None
     capture_time_us: int | None = None
 
@@ -123,10 +142,78 @@ class StepResult:
         raise InvalidArgumentError(f"the step produced no video frame (tracks: {list(self.tracks)})")
 
 
+class StepInputBuffer:
+    """Frames pushed into an input track of a stepped session, waiting for the next ``step()``.
+
+    What ``publish_frames()``/``publish_audio()`` return on a stepped
+    session: the same ``push()`` as in a streamed one, but nothing is sent
+    until ``step()`` takes everything buffered (after the frames passed in
+    ``media=``, in push order). Bounded by ``max_bytes``: past it the oldest
+    frames are dropped and counted in ``dropped`` (the runtime would refuse
+    a request larger than one message anyway).
+    """
+
+    def __init__(self, name: str, kind: str, max_bytes: int) -> None:
+        import threading
+
+        self.name, self.kind, self.max_bytes = name, kind, max_bytes
+        self._lock = threading.Lock()
+        self._frames: list[StepFrame] = []
+        self._bytes = 0
+        self.dropped = 0
+        self.frames_pushed = 0
+        self.closed = False
+
+    def push(self, frame: Any, *, user_data: bytes | None = None, capture_time_us: int | None = None) -> None:
+        """Buffer one frame: video (H, W, 3) uint8 RGB; audio int16 (samples, channels) or 1-D mono."""
+        if self.closed:
+            from .errors import NotConnectedError
+
+            raise NotConnectedError(f"cannot push: the step input {self.name!r} is closed")
+        array = np.asarray(frame)
+        if self.kind == "audio":
+            array = array.reshape(-1, 1) if array.ndim == 1 else array
+            array = np.ascontiguousarray(array.T)  # the wire's audio is planar (channels, samples)
+        item = StepFrame(array, metadata=user_data, capture_time_us=capture_time_us)
+        _frame(item, self.kind, f"push to {self.name!r}")  # the same checks as step(media=...)
+        with self._lock:
+            self._frames.append(item)
+            self._bytes += array.nbytes
+            self.frames_pushed += 1
+            while self._bytes > self.max_bytes and len(self._frames) > 1:
+                self._bytes -= self._frames.pop(0).array.nbytes
+                self.dropped += 1
+
+    def take(self) -> list[StepFrame]:
+        with self._lock:
+            frames, self._frames, self._bytes = self._frames, [], 0
+            return frames
+
+    def close(self, reason: str = "closed") -> None:
+        self.closed = True
+        self.take()
+
+
 # -- to the wire -------------------------------------------------------------------------
 
 
+def _encoded(frame: EncodedFrame, kind: str, where: str) -> pb.StepFrame:
+    if kind != "video" or frame.codec.lower() != "h264":
+        raise InvalidArgumentError(f"{where}: encoded frames are H.264 video only, got {frame.codec!r} for {kind}")
+    if not isinstance(frame.data, (bytes, bytearray)) or not frame.data:
+        raise InvalidArgumentError(f"{where}: an encoded frame needs its bytes (one H.264 access unit)")
+    message = pb.StepFrame(encoding=pb.FRAME_ENCODING_H264, shape=[int(frame.height), int(frame.width), 3],
+                           data=bytes(frame.data))
+    if frame.metadata is not None:
+        message.metadata = bytes(frame.metadata)
+    if frame.capture_time_us is not None:
+        message.capture_time_us = int(frame.capture_time_us)
+    return message
+
+
 def _frame(item: Any, kind: str, where: str) -> pb.StepFrame:
+    if isinstance(item, EncodedFrame):
+        return _encoded(item, kind, where)
     frame = item if isinstance(item, StepFrame) else StepFrame(np.asarray(item))
     array = np.ascontiguousarray(frame.array)
     if kind == "video":
@@ -180,7 +267,7 @@ def build_request(
         if kind is None:
             raise InvalidArgumentError(f"media names {name!r}, which is not an input track of the model "
                                        f"(its inputs: {sorted(input_kinds)})")
-        if isinstance(frames, (np.ndarray, StepFrame)):
+        if isinstance(frames, (np.ndarray, StepFrame, EncodedFrame)):
             frames = [frames]
         wire_kind = pb.TRACK_KIND_VIDEO if kind == "video" else pb.TRACK_KIND_AUDIO
         entry = request.media_input.add(track=name, kind=wire_kind)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .client import Reactor
     from .frames import RGBFrame
     from .publish import FrameSource
+    from .steps import StepInputBuffer
 
 __all__ = ["Track", "TrackList"]
 
@@ -129,6 +130,10 @@ class Track:
     def publish(self, track: MediaStreamTrack, timeout: float = _TIMEOUT_S) -> None:
         """Send an aiortc track of your own into this input."""
         self._require(False, "publish()").publish_track(track, timeout, name=self.name)
+
+    def step_input(self) -> StepInputBuffer:
+        """A buffer for this input's frames between steps (stepped sessions; see ``Reactor.step_input``)."""
+        return self._require(False, "step_input()").step_input(self.name)
 
     def unpublish(self, timeout: float = _TIMEOUT_S) -> None:
         """Stop sending into this input (publishing again is instant)."""

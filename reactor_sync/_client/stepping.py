@@ -10,14 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from .. import _loop
 from .._args import check_timeout
 from .._wire import ProtobufWire
 from ..errors import InvalidArgumentError, NotConnectedError, ProtocolError, ReactorTimeoutError
-from ..steps import StepCommand, StepResult, build_request, parse_result
+from ..steps import EncodedFrame, StepCommand, StepFrame, StepInputBuffer, StepResult, build_request, parse_result
 from .base import ReactorBase
 
 __all__ = ["StepMixin"]
+
+# What a step input buffers at most (bytes of raw frames); the runtime takes 64 MiB a message.
+STEP_INPUT_BYTES = 48 * 1024 * 1024
+
+
+def _as_list(frames: Any) -> Sequence[Any]:
+    return [frames] if isinstance(frames, (np.ndarray, StepFrame, EncodedFrame)) else list(frames)
 
 
 class StepMixin(ReactorBase):
@@ -25,11 +34,42 @@ class StepMixin(ReactorBase):
 
     _generation: str
     _step_timeout: float
+    _step_inputs: dict[str, StepInputBuffer]
 
     @property
     def generation(self) -> str:
         """``"streamed"`` (the model runs at its own pace) or ``"stepped"`` (once per :meth:`step`)."""
         return self._generation
+
+    def step_input(self, name: str | None = None, *, max_bytes: int = STEP_INPUT_BYTES) -> StepInputBuffer:
+        """A buffer for frames pushed into the input ``name`` (default: the first video input) between steps.
+
+        ``step_input("camera").push(frame, user_data=..., capture_time_us=...)``
+        from any thread; the next :meth:`step` sends everything buffered
+        (after its own ``media=``). The same buffer comes back for a name.
+        """
+        self._check_process()
+        if self._generation != "stepped":
+            raise InvalidArgumentError('step_input() needs Reactor(..., generation="stepped"); '
+                                       "a streamed session publishes with publish_frames()")
+        link = self._ready_link("step_input()")
+        inputs = [t for t in link.declared_tracks if not t.is_output]
+        spec = next((t for t in inputs if t.name == name), None) if name is not None else next(
+            (t for t in inputs if t.kind == "video"), None)
+        if spec is None:
+            raise InvalidArgumentError(f"the model has no input track {name!r}; its inputs: {[t.name for t in inputs]}")
+        with self._lock:
+            buffer = self._step_inputs.get(spec.name)
+            if buffer is None or buffer.closed:
+                buffer = self._step_inputs[spec.name] = StepInputBuffer(spec.name, spec.kind, max_bytes)
+            return buffer
+
+    def clear_step_inputs(self) -> None:
+        """Drop every frame pushed since the last step."""
+        with self._lock:
+            buffers = list(self._step_inputs.values())
+        for buffer in buffers:
+            buffer.take()
 
     def step(
         self,
@@ -64,7 +104,14 @@ class StepMixin(ReactorBase):
         timeout = check_timeout(self._step_timeout if timeout is None else timeout)
         link = self._ready_link("step()")
         inputs = {t.name: t.kind for t in link.declared_tracks if not t.is_output}
-        request = build_request(state, commands, media, inputs)
+        with self._lock:
+            buffers = list(self._step_inputs.values())
+        pushed = {b.name: b.take() for b in buffers}
+        merged: dict[str, list[Any]] = {name: list(_as_list(frames)) for name, frames in (media or {}).items()}
+        for name, frames in pushed.items():
+            if frames:
+                merged.setdefault(name, []).extend(frames)
+        request = build_request(state, commands, merged, inputs)
         wire = link.wire
         if not isinstance(wire, ProtobufWire):
             raise NotConnectedError("step() needs the protobuf wire; this connection speaks JSON")

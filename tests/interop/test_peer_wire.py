@@ -22,6 +22,7 @@ from _support.procs import free_port
 
 from reactor_sync import (
     CommandError,
+    EncodedFrame,
     InvalidArgumentError,
     ProtocolError,
     Reactor,
@@ -261,3 +262,29 @@ def test_frame_metadata_round_trips_where_the_model_passes_it_on(step_peer: Peer
         seen = [m for m in _messages(r, 3) if m.get("type") == "seen"]
         assert seen and seen[0]["data"]["capture_time_us"] == 123456
         assert source.metadata_unsent == 0
+
+
+def test_frames_pushed_between_steps_go_with_the_next_step(stepper: Reactor) -> None:
+    camera = stepper.track("camera").step_input()
+    assert stepper.step_input("camera") is camera
+    picture = np.zeros((48, 64, 3), np.uint8)
+    picture[:] = (10, 20, 30)
+    camera.push(picture, user_data=b"buffered")
+    out = stepper.step().track("main_video").frames[-1]
+    assert out.metadata == b"buffered" and tuple(out.array[0, 0]) == (245, 235, 225)
+    camera.push(picture)
+    stepper.clear_step_inputs()
+    assert (stepper.step().frame == 0).all()  # nothing buffered: the model's own frame (grey 0)
+
+
+def test_an_h264_input_frame_is_decoded_by_the_runtime(stepper: Reactor) -> None:
+    import av
+
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = 64, 48, "yuv420p"
+    codec.options = {"tune": "zerolatency", "x264-params": "keyint=1:annexb=1"}
+    frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 100, np.uint8), format="rgb24").reformat(format="yuv420p")
+    frame.pts = 0
+    access_unit = b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)])
+    result = stepper.step(media={"camera": [EncodedFrame(access_unit, 64, 48)]})
+    assert result.frame.shape == (48, 64, 3) and abs(int(result.frame[10, 10, 0]) - 155) <= 3
