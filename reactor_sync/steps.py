@@ -158,18 +158,25 @@ class StepInputBuffer:
 
         self.name, self.kind, self.max_bytes = name, kind, max_bytes
         self._lock = threading.Lock()
-        self._frames: list[StepFrame] = []
+        self._frames: list[StepFrame | EncodedFrame] = []
         self._bytes = 0
         self.dropped = 0
         self.frames_pushed = 0
         self.closed = False
 
     def push(self, frame: Any, *, user_data: bytes | None = None, capture_time_us: int | None = None) -> None:
-        """Buffer one frame: video (H, W, 3) uint8 RGB; audio int16 (samples, channels) or 1-D mono."""
+        """Buffer one frame: video (H, W, 3) uint8 RGB or an EncodedFrame; audio int16 (samples, channels) or 1-D."""
         if self.closed:
             from .errors import NotConnectedError
 
             raise NotConnectedError(f"cannot push: the step input {self.name!r} is closed")
+        if isinstance(frame, EncodedFrame):  # one H.264 access unit (video inputs)
+            _encoded(frame, self.kind, f"push to {self.name!r}")
+            with self._lock:
+                self._frames.append(frame)
+                self._bytes += len(frame.data)
+                self.frames_pushed += 1
+            return
         array = np.asarray(frame)
         if self.kind == "audio":
             array = array.reshape(-1, 1) if array.ndim == 1 else array
@@ -181,10 +188,11 @@ class StepInputBuffer:
             self._bytes += array.nbytes
             self.frames_pushed += 1
             while self._bytes > self.max_bytes and len(self._frames) > 1:
-                self._bytes -= self._frames.pop(0).array.nbytes
+                oldest = self._frames.pop(0)
+                self._bytes -= oldest.array.nbytes if isinstance(oldest, StepFrame) else len(oldest.data)
                 self.dropped += 1
 
-    def take(self) -> list[StepFrame]:
+    def take(self) -> list[StepFrame | EncodedFrame]:
         with self._lock:
             frames, self._frames, self._bytes = self._frames, [], 0
             return frames
