@@ -126,7 +126,8 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         wire: the data-channel wire on the current protocol: ``"auto"``
             (default) asks the runtime in protobuf ("v1": commands answered
             with the model's reply or a coded error, steps) at READY and
-            falls back to JSON ("v0") when it does not answer within 1.5 s;
+            falls back to JSON ("v0") when it does not answer within 1.5 s
+            (and speaks JSON to it at once on later connects);
             ``"v1"`` or ``"v0"`` fixes it. The legacy protocol always
             speaks JSON. ``reactor.wire`` says which one is in use.
         auto_resume_tracks: resume every output track at READY (default).

@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from .. import _loop
 from .._deadline import Deadline
 from .._webrtc.peer_link import PeerLink
+from .._wire import JSON_WIRE
 from ..errors import (
     AlreadyConnectedError,
     DisconnectedError,
@@ -184,8 +185,9 @@ class ConnectionMixin(LoopCallbacksMixin):
             tracks=plan.tracks if plan.generation == "g3" else None,
             paused=self._paused,
             bitrates=self._bitrates,
-            # A reconnect to the same runtime keeps the wire it found: no second probe.
-            wire=self._wire if resume and self._wire is not None else self._wire_choice,
+            # What an earlier connection found: a runtime that answered only in
+            # JSON is not asked again (each ask costs it the probe's wait).
+            wire=JSON_WIRE if self._wire_choice == "auto" and self._wire == JSON_WIRE else self._wire_choice,
             on_command_error=_weak_call(self._on_command_error),
         )
         try:
