@@ -13,6 +13,7 @@ from ._webrtc.frame_metadata import FrameInfo
 from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
+    AnswerTimeoutError,
     AuthenticationError,
     ClipError,
     CommandError,
@@ -52,6 +53,7 @@ _frame_completion.install()
 
 __all__ = [
     "AlreadyConnectedError",
+    "AnswerTimeoutError",
     "AuthenticationError",
     "ClipError",
     "CommandError",

@@ -59,6 +59,7 @@ from .audio import AudioChunk
 from .clips import ClipReplies
 from .command_check import check_command
 from .errors import (
+    AnswerTimeoutError,
     CommandError,
     ConnectionLostError,
     InvalidArgumentError,
@@ -430,9 +431,10 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         does not fit the command's schema, and NotConnectedError unless
         READY; in both cases nothing was sent. While more than 4 MiB of
         commands wait to go out, it blocks (back-pressure). A
-        ReactorTimeoutError says whether the command was sent: if not,
-        retrying is safe; if it was, its late answer goes to the handlers as
-        above. A command larger than the peer's maximum message size raises
+        ReactorTimeoutError means the command was NOT sent (retrying is
+        safe); its subclass :class:`~reactor_sync.AnswerTimeoutError` means
+        it was sent and not answered in time (its late answer goes to the
+        handlers as above). A command larger than the peer's maximum message size raises
         InvalidArgumentError naming the limit. Commands still unacknowledged
         when the connection closes are counted (``stats()["commands_unsent"]``)
         and reported to error handlers (code COMMANDS_UNSENT).
@@ -471,9 +473,9 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
                     f"command {command!r} was not sent within {timeout:g} s (the send buffer is full: "
                     "the peer reads slower than commands are sent); it will not be sent"
                 ) from None
-            if request_id is None:
+            if request_id is None or not wait:
                 return None  # handed off just as the time ran out: sent like any other
-            raise ReactorTimeoutError(
+            raise AnswerTimeoutError(
                 f"command {command!r} was sent but the runtime did not answer within {timeout:g} s; "
                 "a late answer goes to the message and error handlers"
             ) from None

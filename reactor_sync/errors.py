@@ -7,6 +7,7 @@ The tree (``code`` in brackets; ``*`` marks the recoverable ones)::
     |   +-- DisconnectedError [DISCONNECTED]*
     +-- AlreadyConnectedError [ALREADY_CONNECTED]
     +-- ReactorTimeoutError (also TimeoutError) [TIMEOUT]*
+    |   +-- AnswerTimeoutError [ANSWER_TIMEOUT]*
     +-- ReactorConnectionError (also ConnectionError) [CONNECTION_FAILED]*
     |   +-- ConnectionLostError [CONNECTION_LOST]*
     |       +-- SessionEndedError [SESSION_ENDED]
@@ -151,6 +152,17 @@ class ReactorTimeoutError(ReactorError, TimeoutError):
 
     default_code = "TIMEOUT"
     default_recoverable = True
+
+
+class AnswerTimeoutError(ReactorTimeoutError):
+    """A command WAS sent, but the runtime's answer did not come within the timeout.
+
+    Unlike a plain ReactorTimeoutError from ``send_command()`` (nothing was
+    sent: retrying is safe), the command may have run; its late answer goes
+    to the message and error handlers.
+    """
+
+    default_code = "ANSWER_TIMEOUT"
 
 
 class ReactorConnectionError(ReactorError, ConnectionError):
