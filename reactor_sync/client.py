@@ -29,7 +29,7 @@ import threading
 import urllib.parse
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -45,10 +45,13 @@ from ._client.base import (
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
 from ._client.media import MediaMixin
+from ._client.stepping import StepMixin
+from ._client.track_control import TrackControlMixin
 from ._deadline import Deadline
 from ._handoff import HandOff
 from ._mailbox import Mailbox, MailboxClosed
 from ._no_pickle import NotPicklable
+from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
 from ._webrtc.peer_link import PeerLink
 from ._wire import WIRES, Received, WireName
@@ -56,6 +59,7 @@ from .audio import AudioChunk
 from .clips import ClipReplies
 from .command_check import check_command
 from .errors import (
+    AnswerTimeoutError,
     CommandError,
     ConnectionLostError,
     InvalidArgumentError,
@@ -83,10 +87,11 @@ __all__ = [
 
 DEFAULT_COORDINATOR_URL = "https://api.reactor.inc"
 DEFAULT_LOCAL_URL = "http://localhost:8080"
+DEFAULT_STEP_TIMEOUT_S = 300.0
 
 
 
-class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
+class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMixin, ConnectionMixin):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -122,9 +127,19 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         wire: the data-channel wire on the current protocol: ``"auto"``
             (default) asks the runtime in protobuf ("v1": commands answered
             with the model's reply or a coded error, steps) at READY and
-            falls back to JSON ("v0") when it does not answer within 1.5 s;
+            falls back to JSON ("v0") when it does not answer within 1.5 s
+            (and speaks JSON to it at once on later connects);
             ``"v1"`` or ``"v0"`` fixes it. The legacy protocol always
             speaks JSON. ``reactor.wire`` says which one is in use.
+        auto_resume_tracks: resume every output track at READY (default).
+            With False nothing is received until you ``resume()`` a track
+            (``reactor.track("main_video").resume()``); either way a track
+            you paused stays paused across ``reconnect()``.
+        generation: ``"streamed"`` (default: the model runs at its own pace
+            and you read its frames) or ``"stepped"`` (it runs once per
+            :meth:`step`; runtime 3.x with the protobuf wire, local only).
+        steps: with ``"stepped"``, end the session after this many steps.
+        step_timeout: how long :meth:`step` waits by default (seconds).
     """
 
     def __init__(
@@ -142,6 +157,10 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         protocol: ProtocolChoice = "auto",
         signaling: Signaling | None = None,
         wire: str = "auto",
+        auto_resume_tracks: bool = True,
+        generation: str = "streamed",
+        steps: int | None = None,
+        step_timeout: float = DEFAULT_STEP_TIMEOUT_S,
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -159,6 +178,18 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         if wire not in WIRES:
             raise InvalidArgumentError(f"wire must be one of {WIRES}, got {wire!r}")
         self._wire_choice = wire
+        if generation not in ("streamed", "stepped"):
+            raise InvalidArgumentError(f"generation must be 'streamed' or 'stepped', got {generation!r}")
+        if generation != "stepped" and steps is not None:
+            raise InvalidArgumentError("steps= needs generation='stepped'")
+        if steps is not None:
+            check_int(steps, "steps")
+        if generation == "stepped" and wire == "v0":
+            raise InvalidArgumentError("stepped generation needs the protobuf wire; wire='v0' cannot step")
+        self._generation = generation
+        self._steps = steps
+        self._step_timeout = check_timeout(step_timeout, "step_timeout")
+        self._step_inputs = {}
         self._wire: WireName | None = None  # what the last connection settled on
         if signaling is not None and not all(
             callable(getattr(signaling, name, None))
@@ -195,8 +226,10 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         self._capabilities = None
         self._capabilities_ready = threading.Event()
         self._frame_callback = None
-        self._input = (None, None)
-        self._audio_input = None
+        self._inputs = {}
+        self._paused = set()
+        self._auto_resume = auto_resume_tracks
+        self._bitrates = {}
         self._frame_index = 0
         self._messages_dropped = 0
         self._commands_unsent = 0  # commands never acknowledged when a connection closed
@@ -230,7 +263,16 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             protocol=self._protocol,
             loopback=self._loopback,
             use=self._custom_signaling,
+            start_options=self._start_options(),
         )
+
+    def _start_options(self) -> dict[str, Any]:
+        if self._generation != "stepped":
+            return {}
+        options: dict[str, Any] = {"generation": "stepped"}
+        if self._steps is not None:
+            options["steps"] = self._steps
+        return options
 
     @property
     def protocol(self) -> Generation | None:
@@ -389,9 +431,10 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         does not fit the command's schema, and NotConnectedError unless
         READY; in both cases nothing was sent. While more than 4 MiB of
         commands wait to go out, it blocks (back-pressure). A
-        ReactorTimeoutError says whether the command was sent: if not,
-        retrying is safe; if it was, its late answer goes to the handlers as
-        above. A command larger than the peer's maximum message size raises
+        ReactorTimeoutError means the command was NOT sent (retrying is
+        safe); its subclass :class:`~reactor_sync.AnswerTimeoutError` means
+        it was sent and not answered in time (its late answer goes to the
+        handlers as above). A command larger than the peer's maximum message size raises
         InvalidArgumentError naming the limit. Commands still unacknowledged
         when the connection closes are counted (``stats()["commands_unsent"]``)
         and reported to error handlers (code COMMANDS_UNSENT).
@@ -430,9 +473,9 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
                     f"command {command!r} was not sent within {timeout:g} s (the send buffer is full: "
                     "the peer reads slower than commands are sent); it will not be sent"
                 ) from None
-            if request_id is None:
+            if request_id is None or not wait:
                 return None  # handed off just as the time ran out: sent like any other
-            raise ReactorTimeoutError(
+            raise AnswerTimeoutError(
                 f"command {command!r} was sent but the runtime did not answer within {timeout:g} s; "
                 "a late answer goes to the message and error handlers"
             ) from None
@@ -451,10 +494,27 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         return dict(reply) if isinstance(reply, dict) else None
 
     # ---------------------------------------------------------------- frames
+    @overload
     def get_frame(
-        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
-    ) -> RGBFrame:
+        self, timeout: float = ..., *, latest: bool = ..., track: str | None = ..., with_info: Literal[False] = ...
+    ) -> RGBFrame: ...
+
+    @overload
+    def get_frame(
+        self, timeout: float = ..., *, latest: bool = ..., track: str | None = ..., with_info: Literal[True]
+    ) -> tuple[RGBFrame, FrameInfo]: ...
+
+    def get_frame(
+        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None,
+        with_info: bool = False,
+    ) -> RGBFrame | tuple[RGBFrame, FrameInfo]:
         """The next frame as a read-only (H, W, 3) uint8 RGB array.
+
+        With ``with_info=True``, ``(frame, info)``: a
+        :class:`~reactor_sync.FrameInfo` with the frame's index, RTP
+        timestamp and arrival time, and, where the runtime sent them (the
+        current runtime, for frames its model tagged), the sender's frame id,
+        capture time and user data.
 
         Frames come in order from a small buffer (``frame_buffer``); with
         ``latest=True`` older buffered frames are skipped (and counted as
@@ -466,7 +526,8 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         track the model does not have.
         """
         self._check_process()
-        return self._take_frame(timeout, latest, track).rgb()
+        frame = self._take_frame(timeout, latest, track)
+        return (frame.rgb(), frame.info) if with_info else frame.rgb()
 
     def _video_box(self, track: str | None) -> Mailbox[Frame]:
         if track is None or track == self._main_track:

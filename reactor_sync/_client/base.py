@@ -39,6 +39,9 @@ from ..signaling import ProtocolChoice, SessionPlan
 from ..signaling.detect import DetectingSignaling
 from ..status import ReactorStatus
 
+# What feeds an input track we published (closed when it is unpublished or the connection ends).
+InputSource = FrameSource | AudioSource
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
@@ -56,6 +59,7 @@ class ReactorBase:
     url: str
     _protocol: ProtocolChoice
     _wire_choice: str
+    _generation: str
     _wire: WireName | None
     _stall_timeout: float | None
     _policy: ReconnectPolicy | None
@@ -73,8 +77,10 @@ class ReactorBase:
     _connecting: Deadline | None
     _capabilities: dict[str, Any] | None
     _capabilities_ready: threading.Event
-    _input: tuple[MediaStreamTrack | None, FrameSource | None]
-    _audio_input: AudioSource | None
+    _inputs: dict[str, tuple[MediaStreamTrack, InputSource | None]]  # by input track name
+    _paused: set[str]  # output tracks the user paused (the link reads it on the loop thread)
+    _auto_resume: bool
+    _bitrates: dict[str | None, tuple[int | None, int | None]]  # set_bitrate(): None = what we receive
     _frame_index: int
     _messages_dropped: int
     _commands_unsent: int

@@ -29,10 +29,12 @@ from aiortc.mediastreams import MediaStreamTrack
 from .. import _loop
 from .._deadline import Deadline
 from .._webrtc.peer_link import PeerLink
+from .._wire import JSON_WIRE
 from ..errors import (
     AlreadyConnectedError,
     DisconnectedError,
     NotConnectedError,
+    ProtocolError,
     ReactorConnectionError,
     ReactorError,
     ReactorTimeoutError,
@@ -137,6 +139,12 @@ class ConnectionMixin(LoopCallbacksMixin):
                 what="connecting to the model (ICE, DTLS and data channels)",
                 cancel=deadline,
             )
+            if self._generation == "stepped" and not (link.chunked and link.wire.answers_commands):
+                raise ProtocolError(
+                    "stepped generation needs the protobuf wire and data-channel chunking; this runtime "
+                    f"negotiated {'chunking' if link.chunked else 'no chunking'} and the {link.wire.name} wire",
+                    component="gpu", code="CHUNKING_REQUIRED",
+                )
         except ReactorError as exc:
             self._fail_establish(link, opened, deadline)
             self._report(exc)
@@ -152,16 +160,17 @@ class ConnectionMixin(LoopCallbacksMixin):
         with self._lock:
             self._link = link
             self._wire = link.wire.name
-            track, _ = self._input
-            audio_in = self._audio_input
-        if track is not None:  # input published before a reconnect goes on
-            loop.submit(_republish(link, track, self._report))
-        if audio_in is not None:
-            loop.submit(_republish(link, audio_in.track, self._report))
+            inputs = {name: track for name, (track, _) in self._inputs.items()}
+        for name, track in inputs.items():  # input published before a reconnect goes on
+            loop.submit(_republish(link, track, name, self._report))
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
     async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan, resume: bool) -> tuple[PeerLink, str]:
+        if not resume:  # a new session: what the user paused before is gone with the old one
+            self._paused.clear()
+            if not self._auto_resume:  # the user resumes what they want (track(...).resume())
+                self._paused.update(t.name for t in plan.tracks if t.is_output)
         # Weak callbacks: the loop must not keep a dropped Reactor alive.
         link = PeerLink(
             ice_servers=ice,
@@ -174,8 +183,11 @@ class ConnectionMixin(LoopCallbacksMixin):
             stall_timeout=self._stall_timeout,
             loopback=self._loopback,
             tracks=plan.tracks if plan.generation == "g3" else None,
-            # A reconnect to the same runtime keeps the wire it found: no second probe.
-            wire=self._wire if resume and self._wire is not None else self._wire_choice,
+            paused=self._paused,
+            bitrates=self._bitrates,
+            # What an earlier connection found: a runtime that answered only in
+            # JSON is not asked again (each ask costs it the probe's wait).
+            wire=JSON_WIRE if self._wire_choice == "auto" and self._wire == JSON_WIRE else self._wire_choice,
             on_command_error=_weak_call(self._on_command_error),
         )
         try:
@@ -238,13 +250,10 @@ class ConnectionMixin(LoopCallbacksMixin):
         with self._lock:
             link, self._link = self._link, None
             plan = self._plan
-            _, source = self._input
-            self._input = (None, None)
-            audio_in, self._audio_input = self._audio_input, None
-        if source is not None:
+            sources = [source for _, source in self._inputs.values() if source is not None]
+            self._inputs.clear()
+        for source in sources:
             source.close(reason)
-        if audio_in is not None:
-            audio_in.close(reason)
         if link is not None:
             link.stop_delivery()  # nothing more reaches the mailboxes closed below
         self._close_mailboxes(_Disconnected(reason))
@@ -331,11 +340,11 @@ class ConnectionMixin(LoopCallbacksMixin):
 
 
 async def _republish(
-    link: PeerLink, track: MediaStreamTrack, report: Callable[[ReactorError], object]
+    link: PeerLink, track: MediaStreamTrack, name: str, report: Callable[[ReactorError], object]
 ) -> None:
     """Attach the input published before a reconnect to the new connection."""
     try:
-        await link.publish(track, reclaim=True)
+        await link.publish(track, name=name, reclaim=True)
     except ReactorError as exc:
         report(exc)
     except Exception as exc:  # a closed link while we asked: the loss is reported elsewhere

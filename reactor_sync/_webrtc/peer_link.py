@@ -44,13 +44,16 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .._wire import JSON_WIRE, PROTOBUF_WIRE, ClientWire, Received, decode, wire_for
+from .._wire import chunking as _chunking
 from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
 from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
 from ..messages import Message
 from ..tracks import TrackKind, TrackSpec
+from . import bitrate as _bitrate
+from . import frame_metadata as _frame_metadata
 from . import liveness as _liveness
 from .bundle import rebundle
-from .codecs import preferred_video_codecs
+from .codecs import preferred_video_codecs, with_video_params
 from .loopback_ice import loopback_ice, sanitize_remote_sdp
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,8 @@ WATCHDOG_PERIOD_S = 0.25
 HEARTBEAT_AFTER_S = 0.75
 # The legacy protocol's one video track is routed by its MID, "0": its name.
 LEGACY_TRACK_NAME = "0"
+# Its one m-line also carries our input video: that direction's name here.
+LEGACY_INPUT_NAME = "input"
 # The refusal code of a current runtime for a track another client holds.
 PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
 # Back-pressure on commands: a send waits while the data channel holds more
@@ -82,6 +87,8 @@ WIRE_PROBE_FIXED_S = 5.0  # with wire="v1" fixed by the caller: only a slow runt
 # Answers nobody waits for any more (send_command(wait=False), or a caller
 # who timed out) are matched to their command by id, for at most this many.
 UNCLAIMED_KEPT = 4096
+# libwebrtc's own lowest send bitrate (its default x-google-min-bitrate).
+_LIBWEBRTC_MIN_BPS = 30_000
 # SCTP chunk flags (first fragment 0x02, last 0x01); WebRTC's DCEP payload
 # protocol id (channel open/ack messages, not ours).
 _WHOLE = 0x03  # first and last fragment: a message in one chunk
@@ -106,6 +113,8 @@ class PeerLink:
         tracks: list[TrackSpec] | None = None,
         wire: str = "auto",
         on_command_error: Callable[[str, str, str], None] | None = None,
+        paused: set[str] | None = None,
+        bitrates: dict[str | None, _bitrate.Bounds] | None = None,
     ) -> None:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         # None or []: the legacy layout; otherwise the current one, per track.
@@ -131,6 +140,19 @@ class PeerLink:
         self._wire_choice = wire if self.tracks else JSON_WIRE
         self.wire: ClientWire = wire_for(JSON_WIRE if self._wire_choice == "auto" else self._wire_choice)
         self._on_command_error = on_command_error
+        # Data-channel chunking (see _wire.chunking): offered on the current
+        # protocol, on once the answer declares it too.
+        self._chunk_limit: int | None = None
+        # Per-frame metadata trailers (see .frame_metadata): declared in our
+        # offer on the current protocol, on once the answer declares them too.
+        self.metadata_enabled = False
+        self._reassemblers: dict[str, _chunking.Reassembler] = {}
+        # Output tracks the user paused (owned by the Reactor, kept across
+        # reconnects): not resumed at READY, and nothing of theirs delivered.
+        self.paused: set[str] = paused if paused is not None else set()
+        # Bitrate bounds (owned by the Reactor, kept across reconnects): None
+        # for what we receive, an input track's name for what we send into it.
+        self.bitrates: dict[str | None, _bitrate.Bounds] = bitrates if bitrates is not None else {}
         self._on_frame = on_frame
         self._on_track_frame = on_track_frame
         self._on_audio = on_audio
@@ -252,7 +274,20 @@ class PeerLink:
             raise ReactorConnectionError(
                 f"ICE gathering did not finish within {ICE_GATHER_TIMEOUT_S:g} s"
             ) from None
-        return self._pc.localDescription.sdp
+        sdp = self._pc.localDescription.sdp
+        if self.tracks:
+            sdp = _frame_metadata.with_metadata(_chunking.with_chunking(sdp))
+        low, high = self.bitrates.get(None, (None, None))
+        if high is not None:
+            # A libwebrtc sender reads these from our offer: its encoder stays
+            # under the ceiling from the first frame (REMB alone cannot pull it
+            # under a floor the offer would otherwise carry).
+            floor = low if low is not None else min(high, _LIBWEBRTC_MIN_BPS)
+            sdp = with_video_params(sdp, {"x-google-max-bitrate": high // 1000,
+                                          "x-google-min-bitrate": max(1, floor // 1000)})
+        elif low is not None:
+            sdp = with_video_params(sdp, {"x-google-min-bitrate": low // 1000})
+        return sdp
 
     @property
     def track_mapping(self) -> list[dict[str, str]]:
@@ -266,6 +301,12 @@ class PeerLink:
         """Apply the answer and wait until connected with the data channel open."""
         if self._loopback:
             sdp = sanitize_remote_sdp(sdp)
+        if self.tracks:
+            self.metadata_enabled = _frame_metadata.declared_in(sdp) and _frame_metadata.install_sender_hook()
+            self._chunk_limit = _chunking.declared_in(sdp)
+            if self._chunk_limit is not None:
+                self._reassemblers = {name: _chunking.Reassembler(min(self._chunk_limit, _chunking.MAX_MESSAGE_BYTES))
+                                      for name in ("data", "control")}
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError/InvalidStateError on bad SDP
@@ -285,11 +326,49 @@ class PeerLink:
         # Before anything else is sent: a current runtime latches the wire on
         # the first frame it receives.
         await self.settle_wire()
+        for target in list(self.bitrates):
+            self._apply_bitrate(target)
         self._spawn(self._stats_loop())
         self._spawn(self._ping_loop())
         for track in self.tracks:
-            if track.is_output:  # the runtime starts every output paused
+            if track.is_output and track.name not in self.paused:  # the runtime starts every output paused
                 self.notify("resume_track", {"name": track.name})
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume the output ``name`` for this connection (loop thread).
+
+        Delivery stops at once here (frames already on the way are not
+        handed out); a current runtime is also told, so it stops sending.
+        The legacy runtime has no such verb: its frames keep coming and are
+        discarded on arrival.
+        """
+        if paused:
+            self.paused.add(name)
+        else:
+            self.paused.discard(name)
+        if self.current_protocol:
+            self.notify("pause_track" if paused else "resume_track", {"name": name})
+
+    def set_bitrate(self, track: str | None, bounds: _bitrate.Bounds) -> None:
+        """Bound what we receive (``track`` None) or send into the input ``track``, in bit/s (loop thread)."""
+        self.bitrates[track] = bounds
+        self._apply_bitrate(track)
+
+    def receivers(self) -> list[Any]:
+        """The receivers of the model's outputs (legacy: the one video m-line's)."""
+        if not self.tracks:
+            return [self._transceivers[0].receiver]
+        return [tr.receiver for spec, tr in zip(self.tracks, self._transceivers, strict=False) if spec.is_output]
+
+    def _apply_bitrate(self, track: str | None) -> None:
+        bounds = self.bitrates[track]
+        if track is None:
+            for receiver in self.receivers():
+                _bitrate.bound_receiver(receiver, bounds)
+            return
+        sender = self.input_sender(name=track)
+        if sender is not None:
+            _bitrate.bound_sender(sender, bounds)
 
     async def settle_wire(self) -> None:
         """Choose the wire for this connection, by asking the runtime in protobuf.
@@ -356,15 +435,20 @@ class PeerLink:
         elif named is not None:
             deliver = functools.partial(named, name)
         self.media_received[name] = 0
+        receiver = next((tr.receiver for tr in self._transceivers if tr.receiver.track is track), None)
+        jitter = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None) if track.kind == "video" else None
+        mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
         try:
             while True:
                 frame = await track.recv()
                 self.last_activity = time.monotonic()
                 self.media_received[name] += 1
+                if jitter is not None:
+                    frame.opaque = _frame_info(frame, jitter, mapper, self.media_received[name])
                 if main:
                     self.frames_received += 1
-                if deliver is not None and not self._draining:  # disconnect() closed the mailboxes
-                    deliver(frame)
+                if deliver is not None and not self._draining and name not in self.paused:
+                    deliver(frame)  # (draining: disconnect() closed the mailboxes)
                 # Do not keep the frame alive across the next await: its last
                 # release (and its buffers' teardown) belongs to the consumer.
                 del frame
@@ -376,6 +460,11 @@ class PeerLink:
             raise
         except Exception:
             logger.exception("draining track %r stopped unexpectedly", name)
+
+    def tag_input(self, track: MediaStreamTrack | None) -> None:
+        """Let one of our pushed tracks carry frame metadata when both ends declared it."""
+        if track is not None and hasattr(type(track), "metadata_enabled"):
+            track.metadata_enabled = self.metadata_enabled  # type: ignore[attr-defined]
 
     async def _ping_loop(self) -> None:
         channel, ping = self.wire.platform("ping", {}, None)
@@ -417,9 +506,17 @@ class PeerLink:
         target = self._control if channel == "control" else self._dc
         if target is None or target.readyState != "open":
             raise ConnectionLostError(f"the {channel} channel is not open")
-        if internal and target is self._dc:
-            self._internal.add(frame.encode() if isinstance(frame, str) else bytes(frame))
-        target.send(frame)
+        pieces: list[str | bytes] = [*_chunking.split(frame)] if self._chunk_limit is not None else [frame]
+        if internal and target is self._dc and len(pieces) == 1:
+            piece = pieces[0]
+            self._internal.add(piece.encode() if isinstance(piece, str) else bytes(piece))
+        for piece in pieces:
+            target.send(piece)
+
+    @property
+    def chunked(self) -> bool:
+        """True when both ends declared data-channel chunking (large messages, steps)."""
+        return self._chunk_limit is not None
 
     def send_platform(self, kind: str, data: dict[str, Any]) -> None:
         """Send a runtime-scope message (``requestSchema``, ``requestClip``, ...) in this connection's wire."""
@@ -433,7 +530,20 @@ class PeerLink:
     def _received(self, channel: str, raw: str | bytes) -> None:
         """One frame from either channel: an answer to a request of ours, or a message for the user."""
         self.last_activity = time.monotonic()
-        received = decode(channel, raw)
+        reassembler = self._reassemblers.get(channel)
+        if reassembler is not None:
+            try:
+                whole = reassembler.feed(raw)
+            except _chunking.ChunkingError as exc:
+                if not self._draining:
+                    self._on_message(None, f"{channel} channel framing: {exc}", len(raw))
+                return
+            if whole is None:
+                return
+            raw = whole
+            received = decode(channel, raw, reassembler.max_bytes)
+        else:
+            received = decode(channel, raw)
         request_id = received.request_id
         if request_id is not None:
             future = self._pending.pop(request_id, None)
@@ -486,6 +596,8 @@ class PeerLink:
     @property
     def max_message_size(self) -> int | None:
         """The largest message the peer accepts (its SDP's a=max-message-size), if known."""
+        if self._chunk_limit is not None:
+            return min(self._chunk_limit, _chunking.MAX_MESSAGE_BYTES)
         size = getattr(self._dc.transport, "_remote_max_message_size", None)
         return size if isinstance(size, int) and size > 0 else None
 
@@ -583,24 +695,37 @@ class PeerLink:
         return reply.reply if isinstance(reply.reply, dict) else {}
 
     # -- input ------------------------------------------------------------
-    def input_track(self, kind: TrackKind = "video") -> TrackSpec | None:
-        """The model's first input track of ``kind`` (legacy: the one video m-line)."""
+    @property
+    def declared_tracks(self) -> list[TrackSpec]:
+        """The model's tracks as users see them; the legacy layout's one m-line is two (see LEGACY_*)."""
         if not self.tracks:
-            return TrackSpec("0", "video", "sendonly") if kind == "video" else None
-        return next((t for t in self.tracks if not t.is_output and t.kind == kind), None)
+            return [TrackSpec(LEGACY_TRACK_NAME, "video", "recvonly"),
+                    TrackSpec(LEGACY_INPUT_NAME, "video", "sendonly")]
+        return list(self.tracks)
 
-    def input_sender(self, kind: TrackKind = "video") -> RTCRtpSender | None:
-        """The sender that carries our input of ``kind``, or None if the model takes none."""
+    def input_track(self, kind: TrackKind = "video", name: str | None = None) -> TrackSpec | None:
+        """The input track called ``name``, else the model's first input of ``kind``."""
+        inputs = [t for t in self.declared_tracks if not t.is_output]
+        if name is not None:
+            return next((t for t in inputs if t.name == name), None)
+        return next((t for t in inputs if t.kind == kind), None)
+
+    def input_sender(self, kind: TrackKind = "video", name: str | None = None) -> RTCRtpSender | None:
+        """The sender that carries our input (``name``, else the first of ``kind``), or None."""
+        spec = self.input_track(kind, name)
+        if spec is None:
+            return None
         if not self.tracks:
-            return self._transceivers[0].sender if kind == "video" else None
-        track = self.input_track(kind)
-        return self._transceivers[self.tracks.index(track)].sender if track else None
+            return self._transceivers[0].sender
+        return self._transceivers[self.tracks.index(spec)].sender
 
     async def publish(
-        self, track: MediaStreamTrack | None, *, kind: TrackKind | None = None, reclaim: bool = False
+        self, track: MediaStreamTrack | None, *, kind: TrackKind | None = None, name: str | None = None,
+        reclaim: bool = False,
     ) -> None:
-        """Attach ``track`` as our input (None detaches), claiming the slot first where needed.
+        """Attach ``track`` as our input ``name`` (default: the first of its kind; None detaches).
 
+        The slot is claimed first where the protocol has claims.
         ``reclaim``: we held the slot before a reconnect; a current runtime
         keeps that claim across the reconnect and refuses a second one, which
         then means it is still ours.
@@ -608,13 +733,18 @@ class PeerLink:
         if kind is None:
             kind = "video" if track is None else track.kind  # type: ignore[assignment]
         assert kind is not None
-        sender = self.input_sender(kind)
-        spec = self.input_track(kind)
+        spec = self.input_track(kind, name)
+        sender = self.input_sender(kind, name)
         if sender is None or spec is None:
+            what = f"an input track {name!r}" if name is not None else f"{kind} input"
             raise PublishRefusedError(
-                f"the model takes no {kind} input (its tracks: "
-                f"{', '.join(f'{t.name} ({t.kind}, {t.direction})' for t in self.tracks) or 'none'})",
+                f"the model takes no {what} (its tracks: "
+                f"{', '.join(f'{t.name} ({t.kind}, {t.direction})' for t in self.declared_tracks) or 'none'})",
                 code="NO_INPUT_TRACK",
+            )
+        if track is not None and track.kind != spec.kind:
+            raise PublishRefusedError(
+                f"input track {spec.name!r} takes {spec.kind}, not {track.kind}", code="NO_INPUT_TRACK"
             )
         if self.current_protocol and track is not None and spec.name not in self._claimed:
             try:
@@ -624,6 +754,7 @@ class PeerLink:
                     raise
                 logger.debug("publish_track after reconnect refused: the claim is still ours")
             self._claimed.add(spec.name)
+        self.tag_input(track)
         sender.replaceTrack(track)
         if self.current_protocol and track is None and spec.name in self._claimed:
             self._claimed.discard(spec.name)
@@ -641,3 +772,26 @@ class PeerLink:
             await asyncio.wait_for(self._pc.close(), CLOSE_TIMEOUT_S)
         except (asyncio.TimeoutError, Exception):
             logger.debug("peer connection close did not finish cleanly", exc_info=True)
+
+
+def _frame_info(frame: Any, jitter: Any, mapper: Any, index: int) -> _frame_metadata.FrameInfo:
+    """What arrived with ``frame``: the metadata its trailer carried, if any.
+
+    The jitter buffer keeps metadata by the frame's RTP timestamp; aiortc
+    then rebases timestamps to start at 0 (its TimestampMapper, which keeps
+    the first timestamp as ``_origin``, less 2**32 per wrap), and the decoded
+    frame's pts is that rebased value.
+    """
+    pts = frame.pts
+    kept = getattr(jitter, "frame_metadata", None)
+    origin = getattr(mapper, "_origin", None)
+    meta = None
+    if kept and pts is not None and isinstance(origin, int):
+        meta = kept.pop((pts + origin) % (1 << 32), None)
+    now = time.monotonic_ns() // 1000
+    if meta is None:
+        return _frame_metadata.FrameInfo(index, pts, now)
+    return _frame_metadata.FrameInfo(
+        index, pts, now, frame_id=meta.frame_id or None, timestamp_us=meta.timestamp or None,
+        user_data=meta.user_data or None,
+    )

@@ -1,27 +1,22 @@
-"""Data-channel chunking (``x-reactor-dc-chunking``): how one message rides several SCTP messages.
+"""Data-channel chunking (``x-reactor-dc-chunking``): messages larger than SCTP's limit.
 
-Which thread: any (pure functions; a :class:`Reassembler` belongs to one channel).
+Which thread: any; a :class:`Reassembler` belongs to one channel's receiver.
 
-WHY: a step's input frames and its result outgrow what one data-channel
-message may carry, so the current runtime and reactor-sdk 1.x agree, in the
-SDP, to frame every message on both channels. Both our client and our
-runtime need the same framing, so it lives here. Facts (interop, see the
-research notes; the code is ours):
+WHY: an SCTP data channel carries at most ``a=max-message-size`` bytes a
+message (256 KiB from the current runtime), and a step's result (frames of
+several tracks) is often larger. The current runtime splits messages into
+frames when both ends declare, in the SDP, the session-level attribute
+``a=x-reactor-dc-chunking:1 max-message-size=N``; it refuses steps without
+it. Once declared by both, EVERY message on an ordered reliable channel (our
+``data`` and ``control``) travels as frames, in both directions:
 
-* Negotiation: the OFFER carries, at session level (before the first
-  ``m=`` line), ``a=x-reactor-dc-chunking:1 max-message-size=<N>`` (version
-  ``1``, then ``key=value`` parameters separated by ``;``; unknown keys are
-  ignored; no ``max-message-size`` means 262144). The answer carries the
-  same line with the answerer's limit. No line, another version or a line
-  that cannot be read: no chunking.
-* Framing, once both sides declared it: EVERY message on a chunked channel,
-  both directions, is sent as one or more binary frames ``header || payload``.
-  The header byte: bit 0 ``MORE`` (more frames of this message follow),
-  bit 1 ``TEXT`` (the message was text), bits 2-7 the version, 0. A frame is
-  at most ``chunk_size`` bytes including the header (65536 on the runtime).
-  An empty message is the header alone. Frames of one message are
-  contiguous (the channel is ordered); a receiver appends payloads until a
-  frame without ``MORE``.
+    frame = header (1 byte) || payload
+    header bit 0 MORE: more frames of this message follow
+    header bit 1 TEXT: the original message was text (UTF-8)
+    header bits 2-7: version, 0
+
+A message is cut into frames of at most ``CHUNK_SIZE`` bytes including the
+header; the frames of one message are contiguous (the channel is ordered).
 """
 
 from __future__ import annotations
@@ -30,128 +25,119 @@ import re
 
 __all__ = [
     "CHUNK_SIZE",
-    "DEFAULT_MAX_MESSAGE",
+    "MAX_MESSAGE_BYTES",
     "ChunkingError",
     "Reassembler",
-    "chunking_line",
-    "declared_chunking",
-    "split_message",
+    "declared_in",
+    "offer_line",
+    "split",
     "with_chunking",
 ]
 
-CHUNK_SIZE = 65_536  # bytes per frame, header included (what the runtime uses)
-DEFAULT_MAX_MESSAGE = 262_144  # a declaration without max-message-size
-_MORE = 0x01
-_TEXT = 0x02
-_VERSION_BITS = 0xFC
-_ATTRIBUTE = "a=x-reactor-dc-chunking:"
-_INT = re.compile(r"^[0-9]{1,12}$")
+MORE = 0x01
+TEXT = 0x02
+CHUNK_SIZE = 65536
+# What we accept as one reassembled message (and declare): the runtime's own cap.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+ATTRIBUTE = "x-reactor-dc-chunking"
+_LINE = re.compile(r"^a=x-reactor-dc-chunking:(\S+)(?:\s+(.*))?$")
 
 
 class ChunkingError(ValueError):
-    """A frame that breaks the framing rules (the channel should be given up)."""
+    """A frame that breaks the framing rules (the channel is then unusable)."""
 
 
-def declared_chunking(sdp: str) -> int | None:
-    """The ``max-message-size`` a session description declares for chunking, or None."""
+def offer_line(max_message_size: int = MAX_MESSAGE_BYTES) -> str:
+    return f"a={ATTRIBUTE}:1 max-message-size={max_message_size}"
+
+
+def with_chunking(sdp: str, max_message_size: int = MAX_MESSAGE_BYTES) -> str:
+    """``sdp`` with the chunking declaration at session level (before the first m= line).
+
+    aiortc drops attributes it does not know when it parses an SDP, so the
+    line goes into the text we send, not into the local description.
+    """
+    lines = sdp.split("\r\n")
+    first_media = next((i for i, line in enumerate(lines) if line.startswith("m=")), len(lines))
+    if any(line.startswith(f"a={ATTRIBUTE}:") for line in lines[:first_media]):
+        return sdp
+    lines.insert(first_media, offer_line(max_message_size))
+    return "\r\n".join(lines)
+
+
+def declared_in(sdp: str) -> int | None:
+    """The max-message-size the answer declares with chunking version 1, or None if it does not."""
     for line in sdp.splitlines():
-        line = line.strip()
         if line.startswith("m="):
-            return None  # only session-level lines count
-        if not line.startswith(_ATTRIBUTE):
+            return None  # session level only
+        match = _LINE.match(line.strip())
+        if match is None:
             continue
-        value = line[len(_ATTRIBUTE):].strip()
-        version, _, params = value.partition(" ")
-        if version != "1":
+        if match.group(1) != "1":
             return None
-        size = DEFAULT_MAX_MESSAGE
-        for param in params.split(";"):
-            key, _, val = param.strip().partition("=")
-            if key == "max-message-size":
-                if not _INT.match(val.strip()) or int(val) <= 0:
-                    return None
-                size = int(val)
+        size = 256 * 1024
+        for param in (match.group(2) or "").split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "max-message-size" and value.isdigit() and int(value) > 0:
+                size = int(value)
         return size
     return None
 
 
-def chunking_line(max_message_size: int) -> str:
-    """The session-level attribute declaring chunking with our receive limit."""
-    return f"{_ATTRIBUTE}1 max-message-size={int(max_message_size)}"
-
-
-def with_chunking(sdp: str, max_message_size: int) -> str:
-    """``sdp`` with the chunking attribute inserted before its first media line.
-
-    WHY by hand: aiortc neither writes nor keeps attributes it does not know.
-    """
-    newline = "\r\n" if "\r\n" in sdp else "\n"
-    lines = sdp.split(newline)
-    at = next((i for i, line in enumerate(lines) if line.startswith("m=")), len(lines))
-    lines.insert(at, chunking_line(max_message_size))
-    return newline.join(lines)
-
-
-def split_message(message: str | bytes, chunk_size: int = CHUNK_SIZE) -> list[bytes]:
-    """The frames that carry ``message``, in order (at least one)."""
-    if chunk_size < 2:
-        raise ValueError("chunk_size must leave room for a payload byte")
+def split(message: str | bytes, chunk_size: int = CHUNK_SIZE) -> list[bytes]:
+    """One message as its frames."""
     text = isinstance(message, str)
-    data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
-    flag = _TEXT if text else 0
+    body = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+    flag = TEXT if text else 0
     room = chunk_size - 1
-    if len(data) <= room:
-        return [bytes([flag]) + data]
+    if len(body) <= room:
+        return [bytes([flag]) + body]
     frames = []
-    for start in range(0, len(data), room):
-        last = start + room >= len(data)
-        frames.append(bytes([flag | (0 if last else _MORE)]) + data[start:start + room])
+    for start in range(0, len(body), room):
+        piece = body[start:start + room]
+        more = MORE if start + room < len(body) else 0
+        frames.append(bytes([flag | more]) + piece)
     return frames
 
 
 class Reassembler:
-    """Joins one channel's frames back into messages.
+    """Joins one channel's frames back into messages (text or bytes), bounded in size."""
 
-    ``feed`` returns a whole message (``str`` for text, ``bytes`` otherwise)
-    when a frame completes one, else None. A message larger than
-    ``max_message`` is skipped to its last frame and dropped (``dropped``
-    counts them), as the runtime does; a frame that breaks the rules raises
-    ChunkingError.
-    """
-
-    def __init__(self, max_message: int) -> None:
-        self.max_message = max_message
-        self.dropped = 0
+    def __init__(self, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self.max_bytes = max_bytes
         self._parts: list[bytes] = []
         self._size = 0
         self._text: bool | None = None
         self._skipping = False
 
     def feed(self, frame: str | bytes) -> str | bytes | None:
+        """The whole message once ``frame`` completes one; None while it is incomplete.
+
+        Raises ChunkingError for a frame that breaks the rules; a message
+        over ``max_bytes`` is skipped to its last frame and then reported.
+        """
         raw = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
         if not raw:
-            raise ChunkingError("an empty frame on a chunked channel")
-        header = raw[0]
-        if header & _VERSION_BITS:
-            raise ChunkingError(f"frame header {header:#04x} has a version this side does not know")
-        text = bool(header & _TEXT)
-        more = bool(header & _MORE)
+            raise ChunkingError("an empty frame (every frame has a header byte)")
+        header, payload = raw[0], raw[1:]
+        if header & ~(MORE | TEXT):
+            raise ChunkingError(f"frame header {header:#04x} has version bits set")
+        text = bool(header & TEXT)
         if self._text is not None and text != self._text:
-            raise ChunkingError("the text flag changed inside one message")
+            raise ChunkingError("the TEXT flag changed inside a message")
         self._text = text
         if not self._skipping:
-            self._size += len(raw) - 1
-            if self._size > self.max_message:
+            self._size += len(payload)
+            if self._size > self.max_bytes:
                 self._skipping = True
                 self._parts = []
             else:
-                self._parts.append(raw[1:])
-        if more:
+                self._parts.append(payload)
+        if header & MORE:
             return None
-        parts, skipping = self._parts, self._skipping
+        skipped, size = self._skipping, self._size
+        body = b"".join(self._parts)
         self._parts, self._size, self._text, self._skipping = [], 0, None, False
-        if skipping:
-            self.dropped += 1
-            return None
-        data = b"".join(parts)
-        return data.decode("utf-8", "replace") if text else data
+        if skipped:
+            raise ChunkingError(f"a message of {size} bytes or more, over the {self.max_bytes}-byte limit")
+        return body.decode("utf-8", "replace") if text else body

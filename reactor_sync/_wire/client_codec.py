@@ -183,11 +183,15 @@ def wire_for(name: str) -> ClientWire:
 # -- inbound ---------------------------------------------------------------------
 
 
-def decode(channel: str, raw: str | bytes) -> Received:
-    """Decode one frame that arrived on ``channel``; total: never raises."""
+def decode(channel: str, raw: str | bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Received:
+    """Decode one message that arrived on ``channel``; total: never raises.
+
+    ``max_bytes``: larger messages are dropped unread (4 MiB; a step's
+    result over a chunked channel may be larger, see ``_wire.chunking``).
+    """
     size = len(raw)
-    if size > MAX_MESSAGE_BYTES:
-        return Received(dropped=f"{channel} message of {size} bytes exceeds {MAX_MESSAGE_BYTES}")
+    if size > max_bytes:
+        return Received(dropped=f"{channel} message of {size} bytes exceeds {max_bytes}")
     if isinstance(raw, str) or bytes(raw[:16]).lstrip()[:1] in (b"{", b"["):
         return _decode_json(channel, raw)
     try:

@@ -419,3 +419,13 @@ class ControlServer(_message.Message):
     session_ended: SessionEnded
     error: Error
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[Kind, str]] = ..., model_schema: _Optional[_Union[ModelSchema, _Mapping]] = ..., clip_ready: _Optional[_Union[ClipReady, _Mapping]] = ..., clip_failed: _Optional[_Union[ClipFailed, _Mapping]] = ..., moderation: _Optional[_Union[Moderation, _Mapping]] = ..., publish_track: _Optional[_Union[TrackName, _Mapping]] = ..., session_ended: _Optional[_Union[SessionEnded, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class FrameMetadata(_message.Message):
+    __slots__ = ("frame_id", "timestamp", "user_data")
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    USER_DATA_FIELD_NUMBER: _ClassVar[int]
+    frame_id: int
+    timestamp: int
+    user_data: bytes
+    def __init__(self, frame_id: _Optional[int] = ..., timestamp: _Optional[int] = ..., user_data: _Optional[bytes] = ...) -> None: ...

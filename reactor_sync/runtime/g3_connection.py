@@ -72,7 +72,15 @@ from .._webrtc.loopback_ice import (
     loopback_rtc_configuration,
     sanitize_remote_sdp,
 )
-from .._wire.chunking import CHUNK_SIZE, ChunkingError, Reassembler, declared_chunking, split_message, with_chunking
+from .._wire.chunking import (
+    CHUNK_SIZE,
+    MAX_MESSAGE_BYTES,
+    ChunkingError,
+    Reassembler,
+    declared_in,
+    split,
+    with_chunking,
+)
 from .audio_out import ModelAudioTrack
 from .g1_connection import SessionSetupError
 from .model import CommandFailed
@@ -88,7 +96,7 @@ __all__ = ["G3Connection", "PausableVideoTrack", "offer_media_lines"]
 LiveCallback = Callable[["G3Connection"], None]
 GoneCallback = Callable[["G3Connection", str], None]
 
-RECEIVE_LIMIT = 64 << 20  # the largest chunked message we take (and send), as 3.10
+RECEIVE_LIMIT = MAX_MESSAGE_BYTES  # the largest chunked message we take (and send): 64 MiB, as 3.10
 PLAIN_LIMIT = 256 << 10  # a message without chunking
 
 # Current runtimes prefer VP9, then VP8, then H.264; aiortc has no VP9.
@@ -267,7 +275,7 @@ class G3Connection:
         local = pc.localDescription
         if local is None:
             raise SessionSetupError("no local description")
-        self.chunk_limit = declared_chunking(offer_sdp)
+        self.chunk_limit = declared_in(offer_sdp)
         if self.chunk_limit is not None:
             self._reassemblers = {label: Reassembler(RECEIVE_LIMIT) for label in ("data", "control")}
         for tr in pc.getTransceivers():
@@ -307,7 +315,7 @@ class G3Connection:
             if self.chunk_limit is None:
                 channel.send(payload)
             else:
-                for part in split_message(payload, CHUNK_SIZE):
+                for part in split(payload, CHUNK_SIZE):
                     channel.send(part)
             return True
         except Exception:
@@ -366,11 +374,8 @@ class G3Connection:
         if reassembler is not None:
             try:
                 message = reassembler.feed(frame)
-            except ChunkingError as exc:
-                logger.warning("connection %s: %s; closing the %s channel", self.connection_id, exc, channel)
-                target = self.control if channel == "control" else self.data
-                if target is not None:
-                    target.close()
+            except ChunkingError as exc:  # a broken frame, or a message over RECEIVE_LIMIT: dropped
+                logger.warning("connection %s: %s message dropped: %s", self.connection_id, channel, exc)
                 return
             if message is None:
                 return

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from .._deadline import Deadline
-from ..errors import Component, NotConnectedError, ReactorError
+from ..errors import Component, NotConnectedError, ProtocolError, ReactorError
 from . import Generation, ProtocolChoice, SessionPlan, Signaling
 from .cloud_auth import TokenAuth, warn_if_plain_http
 from .g1_cloud import CloudSignaling
@@ -66,8 +66,10 @@ class DetectingSignaling:
         protocol: ProtocolChoice,
         loopback: bool,
         use: Signaling | None = None,
+        start_options: dict[str, Any] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._start_options = dict(start_options or {})
         self._local = local
         self._model_name = model_name
         self._protocol = protocol
@@ -97,9 +99,21 @@ class DetectingSignaling:
     def _build(self, generation: Generation) -> Signaling:
         if self._local:
             if generation == "g3":
-                return G3LocalSignaling(self.base_url, self._http, loopback=self._loopback)
+                return G3LocalSignaling(self.base_url, self._http, loopback=self._loopback,
+                                        start_options=self._start_options)
+            if self._start_options:
+                raise ProtocolError(
+                    f"the runtime at {self.base_url} speaks the legacy protocol (runtime 1.x), which has no "
+                    f"{self._start_options.get('generation', 'such')} sessions; they need runtime 3.x",
+                    component="gpu",
+                )
             return LocalSignaling(self.base_url, self._http)
         assert self._auth is not None
+        if self._start_options:
+            raise ProtocolError(
+                "stepped sessions through the cloud coordinator are not supported by reactor_sync yet; "
+                "use local=True with a runtime 3.x", component="client",
+            )
         self._auth.legacy = generation == "g1"
         if generation == "g3":
             return G3CloudSignaling(self._http, self._model_name, self._auth)

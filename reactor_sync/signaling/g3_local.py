@@ -36,8 +36,13 @@ class G3LocalSignaling:
 
     generation: Generation = "g3"
 
-    def __init__(self, base_url: str, http: HttpClient | None = None, *, loopback: bool = True) -> None:
+    def __init__(
+        self, base_url: str, http: HttpClient | None = None, *, loopback: bool = True,
+        start_options: dict[str, Any] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        # What POST /start_session carries besides nothing: {"generation": "stepped", "steps": N}.
+        self.start_options = dict(start_options or {})
         self._http = http or HttpClient(self.base_url, component="gpu", max_retries=0)
         self._transport = G3Transport(
             self._http, self._call, offer_ice_servers=loopback,
@@ -64,7 +69,8 @@ class G3LocalSignaling:
     def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
         while True:
             try:
-                response = self._call("POST", "/start_session", deadline, ok=(200, 201, 202), json_body={})
+                response = self._call("POST", "/start_session", deadline, ok=(200, 201, 202),
+                                      json_body=self.start_options)
                 break
             except ServiceUnavailableError as exc:
                 if exc.status_code != 503:
@@ -97,6 +103,15 @@ class G3LocalSignaling:
         body = self._http.json_of(response, "POST /start_session", "session_id")
         session_id = body["session_id"]
         tracks = check_descriptor(body, "POST /start_session", "gpu")
+        wanted = self.start_options.get("generation", "streamed")
+        started = body.get("generation", "streamed")
+        if started != wanted:
+            self._call("POST", "/stop_session", deadline, ok=(200, 202, 204, 400, 409), json_body={})
+            raise ProtocolError(
+                f"asked the runtime at {self.base_url} for a {wanted} session, but it started a {started} one "
+                "(a runtime before stepped generation ignores the request); the session was stopped",
+                component="gpu", code="GENERATION_MISMATCH",
+            )
         return SessionPlan("g3", [], tracks=tracks, session_id=str(session_id), descriptor=body)
 
     def _undo_legacy_start(self) -> None:

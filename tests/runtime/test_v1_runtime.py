@@ -19,11 +19,11 @@ from rt_client import run
 from v1_client import V1Client
 
 from reactor_sync._wire import reactor_wire_pb2 as pb
-from reactor_sync._wire.step_frames import frame_array, raw_video_frame
 from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
 from reactor_sync.runtime.coordinator import SessionState
 from reactor_sync.runtime.duo_model import DuoModel
 from reactor_sync.runtime.model import CommandFailed, CommandSpec
+from reactor_sync.runtime.step_frames import frame_array, raw_video_frame
 from reactor_sync.runtime.uploads import UploadedFile
 
 DUO_TRACKS = [

@@ -16,7 +16,7 @@ from typing import Any
 from g3_client import G3Client
 
 from reactor_sync._wire import reactor_wire_pb2 as pb
-from reactor_sync._wire.chunking import Reassembler, declared_chunking, split_message, with_chunking
+from reactor_sync._wire.chunking import Reassembler, declared_in, split, with_chunking
 
 Inbound = tuple[str, "pb.DataServer | pb.ControlServer"]
 
@@ -39,7 +39,7 @@ class V1Client(G3Client):
 
     async def connect(self, **kwargs: Any) -> None:
         await super().connect(**kwargs)
-        self.chunked = self.chunking is not None and declared_chunking(self.answer_sdp) is not None
+        self.chunked = self.chunking is not None and declared_in(self.answer_sdp) is not None
 
     def _on_message(self, label: str, message: Any) -> None:
         if self.chunked:
@@ -59,7 +59,7 @@ class V1Client(G3Client):
 
     def send(self, label: str, message: pb.DataClient | pb.ControlClient) -> None:
         raw = message.SerializeToString()
-        for part in split_message(raw) if self.chunked else [raw]:
+        for part in split(raw) if self.chunked else [raw]:
             self.channels[label].send(part)
 
     def command(self, name: str, data: Any = None, uploads: dict[str, pb.UploadRef] | None = None,

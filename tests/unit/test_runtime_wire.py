@@ -1,4 +1,6 @@
-"""The runtime's wire codec against our client's, both ways; chunking; RAW step frames; command checks.
+"""The runtime's wire codec against our client's, both ways; RAW step frames; command checks.
+
+(Chunking, shared by both ends, is tested in test_wire.py.)
 
 The official definitions judge the runtime codec in tests/interop/test_official_wire.py;
 these run without them and pin what both of our ends agree on.
@@ -13,16 +15,9 @@ import pytest
 
 from reactor_sync._wire import client_codec
 from reactor_sync._wire import reactor_wire_pb2 as pb
-from reactor_sync._wire.chunking import (
-    ChunkingError,
-    Reassembler,
-    declared_chunking,
-    split_message,
-    with_chunking,
-)
-from reactor_sync._wire.step_frames import frame_array, raw_audio_frame, raw_video_frame
 from reactor_sync.runtime.duo_model import DuoModel
 from reactor_sync.runtime.model import CommandFailed, DemoModel
+from reactor_sync.runtime.step_frames import frame_array, raw_audio_frame, raw_video_frame
 from reactor_sync.runtime.wire import JSON, PROTOBUF, Encoder, WireError, decode_inbound, detect_wire
 
 V1 = client_codec.wire_for("v1")
@@ -146,49 +141,6 @@ def test_json_platform_messages_keep_their_meaning() -> None:
     frame = json.dumps({"scope": "runtime", "data": {"type": "requestRecording", "data": {}}})
     got = decode_inbound(frame, "data", detect_wire(frame))
     assert got is not None and got.what == "requestRecording"
-
-
-# -- chunking ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("size", "message", "frames"), [
-    (4, b"", ["00"]),
-    (4, b"abc", ["00616263"]),
-    (4, b"abcd", ["01616263", "0064"]),
-    (4, "hello", ["0368656c", "026c6f"]),
-    (5, b"abcdefgh", ["0161626364", "0065666768"]),
-])
-def test_chunking_matches_the_published_vectors(size: int, message: str | bytes, frames: list[str]) -> None:
-    assert [f.hex() for f in split_message(message, size)] == frames
-    joined = Reassembler(1 << 20)
-    out = [joined.feed(f) for f in split_message(message, size)]
-    assert out[:-1] == [None] * (len(out) - 1) and out[-1] == message
-
-
-def test_reassembly_drops_a_message_over_the_limit_and_rejects_broken_frames() -> None:
-    joined = Reassembler(max_message=5)
-    assert [joined.feed(f) for f in split_message(b"0123456789", 4)] == [None] * 4
-    assert joined.dropped == 1
-    assert joined.feed(split_message(b"ok", 4)[0]) == b"ok"  # the next message is whole again
-    with pytest.raises(ChunkingError):
-        joined.feed(b"\x04abc")  # version bits set
-    with pytest.raises(ChunkingError):
-        joined.feed(b"")
-    mixed = Reassembler(100)
-    mixed.feed(b"\x03ab")
-    with pytest.raises(ChunkingError):
-        mixed.feed(b"\x00cd")  # the text flag changed inside one message
-
-
-def test_the_chunking_declaration_is_read_at_session_level_only() -> None:
-    sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
-    assert declared_chunking(sdp) is None
-    declared = with_chunking(sdp, 1000)
-    assert declared.index("a=x-reactor-dc-chunking:1 max-message-size=1000") < declared.index("m=")
-    assert declared_chunking(declared) == 1000
-    assert declared_chunking(sdp.replace("m=", "a=x-reactor-dc-chunking:1\r\nm=")) == 262_144
-    assert declared_chunking(sdp.replace("m=", "a=x-reactor-dc-chunking:2 max-message-size=9\r\nm=")) is None
-    assert declared_chunking(sdp + "a=x-reactor-dc-chunking:1 max-message-size=9\r\n") is None
 
 
 # -- RAW step frames ----------------------------------------------------------------------------

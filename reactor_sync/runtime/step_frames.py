@@ -1,10 +1,11 @@
-"""RAW step frames <-> numpy arrays, for both ends of stepped generation.
+"""RAW step frames <-> numpy arrays, as the runtime reads a step's inputs and writes its outputs.
 
 Which thread: any (pure functions).
 
-WHY here: a client encodes its input frames and decodes the result's frames
-with exactly the rules a runtime applies the other way, so one module holds
-them. The RAW encoding (interop facts): video is ``dtype "uint8"``, ``shape
+WHY its own module: the refusal reasons are the runtime's (worded as
+reactor-runtime 3.10 words them), which a client sees in a REFUSED step; our
+client checks its own frames with its own typed errors (``reactor_sync.steps``).
+The RAW encoding (interop facts): video is ``dtype "uint8"``, ``shape
 [H, W, 3]``, RGB, row-major, ``data`` = ``array.tobytes()``; audio is
 ``dtype "int16"``, ``shape [channels, samples]``, little-endian, one channel
 after the other. Optional per-frame ``metadata`` (bytes) and
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import reactor_wire_pb2 as pb
+from .._wire import reactor_wire_pb2 as pb
 
 __all__ = ["frame_array", "raw_audio_frame", "raw_video_frame"]
 
