@@ -29,7 +29,7 @@ CORE_MODULES = frozenset({  # paths relative to tests/
     "test_display.py", "test_frame_conversion.py", "test_frames.py", "test_handlers.py",
     "test_input_video.py", "test_lifecycle.py", "test_process.py",
     "runtime/test_local_runtime.py", "runtime/test_coordinator.py", "runtime/test_g3_runtime.py",
-    "runtime/test_g3_coordinator.py",
+    "runtime/test_g3_coordinator.py", "runtime/test_v1_runtime.py",
 })
 TESTS_DIR = Path(__file__).resolve().parent
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from .background import BackgroundServer
 from .catalog import MODELS
+from .clips import RecordingConfig
 from .coordinator_faults import (
     UNSET,
     DroppedConnection,
@@ -103,8 +104,10 @@ class CoordinatorBase(BackgroundServer):
         gather_timeout: float = 5.0,
         answer_wait: float = 2.0,
         protocol: str | None = None,
+        recording: bool | RecordingConfig = False,
     ) -> None:
         self.protocol = check_protocol(protocol)
+        self.recording = recording if isinstance(recording, RecordingConfig) else RecordingConfig(bool(recording))
         if isinstance(api_keys, str):
             api_keys = (api_keys,)
         self._api_keys = tuple(api_keys)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._webrtc.loopback_ice import is_loopback_host
+from .clips import ClipRecorder, add_clip_routes
 from .coordinator_base import CoordinatorBase, SessionState, _error
 from .coordinator_tokens import key_fingerprint
 from .g3_connection import G3Connection
@@ -47,6 +48,8 @@ class G3Session:
     clients_total: int = 0
     deleted: bool = False
     closing: bool = False
+    generation: str = "streamed"
+    steps: int | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     inactive_timer: asyncio.TimerHandle | None = None
 
@@ -79,6 +82,12 @@ class G3CoordinatorRoutes(CoordinatorBase):
         http.route("DELETE", "/sessions/{id}", self._g3_delete_session)
         add_transport_routes(http, self._g3_resolve, TRANSPORT_PREFIX)
         add_upload_routes(http, self._g3_uploads_for_session, self._g3_uploads_for_upload, sid_param="id")
+        add_clip_routes(http, self._g3_recorder_for)
+
+    def _g3_recorder_for(self, session_id: str) -> ClipRecorder | None:
+        sess = self._sessions.get(session_id)
+        core = getattr(sess, "core", None)
+        return core.recorder if core is not None else None
 
     # -- uploads (the session's store lives with its model session) ------------------------
     async def _g3_uploads_for_session(self, request: Request) -> tuple[UploadStore | None, Response | None]:
@@ -106,7 +115,8 @@ class G3CoordinatorRoutes(CoordinatorBase):
         return Response.json({"jwt": token})
 
     def _describe(self, sess: G3Session) -> dict[str, Any]:
-        desc: dict[str, Any] = {"session_id": sess.id, "model": {"name": sess.model_name}, "state": sess.state}
+        desc: dict[str, Any] = {"session_id": sess.id, "model": {"name": sess.model_name}, "state": sess.state,
+                                "generation": sess.generation}
         assigned = sess.state not in (SessionState.CREATED, SessionState.PENDING)
         if sess.core is not None and assigned and not sess.closing:
             desc["cluster"] = "emulator"
@@ -129,7 +139,18 @@ class G3CoordinatorRoutes(CoordinatorBase):
         name = model["name"]
         if name not in self._models:
             return _error(404, f"unknown model {name!r}")
-        sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name)
+        extra = body.get("extra_configs")
+        extra = extra if isinstance(extra, dict) else {}
+        generation = extra.get("generation")
+        if generation is None:
+            generation = "streamed"
+        if generation not in ("streamed", "stepped"):
+            return _error(422, f"generation must be 'streamed' or 'stepped', not {generation!r}")
+        steps = extra.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000):
+            return _error(422, f"steps must be an integer in 1..10000, not {steps!r}")
+        sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name, generation=generation,
+                         steps=steps if generation == "stepped" else None)
         self._sessions[sess.id] = sess
         self._remember(sess)
         self._set_state(sess, SessionState.CREATED)
@@ -187,7 +208,9 @@ class G3CoordinatorRoutes(CoordinatorBase):
         """The session's model and transport exist from the start (so that its ICE
         servers can be read while it is queued); the model starts once assigned."""
         model = self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
-        core = ModelSession(model)
+        stepped = sess.generation == "stepped"
+        core = ModelSession(model, stepped=stepped, steps_limit=sess.steps)
+        core.on_steps_complete = lambda: self._g3_steps_complete(sess)
         sess.core = core
         sess.transport = G3TransportServer(
             core,
@@ -208,6 +231,8 @@ class G3CoordinatorRoutes(CoordinatorBase):
         if sess.closing or sess.core is None:
             return
         sess.core.start()
+        if self.recording.enabled and not sess.core.stepped:
+            sess.core.record(sess.id, self.recording)
         self._set_state(sess, SessionState.WAITING)
         self._event(sess.id, "gpu_assigned")
 
@@ -238,6 +263,11 @@ class G3CoordinatorRoutes(CoordinatorBase):
 
             sess.inactive_timer = asyncio.get_running_loop().call_later(self.inactive_timeout, fire)
 
+    def _g3_steps_complete(self, sess: G3Session) -> None:
+        """A stepped session took its last step: close it once that step's result is out."""
+        asyncio.get_running_loop().create_task(self._close_g3_session(
+            sess, "steps complete", notice="Session ended: the requested steps are complete."))
+
     def _cancel_g3_timer(self, sess: G3Session) -> None:
         if sess.inactive_timer is not None:
             sess.inactive_timer.cancel()
@@ -252,6 +282,8 @@ class G3CoordinatorRoutes(CoordinatorBase):
         if sess.closing:
             return
         sess.closing = True
+        if sess.core is not None:
+            sess.core.closing = True
         self._cancel_g3_timer(sess)
         current = asyncio.current_task()
         for task in list(sess.tasks):

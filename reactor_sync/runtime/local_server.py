@@ -190,8 +190,10 @@ class LocalRuntime(BackgroundServer):
 
     def send_runtime_message(self, msg_type: str, data: Any, timeout: float = 2.0) -> int:
         """Send a runtime-scope message (e.g. ``clipReady``, or a type no client
-        knows) to every live connection; returns how many got it. g3 only (JSON
-        connections); for tests of how clients surface runtime messages."""
+        knows) to every live connection; returns how many got it. g3 only: JSON
+        connections take any type, protobuf ones only the types the wire has a
+        slot for (see ``wire.Encoder.runtime_message``); for tests of how
+        clients surface runtime messages."""
         if self._portal is None or not isinstance(self._api, G3LocalApi):
             return 0
         api = self._api
