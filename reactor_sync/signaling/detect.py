@@ -109,14 +109,14 @@ class DetectingSignaling:
                 )
             return LocalSignaling(self.base_url, self._http)
         assert self._auth is not None
-        if self._start_options:
-            raise ProtocolError(
-                "stepped sessions through the cloud coordinator are not supported by reactor_sync yet; "
-                "use local=True with a runtime 3.x", component="client",
-            )
         self._auth.legacy = generation == "g1"
         if generation == "g3":
-            return G3CloudSignaling(self._http, self._model_name, self._auth)
+            return G3CloudSignaling(self._http, self._model_name, self._auth, start_options=self._start_options)
+        if self._start_options:
+            raise ProtocolError(
+                f"the coordinator at {self.base_url} speaks the legacy protocol, which has no "
+                f"{self._start_options.get('generation', 'such')} sessions", component="coordinator",
+            )
         return CloudSignaling(self._http, self._model_name, self._auth)
 
     def _resolved(self, deadline: Deadline) -> Signaling:
