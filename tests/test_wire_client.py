@@ -118,3 +118,26 @@ def test_steps_through_the_coordinator_emulator() -> None:
         first = r.step(commands=[{"command": "set_shade", "data": {"value": 42}}])
         assert (first.track("second_video").frames[-1].array == 42).all()
         assert r.step().step == 2
+
+
+def test_a_current_runtime_without_protobuf_gets_json_after_the_probe() -> None:
+    """A runtime 2.x drops the protobuf probe: JSON after 1.5 s, and at once on the next connect."""
+    with LocalRuntime("duo", port=0, protocol="g3", json_only=True) as rt:
+        r = Reactor("duo", local=True, local_url=rt.url)
+        r.connect(timeout=20)
+        try:
+            assert r.wire == "v0"
+            assert r.send_command("echo", {"text": "legacy"}) is None
+            assert r.get_message(timeout=5) == {"type": "echo", "data": {"text": "legacy"}}
+            assert r.get_capabilities(timeout=10)["commands"]  # asked again in JSON
+            assert r.get_frame(timeout=10).ndim == 3  # the tracks were resumed in JSON
+        finally:
+            r.disconnect()
+        r.connect(timeout=20)
+        try:
+            # Not probed again: the link was made for JSON from the start.
+            assert r.wire == "v0" and r._link is not None and r._link._wire_choice == "v0"
+        finally:
+            r.disconnect()
+        with pytest.raises(ReactorError, match="protobuf"):
+            Reactor("duo", local=True, local_url=rt.url, wire="v1").connect(timeout=20)

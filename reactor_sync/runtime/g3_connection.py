@@ -186,9 +186,13 @@ class G3Connection:
         on_gone: GoneCallback,
         ping_timeout: float = 20.0,
         loopback_only: bool = True,
+        json_only: bool = False,
     ) -> None:
         self.core = core
         self.connection_id = connection_id
+        # Behave as a runtime from before the protobuf wire (2.x): binary
+        # frames are not JSON and are dropped, and chunking is not declared.
+        self.json_only = json_only
         self.ping_timeout = ping_timeout
         self.loopback_only = loopback_only
         self.pc: RTCPeerConnection | None = None
@@ -275,7 +279,7 @@ class G3Connection:
         local = pc.localDescription
         if local is None:
             raise SessionSetupError("no local description")
-        self.chunk_limit = declared_in(offer_sdp)
+        self.chunk_limit = None if self.json_only else declared_in(offer_sdp)
         if self.chunk_limit is not None:
             self._reassemblers = {label: Reassembler(RECEIVE_LIMIT) for label in ("data", "control")}
         for tr in pc.getTransceivers():
@@ -380,6 +384,9 @@ class G3Connection:
             if message is None:
                 return
         assert message is not None
+        if self.json_only and detect_wire(message) != JSON:
+            logger.info("connection %s: a non-JSON %s message dropped (JSON only)", self.connection_id, channel)
+            return
         if self.wire is None:
             self.wire = detect_wire(message)
             self._encoder = Encoder(self.wire)

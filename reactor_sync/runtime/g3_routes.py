@@ -197,6 +197,7 @@ class G3LocalApi:
             gather_timeout=self.rt.gather_timeout,
             loopback_only=is_loopback_host(self.rt.host),
             negotiation_timeout=self.rt.negotiation_timeout,
+            json_only=self.rt.json_only,
         )
         self.rt._set_state(G3State.WAITING)
         self.rt._event("session_started")

@@ -60,7 +60,10 @@ class LocalRuntime(BackgroundServer):
     ``negotiation_timeout`` (g3): a connection not live that long after its
     offer is dropped. ``recording`` (g3; off by default, like reactor-runtime
     3.x): record the model's first video output so clients can ask for clips
-    (``requestClip``; True or a ``RecordingConfig``).
+    (``requestClip``; True or a ``RecordingConfig``). ``json_only`` (g3):
+    behave as a runtime from before the protobuf wire (2.x, early 3.x):
+    binary frames are dropped unread and chunking is not declared, so
+    clients fall back to JSON.
     """
 
     thread_name = "reactor-local-runtime"
@@ -82,8 +85,10 @@ class LocalRuntime(BackgroundServer):
         load_delay: float = 0.0,
         negotiation_timeout: float = 30.0,
         recording: bool | RecordingConfig = False,
+        json_only: bool = False,
     ) -> None:
         self.protocol = check_protocol(protocol)
+        self.json_only = json_only
         self.recording = recording if isinstance(recording, RecordingConfig) else RecordingConfig(bool(recording))
         if isinstance(model, str):
             try:
