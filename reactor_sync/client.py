@@ -24,6 +24,7 @@ mailboxes (newest wins, drops counted) that ``get_frame()`` and
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import urllib.parse
@@ -54,7 +55,7 @@ from ._no_pickle import NotPicklable
 from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
 from ._webrtc.peer_link import PeerLink
-from ._wire import WIRES, Received, WireName
+from ._wire import WIRES, WireName
 from .audio import AudioChunk
 from .clips import ClipReplies
 from .command_check import check_command
@@ -462,11 +463,16 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
                 "(a=max-message-size); send less data per command"
             )
         hand_off = HandOff()
+        loop = _loop.get_loop()
         try:
-            answer = _loop.get_loop().run(
-                _send(link, channel, frame, size, command, hand_off, request_id, wait),
-                timeout=timeout, what=f"sending command {command!r}",
-            )
+            if request_id is not None and wait:
+                # One hop to the loop, one back: the receive callback settles the answer.
+                answer = loop.ask(functools.partial(link.post_request, channel, frame, size, request_id, command,
+                                                    hand_off), timeout=timeout, what=f"sending command {command!r}")
+            else:
+                loop.run(_send(link, channel, frame, size, command, hand_off, request_id),
+                         timeout=timeout, what=f"sending command {command!r}")
+                return None
         except ReactorTimeoutError:
             if hand_off.abandon():
                 raise ReactorTimeoutError(
@@ -475,15 +481,21 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
                 ) from None
             if request_id is None or not wait:
                 return None  # handed off just as the time ran out: sent like any other
+            loop.call_soon(link.forget_answer, request_id, command)
             raise AnswerTimeoutError(
                 f"command {command!r} was sent but the runtime did not answer within {timeout:g} s; "
                 "a late answer goes to the message and error handlers"
             ) from None
+        except ConnectionLostError as exc:
+            if hand_off.abandon():
+                raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
+            raise ConnectionLostError(
+                f"command {command!r} was sent but the connection was lost before its answer: {exc.message}"
+            ) from exc
         except BaseException:
-            hand_off.abandon()
+            if not hand_off.abandon() and request_id is not None:
+                loop.call_soon(link.forget_answer, request_id, command)
             raise
-        if answer is None:
-            return None
         if answer.error is not None:
             code, text = answer.error
             raise CommandError(
@@ -642,25 +654,14 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
 
 async def _send(
     link: PeerLink, channel: str, frame: str | bytes, size: int, command: str, hand_off: HandOff,
-    request_id: str | None, wait: bool,
-) -> Received | None:
-    """Hand the command off (back-pressure first), then wait for its answer if there is one to wait for."""
-    answer = link.expect_answer(request_id) if request_id is not None else None
+    request_id: str | None,
+) -> None:
+    """Hand the command off (back-pressure first); nobody waits for its answer, which goes to the handlers."""
     try:
-        try:
-            await link.send_command(channel, frame, size, hand_off)
-        except ConnectionLostError as exc:
-            raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
-        if answer is None or not wait:
-            return None
-        try:
-            return await answer
-        except ConnectionLostError as exc:
-            raise ConnectionLostError(
-                f"command {command!r} was sent but the connection was lost before its answer: {exc.message}"
-            ) from exc
-    finally:
-        if request_id is not None and (answer is None or not answer.done()):
-            link.forget_answer(request_id, command)
+        sent = await link.send_command(channel, frame, size, hand_off)
+    except ConnectionLostError as exc:
+        raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
+    if sent and request_id is not None:  # no await since the send: its answer cannot have come yet
+        link.forget_answer(request_id, command)
 
 

@@ -7,6 +7,7 @@ come in completion order, not request order).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from .. import _loop
 from .._args import check_timeout
+from .._handoff import HandOff
 from .._wire import ProtobufWire
 from ..errors import InvalidArgumentError, NotConnectedError, ProtocolError, ReactorTimeoutError
 from ..steps import EncodedFrame, StepCommand, StepFrame, StepInputBuffer, StepResult, build_request, parse_result
@@ -123,14 +125,22 @@ class StepMixin(ReactorBase):
                 f"the step request is {len(frame)} bytes, over the connection's limit of {limit}; send fewer frames"
             )
 
-        async def run() -> Any:
-            answer = await link.call((channel, frame), request_id, timeout=None, what="step")
-            return answer
-
+        loop = _loop.get_loop()
+        hand_off = HandOff()
         try:
-            answer = _loop.get_loop().run(run(), timeout=timeout, what="step()")
+            answer = loop.ask(functools.partial(link.post_request, channel, frame, len(frame), request_id, "step",
+                                                hand_off), timeout=timeout, what="step()")
         except ReactorTimeoutError:
-            raise ReactorTimeoutError(f"the step got no result within {timeout:g} s") from None
+            sent = not hand_off.abandon()
+            loop.call_soon(link.forget_answer, request_id, "step")
+            raise ReactorTimeoutError(
+                f"the step got no result within {timeout:g} s"
+                + ("" if sent else " (it was not sent: the send buffer stayed full)")
+            ) from None
+        except BaseException:
+            hand_off.abandon()
+            loop.call_soon(link.forget_answer, request_id, "step")
+            raise
         if answer.error is not None:
             code, text = answer.error
             raise ProtocolError(f"the runtime refused the step: {text} ({code})", component="gpu")

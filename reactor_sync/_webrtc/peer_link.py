@@ -26,6 +26,8 @@ Two offer layouts, one per protocol generation:
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import functools
 import itertools
 import logging
@@ -134,6 +136,8 @@ class PeerLink:
         self._requests = itertools.count(1)
         self._claimed: set[str] = set()  # input tracks this connection holds
         self._pending: dict[str, asyncio.Future[Received]] = {}
+        # Requests a caller thread waits for directly (see post_request).
+        self._waiters: dict[str, tuple[concurrent.futures.Future[Received], str]] = {}
         self._unclaimed: OrderedDict[str, str] = OrderedDict()  # request id -> the command it carried
         # The legacy runtime speaks JSON only; a current one is asked at READY
         # (see settle_wire) unless the caller fixed the wire.
@@ -147,6 +151,9 @@ class PeerLink:
         # offer on the current protocol, on once the answer declares them too.
         self.metadata_enabled = False
         self._reassemblers: dict[str, _chunking.Reassembler] = {}
+        # Frames per user message sent on the data channel while chunked, newest
+        # last: turns frames not yet acknowledged back into messages.
+        self._frames_per_message: collections.deque[int] = collections.deque(maxlen=100_000)
         # Output tracks the user paused (owned by the Reactor, kept across
         # reconnects): not resumed at READY, and nothing of theirs delivered.
         self.paused: set[str] = paused if paused is not None else set()
@@ -258,6 +265,7 @@ class PeerLink:
         for future in self._pending.values():  # requests waiting for an answer: none will come
             if not future.done():
                 future.set_exception(error.clone())
+        self._settle_waiters(error)
         self._buffer_low.set()  # wake a command waiting for buffer space: it fails now
         if self._was_ready:
             self._on_lost(self, error)
@@ -510,6 +518,8 @@ class PeerLink:
         if internal and target is self._dc and len(pieces) == 1:
             piece = pieces[0]
             self._internal.add(piece.encode() if isinstance(piece, str) else bytes(piece))
+        elif target is self._dc and self._chunk_limit is not None:
+            self._frames_per_message.append(len(pieces))
         for piece in pieces:
             target.send(piece)
 
@@ -546,9 +556,14 @@ class PeerLink:
             received = decode(channel, raw)
         request_id = received.request_id
         if request_id is not None:
-            future = self._pending.pop(request_id, None)
-            if future is not None and not future.done():
-                future.set_result(received)
+            waiter = self._waiters.pop(request_id, None)
+            if waiter is not None and not _settle(waiter[0], received):
+                self._unclaimed[request_id] = waiter[1]  # its caller gave up just now
+                waiter = None
+            future = self._pending.pop(request_id, None) if waiter is None else None
+            if waiter is not None or (future is not None and not future.done()):
+                if future is not None:
+                    future.set_result(received)
                 if not received.shared:
                     return
             else:
@@ -583,8 +598,50 @@ class PeerLink:
         self._pending[request_id] = future
         return future
 
+    def post_request(
+        self, channel: str, frame: str | bytes, size: int, request_id: str, what: str,
+        hand_off: Callable[[Callable[[], None]], bool], answer: concurrent.futures.Future[Received],
+    ) -> None:
+        """Send a request whose answer settles ``answer`` from the receive callback (loop thread).
+
+        The caller's thread waits on ``answer`` itself: one hop to the loop
+        and one back. Back-pressure as for send_command; a send that fails
+        settles ``answer`` with the error.
+        """
+        self._waiters[request_id] = (answer, what)
+        if channel == "data" and self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
+            self._spawn(self._post_when_room(channel, frame, size, request_id, hand_off, answer))
+            return
+        try:
+            sent = hand_off(lambda: self.send(channel, frame))
+        except Exception as exc:
+            self._waiters.pop(request_id, None)
+            _settle(answer, exc)
+            return
+        if not sent:  # the caller gave up first
+            self._waiters.pop(request_id, None)
+
+    async def _post_when_room(
+        self, channel: str, frame: str | bytes, size: int, request_id: str,
+        hand_off: Callable[[Callable[[], None]], bool], answer: concurrent.futures.Future[Received],
+    ) -> None:
+        try:
+            sent = await self.send_command(channel, frame, size, hand_off)
+        except Exception as exc:
+            self._waiters.pop(request_id, None)
+            _settle(answer, exc)
+            return
+        if not sent:
+            self._waiters.pop(request_id, None)
+
+    def _settle_waiters(self, error: ReactorConnectionError) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for answer, _what in waiters.values():
+            _settle(answer, error.clone())
+
     def forget_answer(self, request_id: str, command: str) -> None:
         """Nobody waits for ``request_id`` any more: its answer goes to the user's handlers."""
+        self._waiters.pop(request_id, None)
         future = self._pending.pop(request_id, None)
         if future is not None and future.done():
             return
@@ -656,7 +713,18 @@ class PeerLink:
                     continue  # a ping: one chunk, known bytes; not a command
                 if stuck:
                     pending.add(chunk.stream_seq)
-        return count + len(pending)
+        frames = count + len(pending)
+        if self._chunk_limit is None or not frames:
+            return frames
+        # Chunked: each message went out as one or more frames, in order, so the
+        # frames not acknowledged are the last ones sent; count the messages they belong to.
+        messages = 0
+        for per_message in reversed(self._frames_per_message):
+            if frames <= 0:
+                break
+            frames -= per_message
+            messages += 1
+        return messages
 
     def stop_delivery(self) -> None:
         """No frame, message or ping from here on (any thread): the link is being closed."""
@@ -766,6 +834,7 @@ class PeerLink:
         for future in self._pending.values():
             if not future.done():
                 future.cancel()
+        self._settle_waiters(ConnectionLostError("the connection was closed"))
         for task in list(self._tasks):
             task.cancel()
         try:
@@ -795,3 +864,15 @@ def _frame_info(frame: Any, jitter: Any, mapper: Any, index: int) -> _frame_meta
         index, pts, now, frame_id=meta.frame_id or None, timestamp_us=meta.timestamp or None,
         user_data=meta.user_data or None,
     )
+
+
+def _settle(answer: concurrent.futures.Future[Any], outcome: Any) -> bool:
+    """Give ``answer`` its result (or exception); False when its caller already gave up (cancelled)."""
+    try:
+        if isinstance(outcome, BaseException):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
+    except concurrent.futures.InvalidStateError:
+        return False
+    return True
