@@ -45,6 +45,7 @@ from ._client.base import (
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
 from ._client.media import MediaMixin
+from ._client.runtime_requests import RuntimeRequestsMixin
 from ._client.stepping import StepMixin
 from ._client.track_control import TrackControlMixin
 from ._deadline import Deadline
@@ -90,7 +91,9 @@ DEFAULT_STEP_TIMEOUT_S = 300.0
 
 
 
-class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMixin, ConnectionMixin):
+class Reactor(
+    NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, RuntimeRequestsMixin, MediaMixin, ConnectionMixin
+):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -239,6 +242,9 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         self._connecting = None  # set while connect()/reconnect() runs
         self._capabilities = None
         self._capabilities_ready = threading.Event()
+        self._schema_cond = threading.Condition()
+        self._schema_doc = None
+        self._schema_seen = 0
         self._frame_callback = None
         self._inputs = {}
         self._paused = set()

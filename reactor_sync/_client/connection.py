@@ -171,6 +171,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             inputs = {name: track for name, (track, _) in self._inputs.items()}
         for name, track in inputs.items():  # input published before a reconnect goes on
             loop.submit(_republish(link, track, name, self._report))
+        self._announce_tracks()  # queued before READY: handlers see the tracks first
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
