@@ -51,9 +51,8 @@ def parse_token_request(body: Any) -> tuple[dict[str, Any], float | None]:
         return {}, None
     if not isinstance(body, dict) or not set(body) <= {"authorization_details", "expires_after"}:
         raise ScopeError("the body must be null or an object with authorization_details and/or expires_after")
-    ttl: float | None = None
-    if "expires_after" in body:
-        ttl = body["expires_after"]
+    ttl = body.get("expires_after")  # null: the default life
+    if ttl is not None:
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
             raise ScopeError("expires_after must be a positive integer (seconds)")
     details = body.get("authorization_details")
@@ -71,7 +70,7 @@ def parse_token_request(body: Any) -> tuple[dict[str, Any], float | None]:
         _names(resources["models"], "resources.models", "match")
     if "sessions" in resources:
         _names(resources["sessions"], "resources.sessions", "bind")
-    constraints = detail.get("constraints", {})
+    constraints = detail.get("constraints") or {}
     if not isinstance(constraints, dict) or not set(constraints) <= {"max_sessions", "max_session_duration_seconds"}:
         raise ScopeError("constraints may hold max_sessions and max_session_duration_seconds only")
     _constraint(constraints, "max_sessions", None)
