@@ -210,10 +210,9 @@ def test_a_clip_not_ready_by_its_ready_timeout_fails_typed_and_on_time(runtime: 
         # A promise for a stretch not recorded yet: the real playlist route answers 202 until then.
         promise = {"playlist_url": f"/clips?session_id={sid}&start=0&end=900",
                    "predicted_ready_at_ms": time.time() * 1000.0}
-        t0 = time.monotonic()
+        # The message names the ready timeout: it, not the overall 30 s, ended the wait.
         with pytest.raises(ReactorTimeoutError, match="not ready 0.5 s after"):
             download(r._signaling, promise, None, Deadline(30, "test"), ready_timeout=0.5)
-        assert time.monotonic() - t0 < 20  # the ready timeout ended it, not the overall one
         with pytest.raises(ClipError, match="playlist_url"):
             download(r._signaling, {}, None, Deadline(5, "test"))
 
