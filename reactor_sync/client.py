@@ -109,7 +109,9 @@ class Reactor(
             :func:`reactor_sync.fetch_jwt`), used as it is instead of a key:
             never replaced nor refreshed, never logged or shown; when it
             expires, connect or reconnect raises AuthenticationError. Wins
-            over ``api_key`` if both are given.
+            over ``api_key`` if both are given. Such tokens come from the
+            current coordinator, which is assumed (with a legacy one's
+            token, pass ``protocol="g1"``).
         max_session_duration_seconds: 1..86400; a constraint put into the
             token minted from ``api_key`` for a new session (the coordinator
             ends the session after that long). Not used with ``jwt``, when

@@ -29,7 +29,7 @@ from typing import Any
 
 from ._args import check_int, check_timeout, check_url
 from ._deadline import Deadline
-from .errors import InvalidArgumentError, ProtocolError
+from .errors import CoordinatorError, InvalidArgumentError, ProtocolError
 from .signaling.cloud_auth import API_VERSION_HEADERS, warn_if_plain_http
 from .signaling.http import HttpClient
 
@@ -130,6 +130,14 @@ def fetch_jwt(
             headers={"Reactor-API-Key": api_key, **API_VERSION_HEADERS},
         )
         token = http.json_of(response, "POST /tokens", "jwt")["jwt"]
+    except CoordinatorError as exc:
+        if exc.status_code != 405:
+            raise
+        raise ProtocolError(
+            f"the coordinator at {url} speaks the legacy protocol (POST /tokens answered 405), which mints no "
+            "scoped tokens; give clients the API key there, or move to the current coordinator",
+            code="LEGACY_COORDINATOR", status_code=405, recoverable=False,
+        ) from None
     finally:
         http.close()
     if not isinstance(token, str) or not token:

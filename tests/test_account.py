@@ -132,6 +132,17 @@ def test_fetch_jwt_checks_its_arguments_and_the_emulator_refuses_bad_scopes(emu:
         assert requests.post(f"{emu.url}/tokens", json=body, headers=headers, timeout=5).status_code == 422
 
 
+def test_a_legacy_coordinator_says_it_mints_no_scoped_tokens_and_takes_its_own_token() -> None:
+    with CoordinatorEmulator([KEY], width=64, height=48, protocol="g1") as legacy:
+        with pytest.raises(ProtocolError, match="legacy protocol") as refused:
+            fetch_jwt(KEY, legacy.url, models=["livecore"])
+        assert refused.value.code == "LEGACY_COORDINATOR"
+        token = requests.get(f"{legacy.url}/tokens", headers={"X-API-Key": KEY}, timeout=5).json()["jwt"]
+        with Reactor("livecore", jwt=token, coordinator_url=legacy.url, protocol="g1") as r:
+            assert r.get_frame(timeout=5).shape == (48, 64, 3)
+        assert legacy.tokens_issued == 1  # the caller's, used as is
+
+
 def test_jwt_or_key_is_required_for_the_cloud() -> None:
     with pytest.raises(InvalidArgumentError, match="jwt"):
         Reactor("livecore")
