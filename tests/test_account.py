@@ -141,6 +141,11 @@ def test_a_legacy_coordinator_says_it_mints_no_scoped_tokens_and_takes_its_own_t
         with Reactor("livecore", jwt=token, coordinator_url=legacy.url, protocol="g1") as r:
             assert r.get_frame(timeout=5).shape == (48, 64, 3)
         assert legacy.tokens_issued == 1  # the caller's, used as is
+        sessions = len(legacy.sessions)
+        limited = Reactor("livecore", api_key=KEY, coordinator_url=legacy.url, max_session_duration_seconds=60)
+        with pytest.raises(ProtocolError, match="max_session_duration_seconds") as lost:
+            limited.connect(timeout=20)  # not silently dropped
+        assert lost.value.code == "SCOPE_UNSUPPORTED" and len(legacy.sessions) == sessions  # none created
 
 
 def test_jwt_or_key_is_required_for_the_cloud() -> None:

@@ -178,6 +178,13 @@ class DetectingSignaling:
     def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
         self._scope(None)
         impl = self._resolved(deadline)
+        if self._max_session_s is not None and self._auth is not None and impl.generation == "g1":
+            # The legacy coordinator's GET /tokens takes no scope: the limit would be lost in silence.
+            raise ProtocolError(
+                f"{self.base_url} is a legacy coordinator, whose tokens carry no constraints: "
+                "max_session_duration_seconds cannot be applied there; leave it out to connect",
+                component="client", code="SCOPE_UNSUPPORTED", recoverable=False,
+            )
         self.start_unanswered = True  # until the answer is read: the server may create it anyway
         try:
             plan = impl.start_session(deadline, on_waiting)
