@@ -441,12 +441,13 @@ class Reactor(
     def close(self, timeout: float = DEFAULT_DISCONNECT_TIMEOUT_S) -> None:
         """Release everything this Reactor holds, WITHOUT ending the session.
 
-        The connection is closed, blocked readers wake with
-        NotConnectedError, the session id is forgotten; the session itself
-        keeps running on the server (for another client to adopt with
-        ``connect(session_id=...)``; a runtime ends a session nobody is
-        connected to after its orphan timeout). Safe to call at any time and
-        more than once; ``connect()`` may be called again afterwards.
+        The connection and pooled HTTP connections are closed, blocked
+        readers wake with NotConnectedError, the session id is forgotten;
+        the session itself keeps running on the server (for another client
+        to adopt with ``connect(session_id=...)``; a runtime ends a session
+        nobody is connected to after its orphan timeout). Safe to call at
+        any time and more than once; ``connect()`` may be called again
+        afterwards.
         """
         self._check_process()
         self._stop_auto.set()
@@ -461,6 +462,7 @@ class Reactor(
                 self._plan = None
             self._set_session_id(None)
             _loop.unregister_exit_closer(id(self))
+            self._signaling.close()  # pooled HTTP connections too (a later connect opens new ones)
         finally:
             self._op_lock.release()
 
