@@ -45,6 +45,7 @@ from .errors import (
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
 from .steps import EncodedFrame, StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
+from .tokens import fetch_jwt
 from .track import Track, TrackList
 
 # Every aiortc receiver in this process (the client's and the built-in
@@ -94,6 +95,7 @@ __all__ = [
     "Track",
     "TrackList",
     "UploadError",
+    "fetch_jwt",
     "__version__",
     "time_micros",
 ]

@@ -46,6 +46,7 @@ from ._client.base import (
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
 from ._client.media import MediaMixin
+from ._client.runtime_requests import RuntimeRequestsMixin
 from ._client.stepping import StepMixin
 from ._client.track_control import TrackControlMixin
 from ._deadline import Deadline
@@ -76,6 +77,7 @@ from .reconnect import ReconnectPolicy, as_policy
 from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
 from .signaling.detect import DetectingSignaling
 from .status import ReactorState, ReactorStatus
+from .tokens import check_session_seconds
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT_S",
@@ -92,7 +94,9 @@ DEFAULT_STEP_TIMEOUT_S = 300.0
 
 
 
-class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMixin, ConnectionMixin):
+class Reactor(
+    NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, RuntimeRequestsMixin, MediaMixin, ConnectionMixin
+):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -102,6 +106,19 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
     Args:
         model_name: the model to run, e.g. ``"livecore"``.
         api_key: your Reactor API key (cloud mode). Never logged or shown.
+            Each connect exchanges it for a token scoped to this model (or,
+            when adopting, to that session).
+        jwt: a token minted elsewhere (e.g. by your backend with
+            :func:`reactor_sync.fetch_jwt`), used as it is instead of a key:
+            never replaced nor refreshed, never logged or shown; when it
+            expires, connect or reconnect raises AuthenticationError. Wins
+            over ``api_key`` if both are given. Such tokens come from the
+            current coordinator, which is assumed (with a legacy one's
+            token, pass ``protocol="g1"``).
+        max_session_duration_seconds: 1..86400; a constraint put into the
+            token minted from ``api_key`` for a new session (the coordinator
+            ends the session after that long). Not used with ``jwt``, when
+            adopting a session, nor locally.
         local: connect to a runtime on this machine instead of the cloud.
         local_url: where that runtime listens (default ``http://localhost:8080``).
         coordinator_url: the cloud coordinator.
@@ -148,6 +165,8 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         model_name: str,
         api_key: str | None = None,
         *,
+        jwt: str | None = None,
+        max_session_duration_seconds: int | None = None,
         local: bool = False,
         local_url: str = DEFAULT_LOCAL_URL,
         coordinator_url: str = DEFAULT_COORDINATOR_URL,
@@ -165,11 +184,14 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
     ) -> None:
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
-        if not local and not api_key:
+        if jwt is not None and (not isinstance(jwt, str) or not jwt.strip()):
+            raise InvalidArgumentError("jwt must be a non-empty string (a token from fetch_jwt() or your backend)")
+        if not local and not api_key and not jwt:
             raise InvalidArgumentError(
-                "api_key is required for the cloud; pass api_key=... or use local=True "
+                "api_key (or jwt) is required for the cloud; pass api_key=... or jwt=..., or use local=True "
                 "for a runtime on this machine"
             )
+        self._max_session_s = check_session_seconds(max_session_duration_seconds)
         check_int(frame_buffer, "frame_buffer")
         check_int(message_buffer, "message_buffer")
         stall_timeout = check_optional_timeout(stall_timeout, "stall_timeout")
@@ -205,6 +227,7 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         self.local = local
         self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
         self.__api_key = api_key
+        self.__jwt = jwt
         self._stall_timeout = stall_timeout
         self._policy = as_policy(auto_reconnect)
         self._stop_auto = threading.Event()
@@ -226,6 +249,9 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         self._connecting = None  # set while connect()/reconnect() runs
         self._capabilities = None
         self._capabilities_ready = threading.Event()
+        self._schema_cond = threading.Condition()
+        self._schema_doc = None
+        self._schema_seen = 0
         self._frame_callback = None
         self._inputs = {}
         self._paused = set()
@@ -265,6 +291,8 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
             loopback=self._loopback,
             use=self._custom_signaling,
             start_options=self._start_options(),
+            jwt=self.__jwt,
+            max_session_duration_seconds=self._max_session_s,
         )
 
     def _start_options(self) -> dict[str, Any]:
@@ -357,13 +385,35 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         )
 
     # ------------------------------------------------------------ connection
-    def connect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    def connect(
+        self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S, *, session_id: str | None = None,
+        connection_id: int | None = None,
+    ) -> None:
         """Connect and block until READY (connected, data channel open).
+
+        ``session_id`` adopts a session that is already running (started by
+        your backend, another process or another Reactor) instead of
+        starting one: locally ``GET /session`` must show it running; in the
+        cloud the key is exchanged for a token bound to that session (or
+        ``jwt`` is used). An adopted session is never ended by this Reactor:
+        ``disconnect()`` only closes its own connection. ``connection_id``
+        (with ``session_id``; 0..2**32-1) offers on a connection someone
+        already registered for this client instead of registering one.
+        Current protocol only (ProtocolError on a legacy runtime).
 
         Raises a :class:`~reactor_sync.ReactorError` subclass on failure (also
         passed to error handlers and kept as ``get_state().last_error``).
         """
-        self._start_connection(timeout, resume=False)
+        adopt = None
+        if session_id is not None or connection_id is not None:
+            if not isinstance(session_id, str) or not session_id.strip():
+                raise InvalidArgumentError(
+                    f"session_id must be a non-empty string (connection_id needs one too), got {session_id!r}"
+                )
+            if connection_id is not None:
+                check_int(connection_id, "connection_id", minimum=0, maximum=2**32 - 1)
+            adopt = (session_id, connection_id)
+        self._start_connection(timeout, resume=False, adopt=adopt)
 
     def reconnect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
         """Resume the kept session with a fresh connection (after a recoverable loss).
@@ -390,6 +440,34 @@ class Reactor(NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, MediaMix
         self._acquire_op(deadline.remaining(), "disconnect()")
         try:
             self._teardown(deadline, end_session=not recoverable, reason="disconnected by disconnect()")
+        finally:
+            self._op_lock.release()
+
+    def close(self, timeout: float = DEFAULT_DISCONNECT_TIMEOUT_S) -> None:
+        """Release everything this Reactor holds, WITHOUT ending the session.
+
+        The connection and pooled HTTP connections are closed, blocked
+        readers wake with NotConnectedError, the session id is forgotten;
+        the session itself keeps running on the server (for another client
+        to adopt with ``connect(session_id=...)``; a runtime ends a session
+        nobody is connected to after its orphan timeout). Safe to call at
+        any time and more than once; ``connect()`` may be called again
+        afterwards.
+        """
+        self._check_process()
+        self._stop_auto.set()
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.cancel()
+        deadline = Deadline(timeout, "close()")
+        self._acquire_op(deadline.remaining(), "close()")
+        try:
+            self._teardown(deadline, end_session=False, reason="closed by close()")
+            with self._lock:
+                self._plan = None
+            self._set_session_id(None)
+            _loop.unregister_exit_closer(id(self))
+            self._signaling.close()  # pooled HTTP connections too (a later connect opens new ones)
         finally:
             self._op_lock.release()
 

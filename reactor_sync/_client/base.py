@@ -77,6 +77,9 @@ class ReactorBase:
     _connecting: Deadline | None
     _capabilities: dict[str, Any] | None
     _capabilities_ready: threading.Event
+    _schema_cond: threading.Condition  # guards the two below; notified on every modelSchema
+    _schema_doc: dict[str, Any] | None  # the newest raw OpenAPI document (request_schema)
+    _schema_seen: int  # modelSchema answers received so far
     _inputs: dict[str, tuple[MediaStreamTrack, InputSource | None]]  # by input track name
     _paused: set[str]  # output tracks the user paused (the link reads it on the loop thread)
     _auto_resume: bool
@@ -108,6 +111,12 @@ class ReactorBase:
         raise NotImplementedError
 
     def _make_signaling(self) -> DetectingSignaling:
+        raise NotImplementedError
+
+    def _send_runtime(self, msg_type: str, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _announce_tracks(self) -> None:
         raise NotImplementedError
 
     # The link, the plan and the signaling live in self._res, so that a

@@ -52,7 +52,9 @@ _Disconnected = DisconnectedError  # why a mailbox was closed by disconnect(): e
 class ConnectionMixin(LoopCallbacksMixin):
     """The connection's state machine; runs on the caller's thread (see the module docstring)."""
 
-    def _start_connection(self, timeout: float, *, resume: bool) -> None:
+    def _start_connection(
+        self, timeout: float, *, resume: bool, adopt: tuple[str, int | None] | None = None
+    ) -> None:
         what = "reconnect()" if resume else "connect()"
         self._check_process()
         deadline = Deadline(timeout, what)
@@ -62,7 +64,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             if not self._may_start(resume, what):
                 return
             self._set_status(ReactorStatus.CONNECTING)
-            self._establish(deadline, resume=resume)
+            self._establish(deadline, resume=resume, adopt=adopt)
         finally:
             self._connecting = None
             self._op_lock.release()
@@ -89,8 +91,12 @@ class ConnectionMixin(LoopCallbacksMixin):
                 f"{what} waited {timeout:g} s for another connect/disconnect to finish"
             )
 
-    def _establish(self, deadline: Deadline, *, resume: bool) -> None:
-        """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED."""
+    def _establish(self, deadline: Deadline, *, resume: bool, adopt: tuple[str, int | None] | None = None) -> None:
+        """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED.
+
+        ``adopt`` (session id, connection id): join that running session; it
+        is never ended here, not even when this connect fails.
+        """
         loop = _loop.get_loop()
         link: PeerLink | None = None
         opened: SessionPlan | None = None  # a session this call created, to end on failure
@@ -113,6 +119,9 @@ class ConnectionMixin(LoopCallbacksMixin):
             if resume:
                 assert self._plan is not None
                 plan = self._plan
+            elif adopt is not None:
+                plan = self._signaling.adopt_session(adopt[0], adopt[1], deadline)
+                waiting()
             else:
                 plan = self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
                 opened = plan
@@ -163,6 +172,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             inputs = {name: track for name, (track, _) in self._inputs.items()}
         for name, track in inputs.items():  # input published before a reconnect goes on
             loop.submit(_republish(link, track, name, self._report))
+        self._announce_tracks()  # queued before READY: handlers see the tracks first
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 

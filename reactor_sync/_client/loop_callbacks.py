@@ -94,13 +94,17 @@ class LoopCallbacksMixin(AutoReconnectMixin):
         plan = self._plan
         tracks = plan.tracks if plan is not None else []
         if kind == "modelCapabilities":
-            self._capabilities = from_legacy(data, tracks)
-            self._capabilities_ready.set()
+            self._capabilities_known(from_legacy(data, tracks))
         elif kind == "modelSchema":
-            self._capabilities = from_openapi(data, tracks)
-            self._capabilities_ready.set()
+            with self._schema_cond:
+                self._schema_doc = data if isinstance(data, dict) else None
+                self._schema_seen += 1
+                self._schema_cond.notify_all()
+            self._capabilities_known(from_openapi(data, tracks))
         elif kind in ("clipReady", "clipFailed"):
-            self._clip_replies.deliver(kind, data)
+            link = self._link
+            if link is None or not link.wire.answers_commands:  # v1 answers carry the request's id
+                self._clip_replies.deliver(kind, data)
         elif kind == "sessionEnded":
             reason = data.get("reason") if isinstance(data, dict) else None
             link = self._link
@@ -109,6 +113,14 @@ class LoopCallbacksMixin(AutoReconnectMixin):
                 self._on_lost(link, SessionEndedError(
                     f"the runtime ended the session: {reason or 'no reason given'}"
                 ))
+
+    def _capabilities_known(self, capabilities: dict[str, Any]) -> None:
+        """Keep the capabilities; the first time on this connection, tell ``capabilities_received`` handlers."""
+        first = self._capabilities is None
+        self._capabilities = capabilities
+        self._capabilities_ready.set()
+        if first:
+            self._dispatcher.emit(self, "capabilities_received", capabilities)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         self._dispatcher.emit(self, "stream_changed", track)

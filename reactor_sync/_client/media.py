@@ -19,17 +19,16 @@ from .. import _loop
 from .._args import check_timeout
 from .._deadline import Deadline
 from ..audio_input import AudioSource
-from ..clips import request_clip
 from ..errors import AlreadyConnectedError, InvalidArgumentError, NotConnectedError, PublishRefusedError
 from ..publish import FramePlayer, FrameSource, file_fps, file_frames
 from ..recorder import Recording, RecordingResult
 from ..tracks import TrackKind
-from ..uploads import upload_file
+from ..uploads import Uploadable, upload_file
 from .base import DEFAULT_CALL_TIMEOUT_S, InputSource, ReactorBase
 
 
 class MediaMixin(ReactorBase):
-    """record/stop_recording, request_clip, upload_file, publish_*/unpublish_*."""
+    """record/stop_recording, upload_file, publish_*/unpublish_* (clips: runtime_requests)."""
 
     def record(
         self, path: str | os.PathLike[str], seconds: float | None = None, *, timeout: float | None = None
@@ -66,37 +65,20 @@ class MediaMixin(ReactorBase):
             recording, self._recording = self._recording, None
         return recording.stop(check_timeout(timeout)) if recording is not None else None
 
-    def request_clip(
-        self, seconds: float, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0
-    ) -> str:
-        """The runtime's own recording of the last ``seconds``, as an MP4; returns its path.
-
-        Needs a runtime that records (reactor-runtime 3.x with recording on,
-        or ``LocalRuntime(recording=True)``). ``path`` None writes a temp
-        file. ClipError if the runtime refuses (``clipFailed``) or the clip
-        is gone; ReactorTimeoutError if it is not ready within ``timeout``.
-        See :mod:`reactor_sync.clips`.
-        """
-        self._check_process()
-        timeout = check_timeout(timeout)
-        self._ready_link("request_clip()")
-        plan = self._plan
-        if plan is None or plan.generation != "g3":
-            raise NotConnectedError("clips need the current protocol (runtime 2.x or later)")
-        return request_clip(
-            self._signaling, self._clip_replies, self._send_runtime, seconds, path,
-            Deadline(timeout, "request_clip()"),
-        )
-
     def upload_file(
-        self, path: str | os.PathLike[str], *, mime_type: str | None = None, timeout: float = 60.0
+        self, file: Uploadable, *, name: str | None = None, mime_type: str | None = None, timeout: float = 60.0
     ) -> dict[str, Any]:
         """Upload a file to the session; returns the reference to pass as a command's file argument.
 
         e.g. ``ref = reactor.upload_file("cat.png")`` then
-        ``reactor.send_command("set_image", {"image": ref})``. The reference
-        is ``{"upload_id", "name", "mime_type", "size"}``. Current protocol
-        only; UploadError if the server refuses. See :mod:`reactor_sync.uploads`.
+        ``reactor.send_command("set_image", {"image": ref})``. ``file`` is a
+        path, the bytes themselves (``upload_file(png_bytes, name="cat.png")``)
+        or a file object open in binary mode (read from where it stands).
+        ``name`` is what the model sees (default: the file's base name, or
+        ``"upload"`` for bytes); ``mime_type`` defaults to a guess from the
+        name. The reference is ``{"upload_id", "name", "mime_type", "size"}``.
+        Current protocol only; UploadError if the server refuses. See
+        :mod:`reactor_sync.uploads`.
         """
         self._check_process()
         timeout = check_timeout(timeout)
@@ -105,12 +87,9 @@ class MediaMixin(ReactorBase):
         if plan is None or plan.generation != "g3" or plan.session_id is None:
             raise NotConnectedError("uploads need the current protocol (runtime 2.x or later)")
         return upload_file(
-            self._signaling, plan.session_id, path, Deadline(timeout, "upload_file()"), self._send_runtime,
-            mime_type=mime_type,
+            self._signaling, plan.session_id, file, Deadline(timeout, "upload_file()"), self._send_runtime,
+            name=name, mime_type=mime_type,
         )
-
-    def _send_runtime(self, msg_type: str, data: dict[str, Any]) -> None:
-        self.send_command(msg_type, data, scope="runtime", validate=False)
 
     def publish_track(
         self, track: MediaStreamTrack, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None

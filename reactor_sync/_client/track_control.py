@@ -32,6 +32,11 @@ class TrackControlMixin(ReactorBase):
         plan = self._plan
         return list(plan.tracks) if plan is not None else []
 
+    def _announce_tracks(self) -> None:
+        """Tell ``track_received`` handlers about every declared track (connect and reconnect)."""
+        for spec in self._declared():
+            self._dispatcher.emit(self, "track_received", Track(self, spec))  # type: ignore[arg-type]
+
     @property
     def tracks(self) -> TrackList:
         """The model's tracks, in declaration order (empty before the first connect).

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def main() -> int:
-    from grpc_tools import protoc  # type: ignore[import-untyped]
+    from grpc_tools import protoc  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
     return int(protoc.main([

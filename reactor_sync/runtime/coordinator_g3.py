@@ -21,6 +21,7 @@ from typing import Any
 from .._webrtc.loopback_ice import is_loopback_host
 from .clips import ClipRecorder, add_clip_routes
 from .coordinator_base import CoordinatorBase, SessionState, _error
+from .coordinator_scopes import ScopeError, max_session_seconds, parse_token_request, scope_refusal
 from .coordinator_tokens import key_fingerprint
 from .g3_connection import G3Connection
 from .g3_routes import TRANSPORT
@@ -110,8 +111,12 @@ class G3CoordinatorRoutes(CoordinatorBase):
         if not any(hmac.compare_digest(key.encode("utf-8"), k.encode("utf-8")) for k in self._api_keys):
             self._event(None, "token_rejected")
             return _error(401, "invalid API key")
-        token = self._tokens.issue(key_fingerprint(key))
-        self._event(None, "token_issued")
+        try:
+            extra, ttl = parse_token_request(request.json() if request.body.strip() else None)
+        except ValueError as exc:  # ScopeError, or a body that is not JSON
+            return _error(422, str(exc) if isinstance(exc, ScopeError) else "the body must be JSON")
+        token = self._tokens.issue(key_fingerprint(key), ttl=ttl, extra=extra)
+        self._event(None, "token_issued_scoped" if extra else "token_issued")
         return Response.json({"jwt": token})
 
     def _describe(self, sess: G3Session) -> dict[str, Any]:
@@ -139,6 +144,11 @@ class G3CoordinatorRoutes(CoordinatorBase):
         name = model["name"]
         if name not in self._models:
             return _error(404, f"unknown model {name!r}")
+        claims, _ = self._authorize_claims(request)
+        refused = scope_refusal(claims or {}, model=name, session_id=None)
+        if refused is not None:
+            return _error(403, refused)
+        limit = max_session_seconds(claims or {})
         extra = body.get("extra_configs")
         extra = extra if isinstance(extra, dict) else {}
         generation = extra.get("generation")
@@ -157,7 +167,16 @@ class G3CoordinatorRoutes(CoordinatorBase):
         self._event(sess.id, "session_created")
         self._g3_prepare(sess)
         self._g3_spawn(sess, self._g3_queue(sess), "coordinator-queue")
+        if limit is not None:
+            self._g3_spawn(sess, self._g3_expire(sess, limit), "session-duration")
         return Response.json(self._describe(sess), 201)
+
+    async def _g3_expire(self, sess: G3Session, seconds: int) -> None:
+        """End the session once its token's max_session_duration_seconds has passed."""
+        await asyncio.sleep(seconds)
+        self._event(sess.id, "max_duration_reached")
+        self._sessions.pop(sess.id, None)
+        await self._close_g3_session(sess, "max session duration", notice="the session reached its maximum duration")
 
     async def _g3_get_session(self, request: Request) -> Response:
         sess, denied = self._authorized_session(request)

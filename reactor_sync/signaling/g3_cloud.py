@@ -7,6 +7,8 @@ model machine accepted, which shows as ``selected_transport`` and
 :mod:`.g3_transport` under the coordinator's URL, with the Bearer token. A
 reconnect fetches a fresh token and ICE servers and puts a new offer on the
 same connection id; disconnect is ``DELETE /sessions/{id}`` (404: already gone).
+Adopting (``connect(session_id=...)``) skips ``POST /sessions``: the session
+is polled like a new one and gets a connection of its own; it is never deleted.
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ class G3CloudSignaling:
             raise ProtocolError("POST /sessions answered an empty session_id")
         logger.debug("session created; state %s", answer.get("state"))
         return SessionPlan("g3", [], session_id=session_id, descriptor=answer)
+
+    def adopt_session(self, session_id: str, deadline: Deadline) -> SessionPlan:
+        """An existing session (created by someone else, or by us earlier): nothing is created."""
+        self._fresh_token(deadline)
+        return SessionPlan("g3", [], session_id=session_id, adopted=True)
 
     def prepare(
         self, plan: SessionPlan, deadline: Deadline, on_waiting: Callable[[], None], *, reconnect: bool

@@ -6,6 +6,9 @@ out as WAITING within the caller's timeout; 409 while another session runs),
 then the transport routes of :mod:`.g3_transport`. A reconnect puts a fresh
 offer on the same connection id; ``POST /stop_session`` ends the session
 (409 while idle means it is already stopped).
+
+Adopting (``connect(session_id=...)``): ``GET /session`` instead of the
+start, which must show a running session with that id; the rest is the same.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 # While the model loads, the runtime says when to ask again; without a
 # Retry-After we ask every second.
 LOADING_RETRY_S = 1.0
+# A session in these states can take another connection (3.x; 2.x says "running").
+RUNNING_STATES = frozenset({"waiting", "streaming", "orphaned", "running"})
 
 
 class G3LocalSignaling:
@@ -113,6 +118,24 @@ class G3LocalSignaling:
                 component="gpu", code="GENERATION_MISMATCH",
             )
         return SessionPlan("g3", [], tracks=tracks, session_id=str(session_id), descriptor=body)
+
+    def adopt_session(self, session_id: str, deadline: Deadline) -> SessionPlan:
+        """The running session ``session_id`` (started by another client), without starting anything."""
+        response = self._call("GET", "/session", deadline)
+        body = self._http.json_of(response, "GET /session", "session_id")
+        state = str(body.get("state", ""))
+        if state not in RUNNING_STATES:
+            raise CoordinatorError(
+                f"the runtime at {self.base_url} runs no session to adopt (its state is {state!r}); "
+                "start one with connect() first", component="gpu", code="SESSION_NOT_FOUND", recoverable=False,
+            )
+        if str(body["session_id"]) != session_id:
+            raise CoordinatorError(
+                f"the runtime at {self.base_url} runs session {body['session_id']!r}, not {session_id!r}",
+                component="gpu", code="SESSION_NOT_FOUND", recoverable=False,
+            )
+        tracks = check_descriptor(body, "GET /session", "gpu")
+        return SessionPlan("g3", [], tracks=tracks, session_id=session_id, descriptor=body, adopted=True)
 
     def _undo_legacy_start(self) -> None:
         try:
