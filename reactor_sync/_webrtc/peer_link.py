@@ -554,28 +554,38 @@ class PeerLink:
             received = decode(channel, raw, reassembler.max_bytes)
         else:
             received = decode(channel, raw)
-        request_id = received.request_id
-        if request_id is not None:
-            waiter = self._waiters.pop(request_id, None)
-            if waiter is not None and not _settle(waiter[0], received):
-                self._unclaimed[request_id] = waiter[1]  # its caller gave up just now
-                waiter = None
-            future = self._pending.pop(request_id, None) if waiter is None else None
-            if waiter is not None or (future is not None and not future.done()):
-                if future is not None:
-                    future.set_result(received)
-                if not received.shared:
-                    return
-            else:
-                command = self._unclaimed.pop(request_id, None)
-                if received.error is not None and command is not None and not received.shared:
-                    if self._on_command_error is not None and not self._draining:
-                        self._on_command_error(command, *received.error)
-                    return
+        if received.request_id is not None and self._answer(received.request_id, received):
+            return
         if self._draining:  # disconnect() in progress: the user stopped listening
             return
         if received.message is not None or received.dropped is not None:
             self._on_message(received.message, received.dropped, len(raw))
+
+    def _answer(self, request_id: str, received: Received) -> bool:
+        """Hand a response to whoever waits for it; True when nothing of it is left for the user.
+
+        A platform answer (``shared``: the schema, a clip) also goes on as a
+        runtime message. An answer nobody waits for any more (wait=False, a
+        caller who timed out) is the user's: a reply as a message, a
+        rejection to the error handlers.
+        """
+        command: str | None
+        waiter = self._waiters.pop(request_id, None)
+        if waiter is not None:
+            if _settle(waiter[0], received):
+                return not received.shared
+            command = waiter[1]  # its caller gave up just now
+        else:
+            future = self._pending.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_result(received)
+                return not received.shared
+            command = self._unclaimed.pop(request_id, None)
+        if received.error is None or command is None or received.shared:
+            return False
+        if self._on_command_error is not None and not self._draining:
+            self._on_command_error(command, *received.error)
+        return True
 
     async def call(
         self, outbound: tuple[str, str | bytes], request_id: str, *, timeout: float | None, what: str
