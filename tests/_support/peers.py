@@ -39,6 +39,20 @@ def available() -> str | None:
     return None
 
 
+def runtime_python(version: str) -> str:
+    """The interpreter of ``version``'s venv, built first when missing (start_peer.sh, then stopped).
+
+    For tests that need the runtime's own packages (its ``reactor_wire``
+    definitions) rather than a running runtime.
+    """
+    python = os.path.join(VENVS[version], "bin", "python")
+    if not os.path.exists(python):
+        from .procs import free_port
+
+        PeerProcess(version, free_port(), tempfile.mkdtemp(prefix=f"reactor-sync-venv-{version}-")).stop()
+    return python
+
+
 class PeerProcess:
     """One reactor-runtime on 127.0.0.1:``port``, with its own work folder."""
 
