@@ -23,7 +23,6 @@ playlist), ``ReactorTimeoutError`` (no reply or not ready by the deadline).
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -164,9 +163,9 @@ def parse_playlist(text: str) -> tuple[str, list[str]]:
     return init, segments
 
 
-def remux_to_mp4(fragmented: bytes, path: str) -> None:
-    """Copy the streams of an fMP4 byte string into a plain MP4 at ``path``, starting at 0."""
-    with av.open(io.BytesIO(fragmented), mode="r", format="mp4") as source, \
+def remux_to_mp4(fragmented: str, path: str) -> None:
+    """Copy the streams of the fMP4 file ``fragmented`` into a plain MP4 at ``path``, starting at 0."""
+    with av.open(fragmented, mode="r", format="mp4") as source, \
             av.open(path, mode="w", format="mp4") as out:
         streams = {}
         for stream in source.streams:
@@ -186,6 +185,34 @@ def remux_to_mp4(fragmented: bytes, path: str) -> None:
             out.mux(packet)
 
 
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("could not remove the temporary clip file %s: %s", path, exc)
+
+
+def _download(signaling: DetectingSignaling, refs: list[str], deadline: Deadline, into: Any) -> int:
+    """Append each piece to the open file ``into`` as it comes; the bytes written.
+
+    WHY to disk: a clip may be up to MAX_CLIP_BYTES; held as a list of pieces
+    and then joined it cost twice that in memory. Only one piece (at most
+    MAX_SEGMENT_BYTES) is in memory at a time.
+    """
+    total = 0
+    base = signaling.base_url
+    for ref in refs:
+        _, body, _ = _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
+        total += len(body)
+        if total > MAX_CLIP_BYTES:
+            raise ClipError(f"the clip is larger than {MAX_CLIP_BYTES} bytes")
+        into.write(body)
+        del body
+    return total
+
+
 def request_clip(
     signaling: DetectingSignaling,
     replies: ClipReplies,
@@ -197,8 +224,7 @@ def request_clip(
     """Ask for the last ``seconds``, download and remux it; the MP4's path."""
     duration = _check_seconds(seconds)
     if path is not None:
-        target = os.fspath(path)
-        parent = os.path.dirname(os.path.abspath(target))
+        parent = os.path.dirname(os.path.abspath(os.fspath(path)))
         if not os.path.isdir(parent):
             raise InvalidArgumentError(f"no directory {parent!r} to write the clip into")
     waiter = replies.expect()
@@ -218,22 +244,31 @@ def request_clip(
         raise ClipError("clipReady came without a playlist_url")
     base = signaling.base_url
     init, segments = parse_playlist(_playlist(signaling, _same_server_path(base, playlist_url), deadline))
-    pieces: list[bytes] = []
-    total = 0
-    for ref in [init, *segments]:
-        _, body, _ = _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
-        total += len(body)
-        if total > MAX_CLIP_BYTES:
-            raise ClipError(f"the clip is larger than {MAX_CLIP_BYTES} bytes")
-        pieces.append(body)
-    if path is None:
-        fd, target = tempfile.mkstemp(prefix="reactor-clip-", suffix=".mp4")
-        os.close(fd)
+    # The pieces go to a temporary file, the MP4 to a temporary name beside the
+    # target, renamed onto it when whole: a failure on any path leaves neither
+    # temporary file, nor a half-written MP4 at the target.
+    folder = os.path.dirname(os.path.abspath(os.fspath(path))) if path is not None else None
+    fd, fragments = tempfile.mkstemp(prefix="reactor-clip-", suffix=".fmp4")
+    done = False
+    mp4 = ""
     try:
-        remux_to_mp4(b"".join(pieces), target)
-    except ClipError:
-        raise
-    except Exception as exc:
-        raise ClipError(f"the clip's pieces could not be remuxed: {exc}") from None
-    logger.info("clip of %.1f s (%d segments, %d bytes) written to %s", duration, len(segments), total, target)
-    return target
+        with os.fdopen(fd, "wb") as pieces:
+            total = _download(signaling, [init, *segments], deadline, pieces)
+        mp4_fd, mp4 = tempfile.mkstemp(prefix="reactor-clip-", suffix=".mp4", dir=folder)
+        os.close(mp4_fd)
+        try:
+            remux_to_mp4(fragments, mp4)
+        except ClipError:
+            raise
+        except Exception as exc:
+            raise ClipError(f"the clip's pieces could not be remuxed: {exc}") from None
+        if path is not None:
+            os.replace(mp4, os.fspath(path))
+            mp4 = os.fspath(path)
+        done = True
+    finally:
+        _remove(fragments)
+        if mp4 and not done:
+            _remove(mp4)
+    logger.info("clip of %.1f s (%d segments, %d bytes) written to %s", duration, len(segments), total, mp4)
+    return mp4

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,11 +22,14 @@ class DelayingProxy:
     ``hang`` lists (method, path) that are never answered (held until close());
     ``hang_once`` those whose first request only is held (and never forwarded).
     ``seen`` records (time, method, path) of every request, in order.
+    ``transform(path, body)`` may replace a successful GET's body (a bigger
+    or a broken file than the runtime would serve).
     """
 
     def __init__(self, target: str, *, delays: dict[tuple[str, str], float] | None = None,
                  hang: set[tuple[str, str]] | None = None,
-                 hang_once: set[tuple[str, str]] | None = None) -> None:
+                 hang_once: set[tuple[str, str]] | None = None,
+                 transform: Callable[[str, bytes], bytes] | None = None) -> None:
         self.target = target.rstrip("/")
         self.delays = dict(delays or {})
         self.hang = set(hang or ())
@@ -57,14 +61,17 @@ class DelayingProxy:
                 r = requests.request(self.command, proxy.target + self.path, data=body or None,
                                      headers=headers, timeout=30)
                 proxy.answered.append((*key, r.status_code))
+                content = r.content
+                if transform is not None and self.command == "GET" and r.status_code == 200:
+                    content = transform(key[1], content)
                 self.send_response(r.status_code)
                 for k, v in r.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 try:
-                    self.wfile.write(r.content)
+                    self.wfile.write(content)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (its deadline): what this proxy is for
 
