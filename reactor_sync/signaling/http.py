@@ -48,6 +48,7 @@ from ..errors import (
     SessionConflictError,
 )
 from ._bounded import TrackedAdapter, Watchdog, in_tls_handshake
+from .ambient import environment_settings, session_without_ambient_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class HttpClient:
         self.component: Component = component
         self.max_retries = max_retries
         self.max_body_bytes = max_body_bytes
-        self.session = requests.Session()
+        self.session = session_without_ambient_credentials()  # no .netrc password to any server
         self.session.headers["User-Agent"] = "reactor-sync"
         adapter = TrackedAdapter()
         self.session.mount("http://", adapter)
@@ -259,6 +260,7 @@ class HttpClient:
                 response = self.session.request(
                     method, url, json=json_body, headers=headers, params=params,
                     timeout=(min(budget, CONNECT_TIMEOUT_S), budget), allow_redirects=False, stream=True,
+                    **environment_settings(url),
                 )
                 try:
                     self._read_body(response, what, limit)

@@ -67,14 +67,14 @@ def test_a_failed_batch_prompt_keeps_the_file_an_earlier_run_wrote(tmp_path: Pat
 PAD_BYTES = 24 << 20  # per media segment: a clip of 5-7 segments is 120-170 MB
 
 
-def _padded(path: str, body: bytes) -> bytes:
+def _padded(method: str, path: str, body: bytes) -> bytes:
     """A media segment made big: an MP4 ``free`` box after it, which demuxers skip."""
     if not path.endswith(".m4s"):
         return body
     return body + (PAD_BYTES + 8).to_bytes(4, "big") + b"free" + bytes(PAD_BYTES)
 
 
-def _broken_init(path: str, body: bytes) -> bytes:
+def _broken_init(method: str, path: str, body: bytes) -> bytes:
     return b"\0" * len(body) if path.endswith("init.mp4") else body
 
 
