@@ -56,6 +56,7 @@ from typing import Any, TextIO
 
 from ._progress import Progress
 from .errors import InvalidArgumentError, ReactorError
+from .secret import Secret
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def _recoverable(exc: BaseException) -> bool:
 def _session_target(task: RenderTask) -> Iterator[dict[str, Any]]:
     """Reactor keyword arguments for the task, starting a built-in runtime if it needs one."""
     if task.api_key_env:
-        key = os.environ.get(task.api_key_env)
+        key = Secret(os.environ.get(task.api_key_env) or "")  # never a plain str in this frame
         if not key:
             raise InvalidArgumentError(f"environment variable {task.api_key_env} (the API key) is not set "
                                        f"on host {socket.gethostname()}")

@@ -66,6 +66,7 @@ from .frames import Frame, RGBFrame
 from .live_stats import Stats
 from .messages import Scope, encode_command
 from .reconnect import ReconnectPolicy, as_policy
+from .secret import Secret
 from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
 from .signaling.detect import DetectingSignaling
 from .status import ReactorState, ReactorStatus
@@ -122,7 +123,7 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
     def __init__(
         self,
         model_name: str,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         *,
         local: bool = False,
         local_url: str = DEFAULT_LOCAL_URL,
@@ -134,6 +135,8 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         protocol: ProtocolChoice = "auto",
         signaling: Signaling | None = None,
     ) -> None:
+        # From here on a Secret, also in this frame's locals should a check below raise.
+        api_key = Secret(api_key) if api_key is not None else None
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
         if not local and not api_key:
@@ -159,7 +162,7 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         self.model_name = model_name
         self.local = local
         self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
-        self.__api_key = api_key
+        self.__api_key = api_key  # a Secret: unwrapped only where the header is built
         self._stall_timeout = stall_timeout
         self._policy = as_policy(auto_reconnect)
         self._stop_auto = threading.Event()

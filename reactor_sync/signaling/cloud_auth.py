@@ -24,6 +24,7 @@ import requests
 from .._deadline import Deadline
 from .._webrtc.loopback_ice import is_loopback_host
 from ..errors import AuthenticationError, CoordinatorError, ProtocolError
+from ..secret import Secret
 from .http import HttpClient
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,12 @@ def warn_if_plain_http(base_url: str) -> None:
 class TokenAuth:
     """Holds the key and the current JWT for one coordinator URL."""
 
-    def __init__(self, http: HttpClient, api_key: str, *, legacy: bool) -> None:
+    def __init__(self, http: HttpClient, api_key: str | Secret, *, legacy: bool) -> None:
         self._http = http
         self.legacy = legacy
-        self.__api_key = api_key
-        self.__jwt: str | None = None
+        # Both only ever as Secrets: unwrapped by HttpClient where the header is built.
+        self.__api_key = Secret(api_key)
+        self.__jwt: Secret | None = None
 
     def __repr__(self) -> str:
         return f"<TokenAuth {self._http.base_url} legacy={self.legacy}>"
@@ -89,7 +91,7 @@ class TokenAuth:
         token = self._http.json_of(response, what, "jwt")["jwt"]
         if not isinstance(token, str) or not token:
             raise ProtocolError(f"{what} answered an empty token")
-        self.__jwt = token
+        self.__jwt = Secret(token)
 
     def call(
         self,
@@ -125,7 +127,10 @@ class TokenAuth:
         headers: dict[str, str] | None,
         max_body_bytes: int | None = None,
     ) -> requests.Response:
-        merged = {"Authorization": f"Bearer {self.__jwt}", **(headers or {})}
+        jwt = self.__jwt
+        assert jwt is not None
+        merged: dict[str, str | Secret] = {"Authorization": jwt.map(lambda token: f"Bearer {token}"),
+                                           **(headers or {})}
         return self._http.request(
             method, path, deadline, ok=ok, json_body=json_body, headers=merged, max_body_bytes=max_body_bytes
         )

@@ -24,6 +24,7 @@ import requests
 
 from .._deadline import Deadline
 from ..errors import Component, NotConnectedError, ReactorError
+from ..secret import Secret
 from . import Generation, ProtocolChoice, SessionPlan, Signaling
 from .cloud_auth import TokenAuth, warn_if_plain_http
 from .g1_cloud import CloudSignaling
@@ -62,7 +63,7 @@ class DetectingSignaling:
         local: bool,
         base_url: str,
         model_name: str,
-        api_key: str | None,
+        api_key: str | Secret | None,
         protocol: ProtocolChoice,
         loopback: bool,
         use: Signaling | None = None,
@@ -77,7 +78,7 @@ class DetectingSignaling:
         self._auth: TokenAuth | None = None
         if not local:
             warn_if_plain_http(self.base_url)
-            self._auth = TokenAuth(self._http, api_key or "", legacy=protocol == "g1")
+            self._auth = TokenAuth(self._http, api_key if api_key is not None else "", legacy=protocol == "g1")
         self._impl: Signaling | None = None
         # True while a start_session request is out and its answer unread.
         self.start_unanswered = False

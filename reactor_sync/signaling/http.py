@@ -29,6 +29,7 @@ import email.utils
 import logging
 import time
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -43,10 +44,13 @@ from ..errors import (
     ProtocolError,
     RateLimitedError,
     ReactorConnectionError,
+    ReactorError,
     ReactorTimeoutError,
     ServiceUnavailableError,
     SessionConflictError,
+    redact,
 )
+from ..secret import Secret, revealed_headers
 from ._bounded import TrackedAdapter, Watchdog, in_tls_handshake
 from .ambient import environment_settings, session_without_ambient_credentials
 
@@ -90,7 +94,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def has_secret(headers: dict[str, str] | None) -> bool:
+def has_secret(headers: Mapping[str, object] | None) -> bool:
     """True if any header looks like it carries a key, token or cookie."""
     for name in headers or {}:
         low = name.lower()
@@ -158,7 +162,7 @@ class HttpClient:
         *,
         ok: tuple[int, ...] = (200,),
         json_body: Any = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | Secret] | None = None,
         params: dict[str, str] | None = None,
         retry: bool = True,
         max_body_bytes: int | None = None,
@@ -195,7 +199,7 @@ class HttpClient:
         path: str,
         deadline: Deadline,
         json_body: Any,
-        headers: dict[str, str] | None,
+        headers: Mapping[str, str | Secret] | None,
         params: dict[str, str] | None,
         what: str,
         limit: int,
@@ -247,7 +251,7 @@ class HttpClient:
         url: str,
         deadline: Deadline,
         json_body: Any,
-        headers: dict[str, str] | None,
+        headers: Mapping[str, str | Secret] | None,
         params: dict[str, str] | None,
         what: str,
         limit: int,
@@ -258,10 +262,11 @@ class HttpClient:
         try:
             with watchdog:
                 response = self.session.request(
-                    method, url, json=json_body, headers=headers, params=params,
+                    method, url, json=json_body, headers=revealed_headers(headers), params=params,
                     timeout=(min(budget, CONNECT_TIMEOUT_S), budget), allow_redirects=False, stream=True,
                     **environment_settings(url),
                 )
+                _forget_sent_secrets(response)
                 try:
                     self._read_body(response, what, limit)
                 finally:
@@ -270,40 +275,54 @@ class HttpClient:
                 raise requests.Timeout("cut by the watchdog")
             return response
         except requests.RequestException as exc:
-            if in_tls_handshake() and not watchdog.fired:
-                raise ReactorConnectionError(
-                    f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
-                    "if the server speaks plain HTTP, use an http:// URL",
-                    code="TLS_FAILED",
-                    component=self.component,
-                    recoverable=False,
-                ) from exc
-            if watchdog.fired or isinstance(exc, requests.Timeout):
-                # Raises when the caller's deadline is the cause: out of time, or
-                # cancelled by disconnect() (whatever the per-call cap was).
-                deadline.remaining()
-                raise ReactorTimeoutError(
-                    f"{what} at {self.base_url} got no complete answer within {budget:.1f} s",
-                    component=self.component,
-                ) from None
-            if isinstance(exc, requests.exceptions.SSLError):
-                raise ReactorConnectionError(
-                    f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
-                    "if the server speaks plain HTTP, use an http:// URL",
-                    code="TLS_FAILED",
-                    component=self.component,
-                    recoverable=False,
-                ) from exc
-            if isinstance(exc, requests.ConnectionError) and not _got_answer(exc):
-                raise ReactorConnectionError(
-                    f"cannot reach {self.base_url} ({what}): is the server running?",
-                    code="UNREACHABLE",
-                    component=self.component,
-                ) from exc
-            raise ProtocolError(
-                f"{what} at {self.base_url} failed while reading the answer: {type(exc).__name__}",
+            error, cause = self._typed_failure(exc, watchdog, deadline, what, budget), _scrubbed(exc)
+        # Raised here, outside the except block, so that no requests exception is
+        # our error's __context__, and with a scrubbed copy as its __cause__: the
+        # original carries the request (``.request.headers``: the key or token)
+        # and a traceback whose frames hold them.
+        error.__context__ = None
+        raise error from cause
+
+    def _typed_failure(
+        self, exc: requests.RequestException, watchdog: Watchdog, deadline: Deadline, what: str, budget: float
+    ) -> ReactorError:
+        if in_tls_handshake() and not watchdog.fired:
+            return ReactorConnectionError(
+                f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
+                "if the server speaks plain HTTP, use an http:// URL",
+                code="TLS_FAILED",
                 component=self.component,
-            ) from exc
+                recoverable=False,
+            )
+        if watchdog.fired or isinstance(exc, requests.Timeout):
+            # The caller's deadline when it is the cause: out of time, or
+            # cancelled by disconnect() (whatever the per-call cap was).
+            try:
+                deadline.remaining()
+            except ReactorError as out_of_time:
+                return out_of_time.clone()  # without this frame (whose locals hold exc) in a traceback
+            return ReactorTimeoutError(
+                f"{what} at {self.base_url} got no complete answer within {budget:.1f} s",
+                component=self.component,
+            )
+        if isinstance(exc, requests.exceptions.SSLError):
+            return ReactorConnectionError(
+                f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
+                "if the server speaks plain HTTP, use an http:// URL",
+                code="TLS_FAILED",
+                component=self.component,
+                recoverable=False,
+            )
+        if isinstance(exc, requests.ConnectionError) and not _got_answer(exc):
+            return ReactorConnectionError(
+                f"cannot reach {self.base_url} ({what}): is the server running?",
+                code="UNREACHABLE",
+                component=self.component,
+            )
+        return ProtocolError(
+            f"{what} at {self.base_url} failed while reading the answer: {type(exc).__name__}",
+            component=self.component,
+        )
 
     def _read_body(self, response: requests.Response, what: str, limit: int) -> None:
         """Read the body into ``response`` (so .json()/.text work), at most ``limit`` bytes."""
@@ -401,6 +420,28 @@ def _tls_reason(exc: BaseException) -> str:
                 return "the server's certificate could not be verified (CERTIFICATE_VERIFY_FAILED)"
             return "the server closed the connection during the TLS handshake"
     return type(exc).__name__
+
+
+def _forget_sent_secrets(response: requests.Response) -> None:
+    """Blank the key or token in the sent request that ``response`` keeps (``response.request``).
+
+    A response may sit in a frame's locals when an error is raised (a body
+    too large, say): nothing reachable from it must hold the secret.
+    """
+    sent = response.request.headers if response.request is not None else None
+    for name in list(sent or ()):
+        if has_secret({name: ""}):
+            sent[name] = "***"
+
+
+def _scrubbed(exc: requests.RequestException) -> requests.RequestException | None:
+    """A copy of ``exc`` that says what failed and carries no request, response or traceback.
+
+    The timeout case keeps no cause at all (``from None``), as before.
+    """
+    if isinstance(exc, requests.Timeout):
+        return None
+    return type(exc)(redact(str(exc)))
 
 
 def _got_answer(exc: BaseException) -> bool:
