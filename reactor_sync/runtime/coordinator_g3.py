@@ -129,9 +129,13 @@ class G3CoordinatorRoutes(CoordinatorBase):
         name = model["name"]
         if name not in self._models:
             return _error(404, f"unknown model {name!r}")
+        full = self._capacity_denied()
+        if full is not None:
+            return full
         sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name)
         self._sessions[sess.id] = sess
         self._remember(sess)
+        self._expire_unjoined(sess)
         self._set_state(sess, SessionState.CREATED)
         self._event(sess.id, "session_created")
         self._g3_prepare(sess)
