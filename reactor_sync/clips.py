@@ -31,7 +31,7 @@ import threading
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 
@@ -43,6 +43,7 @@ from .errors import (
     ReactorTimeoutError,
 )
 from .signaling.detect import DetectingSignaling
+from .signaling.http import body_into
 
 logger = logging.getLogger(__name__)
 
@@ -194,22 +195,21 @@ def _remove(path: str) -> None:
         logger.warning("could not remove the temporary clip file %s: %s", path, exc)
 
 
-def _download(signaling: DetectingSignaling, refs: list[str], deadline: Deadline, into: Any) -> int:
+def _download(signaling: DetectingSignaling, refs: list[str], deadline: Deadline, into: BinaryIO) -> int:
     """Append each piece to the open file ``into`` as it comes; the bytes written.
 
     WHY to disk: a clip may be up to MAX_CLIP_BYTES; held as a list of pieces
-    and then joined it cost twice that in memory. Only one piece (at most
-    MAX_SEGMENT_BYTES) is in memory at a time.
+    and then joined it cost twice that in memory. Each piece goes from the
+    socket to the file in 64 KiB chunks (at most MAX_SEGMENT_BYTES each).
     """
     total = 0
     base = signaling.base_url
     for ref in refs:
-        _, body, _ = _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
-        total += len(body)
+        with body_into(into):  # straight from the socket to the file, 64 KiB at a time
+            _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
+        total = into.tell()
         if total > MAX_CLIP_BYTES:
             raise ClipError(f"the clip is larger than {MAX_CLIP_BYTES} bytes")
-        into.write(body)
-        del body
     return total
 
 

@@ -25,12 +25,14 @@ tests/reliability/test_rel_http.py):
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import logging
 import time
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
 
 import requests
 
@@ -76,6 +78,24 @@ _CHUNK = 64 * 1024
 # containing one of _SECRET_WORDS counts too.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "reactor-api-key"})
 _SECRET_WORDS = ("key", "token", "secret", "auth")
+
+
+_BODY_SINK: contextvars.ContextVar[BinaryIO | None] = contextvars.ContextVar("reactor_sync_body_sink", default=None)
+
+
+@contextlib.contextmanager
+def body_into(sink: BinaryIO) -> Iterator[None]:
+    """While inside, a successful (2xx) answer's body is written to ``sink`` as it arrives, not kept.
+
+    WHY: a clip's segments may be up to tens of MiB each; read into memory
+    and then written, each cost its size (and more, in chunks and their join)
+    in RSS. The body limit still applies; ``response.content`` is then empty.
+    """
+    token = _BODY_SINK.set(sink)
+    try:
+        yield
+    finally:
+        _BODY_SINK.reset(token)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -329,14 +349,18 @@ class HttpClient:
         declared = response.headers.get("Content-Length", "")
         if declared.strip().isdigit() and int(declared) > limit:
             raise self._too_large(response, what, f"{int(declared)} bytes", limit)
+        sink = _BODY_SINK.get() if 200 <= response.status_code < 300 else None
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise self._too_large(response, what, f"over {limit} bytes", limit)
-            chunks.append(chunk)
-        response._content = b"".join(chunks)  # what requests itself does
+            if sink is not None:
+                sink.write(chunk)
+            else:
+                chunks.append(chunk)
+        response._content = b"".join(chunks)  # what requests itself does (empty when it went to the sink)
         response._content_consumed = True
 
     def _too_large(self, response: requests.Response, what: str, size: str, limit: int) -> ProtocolError:
