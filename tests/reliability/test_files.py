@@ -91,13 +91,28 @@ r.send_command("start", {})
 end = time.monotonic() + 20
 while r.stats()["frames_received"] < 30 * 7 and time.monotonic() < end:  # 7 s of session to clip
     r.get_frame(timeout=5)
+# Growth during request_clip: the highest RSS sampled meanwhile (sustained use), and how far the
+# process's peak rose above its earlier peak (a spike between samples). The earlier peak alone
+# would overstate it: connecting peaked well above the RSS at this point.
+import threading
+peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 before = rss_kib()
+highest = [before]
+done = threading.Event()
+def sample():
+    while not done.wait(0.005):
+        highest[0] = max(highest[0], rss_kib())
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
 try:
     path = r.request_clip(5, sys.argv[2] if sys.argv[2] != "-" else None, timeout=60)
     outcome = {"path": path, "size": os.path.getsize(path)}
 except ClipError as exc:
     outcome = {"error": str(exc)}
-outcome["rss_growth_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+done.set()
+sampler.join()
+outcome["rss_growth_kib"] = max(highest[0] - before,
+                                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before)
 r.disconnect()
 print(json.dumps(outcome), flush=True)
 """
