@@ -129,6 +129,7 @@ def _held_weakly(sender: Any) -> Callable[[], Any]:
     """A callable giving ``sender`` back while it lives, else None.
 
     WHY: a queued or running delivery job must not keep its Reactor alive.
+    (Its event is still delivered if the Reactor went meanwhile; see _deliver.)
     Frames flow all the time, so a delivery thread always has a job in hand;
     had the job held the Reactor, a Reactor dropped with a frame handler
     registered would never be collected, its finalizer would never run and its
@@ -417,9 +418,10 @@ class Dispatcher:
         payload: Any,
         produce: Callable[[], Any] | None = None,
     ) -> None:
+        # A Reactor dropped since the event was queued still has it delivered (nothing
+        # queued is lost, e.g. the last status change of a script's main() that returned):
+        # to every receiver connected for any sender, with None as the sender.
         sender = sender_ref()
-        if sender is None and isinstance(sender_ref, weakref.ref):
-            return  # the Reactor was dropped: its handlers are not called for it any more
         receivers: Iterable[Callable[..., Any]] = list(signal.receivers_for(sender))
         if produce is not None:
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import warnings
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.procs import REPO
+from _support.procs import REPO, python_env
 from _support.slowservers import runtime_is_free
 from _support.support import wait_until
 
@@ -156,3 +157,28 @@ def test_rerunning_the_notebook_cell_that_makes_a_reactor(runtime: LocalRuntime,
     out = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "STATUS ready HANDLED True" in out, out
     wait_until(lambda: runtime_is_free(runtime.url), timeout=10, what="both sessions ended")
+
+
+EVENTS_AFTER_DROP = r"""
+import sys
+from reactor_sync import Reactor
+
+def main():
+    r = Reactor("livecore", local=True, local_url=sys.argv[1])
+    r.on_status(lambda status: print("status:", status.value, flush=True))
+    r.connect(timeout=20)
+    r.disconnect()
+    # returns at once: the Reactor is dropped with its last status event maybe still queued
+
+main()
+"""
+
+
+def test_events_queued_when_a_reactor_is_dropped_are_still_delivered(runtime: LocalRuntime) -> None:
+    # Held weakly by the delivery jobs, the Reactor can go before its last events are delivered;
+    # they must still reach the handlers (an early version of the fix skipped them).
+    proc = subprocess.run([sys.executable, "-c", EVENTS_AFTER_DROP, runtime.url], env=python_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    statuses = [line.split(": ")[1] for line in proc.stdout.splitlines() if line.startswith("status: ")]
+    assert statuses and statuses[0] == "connecting" and statuses[-1] == "disconnected", statuses
