@@ -99,6 +99,7 @@ def _put(url: str, data: bytes, mime: str, deadline: Deadline, session_url: str)
     if budget <= 0:
         raise UploadError("no time left to upload the bytes", code="UPLOAD_TIMEOUT")
     target = parts.path + (f"?{parts.query}" if parts.query else "")
+    failure: UploadError | None = None
     try:
         # No token, no Reactor headers and no ambient credentials (.netrc): another host may get this.
         with session_without_ambient_credentials() as plain, hidden_from_urllib3_logs(url, target):
@@ -106,10 +107,14 @@ def _put(url: str, data: bytes, mime: str, deadline: Deadline, session_url: str)
                                  allow_redirects=False, **environment_settings(url))
             response.close()
     except requests.Timeout:
-        raise UploadError(f"uploading {len(data)} bytes to {host} timed out after {budget:.0f} s",
-                          code="UPLOAD_TIMEOUT") from None
+        failure = UploadError(f"uploading {len(data)} bytes to {host} timed out after {budget:.0f} s",
+                              code="UPLOAD_TIMEOUT")
     except requests.RequestException as exc:
-        raise UploadError(f"uploading to {host} failed: {type(exc).__name__}") from None
+        failure = UploadError(f"uploading to {host} failed: {type(exc).__name__}")
+    if failure is not None:
+        # Raised outside the except block: the requests exception (its request holds the
+        # signed URL) is neither our error's cause nor its context.
+        raise failure
     if not 200 <= response.status_code < 300:
         raise UploadError(f"PUT of the file to {host} answered {response.status_code}",
                           status_code=response.status_code)

@@ -138,3 +138,31 @@ def test_an_http_upload_url_on_another_server_is_still_refused(g3_runtime: Local
         r.disconnect()
         proxy.close()
         other.close()
+
+
+def test_a_failed_put_keeps_no_signed_url_in_the_error(g3_runtime: LocalRuntime, tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on: the PUT is refused
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+
+    def unreachable(method: str, path: str, body: bytes) -> bytes:
+        if method != "POST" or not path.endswith("/uploads"):
+            return body
+        slot = json.loads(body)
+        slot["presigned_url"] = f"{dead}/uploads/{slot['presigned_id']}?{SIGNATURE}"
+        return json.dumps(slot).encode()
+
+    proxy = DelayingProxy(g3_runtime.url, transform=unreachable)
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"\x89PNG" + bytes(1000))
+    r = Reactor("livecore", local=True, local_url=proxy.url)
+    r.connect(timeout=20)
+    try:
+        with pytest.raises(UploadError) as caught:
+            r.upload_file(image, timeout=20)
+    finally:
+        r.disconnect()
+        proxy.close()
+    error = caught.value
+    assert error.__cause__ is None and error.__context__ is None  # before: the ConnectionError, its request
+    assert "sig-secret-4711" not in repr(vars(error)) + str(error)
