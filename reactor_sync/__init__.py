@@ -9,11 +9,14 @@
 
 from ._version import __version__
 from ._webrtc import frame_completion as _frame_completion
+from ._webrtc.frame_metadata import FrameInfo
 from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
+    AnswerTimeoutError,
     AuthenticationError,
     ClipError,
+    CommandError,
     ConnectionLostError,
     CoordinatorError,
     DisconnectedError,
@@ -31,10 +34,19 @@ from .errors import (
     ServiceUnavailableError,
     SessionConflictError,
     SessionEndedError,
+    StepCommandFailedError,
+    StepError,
+    StepNotReadyError,
+    StepRefusedError,
+    StepResultTooLargeError,
+    StepSessionEndedError,
     UploadError,
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
+from .steps import EncodedFrame, StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
+from .tokens import fetch_jwt
+from .track import Track, TrackList
 
 # Every aiortc receiver in this process (the client's and the built-in
 # runtime's) completes video frames on the RTP marker bit: see _frame_completion.
@@ -42,12 +54,16 @@ _frame_completion.install()
 
 __all__ = [
     "AlreadyConnectedError",
+    "AnswerTimeoutError",
     "AuthenticationError",
     "ClipError",
+    "CommandError",
     "ConnectionLostError",
     "CoordinatorError",
     "DisconnectedError",
+    "EncodedFrame",
     "ForkedProcessError",
+    "FrameInfo",
     "InvalidArgumentError",
     "LoopThreadCallError",
     "NotConnectedError",
@@ -65,6 +81,21 @@ __all__ = [
     "ServiceUnavailableError",
     "SessionConflictError",
     "SessionEndedError",
+    "StepCommand",
+    "StepCommandFailedError",
+    "StepError",
+    "StepFile",
+    "StepFrame",
+    "StepNotReadyError",
+    "StepRefusedError",
+    "StepResult",
+    "StepResultTooLargeError",
+    "StepSessionEndedError",
+    "StepTrack",
+    "Track",
+    "TrackList",
     "UploadError",
+    "fetch_jwt",
     "__version__",
+    "time_micros",
 ]

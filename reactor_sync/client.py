@@ -24,12 +24,13 @@ mailboxes (newest wins, drops counted) that ``get_frame()`` and
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import urllib.parse
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -45,16 +46,23 @@ from ._client.base import (
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
 from ._client.media import MediaMixin
+from ._client.runtime_requests import RuntimeRequestsMixin
+from ._client.stepping import StepMixin
+from ._client.track_control import TrackControlMixin
 from ._deadline import Deadline
 from ._handoff import HandOff
 from ._mailbox import Mailbox, MailboxClosed
 from ._no_pickle import NotPicklable
+from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
 from ._webrtc.peer_link import PeerLink
+from ._wire import WIRES, WireName
 from .audio import AudioChunk
 from .clips import ClipReplies
 from .command_check import check_command
 from .errors import (
+    AnswerTimeoutError,
+    CommandError,
     ConnectionLostError,
     InvalidArgumentError,
     NotConnectedError,
@@ -70,6 +78,7 @@ from .secret import Secret
 from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
 from .signaling.detect import DetectingSignaling
 from .status import ReactorState, ReactorStatus
+from .tokens import check_session_seconds
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT_S",
@@ -82,10 +91,13 @@ __all__ = [
 
 DEFAULT_COORDINATOR_URL = "https://api.reactor.inc"
 DEFAULT_LOCAL_URL = "http://localhost:8080"
+DEFAULT_STEP_TIMEOUT_S = 300.0
 
 
 
-class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
+class Reactor(
+    NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, RuntimeRequestsMixin, MediaMixin, ConnectionMixin
+):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -95,6 +107,19 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
     Args:
         model_name: the model to run, e.g. ``"livecore"``.
         api_key: your Reactor API key (cloud mode). Never logged or shown.
+            Each connect exchanges it for a token scoped to this model (or,
+            when adopting, to that session).
+        jwt: a token minted elsewhere (e.g. by your backend with
+            :func:`reactor_sync.fetch_jwt`), used as it is instead of a key:
+            never replaced nor refreshed, never logged or shown; when it
+            expires, connect or reconnect raises AuthenticationError. Wins
+            over ``api_key`` if both are given. Such tokens come from the
+            current coordinator, which is assumed (with a legacy one's
+            token, pass ``protocol="g1"``).
+        max_session_duration_seconds: 1..86400; a constraint put into the
+            token minted from ``api_key`` for a new session (the coordinator
+            ends the session after that long). Not used with ``jwt``, when
+            adopting a session, nor locally.
         local: connect to a runtime on this machine instead of the cloud.
         local_url: where that runtime listens (default ``http://localhost:8080``).
         coordinator_url: the cloud coordinator.
@@ -118,6 +143,22 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             and custom transports: wrap the built-in one to observe it, or
             substitute a transport of your own. Its ``generation`` fixes
             the protocol; nothing is probed.
+        wire: the data-channel wire on the current protocol: ``"auto"``
+            (default) asks the runtime in protobuf ("v1": commands answered
+            with the model's reply or a coded error, steps) at READY and
+            falls back to JSON ("v0") when it does not answer within 1.5 s
+            (and speaks JSON to it at once on later connects);
+            ``"v1"`` or ``"v0"`` fixes it. The legacy protocol always
+            speaks JSON. ``reactor.wire`` says which one is in use.
+        auto_resume_tracks: resume every output track at READY (default).
+            With False nothing is received until you ``resume()`` a track
+            (``reactor.track("main_video").resume()``); either way a track
+            you paused stays paused across ``reconnect()``.
+        generation: ``"streamed"`` (default: the model runs at its own pace
+            and you read its frames) or ``"stepped"`` (it runs once per
+            :meth:`step`; runtime 3.x with the protobuf wire, local only).
+        steps: with ``"stepped"``, end the session after this many steps.
+        step_timeout: how long :meth:`step` waits by default (seconds).
     """
 
     def __init__(
@@ -125,6 +166,8 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         model_name: str,
         api_key: str | Secret | None = None,
         *,
+        jwt: str | Secret | None = None,
+        max_session_duration_seconds: int | None = None,
         local: bool = False,
         local_url: str = DEFAULT_LOCAL_URL,
         coordinator_url: str = DEFAULT_COORDINATOR_URL,
@@ -134,22 +177,48 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         auto_reconnect: bool | ReconnectPolicy = False,
         protocol: ProtocolChoice = "auto",
         signaling: Signaling | None = None,
+        wire: str = "auto",
+        auto_resume_tracks: bool = True,
+        generation: str = "streamed",
+        steps: int | None = None,
+        step_timeout: float = DEFAULT_STEP_TIMEOUT_S,
     ) -> None:
-        # From here on a Secret, also in this frame's locals should a check below raise.
+        # From here on Secrets, also in this frame's locals should a check below raise.
         api_key = Secret(api_key) if api_key is not None else None
+        if jwt is not None and (not isinstance(jwt, (str, Secret)) or not str(
+                jwt.reveal() if isinstance(jwt, Secret) else jwt).strip()):
+            raise InvalidArgumentError("jwt must be a non-empty string (a token from fetch_jwt() or your backend)")
+        jwt = Secret(jwt) if jwt is not None else None
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
-        if not local and not api_key:
+        if not local and not api_key and not jwt:
             raise InvalidArgumentError(
-                "api_key is required for the cloud; pass api_key=... or use local=True "
+                "api_key (or jwt) is required for the cloud; pass api_key=... or jwt=..., or use local=True "
                 "for a runtime on this machine"
             )
+        self._max_session_s = check_session_seconds(max_session_duration_seconds)
         check_int(frame_buffer, "frame_buffer")
         check_int(message_buffer, "message_buffer")
         stall_timeout = check_optional_timeout(stall_timeout, "stall_timeout")
         if protocol not in PROTOCOL_CHOICES:
             raise InvalidArgumentError(f"protocol must be one of {PROTOCOL_CHOICES}, got {protocol!r}")
         self._protocol = protocol
+        if wire not in WIRES:
+            raise InvalidArgumentError(f"wire must be one of {WIRES}, got {wire!r}")
+        self._wire_choice = wire
+        if generation not in ("streamed", "stepped"):
+            raise InvalidArgumentError(f"generation must be 'streamed' or 'stepped', got {generation!r}")
+        if generation != "stepped" and steps is not None:
+            raise InvalidArgumentError("steps= needs generation='stepped'")
+        if steps is not None:
+            check_int(steps, "steps")
+        if generation == "stepped" and wire == "v0":
+            raise InvalidArgumentError("stepped generation needs the protobuf wire; wire='v0' cannot step")
+        self._generation = generation
+        self._steps = steps
+        self._step_timeout = check_timeout(step_timeout, "step_timeout")
+        self._step_inputs = {}
+        self._wire: WireName | None = None  # what the last connection settled on
         if signaling is not None and not all(
             callable(getattr(signaling, name, None))
             for name in ("start_session", "prepare", "negotiate", "close_session", "close")
@@ -162,7 +231,8 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         self.model_name = model_name
         self.local = local
         self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
-        self.__api_key = api_key  # a Secret: unwrapped only where the header is built
+        self.__api_key = api_key  # Secrets both: unwrapped only where the header is built
+        self.__jwt = jwt
         self._stall_timeout = stall_timeout
         self._policy = as_policy(auto_reconnect)
         self._stop_auto = threading.Event()
@@ -184,9 +254,14 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         self._connecting = None  # set while connect()/reconnect() runs
         self._capabilities = None
         self._capabilities_ready = threading.Event()
+        self._schema_cond = threading.Condition()
+        self._schema_doc = None
+        self._schema_seen = 0
         self._frame_callback = None
-        self._input = (None, None)
-        self._audio_input = None
+        self._inputs = {}
+        self._paused = set()
+        self._auto_resume = auto_resume_tracks
+        self._bitrates = {}
         self._frame_index = 0
         self._messages_dropped = 0
         self._commands_unsent = 0  # commands never acknowledged when a connection closed
@@ -220,12 +295,34 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
             protocol=self._protocol,
             loopback=self._loopback,
             use=self._custom_signaling,
+            start_options=self._start_options(),
+            jwt=self.__jwt,
+            max_session_duration_seconds=self._max_session_s,
         )
+
+    def _start_options(self) -> dict[str, Any]:
+        if self._generation != "stepped":
+            return {}
+        options: dict[str, Any] = {"generation": "stepped"}
+        if self._steps is not None:
+            options["steps"] = self._steps
+        return options
 
     @property
     def protocol(self) -> Generation | None:
         """The protocol generation in use ("g1" or "g3"), or None before the first connect."""
         return self._signaling.generation
+
+    @property
+    def wire(self) -> WireName | None:
+        """The data-channel wire of the connection: "v1" (protobuf) or "v0" (JSON); None before it is known.
+
+        On "v1" ``send_command()`` returns the model's reply and raises
+        :class:`~reactor_sync.CommandError` for a rejected command; on "v0"
+        (the legacy protocol, and current runtimes that do not speak
+        protobuf) commands are fire-and-forget.
+        """
+        return self._wire
 
     # ------------------------------------------------------------------ state
     def get_status(self) -> ReactorStatus:
@@ -293,13 +390,35 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         )
 
     # ------------------------------------------------------------ connection
-    def connect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    def connect(
+        self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S, *, session_id: str | None = None,
+        connection_id: int | None = None,
+    ) -> None:
         """Connect and block until READY (connected, data channel open).
+
+        ``session_id`` adopts a session that is already running (started by
+        your backend, another process or another Reactor) instead of
+        starting one: locally ``GET /session`` must show it running; in the
+        cloud the key is exchanged for a token bound to that session (or
+        ``jwt`` is used). An adopted session is never ended by this Reactor:
+        ``disconnect()`` only closes its own connection. ``connection_id``
+        (with ``session_id``; 0..2**32-1) offers on a connection someone
+        already registered for this client instead of registering one.
+        Current protocol only (ProtocolError on a legacy runtime).
 
         Raises a :class:`~reactor_sync.ReactorError` subclass on failure (also
         passed to error handlers and kept as ``get_state().last_error``).
         """
-        self._start_connection(timeout, resume=False)
+        adopt = None
+        if session_id is not None or connection_id is not None:
+            if not isinstance(session_id, str) or not session_id.strip():
+                raise InvalidArgumentError(
+                    f"session_id must be a non-empty string (connection_id needs one too), got {session_id!r}"
+                )
+            if connection_id is not None:
+                check_int(connection_id, "connection_id", minimum=0, maximum=2**32 - 1)
+            adopt = (session_id, connection_id)
+        self._start_connection(timeout, resume=False, adopt=adopt)
 
     def reconnect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
         """Resume the kept session with a fresh connection (after a recoverable loss).
@@ -329,6 +448,34 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         finally:
             self._op_lock.release()
 
+    def close(self, timeout: float = DEFAULT_DISCONNECT_TIMEOUT_S) -> None:
+        """Release everything this Reactor holds, WITHOUT ending the session.
+
+        The connection and pooled HTTP connections are closed, blocked
+        readers wake with NotConnectedError, the session id is forgotten;
+        the session itself keeps running on the server (for another client
+        to adopt with ``connect(session_id=...)``; a runtime ends a session
+        nobody is connected to after its orphan timeout). Safe to call at
+        any time and more than once; ``connect()`` may be called again
+        afterwards.
+        """
+        self._check_process()
+        self._stop_auto.set()
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.cancel()
+        deadline = Deadline(timeout, "close()")
+        self._acquire_op(deadline.remaining(), "close()")
+        try:
+            self._teardown(deadline, end_session=False, reason="closed by close()")
+            with self._lock:
+                self._plan = None
+            self._set_session_id(None)
+            _loop.unregister_exit_closer(id(self))
+            self._signaling.close()  # pooled HTTP connections too (a later connect opens new ones)
+        finally:
+            self._op_lock.release()
+
     def __enter__(self) -> Reactor:
         if self._status is ReactorStatus.DISCONNECTED and self._session_id is None:
             self.connect()
@@ -347,28 +494,51 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         scope: Scope = "application",
         timeout: float = DEFAULT_CALL_TIMEOUT_S,
         validate: bool = True,
-    ) -> None:
-        """Send a command to the model (``data`` None sends ``{}``).
+        wait: bool = True,
+    ) -> dict[str, Any] | None:
+        """Send a command to the model (``data`` None sends ``{}``); on the protobuf wire, return its answer.
+
+        On the protobuf wire (``reactor.wire == "v1"``) the runtime answers
+        every command: this returns the model's reply ``{"type": ..., "data":
+        ...}`` (not also delivered as a message), or None when the handler
+        returned nothing, and raises :class:`~reactor_sync.CommandError`
+        (``.code`` the runtime's: ``invalid_command``, ``unresolved_upload``,
+        ``internal_error`` or the model's own) when it rejected the command.
+        With ``wait=False`` it returns once the command is handed off; the
+        reply then arrives as an ordinary message and a rejection goes to
+        error handlers and ``get_last_error()``. On the JSON wire commands
+        have no answer: this returns None once handed off (a reply, if the
+        model sends one, arrives as a message).
 
         Raises InvalidArgumentError if ``data`` is not a JSON-serialisable
         dict, or (once the capabilities are known, unless ``validate=False``)
         does not fit the command's schema, and NotConnectedError unless
-        READY; in both cases nothing was sent.
-        Returns once the message is handed to the data channel. While more
-        than 4 MiB of commands wait to go out, it blocks (back-pressure);
-        a ReactorTimeoutError means the command was NOT sent (retrying is
-        safe). A command larger than the peer's maximum message size raises
+        READY; in both cases nothing was sent. While more than 4 MiB of
+        commands wait to go out, it blocks (back-pressure). A
+        ReactorTimeoutError means the command was NOT sent (retrying is
+        safe); its subclass :class:`~reactor_sync.AnswerTimeoutError` means
+        it was sent and not answered in time (its late answer goes to the
+        handlers as above). A command larger than the peer's maximum message size raises
         InvalidArgumentError naming the limit. Commands still unacknowledged
         when the connection closes are counted (``stats()["commands_unsent"]``)
         and reported to error handlers (code COMMANDS_UNSENT).
         """
         self._check_process()
-        text = encode_command(command, {} if data is None else data, scope)
+        if data is None:
+            data = {}
+        text = encode_command(command, data, scope)  # the checks every wire needs, before anything else
         timeout = check_timeout(timeout)
         if validate and scope == "application":  # against the capabilities, once known
             check_command(self._capabilities, command, data)
         link = self._ready_link(f"send_command({command!r})")
-        size = len(text.encode("utf-8"))
+        wire = link.wire
+        request_id = link.next_request_id() if wire.answers_commands else None
+        if scope == "runtime":
+            channel, frame = wire.platform(command, data, request_id)
+            request_id = None  # the platform's answers come as runtime messages
+        else:
+            channel, frame = wire.command(command, data, request_id, text)
+        size = len(frame.encode("utf-8")) if isinstance(frame, str) else len(frame)
         limit = link.max_message_size
         if limit is not None and size > limit:
             raise InvalidArgumentError(
@@ -376,26 +546,70 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
                 "(a=max-message-size); send less data per command"
             )
         hand_off = HandOff()
+        loop = _loop.get_loop()
         try:
-            _loop.get_loop().run(
-                _send(link, text, size, command, hand_off), timeout=timeout, what=f"sending command {command!r}"
-            )
+            if request_id is not None and wait:
+                # One hop to the loop, one back: the receive callback settles the answer.
+                answer = loop.ask(functools.partial(link.post_request, channel, frame, size, request_id, command,
+                                                    hand_off), timeout=timeout, what=f"sending command {command!r}")
+            else:
+                loop.run(_send(link, channel, frame, size, command, hand_off, request_id),
+                         timeout=timeout, what=f"sending command {command!r}")
+                return None
         except ReactorTimeoutError:
             if hand_off.abandon():
                 raise ReactorTimeoutError(
                     f"command {command!r} was not sent within {timeout:g} s (the send buffer is full: "
                     "the peer reads slower than commands are sent); it will not be sent"
                 ) from None
-            # Handed off just as the time ran out: sent like any other.
+            if request_id is None or not wait:
+                return None  # handed off just as the time ran out: sent like any other
+            loop.call_soon(link.forget_answer, request_id, command)
+            raise AnswerTimeoutError(
+                f"command {command!r} was sent but the runtime did not answer within {timeout:g} s; "
+                "a late answer goes to the message and error handlers"
+            ) from None
+        except ConnectionLostError as exc:
+            if hand_off.abandon():
+                raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
+            raise ConnectionLostError(
+                f"command {command!r} was sent but the connection was lost before its answer: {exc.message}"
+            ) from exc
         except BaseException:
-            hand_off.abandon()
+            if not hand_off.abandon() and request_id is not None:
+                loop.call_soon(link.forget_answer, request_id, command)
             raise
+        if answer.error is not None:
+            code, text = answer.error
+            raise CommandError(
+                f"command {command!r} was rejected by the runtime: {text or 'no reason given'} ({code})",
+                code=code or "command_failed", command=command,
+            )
+        reply = answer.reply
+        return dict(reply) if isinstance(reply, dict) else None
 
     # ---------------------------------------------------------------- frames
+    @overload
     def get_frame(
-        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
-    ) -> RGBFrame:
+        self, timeout: float = ..., *, latest: bool = ..., track: str | None = ..., with_info: Literal[False] = ...
+    ) -> RGBFrame: ...
+
+    @overload
+    def get_frame(
+        self, timeout: float = ..., *, latest: bool = ..., track: str | None = ..., with_info: Literal[True]
+    ) -> tuple[RGBFrame, FrameInfo]: ...
+
+    def get_frame(
+        self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None,
+        with_info: bool = False,
+    ) -> RGBFrame | tuple[RGBFrame, FrameInfo]:
         """The next frame as a read-only (H, W, 3) uint8 RGB array.
+
+        With ``with_info=True``, ``(frame, info)``: a
+        :class:`~reactor_sync.FrameInfo` with the frame's index, RTP
+        timestamp and arrival time, and, where the runtime sent them (the
+        current runtime, for frames its model tagged), the sender's frame id,
+        capture time and user data.
 
         Frames come in order from a small buffer (``frame_buffer``); with
         ``latest=True`` older buffered frames are skipped (and counted as
@@ -407,7 +621,8 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
         track the model does not have.
         """
         self._check_process()
-        return self._take_frame(timeout, latest, track).rgb()
+        frame = self._take_frame(timeout, latest, track)
+        return (frame.rgb(), frame.info) if with_info else frame.rgb()
 
     def _video_box(self, track: str | None) -> Mailbox[Frame]:
         if track is None or track == self._main_track:
@@ -520,10 +735,16 @@ class Reactor(NotPicklable, HandlerMixin, MediaMixin, ConnectionMixin):
     # ----------------------------------------------------------- input video
 
 
-async def _send(link: PeerLink, text: str, size: int, command: str, hand_off: HandOff) -> None:
+async def _send(
+    link: PeerLink, channel: str, frame: str | bytes, size: int, command: str, hand_off: HandOff,
+    request_id: str | None,
+) -> None:
+    """Hand the command off (back-pressure first); nobody waits for its answer, which goes to the handlers."""
     try:
-        await link.send_command(text, size, hand_off)
+        sent = await link.send_command(channel, frame, size, hand_off)
     except ConnectionLostError as exc:
         raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
+    if sent and request_id is not None:  # no await since the send: its answer cannot have come yet
+        link.forget_answer(request_id, command)
 
 

@@ -4,7 +4,8 @@ WHY a module: a runtime that records its session (reactor-runtime 3.x with
 recording on, or the built-in one with ``recording=True``) can hand out the
 last seconds as a clip. The flow (docs/protocol.rst, "Files: uploads and clips"):
 
-1. the runtime message ``requestClip`` ``{"duration_seconds"}``;
+1. the runtime message ``requestClip`` ``{"duration_seconds"}`` (or
+   ``requestRecording`` ``{}``: the whole session so far);
 2. the runtime answers ``clipReady`` ``{"session_id", "kind",
    "start_marker", "end_marker", "now_marker", "predicted_ready_at_ms",
    "playlist_url"}`` or ``clipFailed`` ``{"reason"}``; v0 has no request id,
@@ -28,6 +29,7 @@ import math
 import os
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
@@ -47,7 +49,7 @@ from .signaling.http import body_into
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_CLIP_SECONDS", "ClipReplies", "request_clip"]
+__all__ = ["MAX_CLIP_SECONDS", "ClipReplies", "download", "fifo_ask", "request_clip", "request_recording"]
 
 MAX_CLIP_SECONDS = 3600.0
 MAX_PLAYLIST_BYTES = 1 << 20
@@ -130,14 +132,16 @@ def _get(signaling: DetectingSignaling, path: str, deadline: Deadline, limit: in
     return response.status_code, response.content, after
 
 
-def _playlist(signaling: DetectingSignaling, path: str, deadline: Deadline) -> str:
-    """The playlist once ready (polling 202s within the deadline)."""
+def _playlist(signaling: DetectingSignaling, path: str, deadline: Deadline, ready: Deadline | None = None) -> str:
+    """The playlist once ready: 202s are polled until ``ready`` (default: ``deadline``) runs out."""
+    ready = ready or deadline
     while True:
         status, body, after = _get(signaling, path, deadline, MAX_PLAYLIST_BYTES)
         if status == 200:
             return body.decode("utf-8", "replace")
         delay = min(max(after or 1.0, 0.1), 5.0)
-        if delay >= deadline.remaining():
+        left = min(ready.remaining(), deadline.remaining())  # raises ReactorTimeoutError when out
+        if delay >= left:
             raise ReactorTimeoutError("the clip was not ready before the timeout")
         deadline.sleep(delay)
 
@@ -186,6 +190,53 @@ def remux_to_mp4(fragmented: str, path: str) -> None:
             out.mux(packet)
 
 
+# Asks the runtime for a clip (``"requestClip"``/``"requestRecording"``, its data) and
+# returns the clipReady data, or raises ClipError for clipFailed.
+Ask = Callable[[str, dict[str, Any], Deadline], dict[str, Any]]
+# on_progress(done, total): pieces (the init segment and each media segment) fetched so far.
+Progress = Callable[[int, int], object]
+
+
+def fifo_ask(replies: ClipReplies, send_runtime: SendRuntime) -> Ask:
+    """An :data:`Ask` for the JSON wire, whose replies carry no id: matched to requests in order."""
+
+    def ask(kind: str, data: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        waiter = replies.expect()
+        try:
+            send_runtime(kind, data)
+        except BaseException:
+            replies.forget(waiter)
+            raise
+        if not waiter.done.wait(max(0.0, deadline.remaining())):
+            replies.forget(waiter)
+            raise ReactorTimeoutError(f"the runtime did not answer {kind} before the timeout")
+        answer = waiter.data if isinstance(waiter.data, dict) else {}
+        if waiter.kind == "clipFailed":
+            raise ClipError(f"the runtime could not make the clip: {answer.get('reason') or 'no reason given'}")
+        return answer
+
+    return ask
+
+
+def _check_target(path: str | os.PathLike[str] | None) -> str | None:
+    if path is None:
+        return None
+    target = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise InvalidArgumentError(f"no directory {parent!r} to write the clip into")
+    return target
+
+
+def check_ready_timeout(value: Any) -> float | None:
+    """``ready_timeout`` as seconds >= 0, or None (no limit of its own)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidArgumentError(f"ready_timeout must be a number of seconds >= 0 or None, got {value!r}")
+    return float(value)
+
+
 def _remove(path: str) -> None:
     try:
         os.remove(path)
@@ -195,7 +246,10 @@ def _remove(path: str) -> None:
         logger.warning("could not remove the temporary clip file %s: %s", path, exc)
 
 
-def _download(signaling: DetectingSignaling, refs: list[str], deadline: Deadline, into: BinaryIO) -> int:
+def _download(
+    signaling: DetectingSignaling, refs: list[str], deadline: Deadline, into: BinaryIO,
+    on_progress: Callable[[int, int], object] | None = None,
+) -> int:
     """Append each piece to the open file ``into`` as it comes; the bytes written.
 
     WHY to disk: a clip may be up to MAX_CLIP_BYTES; held as a list of pieces
@@ -204,56 +258,109 @@ def _download(signaling: DetectingSignaling, refs: list[str], deadline: Deadline
     """
     total = 0
     base = signaling.base_url
-    for ref in refs:
+    for done, ref in enumerate(refs, start=1):
         with body_into(into):  # straight from the socket to the file, 64 KiB at a time
             _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
         total = into.tell()
         if total > MAX_CLIP_BYTES:
             raise ClipError(f"the clip is larger than {MAX_CLIP_BYTES} bytes")
+        if on_progress is not None:
+            on_progress(done, len(refs))
     return total
 
 
 def request_clip(
     signaling: DetectingSignaling,
-    replies: ClipReplies,
-    send_runtime: SendRuntime,
+    ask: Ask,
     seconds: Any,
     path: str | os.PathLike[str] | None,
     deadline: Deadline,
+    *,
+    ready_timeout: float | None = None,
+    on_progress: Progress | None = None,
 ) -> str:
     """Ask for the last ``seconds``, download and remux it; the MP4's path."""
     duration = _check_seconds(seconds)
-    if path is not None:
-        parent = os.path.dirname(os.path.abspath(os.fspath(path)))
-        if not os.path.isdir(parent):
-            raise InvalidArgumentError(f"no directory {parent!r} to write the clip into")
-    waiter = replies.expect()
-    try:
-        send_runtime("requestClip", {"duration_seconds": duration})
-    except BaseException:
-        replies.forget(waiter)
-        raise
-    if not waiter.done.wait(max(0.0, deadline.remaining())):
-        replies.forget(waiter)
-        raise ReactorTimeoutError("the runtime did not answer requestClip before the timeout")
-    data = waiter.data if isinstance(waiter.data, dict) else {}
-    if waiter.kind == "clipFailed":
-        raise ClipError(f"the runtime could not make the clip: {data.get('reason') or 'no reason given'}")
-    playlist_url = data.get("playlist_url")
+    target = _check_target(path)
+    ready = check_ready_timeout(ready_timeout)
+    clip = ask("requestClip", {"duration_seconds": duration}, deadline)
+    return download(signaling, clip, target, deadline, ready_timeout=ready, on_progress=on_progress,
+                    what=f"clip of {duration:g} s")
+
+
+def request_recording(
+    signaling: DetectingSignaling,
+    ask: Ask,
+    path: str | os.PathLike[str] | None,
+    deadline: Deadline,
+    *,
+    ready_timeout: float | None = None,
+    on_progress: Progress | None = None,
+) -> str:
+    """Ask for the whole session recorded so far, download and remux it; the MP4's path."""
+    target = _check_target(path)
+    ready = check_ready_timeout(ready_timeout)
+    clip = ask("requestRecording", {}, deadline)
+    return download(signaling, clip, target, deadline, ready_timeout=ready, on_progress=on_progress,
+                    what="recording")
+
+
+def _ready_deadline(clip: dict[str, Any], deadline: Deadline, ready_timeout: float | None) -> Deadline:
+    """How long the playlist may answer 202: its predicted ready time plus ``ready_timeout``."""
+    if ready_timeout is None:
+        return deadline
+    predicted = clip.get("predicted_ready_at_ms")
+    ahead = 0.0
+    if isinstance(predicted, (int, float)) and not isinstance(predicted, bool) and math.isfinite(predicted):
+        ahead = max(0.0, predicted / 1000.0 - time.time())
+    return Deadline(max(ahead + ready_timeout, 1e-3), f"the clip to be ready (ready_timeout={ready_timeout:g} s)")
+
+
+def download(
+    signaling: DetectingSignaling,
+    clip: dict[str, Any],
+    target: str | None,
+    deadline: Deadline,
+    *,
+    ready_timeout: float | None = None,
+    on_progress: Progress | None = None,
+    what: str = "clip",
+) -> str:
+    """Fetch the clip a clipReady reply names and write it as an MP4 (a temp file if ``target`` is None).
+
+    ``ready_timeout``: how long past its predicted ready time the playlist
+    may still answer "not yet" (ReactorTimeoutError then); None: until
+    ``deadline``. ``on_progress(done, total)`` runs on this thread after the
+    playlist is read (``done`` 0) and after each piece; if it raises, the
+    download stops and the exception propagates.
+    """
+    playlist_url = clip.get("playlist_url")
     if not isinstance(playlist_url, str) or not playlist_url:
         raise ClipError("clipReady came without a playlist_url")
     base = signaling.base_url
-    init, segments = parse_playlist(_playlist(signaling, _same_server_path(base, playlist_url), deadline))
+    ready = _ready_deadline(clip, deadline, ready_timeout)
+    try:
+        text = _playlist(signaling, _same_server_path(base, playlist_url), deadline, ready)
+    except ReactorTimeoutError:
+        if ready is deadline:
+            raise
+        raise ReactorTimeoutError(
+            f"the {what} was not ready {ready_timeout:g} s after the time the runtime predicted"
+        ) from None
+    init, segments = parse_playlist(text)
+    refs = [init, *segments]
+    if on_progress is not None:
+        on_progress(0, len(refs))
     # The pieces go to a temporary file, the MP4 to a temporary name beside the
     # target, renamed onto it when whole: a failure on any path leaves neither
     # temporary file, nor a half-written MP4 at the target.
-    folder = os.path.dirname(os.path.abspath(os.fspath(path))) if path is not None else None
+    folder = os.path.dirname(os.path.abspath(target)) if target is not None else None
     fd, fragments = tempfile.mkstemp(prefix="reactor-clip-", suffix=".fmp4")
-    done = False
+    finished = False
     mp4 = ""
     try:
         with os.fdopen(fd, "wb") as pieces:
-            total = _download(signaling, [init, *segments], deadline, pieces)
+            total = _download(signaling, refs, deadline, pieces, on_progress)
         mp4_fd, mp4 = tempfile.mkstemp(prefix="reactor-clip-", suffix=".mp4", dir=folder)
         os.close(mp4_fd)
         try:
@@ -262,13 +369,13 @@ def request_clip(
             raise
         except Exception as exc:
             raise ClipError(f"the clip's pieces could not be remuxed: {exc}") from None
-        if path is not None:
-            os.replace(mp4, os.fspath(path))
-            mp4 = os.fspath(path)
-        done = True
+        if target is not None:
+            os.replace(mp4, target)
+            mp4 = target
+        finished = True
     finally:
         _remove(fragments)
-        if mp4 and not done:
+        if mp4 and not finished:
             _remove(mp4)
-    logger.info("clip of %.1f s (%d segments, %d bytes) written to %s", duration, len(segments), total, mp4)
+    logger.info("%s (%d segments, %d bytes) written to %s", what, len(segments), total, mp4)
     return mp4

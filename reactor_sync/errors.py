@@ -7,6 +7,7 @@ The tree (``code`` in brackets; ``*`` marks the recoverable ones)::
     |   +-- DisconnectedError [DISCONNECTED]*
     +-- AlreadyConnectedError [ALREADY_CONNECTED]
     +-- ReactorTimeoutError (also TimeoutError) [TIMEOUT]*
+    |   +-- AnswerTimeoutError [ANSWER_TIMEOUT]*
     +-- ReactorConnectionError (also ConnectionError) [CONNECTION_FAILED]*
     |   +-- ConnectionLostError [CONNECTION_LOST]*
     |       +-- SessionEndedError [SESSION_ENDED]
@@ -17,6 +18,13 @@ The tree (``code`` in brackets; ``*`` marks the recoverable ones)::
     |   +-- ServiceUnavailableError [SERVICE_UNAVAILABLE]*
     |   +-- SessionConflictError [SESSION_CONFLICT]*
     +-- PublishRefusedError [PUBLISH_REFUSED]
+    +-- CommandError [command_failed] (.code: the runtime's own, e.g. invalid_command)
+    +-- StepError [step_failed]
+    |   +-- StepRefusedError [step_refused]
+    |   +-- StepNotReadyError [step_not_ready]*
+    |   +-- StepResultTooLargeError [step_result_too_large]
+    |   +-- StepCommandFailedError [step_command_failed]
+    |   +-- StepSessionEndedError [step_session_ended]
     +-- InvalidArgumentError (also ValueError) [INVALID_ARGUMENT]
     +-- ForkedProcessError (also RuntimeError) [USED_AFTER_FORK]
     +-- LoopThreadCallError (also RuntimeError) [CALLED_FROM_LOOP_THREAD]
@@ -39,7 +47,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 Component = Literal["coordinator", "gpu", "client"]
 
@@ -146,6 +154,17 @@ class ReactorTimeoutError(ReactorError, TimeoutError):
     default_recoverable = True
 
 
+class AnswerTimeoutError(ReactorTimeoutError):
+    """A command WAS sent, but the runtime's answer did not come within the timeout.
+
+    Unlike a plain ReactorTimeoutError from ``send_command()`` (nothing was
+    sent: retrying is safe), the command may have run; its late answer goes
+    to the message and error handlers.
+    """
+
+    default_code = "ANSWER_TIMEOUT"
+
+
 class ReactorConnectionError(ReactorError, ConnectionError):
     """The WebRTC connection to the model could not be made or was lost."""
 
@@ -217,6 +236,86 @@ class SessionEndedError(ConnectionLostError):
 
     default_code = "SESSION_ENDED"
     default_recoverable = False
+
+
+class CommandError(ReactorError):
+    """The runtime rejected a command, or the model's handler failed (protobuf wire only).
+
+    ``code`` is the runtime's own code, lower case as it sends it:
+    ``invalid_command`` (unknown command, arguments that fail the schema),
+    ``unresolved_upload`` (a file reference the runtime does not have),
+    ``internal_error`` (the handler raised), or a code of the model's own.
+    ``command`` names the command. Raised by ``send_command()`` while it
+    waits for the answer; reported to error handlers when nobody waits.
+    """
+
+    default_code = "command_failed"
+    default_component = "gpu"
+
+    def __init__(self, message: str, *, command: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.command = command
+
+    def clone(self) -> CommandError:
+        copy = type(self)(self.message, command=self.command, code=self.code, component=self.component,
+                          recoverable=self.recoverable, retry_after=self.retry_after, status_code=self.status_code)
+        return copy
+
+
+class StepError(ReactorError):
+    """A step did not produce a result (stepped generation; the runtime's failure code says why).
+
+    ``entry`` names the part of the request at fault (``commands[0]``,
+    ``state.color``, ``media_input[1]``) when the runtime says; ``step`` is
+    the step's number when it ran; ``command_code`` is the failing
+    command's own code (StepCommandFailedError).
+    """
+
+    default_code = "step_failed"
+    default_component = "gpu"
+
+    def __init__(self, message: str, *, entry: str | None = None, command_code: str | None = None,
+                 step: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.entry = entry
+        self.command_code = command_code
+        self.step = step
+
+    def clone(self) -> StepError:
+        return type(self)(self.message, entry=self.entry, command_code=self.command_code, step=self.step,
+                          code=self.code, component=self.component, recoverable=self.recoverable,
+                          retry_after=self.retry_after, status_code=self.status_code)
+
+
+class StepRefusedError(StepError):
+    """The runtime refused the request (a bad entry, a session that does not step, the step limit); nothing ran."""
+
+    default_code = "step_refused"
+
+
+class StepNotReadyError(StepError):
+    """The session is not running a step yet (starting, or ending); try again."""
+
+    default_code = "step_not_ready"
+    default_recoverable = True
+
+
+class StepResultTooLargeError(StepError):
+    """The step ran but its result is larger than the connection carries in one message."""
+
+    default_code = "step_result_too_large"
+
+
+class StepCommandFailedError(StepError):
+    """A command of the step failed (``command_code`` is its code); the step did not run."""
+
+    default_code = "step_command_failed"
+
+
+class StepSessionEndedError(StepError):
+    """The session ended before the step's result."""
+
+    default_code = "step_session_ended"
 
 
 class InvalidArgumentError(ReactorError, ValueError):

@@ -61,6 +61,8 @@ EVENTS: dict[str, str] = {
     "reconnecting": "automatic reconnect step: {attempt, max_attempts, delay}",
     "track_frame": "a frame of any named video track: (RGB array, track name)",
     "audio": "a chunk of the model's audio: AudioChunk (samples x channels int16)",
+    "capabilities_received": "the model's capabilities are known (once per connection): the get_capabilities() dict",
+    "track_received": "a declared track was negotiated (each one, at every connect): reactor_sync.Track",
 }
 
 IDLE_EXIT_S = 1.0

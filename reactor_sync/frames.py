@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from av.video.reformatter import VideoReformatter
 
+from ._webrtc.frame_metadata import FrameInfo
+
 RGBFrame = npt.NDArray[np.uint8]
 
 # One swscale context per consumer thread, reused for every frame. A plain
@@ -47,7 +49,7 @@ def _to_rgb(av_frame: Any) -> RGBFrame:
 class Frame:
     """One decoded frame: arrival time, size, and its RGB pixels on demand."""
 
-    __slots__ = ("_av", "_rgb", "_lock", "arrived", "index", "width", "height", "pts")
+    __slots__ = ("_av", "_rgb", "_lock", "arrived", "index", "width", "height", "pts", "info")
 
     def __init__(self, av_frame: Any, index: int) -> None:
         self._av = av_frame
@@ -58,6 +60,10 @@ class Frame:
         self.width: int = av_frame.width
         self.height: int = av_frame.height
         self.pts: int | None = av_frame.pts
+        info = getattr(av_frame, "opaque", None)
+        self.info: FrameInfo = info if isinstance(info, FrameInfo) else FrameInfo(
+            index, self.pts, time.monotonic_ns() // 1000
+        )
 
     def rgb(self) -> RGBFrame:
         """The frame as a read-only (H, W, 3) uint8 RGB array (converted once)."""

@@ -28,6 +28,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
 from ._mailbox import Mailbox, MailboxClosed
+from ._webrtc.frame_metadata import FrameTag
 from .errors import InvalidArgumentError, NotConnectedError, ReactorError
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ class _PushedTrack(VideoStreamTrack):
     the previous one when nothing new came (the model always has input, the
     encoder's stream keeps flowing). Timestamps follow the real send times.
     """
+
+    # Set by the connection when both ends declared frame metadata (see _webrtc.frame_metadata).
+    metadata_enabled = False
 
     def __init__(self, source: FrameSource) -> None:
         super().__init__()
@@ -111,10 +115,12 @@ class _PushedTrack(VideoStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
             await self._wait_new(self._sent_at + interval)
+        fresh = False
         while True:
             self._new.clear()
             try:
                 self._last = source._take()
+                fresh = True
             except TimeoutError:
                 pass  # nothing new: repeat the last frame
             except MailboxClosed:
@@ -131,6 +137,12 @@ class _PushedTrack(VideoStreamTrack):
                 break
             await self._wait_new(time.monotonic() + interval)  # nothing pushed yet
         frame = self._last
+        if not fresh or not self.metadata_enabled:
+            # Metadata describes one push: a repeat carries none, and a peer
+            # that did not declare metadata must get plain frames.
+            if frame.opaque is not None and fresh:
+                source.metadata_unsent += 1
+            frame.opaque = None
         self._sent_at = time.monotonic()
         self._pts = max(self._pts + 1, int((self._sent_at - self._t0) * VIDEO_CLOCK_RATE))
         frame.pts = self._pts
@@ -156,6 +168,9 @@ class FrameSource:
         self._slot: Mailbox[av.VideoFrame] = Mailbox(1)
         self.frames_pushed = 0
         self.frames_sent = 0
+        # Pushed frames whose user data / capture time could not travel (the
+        # runtime does not take frame metadata: the legacy one, or one that did not declare it).
+        self.metadata_unsent = 0
         self._wakeup: Callable[[], None] | None = None  # set by the track once it runs
         self.track = _PushedTrack(self)
 
@@ -167,12 +182,27 @@ class FrameSource:
     def closed(self) -> bool:
         return self._closed_reason is not None
 
-    def push(self, frame: np.ndarray) -> None:
-        """Queue ``frame`` for sending (replacing one not yet sent); never blocks."""
+    def push(self, frame: np.ndarray, *, user_data: bytes | None = None, capture_time_us: int | None = None) -> None:
+        """Queue ``frame`` for sending (replacing one not yet sent); never blocks.
+
+        ``user_data`` (at most 64 KiB) and ``capture_time_us`` (default: now,
+        :func:`reactor_sync.time_micros`) travel with the frame to the model
+        where the runtime takes frame metadata (current runtime); elsewhere
+        they are counted in ``metadata_unsent``.
+        """
         if self._closed_reason is not None:
             raise NotConnectedError(f"cannot push: this frame source is closed ({self._closed_reason})")
         array = check_frame(frame)
+        if user_data is not None and (not isinstance(user_data, (bytes, bytearray)) or len(user_data) > 65536):
+            raise InvalidArgumentError(f"user_data must be bytes of at most 64 KiB, got {type(user_data).__name__}")
+        if capture_time_us is not None and (isinstance(capture_time_us, bool) or not isinstance(capture_time_us, int)
+                                            or capture_time_us < 0):
+            raise InvalidArgumentError(f"capture_time_us must be an int >= 0, got {capture_time_us!r}")
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+        video_frame.opaque = FrameTag(
+            bytes(user_data) if user_data is not None else None,
+            capture_time_us if capture_time_us is not None else time.monotonic_ns() // 1000,
+        ) if user_data is not None or capture_time_us is not None or self.track.metadata_enabled else None
         self._slot.put(video_frame)
         self.frames_pushed += 1
         wakeup = self._wakeup

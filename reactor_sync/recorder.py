@@ -33,6 +33,7 @@ from .frames import Frame
 
 logger = logging.getLogger(__name__)
 
+RTP_VIDEO_HZ = 90_000  # the clock of video RTP timestamps (and of aiortc's decoded pts)
 QUEUE_ITEMS = 240  # about 4 s of one 30 fps track with its audio
 _MS = fractions.Fraction(1, 1000)
 
@@ -76,6 +77,7 @@ class Recording:
         self._dropped = 0
         self._start: float | None = None
         self._frames: dict[str, int] = {}
+        self._anchors: dict[str, tuple[int, float]] = {}  # per track: (first pts, its arrival)
         self._audio_samples = 0
         self._audio_rate = 48000
         try:
@@ -87,7 +89,21 @@ class Recording:
 
     # -- fed from the loop thread: never blocks ----------------------------
     def offer_video(self, track: str, frame: Frame) -> None:
-        self._offer(("video", (track, frame), frame.arrived))
+        self._offer(("video", (track, frame), self._video_time(track, frame)))
+
+    def _video_time(self, track: str, frame: Frame) -> float:
+        """When ``frame`` was made, on the arrival clock: the sender's RTP timestamps after the first frame.
+
+        Arrival times carry the network's jitter and bunching (a frame held
+        back by a retransmission arrives with the next one); the RTP
+        timestamp (90 kHz, set by the sender per picture) does not. The
+        first frame of a track anchors the two clocks, so the tracks and the
+        audio (timed on arrival) stay together. Without a pts, arrival it is.
+        """
+        if frame.pts is None:
+            return frame.arrived
+        anchor = self._anchors.setdefault(track, (frame.pts, frame.arrived))
+        return anchor[1] + (frame.pts - anchor[0]) / RTP_VIDEO_HZ
 
     def offer_audio(self, chunk: AudioChunk) -> None:
         self._offer(("audio", chunk, time.perf_counter()))

@@ -31,7 +31,7 @@ import mimetypes
 import os
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 
@@ -59,20 +59,56 @@ _PUT_CAP_S = 300.0
 SendRuntime = Callable[[str, dict[str, Any]], None]
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[str, bytes]:
-    try:
-        name = os.fspath(path)
-    except TypeError:
-        raise InvalidArgumentError(f"path must be a file path, got {type(path).__name__}") from None
-    if not os.path.isfile(name):
-        raise InvalidArgumentError(f"no file at {name!r}")
-    size = os.path.getsize(name)
+# What upload_file() takes: a path, the bytes themselves, or a binary file object.
+Uploadable = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+
+
+def _check_size(size: int, what: str) -> None:
     if size <= 0:
-        raise InvalidArgumentError(f"{name!r} is empty; the runtime accepts no empty upload")
+        raise InvalidArgumentError(f"{what} is empty; the runtime accepts no empty upload")
     if size > MAX_UPLOAD_BYTES:
-        raise InvalidArgumentError(f"{name!r} has {size} bytes, more than the limit of {MAX_UPLOAD_BYTES}")
-    with open(name, "rb") as f:
-        return name, f.read()
+        raise InvalidArgumentError(f"{what} has more than the limit of {MAX_UPLOAD_BYTES} bytes")
+
+
+def _read(file: Any, name: str | None) -> tuple[str, bytes]:
+    """(the file's name as announced, its bytes) for any :data:`Uploadable`.
+
+    The name is ``name`` if given, else the path's or file object's base
+    name, else ``"upload"`` (for bytes); it names the MIME type too.
+    """
+    if name is not None and (not isinstance(name, str) or not os.path.basename(name).strip()):
+        raise InvalidArgumentError(f"name must be a non-empty file name, got {name!r}")
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        data = bytes(file)
+        label = os.path.basename(name) if name else "upload"
+        _check_size(len(data), f"the data for {label!r}")
+        return label, data
+    if callable(getattr(file, "read", None)):
+        own = getattr(file, "name", None)
+        label = os.path.basename(name or (own if isinstance(own, str) else "") or "upload")
+        chunk = file.read(MAX_UPLOAD_BYTES + 1)  # one byte more than allowed: tells "too big" apart
+        if isinstance(chunk, str):
+            raise InvalidArgumentError(f"{label!r} is open in text mode; open it with 'rb' to upload it")
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError(f"reading {label!r} returned {type(chunk).__name__}, not bytes")
+        data = bytes(chunk)
+        _check_size(len(data), repr(label))
+        return label, data
+    try:
+        path = os.fspath(file)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"file must be a path, bytes or a binary file object, got {type(file).__name__}"
+        ) from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not os.path.isfile(path):
+        raise InvalidArgumentError(f"no file at {path!r}")
+    _check_size(os.path.getsize(path), repr(path))
+    with open(path, "rb") as f:
+        data = f.read(MAX_UPLOAD_BYTES + 1)
+    _check_size(len(data), repr(path))
+    return os.path.basename(name) if name else os.path.basename(path), data
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -123,15 +159,15 @@ def _put(url: str, data: bytes, mime: str, deadline: Deadline, session_url: str)
 def upload_file(
     signaling: DetectingSignaling,
     session_id: str,
-    path: str | os.PathLike[str],
+    file: Uploadable,
     deadline: Deadline,
     send_runtime: SendRuntime,
     *,
+    name: str | None = None,
     mime_type: str | None = None,
 ) -> dict[str, Any]:
-    """Upload ``path`` to the session and return the reference for a command argument."""
-    name, data = _read(path)
-    base = os.path.basename(name)
+    """Upload ``file`` (a path, bytes or a binary file object) and return the reference for a command argument."""
+    base, data = _read(file, name)
     mime = mime_type or mimetypes.guess_type(base)[0] or "application/octet-stream"
     what = "POST /sessions/{id}/uploads"
     try:

@@ -27,9 +27,9 @@ CORE_DIRS = frozenset({"unit"})
 CORE_MODULES = frozenset({  # paths relative to tests/
     "test_batch.py", "test_cli.py", "test_cloud.py", "test_commands_messages.py", "test_demo.py",
     "test_display.py", "test_frame_conversion.py", "test_frames.py", "test_handlers.py",
-    "test_input_video.py", "test_lifecycle.py", "test_process.py",
+    "test_input_video.py", "test_lifecycle.py", "test_process.py", "test_wire_client.py",
     "runtime/test_local_runtime.py", "runtime/test_coordinator.py", "runtime/test_g3_runtime.py",
-    "runtime/test_g3_coordinator.py",
+    "runtime/test_g3_coordinator.py", "runtime/test_v1_runtime.py",
 })
 TESTS_DIR = Path(__file__).resolve().parent
 

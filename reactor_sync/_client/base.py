@@ -24,6 +24,7 @@ from .. import _loop
 from .._deadline import Deadline
 from .._mailbox import Mailbox
 from .._webrtc.peer_link import PeerLink
+from .._wire import WireName
 from ..audio import AudioChunk
 from ..audio_input import AudioSource
 from ..clips import ClipReplies
@@ -37,6 +38,9 @@ from ..recorder import Recording
 from ..signaling import ProtocolChoice, SessionPlan
 from ..signaling.detect import DetectingSignaling
 from ..status import ReactorStatus
+
+# What feeds an input track we published (closed when it is unpublished or the connection ends).
+InputSource = FrameSource | AudioSource
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,9 @@ class ReactorBase:
     local: bool
     url: str
     _protocol: ProtocolChoice
+    _wire_choice: str
+    _generation: str
+    _wire: WireName | None
     _stall_timeout: float | None
     _policy: ReconnectPolicy | None
     _stop_auto: threading.Event
@@ -70,8 +77,13 @@ class ReactorBase:
     _connecting: Deadline | None
     _capabilities: dict[str, Any] | None
     _capabilities_ready: threading.Event
-    _input: tuple[MediaStreamTrack | None, FrameSource | None]
-    _audio_input: AudioSource | None
+    _schema_cond: threading.Condition  # guards the two below; notified on every modelSchema
+    _schema_doc: dict[str, Any] | None  # the newest raw OpenAPI document (request_schema)
+    _schema_seen: int  # modelSchema answers received so far
+    _inputs: dict[str, tuple[MediaStreamTrack, InputSource | None]]  # by input track name
+    _paused: set[str]  # output tracks the user paused (the link reads it on the loop thread)
+    _auto_resume: bool
+    _bitrates: dict[str | None, tuple[int | None, int | None]]  # set_bitrate(): None = what we receive
     _frame_index: int
     _messages_dropped: int
     _commands_unsent: int
@@ -94,10 +106,17 @@ class ReactorBase:
         raise NotImplementedError
 
     def send_command(self, command: str, data: Any = None, *, scope: Scope = "application",
-                     timeout: float = DEFAULT_CALL_TIMEOUT_S, validate: bool = True) -> None:
+                     timeout: float = DEFAULT_CALL_TIMEOUT_S, validate: bool = True,
+                     wait: bool = True) -> dict[str, Any] | None:
         raise NotImplementedError
 
     def _make_signaling(self) -> DetectingSignaling:
+        raise NotImplementedError
+
+    def _send_runtime(self, msg_type: str, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _announce_tracks(self) -> None:
         raise NotImplementedError
 
     # The link, the plan and the signaling live in self._res, so that a

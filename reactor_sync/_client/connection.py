@@ -29,10 +29,12 @@ from aiortc.mediastreams import MediaStreamTrack
 from .. import _loop
 from .._deadline import Deadline
 from .._webrtc.peer_link import PeerLink
+from .._wire import JSON_WIRE
 from ..errors import (
     AlreadyConnectedError,
     DisconnectedError,
     NotConnectedError,
+    ProtocolError,
     ReactorConnectionError,
     ReactorError,
     ReactorTimeoutError,
@@ -52,7 +54,9 @@ _Disconnected = DisconnectedError  # why a mailbox was closed by disconnect(): e
 class ConnectionMixin(LoopCallbacksMixin):
     """The connection's state machine; runs on the caller's thread (see the module docstring)."""
 
-    def _start_connection(self, timeout: float, *, resume: bool) -> None:
+    def _start_connection(
+        self, timeout: float, *, resume: bool, adopt: tuple[str, int | None] | None = None
+    ) -> None:
         what = "reconnect()" if resume else "connect()"
         self._check_process()
         deadline = Deadline(timeout, what)
@@ -62,7 +66,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             if not self._may_start(resume, what):
                 return
             self._set_status(ReactorStatus.CONNECTING)
-            self._establish(deadline, resume=resume)
+            self._establish(deadline, resume=resume, adopt=adopt)
         finally:
             self._connecting = None
             self._op_lock.release()
@@ -101,8 +105,12 @@ class ConnectionMixin(LoopCallbacksMixin):
         logger.info("a dropped Reactor's session on %s was still ending; starting again", url)
         return self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
 
-    def _establish(self, deadline: Deadline, *, resume: bool) -> None:
-        """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED."""
+    def _establish(self, deadline: Deadline, *, resume: bool, adopt: tuple[str, int | None] | None = None) -> None:
+        """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED.
+
+        ``adopt`` (session id, connection id): join that running session; it
+        is never ended here, not even when this connect fails.
+        """
         loop = _loop.get_loop()
         link: PeerLink | None = None
         opened: SessionPlan | None = None  # a session this call created, to end on failure
@@ -125,6 +133,9 @@ class ConnectionMixin(LoopCallbacksMixin):
             if resume:
                 assert self._plan is not None
                 plan = self._plan
+            elif adopt is not None:
+                plan = self._signaling.adopt_session(adopt[0], adopt[1], deadline)
+                waiting()
             else:
                 plan = self._start_after_dropped(deadline)
                 opened = plan
@@ -135,7 +146,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             # and an advertised public STUN server would only stall gathering.
             ice = [] if self._loopback else plan.ice_servers
             link, offer = loop.run(
-                self._make_offer(ice, plan), timeout=deadline.remaining(), what="creating the WebRTC offer",
+                self._make_offer(ice, plan, resume), timeout=deadline.remaining(), what="creating the WebRTC offer",
                 cancel=deadline,
             )
             self._main_track = link.main_video_name  # frames may come before READY
@@ -151,6 +162,12 @@ class ConnectionMixin(LoopCallbacksMixin):
                 what="connecting to the model (ICE, DTLS and data channels)",
                 cancel=deadline,
             )
+            if self._generation == "stepped" and not (link.chunked and link.wire.answers_commands):
+                raise ProtocolError(
+                    "stepped generation needs the protobuf wire and data-channel chunking; this runtime "
+                    f"negotiated {'chunking' if link.chunked else 'no chunking'} and the {link.wire.name} wire",
+                    component="gpu", code="CHUNKING_REQUIRED",
+                )
         except ReactorError as exc:
             self._fail_establish(link, opened, deadline)
             self._report(exc)
@@ -165,16 +182,19 @@ class ConnectionMixin(LoopCallbacksMixin):
             raise
         with self._lock:
             self._link = link
-            track, _ = self._input
-            audio_in = self._audio_input
-        if track is not None:  # input published before a reconnect goes on
-            loop.submit(_republish(link, track, self._report))
-        if audio_in is not None:
-            loop.submit(_republish(link, audio_in.track, self._report))
+            self._wire = link.wire.name
+            inputs = {name: track for name, (track, _) in self._inputs.items()}
+        for name, track in inputs.items():  # input published before a reconnect goes on
+            loop.submit(_republish(link, track, name, self._report))
+        self._announce_tracks()  # queued before READY: handlers see the tracks first
         self._set_status(ReactorStatus.READY)
         loop.call_soon(self._request_capabilities, link)
 
-    async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan) -> tuple[PeerLink, str]:
+    async def _make_offer(self, ice: list[RTCIceServer], plan: SessionPlan, resume: bool) -> tuple[PeerLink, str]:
+        if not resume:  # a new session: what the user paused before is gone with the old one
+            self._paused.clear()
+            if not self._auto_resume:  # the user resumes what they want (track(...).resume())
+                self._paused.update(t.name for t in plan.tracks if t.is_output)
         # Weak callbacks: the loop must not keep a dropped Reactor alive.
         link = PeerLink(
             ice_servers=ice,
@@ -187,6 +207,12 @@ class ConnectionMixin(LoopCallbacksMixin):
             stall_timeout=self._stall_timeout,
             loopback=self._loopback,
             tracks=plan.tracks if plan.generation == "g3" else None,
+            paused=self._paused,
+            bitrates=self._bitrates,
+            # What an earlier connection found: a runtime that answered only in
+            # JSON is not asked again (each ask costs it the probe's wait).
+            wire=JSON_WIRE if self._wire_choice == "auto" and self._wire == JSON_WIRE else self._wire_choice,
+            on_command_error=_weak_call(self._on_command_error),
         )
         try:
             return link, await link.create_offer()
@@ -248,13 +274,10 @@ class ConnectionMixin(LoopCallbacksMixin):
         with self._lock:
             link, self._link = self._link, None
             plan = self._plan
-            _, source = self._input
-            self._input = (None, None)
-            audio_in, self._audio_input = self._audio_input, None
-        if source is not None:
+            sources = [source for _, source in self._inputs.values() if source is not None]
+            self._inputs.clear()
+        for source in sources:
             source.close(reason)
-        if audio_in is not None:
-            audio_in.close(reason)
         if link is not None:
             link.stop_delivery()  # nothing more reaches the mailboxes closed below
         self._close_mailboxes(_Disconnected(reason))
@@ -341,11 +364,11 @@ class ConnectionMixin(LoopCallbacksMixin):
 
 
 async def _republish(
-    link: PeerLink, track: MediaStreamTrack, report: Callable[[ReactorError], object]
+    link: PeerLink, track: MediaStreamTrack, name: str, report: Callable[[ReactorError], object]
 ) -> None:
     """Attach the input published before a reconnect to the new connection."""
     try:
-        await link.publish(track, reclaim=True)
+        await link.publish(track, name=name, reclaim=True)
     except ReactorError as exc:
         report(exc)
     except Exception as exc:  # a closed link while we asked: the loss is reported elsewhere

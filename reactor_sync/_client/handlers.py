@@ -25,7 +25,8 @@ class HandlerMixin:
         """Call ``handler(payload)`` on every ``event``; see ``reactor_sync.events.EVENTS``.
 
         Events: "status_changed", "new_message", "runtime_message", "error",
-        "frame", "session_id_changed", "stream_changed". Handlers run on a
+        "frame", "session_id_changed", "stream_changed", "capabilities_received",
+        "track_received" (and the rest of ``EVENTS``). Handlers run on a
         delivery thread, may block and may call this Reactor's methods.
         """
         self._dispatcher.connect(event, handler)
@@ -136,8 +137,26 @@ class HandlerMixin:
         return func
 
     def on_stream(self, func: F) -> F:
-        """Decorator: ``func(track)`` when the model's video track arrives."""
+        """Decorator: ``func(track)`` when the model's main video track (aiortc) arrives."""
         self._dispatcher.connect("stream_changed", func)
+        return func
+
+    def on_track(self, func: F) -> F:
+        """Decorator: ``func(track)`` with a :class:`~reactor_sync.Track` for EVERY declared track.
+
+        Outputs and inputs alike, in declaration order, at each connect and
+        reconnect, before the status turns READY (event ``track_received``).
+        ``on_stream`` still gets the main video's aiortc track.
+        """
+        self._dispatcher.connect("track_received", func)
+        return func
+
+    def on_capabilities(self, func: F) -> F:
+        """Decorator: ``func(capabilities)`` once per connection, when the model's capabilities are known.
+
+        The dict is what ``get_capabilities()`` returns (event ``capabilities_received``).
+        """
+        self._dispatcher.connect("capabilities_received", func)
         return func
 
 

@@ -18,9 +18,9 @@ from .. import _loop
 from .._webrtc.peer_link import PeerLink
 from ..audio import chunk_from_av
 from ..capabilities import from_legacy, from_openapi
-from ..errors import ReactorConnectionError, SessionEndedError
+from ..errors import CommandError, ReactorConnectionError, SessionEndedError
 from ..frames import Frame
-from ..messages import encode_command, parse_message
+from ..messages import Message
 from ..status import ReactorStatus
 from .auto_reconnect import AutoReconnectMixin
 
@@ -65,8 +65,8 @@ class LoopCallbacksMixin(AutoReconnectMixin):
             recording.offer_audio(chunk)
         self._dispatcher.emit_audio(self, chunk)
 
-    def _on_message(self, raw: str | bytes) -> None:
-        message, why = parse_message(raw)
+    def _on_message(self, message: Message | None, why: str | None, size: int) -> None:
+        """A message for the user (decoded by the link, either wire), or why one was unreadable."""
         if message is None:
             self._messages_dropped += 1
             n = self._messages_dropped
@@ -75,11 +75,18 @@ class LoopCallbacksMixin(AutoReconnectMixin):
             return
         if message.scope == "runtime":
             self._inbox["runtime"].put(message.payload)
-            self._dispatcher.emit(self, "runtime_message", message.payload, size=len(raw))
+            self._dispatcher.emit(self, "runtime_message", message.payload, size=size)
             self._on_runtime_message(message.type, message.payload)
         else:
             self._inbox["application"].put(message.payload)
-            self._dispatcher.emit(self, "new_message", message.payload, size=len(raw))
+            self._dispatcher.emit(self, "new_message", message.payload, size=size)
+
+    def _on_command_error(self, command: str, code: str, text: str) -> None:
+        """The runtime rejected a command nobody waits for (wait=False, or a caller who timed out)."""
+        self._report(CommandError(
+            f"command {command!r} was rejected by the runtime: {text or 'no reason given'} ({code})",
+            code=code or "command_failed", command=command,
+        ))
 
     def _on_runtime_message(self, kind: str | None, payload: Any) -> None:
         """What the client itself does with a runtime-scope message (users see all of them too)."""
@@ -87,13 +94,17 @@ class LoopCallbacksMixin(AutoReconnectMixin):
         plan = self._plan
         tracks = plan.tracks if plan is not None else []
         if kind == "modelCapabilities":
-            self._capabilities = from_legacy(data, tracks)
-            self._capabilities_ready.set()
+            self._capabilities_known(from_legacy(data, tracks))
         elif kind == "modelSchema":
-            self._capabilities = from_openapi(data, tracks)
-            self._capabilities_ready.set()
+            with self._schema_cond:
+                self._schema_doc = data if isinstance(data, dict) else None
+                self._schema_seen += 1
+                self._schema_cond.notify_all()
+            self._capabilities_known(from_openapi(data, tracks))
         elif kind in ("clipReady", "clipFailed"):
-            self._clip_replies.deliver(kind, data)
+            link = self._link
+            if link is None or not link.wire.answers_commands:  # v1 answers carry the request's id
+                self._clip_replies.deliver(kind, data)
         elif kind == "sessionEnded":
             reason = data.get("reason") if isinstance(data, dict) else None
             link = self._link
@@ -102,6 +113,14 @@ class LoopCallbacksMixin(AutoReconnectMixin):
                 self._on_lost(link, SessionEndedError(
                     f"the runtime ended the session: {reason or 'no reason given'}"
                 ))
+
+    def _capabilities_known(self, capabilities: dict[str, Any]) -> None:
+        """Keep the capabilities; the first time on this connection, tell ``capabilities_received`` handlers."""
+        first = self._capabilities is None
+        self._capabilities = capabilities
+        self._capabilities_ready.set()
+        if first:
+            self._dispatcher.emit(self, "capabilities_received", capabilities)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         self._dispatcher.emit(self, "stream_changed", track)
@@ -129,9 +148,11 @@ class LoopCallbacksMixin(AutoReconnectMixin):
             self._start_auto_reconnect(self._policy)
 
     def _request_capabilities(self, link: PeerLink) -> None:
+        if self._capabilities is not None:
+            return  # the protobuf wire's first request already brought the schema
         ask = "requestSchema" if link.current_protocol else "requestCapabilities"
         try:
-            link.send_text(encode_command(ask, {}, "runtime"), internal=True)
+            link.send_platform(ask, {})
         except Exception:
             logger.debug("could not request capabilities", exc_info=True)
 

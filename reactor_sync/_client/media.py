@@ -19,16 +19,16 @@ from .. import _loop
 from .._args import check_timeout
 from .._deadline import Deadline
 from ..audio_input import AudioSource
-from ..clips import request_clip
 from ..errors import AlreadyConnectedError, InvalidArgumentError, NotConnectedError, PublishRefusedError
 from ..publish import FramePlayer, FrameSource, file_fps, file_frames
 from ..recorder import Recording, RecordingResult
-from ..uploads import upload_file
-from .base import DEFAULT_CALL_TIMEOUT_S, ReactorBase
+from ..tracks import TrackKind
+from ..uploads import Uploadable, upload_file
+from .base import DEFAULT_CALL_TIMEOUT_S, InputSource, ReactorBase
 
 
 class MediaMixin(ReactorBase):
-    """record/stop_recording, request_clip, upload_file, publish_*/unpublish_*."""
+    """record/stop_recording, upload_file, publish_*/unpublish_* (clips: runtime_requests)."""
 
     def record(
         self, path: str | os.PathLike[str], seconds: float | None = None, *, timeout: float | None = None
@@ -65,37 +65,20 @@ class MediaMixin(ReactorBase):
             recording, self._recording = self._recording, None
         return recording.stop(check_timeout(timeout)) if recording is not None else None
 
-    def request_clip(
-        self, seconds: float, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0
-    ) -> str:
-        """The runtime's own recording of the last ``seconds``, as an MP4; returns its path.
-
-        Needs a runtime that records (reactor-runtime 3.x with recording on,
-        or ``LocalRuntime(recording=True)``). ``path`` None writes a temp
-        file. ClipError if the runtime refuses (``clipFailed``) or the clip
-        is gone; ReactorTimeoutError if it is not ready within ``timeout``.
-        See :mod:`reactor_sync.clips`.
-        """
-        self._check_process()
-        timeout = check_timeout(timeout)
-        self._ready_link("request_clip()")
-        plan = self._plan
-        if plan is None or plan.generation != "g3":
-            raise NotConnectedError("clips need the current protocol (runtime 2.x or later)")
-        return request_clip(
-            self._signaling, self._clip_replies, self._send_runtime, seconds, path,
-            Deadline(timeout, "request_clip()"),
-        )
-
     def upload_file(
-        self, path: str | os.PathLike[str], *, mime_type: str | None = None, timeout: float = 60.0
+        self, file: Uploadable, *, name: str | None = None, mime_type: str | None = None, timeout: float = 60.0
     ) -> dict[str, Any]:
         """Upload a file to the session; returns the reference to pass as a command's file argument.
 
         e.g. ``ref = reactor.upload_file("cat.png")`` then
-        ``reactor.send_command("set_image", {"image": ref})``. The reference
-        is ``{"upload_id", "name", "mime_type", "size"}``. Current protocol
-        only; UploadError if the server refuses. See :mod:`reactor_sync.uploads`.
+        ``reactor.send_command("set_image", {"image": ref})``. ``file`` is a
+        path, the bytes themselves (``upload_file(png_bytes, name="cat.png")``)
+        or a file object open in binary mode (read from where it stands).
+        ``name`` is what the model sees (default: the file's base name, or
+        ``"upload"`` for bytes); ``mime_type`` defaults to a guess from the
+        name. The reference is ``{"upload_id", "name", "mime_type", "size"}``.
+        Current protocol only; UploadError if the server refuses. See
+        :mod:`reactor_sync.uploads`.
         """
         self._check_process()
         timeout = check_timeout(timeout)
@@ -104,33 +87,41 @@ class MediaMixin(ReactorBase):
         if plan is None or plan.generation != "g3" or plan.session_id is None:
             raise NotConnectedError("uploads need the current protocol (runtime 2.x or later)")
         return upload_file(
-            self._signaling, plan.session_id, path, Deadline(timeout, "upload_file()"), self._send_runtime,
-            mime_type=mime_type,
+            self._signaling, plan.session_id, file, Deadline(timeout, "upload_file()"), self._send_runtime,
+            name=name, mime_type=mime_type,
         )
 
-    def _send_runtime(self, msg_type: str, data: dict[str, Any]) -> None:
-        self.send_command(msg_type, data, scope="runtime", validate=False)
+    def publish_track(
+        self, track: MediaStreamTrack, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None
+    ) -> None:
+        """Send ``track`` (an aiortc video or audio track) to the model, without renegotiation.
 
-    def publish_track(self, track: MediaStreamTrack, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
-        """Send ``track`` (an aiortc video track) to the model, without renegotiation.
-
-        The track is read on the loop thread. It replaces any published
-        input and is re-attached after ``reconnect()``.
+        ``name`` is the model's input track (``reactor.tracks``); None is its
+        first input of the track's kind. The track is read on the loop
+        thread. It replaces what that input carried and is re-attached
+        after ``reconnect()``.
         """
         self._check_process()
-        if not isinstance(track, MediaStreamTrack) or track.kind != "video":
-            raise InvalidArgumentError(f"publish_track needs an aiortc video MediaStreamTrack, got {track!r}")
-        self._attach_input(track, None, timeout)
+        if not isinstance(track, MediaStreamTrack) or track.kind not in ("video", "audio"):
+            raise InvalidArgumentError(f"publish_track needs an aiortc MediaStreamTrack, got {track!r}")
+        self._attach_input(track, None, timeout, name)
 
-    def publish_frames(self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> FrameSource:
+    def publish_frames(
+        self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None
+    ) -> FrameSource:
         """Start input video fed by ``source.push(frame)`` from any thread.
 
         Returns a :class:`~reactor_sync.publish.FrameSource`; frames are
-        (H, W, 3) uint8 RGB with even sides. Needs READY.
+        (H, W, 3) uint8 RGB with even sides. ``name``: the input track
+        (default: the model's first video input). Needs READY.
         """
         self._check_process()
         source = FrameSource(fps)
-        self._attach_input(source.track, source, timeout)
+        try:
+            self._attach_input(source.track, source, timeout, name)
+        except BaseException:
+            source.close("not published")
+            raise
         return source
 
     def publish_video(
@@ -165,21 +156,14 @@ class MediaMixin(ReactorBase):
             frames = lambda: video  # noqa: E731
         return FramePlayer(self.publish_frames(rate, timeout), frames, loop=loop, on_error=self._report)
 
-    def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
-        """Stop sending input video (the m-line stays, so republishing is instant)."""
+    def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None) -> None:
+        """Stop sending input ``name`` (default: the first video input); republishing is instant."""
         self._check_process()
-        timeout = check_timeout(timeout)
-        link = self._ready_link("unpublish_track()")
-        with self._lock:
-            _, source = self._input
-            self._input = (None, None)
-        # Detach before closing: see _PushedTrack.recv on why the order matters.
-        _loop.get_loop().run(link.publish(None), timeout=timeout, what="unpublishing the video track")
-        if source is not None:
-            source.close("unpublished")
+        self._detach_input("video", name, timeout)
 
     def publish_audio(
-        self, sample_rate: int = 48_000, channels: int = 1, timeout: float = DEFAULT_CALL_TIMEOUT_S
+        self, sample_rate: int = 48_000, channels: int = 1, timeout: float = DEFAULT_CALL_TIMEOUT_S, *,
+        name: str | None = None,
     ) -> AudioSource:
         """Start input audio fed by ``source.push(pcm)`` from any thread.
 
@@ -189,40 +173,53 @@ class MediaMixin(ReactorBase):
         is pushed. Needs READY; re-attached after ``reconnect()``.
         """
         self._check_process()
-        link = self._ready_link("publish_audio()")
-        if link.input_sender("audio") is None:
-            raise PublishRefusedError(f"the model {self.model_name!r} takes no audio input", code="NO_INPUT_TRACK")
         source = AudioSource(sample_rate, channels)
-        _loop.get_loop().run(link.publish(source.track), timeout=check_timeout(timeout),
-                             what="publishing the audio track")
-        with self._lock:
-            previous, self._audio_input = self._audio_input, source
-        if previous is not None:
-            previous.close("replaced by newer input")
+        try:
+            self._attach_input(source.track, source, timeout, name)
+        except BaseException:
+            source.close("not published")
+            raise
         return source
 
-    def unpublish_audio(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
-        """Stop sending input audio (the m-line stays, so publishing again is instant)."""
+    def unpublish_audio(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None) -> None:
+        """Stop sending input audio ``name`` (default: the first audio input); publishing again is instant."""
         self._check_process()
-        link = self._ready_link("unpublish_audio()")
+        self._detach_input("audio", name, timeout)
+
+    def _attach_input(
+        self, track: MediaStreamTrack, source: InputSource | None, timeout: float, name: str | None = None
+    ) -> None:
+        timeout = check_timeout(timeout)
+        link = self._ready_link(f"publishing input {track.kind}")
+        spec = link.input_track(track.kind, name)  # type: ignore[arg-type]
+        if spec is None:
+            what = f"an input track named {name!r}" if name is not None else f"{track.kind} input"
+            raise PublishRefusedError(
+                f"the model {self.model_name!r} takes no {what} (its inputs: "
+                f"{[t.name for t in link.declared_tracks if not t.is_output]})", code="NO_INPUT_TRACK"
+            )
+        _loop.get_loop().run(link.publish(track, name=spec.name), timeout=timeout,
+                             what=f"publishing the {track.kind} track {spec.name!r}")
         with self._lock:
-            source, self._audio_input = self._audio_input, None
-        _loop.get_loop().run(link.publish(None, kind="audio"), timeout=check_timeout(timeout),
-                             what="unpublishing the audio track")
+            previous = self._inputs.get(spec.name)
+            self._inputs[spec.name] = (track, source)
+        if previous is not None and previous[1] is not None and previous[1] is not source:
+            previous[1].close("replaced by newer input")
+
+    def _detach_input(self, kind: TrackKind, name: str | None, timeout: float) -> None:
+        timeout = check_timeout(timeout)
+        link = self._ready_link(f"unpublishing input {kind}")
+        spec = link.input_track(kind, name)
+        if spec is None:
+            raise InvalidArgumentError(
+                f"the model has no {'input track ' + repr(name) if name else kind + ' input'} "
+                f"(its inputs: {[t.name for t in link.declared_tracks if not t.is_output]})"
+            )
+        with self._lock:
+            _, source = self._inputs.pop(spec.name, (None, None))
+        # Detach before closing: see _PushedTrack.recv on why the order matters.
+        _loop.get_loop().run(link.publish(None, kind=spec.kind, name=spec.name), timeout=timeout,
+                             what=f"unpublishing the {spec.kind} track {spec.name!r}")
         if source is not None:
             source.close("unpublished")
-
-    def _attach_input(self, track: MediaStreamTrack, source: FrameSource | None, timeout: float) -> None:
-        timeout = check_timeout(timeout)
-        link = self._ready_link("publishing input video")
-        if link.input_sender(track.kind) is None:  # type: ignore[arg-type]
-            raise PublishRefusedError(
-                f"the model {self.model_name!r} takes no {track.kind} input", code="NO_INPUT_TRACK"
-            )
-        _loop.get_loop().run(link.publish(track), timeout=timeout, what="publishing the video track")
-        with self._lock:
-            _, previous = self._input
-            self._input = (track, source)
-        if previous is not None and previous is not source:
-            previous.close("replaced by newer input")
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .._deadline import Deadline
-from ..errors import LoopThreadCallError, ReactorTimeoutError
+from ..errors import LoopThreadCallError, NotConnectedError, ReactorTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,36 @@ class LoopThread:
             self._loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:  # loop closed between the check and the call
             pass
+
+    def ask(
+        self, post: Callable[[concurrent.futures.Future[T]], None], *, timeout: float, what: str
+    ) -> T:
+        """Call ``post(answer)`` on the loop and block until something settles ``answer``.
+
+        For requests a loop callback answers (a command's reply arriving on
+        the data channel): one hop to the loop and one back, with no
+        coroutine to schedule and resume in between, which ``run()`` needs.
+        Raises ReactorTimeoutError naming ``what``; the caller undoes what
+        ``post`` registered.
+        """
+        if self.in_loop_thread():
+            raise LoopThreadCallError(
+                f"{what}: a blocking reactor_sync call was made on reactor_sync's own "
+                "event-loop thread, where it would deadlock; call it from another thread"
+            )
+        answer: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if self._loop.is_closed():
+            raise NotConnectedError(f"{what}: the event loop is closed")
+        self._loop.call_soon_threadsafe(post, answer)
+        try:
+            return answer.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if answer.cancel():  # the loop finds it cancelled and treats the late answer as nobody's
+                raise ReactorTimeoutError(f"{what} did not finish within {timeout:g} s") from None
+            return answer.result()  # settled at the same moment: the answer wins
+        except BaseException:  # KeyboardInterrupt while waiting
+            answer.cancel()
+            raise
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Start a coroutine on the loop and return its concurrent Future."""

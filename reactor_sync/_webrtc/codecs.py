@@ -41,8 +41,16 @@ def with_bitrate_floor(sdp: str, kbps: int) -> str:
     the remote description, raises that floor. Only for a runtime on this
     machine (loopback signalling), where there is no network to congest; the
     encoder's frames are no bigger (its output is content-limited there), only
-    sent without the wait. Other codec parameters are kept; an ``a=fmtp`` line
-    is added where a payload type has none.
+    sent without the wait.
+    """
+    return with_video_params(sdp, {"x-google-min-bitrate": int(kbps)})
+
+
+def with_video_params(sdp: str, params: dict[str, int]) -> str:
+    """``sdp`` with each of ``params`` on every H.264 and VP8 payload type that does not set it yet.
+
+    Other codec parameters are kept; an ``a=fmtp`` line is added where a
+    payload type has none.
     """
     lines = sdp.split("\r\n")
     pts = []
@@ -51,15 +59,16 @@ def with_bitrate_floor(sdp: str, kbps: int) -> str:
             pt, _, encoding = line[len("a=rtpmap:"):].partition(" ")
             if encoding.split("/")[0].lower() in ("h264", "vp8"):
                 pts.append(pt)
-    param = f"x-google-min-bitrate={int(kbps)}"
     out: list[str] = []
     for line in lines:
         for pt in pts:
-            if line.startswith(f"a=fmtp:{pt} ") and "x-google-min-bitrate" not in line:
-                line = f"{line};{param}"
+            if line.startswith(f"a=fmtp:{pt} "):
+                missing = [f"{k}={v}" for k, v in params.items() if f"{k}=" not in line]
+                if missing:
+                    line = ";".join([line, *missing])
         out.append(line)
         if line.startswith("a=rtpmap:"):
             pt = line[len("a=rtpmap:"):].partition(" ")[0]
             if pt in pts and not any(x.startswith(f"a=fmtp:{pt} ") for x in lines):
-                out.append(f"a=fmtp:{pt} {param}")
+                out.append(f"a=fmtp:{pt} " + ";".join(f"{k}={v}" for k, v in params.items()))
     return "\r\n".join(out)

@@ -7,7 +7,8 @@ next frame. Every decoded frame therefore reaches us one frame interval late
 libwebrtc completes a frame when the packet carrying the RTP marker bit (the
 last packet of a video frame, RFC 3550 / RFC 6184 / RFC 7741) has arrived and
 there is no sequence gap from the frame's first packet to it. This module does
-the same for aiortc, and nothing else:
+the same for aiortc (and, where the frame is whole, takes off the runtime's
+per-frame metadata trailer: see :mod:`.frame_metadata`):
 
 * a run of packets from the buffer's origin (the packet after the previous
   frame's last one), without a gap, with one timestamp, ending in a packet with
@@ -45,7 +46,12 @@ import os
 import threading
 from typing import Any, cast
 
+from .frame_metadata import strip as strip_metadata
+
 logger = logging.getLogger(__name__)
+
+#: Metadata of frames completed but not yet read, per jitter buffer (frames decode in order).
+METADATA_KEPT = 64
 
 #: aiortc (major, minor) versions whose jitter buffer this module was checked against.
 SUPPORTED_AIORTC = ((1, 9), (1, 16))
@@ -154,6 +160,14 @@ def marker_jitter_buffer() -> type[Any]:
             """
             self.remove(count)
             data = b"".join([p._data for p in frame])
+            # The whole encoded frame is here: where a metadata trailer comes off
+            # (see .frame_metadata), kept by RTP timestamp for the frame's reader.
+            data, meta = strip_metadata(data)
+            if meta is not None:
+                kept = self.__dict__.setdefault("frame_metadata", {})
+                kept[timestamp] = meta
+                while len(kept) > METADATA_KEPT:
+                    del kept[next(iter(kept))]
             return JitterFrame(data=data, timestamp=timestamp) if data else None
 
     return MarkerJitterBuffer

@@ -26,11 +26,13 @@ Two offer layouts, one per protocol generation:
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import functools
 import itertools
-import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -43,13 +45,17 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .._wire import JSON_WIRE, PROTOBUF_WIRE, ClientWire, Received, decode, wire_for
+from .._wire import chunking as _chunking
 from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
 from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
-from ..messages import encode_command
+from ..messages import Message
 from ..tracks import TrackKind, TrackSpec
+from . import bitrate as _bitrate
+from . import frame_metadata as _frame_metadata
 from . import liveness as _liveness
 from .bundle import rebundle
-from .codecs import preferred_video_codecs
+from .codecs import preferred_video_codecs, with_video_params
 from .loopback_ice import loopback_ice, sanitize_remote_sdp
 
 logger = logging.getLogger(__name__)
@@ -65,6 +71,8 @@ WATCHDOG_PERIOD_S = 0.25
 HEARTBEAT_AFTER_S = 0.75
 # The legacy protocol's one video track is routed by its MID, "0": its name.
 LEGACY_TRACK_NAME = "0"
+# Its one m-line also carries our input video: that direction's name here.
+LEGACY_INPUT_NAME = "input"
 # The refusal code of a current runtime for a track another client holds.
 PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
 # Back-pressure on commands: a send waits while the data channel holds more
@@ -72,6 +80,17 @@ PUBLISH_REFUSED_CODES = frozenset({"publish_refused", "PUBLISHER_SLOT_TAKEN"})
 # it a fast caller buffers without bound and disconnect() has megabytes to flush.
 COMMAND_BUFFER_HIGH = 4 * 1024 * 1024
 COMMAND_BUFFER_LOW = 1024 * 1024
+# How long a current runtime has to answer the protobuf wire's first request
+# (its schema) before we take it for one that only speaks JSON. A runtime
+# that speaks protobuf answers in milliseconds; one that does not stays
+# silent, so this is what such a runtime costs each connect with wire="auto".
+WIRE_PROBE_S = 1.5
+WIRE_PROBE_FIXED_S = 5.0  # with wire="v1" fixed by the caller: only a slow runtime, not a JSON one
+# Answers nobody waits for any more (send_command(wait=False), or a caller
+# who timed out) are matched to their command by id, for at most this many.
+UNCLAIMED_KEPT = 4096
+# libwebrtc's own lowest send bitrate (its default x-google-min-bitrate).
+_LIBWEBRTC_MIN_BPS = 30_000
 # SCTP chunk flags (first fragment 0x02, last 0x01); WebRTC's DCEP payload
 # protocol id (channel open/ack messages, not ours).
 _WHOLE = 0x03  # first and last fragment: a message in one chunk
@@ -88,12 +107,16 @@ class PeerLink:
         on_frame: Callable[[Any], None],
         on_track_frame: Callable[[str, Any], None] | None = None,
         on_audio: Callable[[str, Any], None] | None = None,
-        on_message: Callable[[str | bytes], None],
+        on_message: Callable[[Message | None, str | None, int], None],
         on_track: Callable[[MediaStreamTrack], None],
         on_lost: Callable[["PeerLink", ReactorConnectionError], None],
         stall_timeout: float | None,
         loopback: bool,
         tracks: list[TrackSpec] | None = None,
+        wire: str = "auto",
+        on_command_error: Callable[[str, str, str], None] | None = None,
+        paused: set[str] | None = None,
+        bitrates: dict[str | None, _bitrate.Bounds] | None = None,
     ) -> None:
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         # None or []: the legacy layout; otherwise the current one, per track.
@@ -112,7 +135,31 @@ class PeerLink:
                 transceiver.setCodecPreferences(preferred_video_codecs())
         self._requests = itertools.count(1)
         self._claimed: set[str] = set()  # input tracks this connection holds
-        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._pending: dict[str, asyncio.Future[Received]] = {}
+        # Requests a caller thread waits for directly (see post_request).
+        self._waiters: dict[str, tuple[concurrent.futures.Future[Received], str]] = {}
+        self._unclaimed: OrderedDict[str, str] = OrderedDict()  # request id -> the command it carried
+        # The legacy runtime speaks JSON only; a current one is asked at READY
+        # (see settle_wire) unless the caller fixed the wire.
+        self._wire_choice = wire if self.tracks else JSON_WIRE
+        self.wire: ClientWire = wire_for(JSON_WIRE if self._wire_choice == "auto" else self._wire_choice)
+        self._on_command_error = on_command_error
+        # Data-channel chunking (see _wire.chunking): offered on the current
+        # protocol, on once the answer declares it too.
+        self._chunk_limit: int | None = None
+        # Per-frame metadata trailers (see .frame_metadata): declared in our
+        # offer on the current protocol, on once the answer declares them too.
+        self.metadata_enabled = False
+        self._reassemblers: dict[str, _chunking.Reassembler] = {}
+        # Frames per user message sent on the data channel while chunked, newest
+        # last: turns frames not yet acknowledged back into messages.
+        self._frames_per_message: collections.deque[int] = collections.deque(maxlen=100_000)
+        # Output tracks the user paused (owned by the Reactor, kept across
+        # reconnects): not resumed at READY, and nothing of theirs delivered.
+        self.paused: set[str] = paused if paused is not None else set()
+        # Bitrate bounds (owned by the Reactor, kept across reconnects): None
+        # for what we receive, an input track's name for what we send into it.
+        self.bitrates: dict[str | None, _bitrate.Bounds] = bitrates if bitrates is not None else {}
         self._on_frame = on_frame
         self._on_track_frame = on_track_frame
         self._on_audio = on_audio
@@ -130,7 +177,7 @@ class PeerLink:
         self._draining = False  # disconnect() is flushing: no pings, nothing delivered
         # Our own messages on the data channel (pings, capability requests): not
         # the user's commands, so never counted as commands unsent.
-        self._internal: set[bytes] = {encode_command("ping", {}, "runtime").encode()}
+        self._internal: set[bytes] = set()
         self._buffer_low = asyncio.Event()
         self._dc.bufferedAmountLowThreshold = COMMAND_BUFFER_LOW
         self._dc.on("bufferedamountlow", self._buffer_low.set)
@@ -174,23 +221,14 @@ class PeerLink:
             else:
                 self._spawn(self._drain(track, name, main=False))
 
-        @dc.on("open")
-        def _open() -> None:
-            self._spawn(self._ping_loop())
-            self._check_ready()
-
-        @dc.on("message")
-        def _message(raw: str | bytes) -> None:
-            self.last_activity = time.monotonic()
-            if not self._draining:  # disconnect() in progress: the user stopped listening
-                self._on_message(raw)
-
+        dc.on("open", self._check_ready)
+        dc.on("message", functools.partial(self._received, "data"))
         for channel in self._channels():
             channel.on("close", lambda label=channel.label: self._fail(
                 ConnectionLostError(f"the {label!r} channel was closed by the peer")))
         if self._control is not None:
             self._control.on("open", self._check_ready)
-            self._control.on("message", self._control_message)
+            self._control.on("message", functools.partial(self._received, "control"))
 
     @property
     def main_video_name(self) -> str | None:
@@ -224,6 +262,10 @@ class PeerLink:
             return
         self._failed = error
         self._ready.set()  # wake accept_answer() so it can raise
+        for future in self._pending.values():  # requests waiting for an answer: none will come
+            if not future.done():
+                future.set_exception(error.clone())
+        self._settle_waiters(error)
         self._buffer_low.set()  # wake a command waiting for buffer space: it fails now
         if self._was_ready:
             self._on_lost(self, error)
@@ -240,7 +282,20 @@ class PeerLink:
             raise ReactorConnectionError(
                 f"ICE gathering did not finish within {ICE_GATHER_TIMEOUT_S:g} s"
             ) from None
-        return self._pc.localDescription.sdp
+        sdp = self._pc.localDescription.sdp
+        if self.tracks:
+            sdp = _frame_metadata.with_metadata(_chunking.with_chunking(sdp))
+        low, high = self.bitrates.get(None, (None, None))
+        if high is not None:
+            # A libwebrtc sender reads these from our offer: its encoder stays
+            # under the ceiling from the first frame (REMB alone cannot pull it
+            # under a floor the offer would otherwise carry).
+            floor = low if low is not None else min(high, _LIBWEBRTC_MIN_BPS)
+            sdp = with_video_params(sdp, {"x-google-max-bitrate": high // 1000,
+                                          "x-google-min-bitrate": max(1, floor // 1000)})
+        elif low is not None:
+            sdp = with_video_params(sdp, {"x-google-min-bitrate": low // 1000})
+        return sdp
 
     @property
     def track_mapping(self) -> list[dict[str, str]]:
@@ -254,6 +309,12 @@ class PeerLink:
         """Apply the answer and wait until connected with the data channel open."""
         if self._loopback:
             sdp = sanitize_remote_sdp(sdp)
+        if self.tracks:
+            self.metadata_enabled = _frame_metadata.declared_in(sdp) and _frame_metadata.install_sender_hook()
+            self._chunk_limit = _chunking.declared_in(sdp)
+            if self._chunk_limit is not None:
+                self._reassemblers = {name: _chunking.Reassembler(min(self._chunk_limit, _chunking.MAX_MESSAGE_BYTES))
+                                      for name in ("data", "control")}
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError/InvalidStateError on bad SDP
@@ -268,12 +329,82 @@ class PeerLink:
         self._was_ready = True
         self.last_activity = time.monotonic()
         self._heartbeats = _liveness.watch(self._pc.sctp, self._touch, self._on_rtt)
-        self._spawn(self._stats_loop())
-        for track in self.tracks:
-            if track.is_output:  # the runtime starts every output paused
-                self.notify("resume_track", {"name": track.name})
         if self._stall_timeout:
             self._spawn(self._watchdog(self._stall_timeout))
+        # Before anything else is sent: a current runtime latches the wire on
+        # the first frame it receives.
+        await self.settle_wire()
+        for target in list(self.bitrates):
+            self._apply_bitrate(target)
+        self._spawn(self._stats_loop())
+        self._spawn(self._ping_loop())
+        for track in self.tracks:
+            if track.is_output and track.name not in self.paused:  # the runtime starts every output paused
+                self.notify("resume_track", {"name": track.name})
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume the output ``name`` for this connection (loop thread).
+
+        Delivery stops at once here (frames already on the way are not
+        handed out); a current runtime is also told, so it stops sending.
+        The legacy runtime has no such verb: its frames keep coming and are
+        discarded on arrival.
+        """
+        if paused:
+            self.paused.add(name)
+        else:
+            self.paused.discard(name)
+        if self.current_protocol:
+            self.notify("pause_track" if paused else "resume_track", {"name": name})
+
+    def set_bitrate(self, track: str | None, bounds: _bitrate.Bounds) -> None:
+        """Bound what we receive (``track`` None) or send into the input ``track``, in bit/s (loop thread)."""
+        self.bitrates[track] = bounds
+        self._apply_bitrate(track)
+
+    def receivers(self) -> list[Any]:
+        """The receivers of the model's outputs (legacy: the one video m-line's)."""
+        if not self.tracks:
+            return [self._transceivers[0].receiver]
+        return [tr.receiver for spec, tr in zip(self.tracks, self._transceivers, strict=False) if spec.is_output]
+
+    def _apply_bitrate(self, track: str | None) -> None:
+        bounds = self.bitrates[track]
+        if track is None:
+            for receiver in self.receivers():
+                _bitrate.bound_receiver(receiver, bounds)
+            return
+        sender = self.input_sender(name=track)
+        if sender is not None:
+            _bitrate.bound_sender(sender, bounds)
+
+    async def settle_wire(self) -> None:
+        """Choose the wire for this connection, by asking the runtime in protobuf.
+
+        A runtime that speaks protobuf answers the schema request (which the
+        client wants anyway: the answer is delivered as ``modelSchema``); one
+        that does not ignores the binary frame, and after WIRE_PROBE_S the
+        connection speaks JSON. A wire fixed by the caller is not probed; a
+        fixed "v1" that goes unanswered fails the connect.
+        """
+        if self._wire_choice == JSON_WIRE:
+            return
+        probe = wire_for(PROTOBUF_WIRE)
+        request_id = self.next_request_id()
+        fixed = self._wire_choice == PROTOBUF_WIRE
+        try:
+            await self.call(probe.platform("requestSchema", {}, request_id), request_id,
+                            timeout=WIRE_PROBE_FIXED_S if fixed else WIRE_PROBE_S,
+                            what="the protobuf wire's schema request")
+        except ProtocolError:
+            if fixed:
+                raise ProtocolError(
+                    f"the runtime did not answer on the protobuf wire within {WIRE_PROBE_FIXED_S:g} s "
+                    "(wire='v1'); it may speak JSON only: use wire='auto' or wire='v0'", component="gpu",
+                ) from None
+            logger.info("the runtime did not answer in protobuf within %.1f s: speaking JSON", WIRE_PROBE_S)
+            return
+        self.wire = probe
 
     def _touch(self) -> None:
         self.last_activity = time.monotonic()
@@ -312,15 +443,20 @@ class PeerLink:
         elif named is not None:
             deliver = functools.partial(named, name)
         self.media_received[name] = 0
+        receiver = next((tr.receiver for tr in self._transceivers if tr.receiver.track is track), None)
+        jitter = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None) if track.kind == "video" else None
+        mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
         try:
             while True:
                 frame = await track.recv()
                 self.last_activity = time.monotonic()
                 self.media_received[name] += 1
+                if jitter is not None:
+                    frame.opaque = _frame_info(frame, jitter, mapper, self.media_received[name])
                 if main:
                     self.frames_received += 1
-                if deliver is not None and not self._draining:  # disconnect() closed the mailboxes
-                    deliver(frame)
+                if deliver is not None and not self._draining and name not in self.paused:
+                    deliver(frame)  # (draining: disconnect() closed the mailboxes)
                 # Do not keep the frame alive across the next await: its last
                 # release (and its buffers' teardown) belongs to the consumer.
                 del frame
@@ -333,12 +469,17 @@ class PeerLink:
         except Exception:
             logger.exception("draining track %r stopped unexpectedly", name)
 
+    def tag_input(self, track: MediaStreamTrack | None) -> None:
+        """Let one of our pushed tracks carry frame metadata when both ends declared it."""
+        if track is not None and hasattr(type(track), "metadata_enabled"):
+            track.metadata_enabled = self.metadata_enabled  # type: ignore[attr-defined]
+
     async def _ping_loop(self) -> None:
-        ping = encode_command("ping", {}, "runtime")
+        channel, ping = self.wire.platform("ping", {}, None)
         while True:
-            if self._dc.readyState == "open" and not self._draining:
+            if not self._draining:
                 try:
-                    self._dc.send(ping)
+                    self.send(channel, ping, internal=True)
                 except Exception:
                     logger.debug("ping not sent", exc_info=True)
             await asyncio.sleep(PING_INTERVAL_S)
@@ -368,18 +509,162 @@ class PeerLink:
                 )
                 return
 
-    def send_text(self, text: str, *, internal: bool = False) -> None:
-        """Send on the data channel; ``internal``: ours, not a user's command (see unsent_messages)."""
-        if self._dc.readyState != "open":
-            raise ConnectionLostError("the data channel is not open")
-        if internal:
-            self._internal.add(text.encode())
-        self._dc.send(text)
+    def send(self, channel: str, frame: str | bytes, *, internal: bool = False) -> None:
+        """Send one frame on ``channel``; ``internal``: ours, not a user's command (see unsent_messages)."""
+        target = self._control if channel == "control" else self._dc
+        if target is None or target.readyState != "open":
+            raise ConnectionLostError(f"the {channel} channel is not open")
+        pieces: list[str | bytes] = [*_chunking.split(frame)] if self._chunk_limit is not None else [frame]
+        if internal and target is self._dc and len(pieces) == 1:
+            piece = pieces[0]
+            self._internal.add(piece.encode() if isinstance(piece, str) else bytes(piece))
+        elif target is self._dc and self._chunk_limit is not None:
+            self._frames_per_message.append(len(pieces))
+        for piece in pieces:
+            target.send(piece)
+
+    @property
+    def chunked(self) -> bool:
+        """True when both ends declared data-channel chunking (large messages, steps)."""
+        return self._chunk_limit is not None
+
+    def send_platform(self, kind: str, data: dict[str, Any]) -> None:
+        """Send a runtime-scope message (``requestSchema``, ``requestClip``, ...) in this connection's wire."""
+        channel, frame = self.wire.platform(kind, data, self.next_request_id())
+        self.send(channel, frame, internal=True)
+
+    def next_request_id(self) -> str:
+        return f"rs_{next(self._requests)}"
+
+    # -- inbound --------------------------------------------------------
+    def _received(self, channel: str, raw: str | bytes) -> None:
+        """One frame from either channel: an answer to a request of ours, or a message for the user."""
+        self.last_activity = time.monotonic()
+        reassembler = self._reassemblers.get(channel)
+        if reassembler is not None:
+            try:
+                whole = reassembler.feed(raw)
+            except _chunking.ChunkingError as exc:
+                if not self._draining:
+                    self._on_message(None, f"{channel} channel framing: {exc}", len(raw))
+                return
+            if whole is None:
+                return
+            raw = whole
+            received = decode(channel, raw, reassembler.max_bytes)
+        else:
+            received = decode(channel, raw)
+        if received.request_id is not None and self._answer(received.request_id, received):
+            return
+        if self._draining:  # disconnect() in progress: the user stopped listening
+            return
+        if received.message is not None or received.dropped is not None:
+            self._on_message(received.message, received.dropped, len(raw))
+
+    def _answer(self, request_id: str, received: Received) -> bool:
+        """Hand a response to whoever waits for it; True when nothing of it is left for the user.
+
+        A platform answer (``shared``: the schema, a clip) also goes on as a
+        runtime message. An answer nobody waits for any more (wait=False, a
+        caller who timed out) is the user's: a reply as a message, a
+        rejection to the error handlers.
+        """
+        command: str | None
+        waiter = self._waiters.pop(request_id, None)
+        if waiter is not None:
+            if _settle(waiter[0], received):
+                return not received.shared
+            command = waiter[1]  # its caller gave up just now
+        else:
+            future = self._pending.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_result(received)
+                return not received.shared
+            command = self._unclaimed.pop(request_id, None)
+        if received.error is None or command is None or received.shared:
+            return False
+        if self._on_command_error is not None and not self._draining:
+            self._on_command_error(command, *received.error)
+        return True
+
+    async def call(
+        self, outbound: tuple[str, str | bytes], request_id: str, *, timeout: float | None, what: str
+    ) -> Received:
+        """Send a request and wait for its answer (``timeout`` None: until the caller's own deadline)."""
+        future = self.expect_answer(request_id)
+        try:
+            self.send(*outbound)
+            if timeout is None:
+                return await future
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise ProtocolError(f"the runtime did not answer {what} within {timeout:g} s", component="gpu") from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    def expect_answer(self, request_id: str) -> asyncio.Future[Received]:
+        """A future for the answer to ``request_id`` (register before sending)."""
+        future: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        return future
+
+    def post_request(
+        self, channel: str, frame: str | bytes, size: int, request_id: str, what: str,
+        hand_off: Callable[[Callable[[], None]], bool], answer: concurrent.futures.Future[Received],
+    ) -> None:
+        """Send a request whose answer settles ``answer`` from the receive callback (loop thread).
+
+        The caller's thread waits on ``answer`` itself: one hop to the loop
+        and one back. Back-pressure as for send_command; a send that fails
+        settles ``answer`` with the error.
+        """
+        self._waiters[request_id] = (answer, what)
+        if channel == "data" and self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
+            self._spawn(self._post_when_room(channel, frame, size, request_id, hand_off, answer))
+            return
+        try:
+            sent = hand_off(lambda: self.send(channel, frame))
+        except Exception as exc:
+            self._waiters.pop(request_id, None)
+            _settle(answer, exc)
+            return
+        if not sent:  # the caller gave up first
+            self._waiters.pop(request_id, None)
+
+    async def _post_when_room(
+        self, channel: str, frame: str | bytes, size: int, request_id: str,
+        hand_off: Callable[[Callable[[], None]], bool], answer: concurrent.futures.Future[Received],
+    ) -> None:
+        try:
+            sent = await self.send_command(channel, frame, size, hand_off)
+        except Exception as exc:
+            self._waiters.pop(request_id, None)
+            _settle(answer, exc)
+            return
+        if not sent:
+            self._waiters.pop(request_id, None)
+
+    def _settle_waiters(self, error: ReactorConnectionError) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for answer, _what in waiters.values():
+            _settle(answer, error.clone())
+
+    def forget_answer(self, request_id: str, command: str) -> None:
+        """Nobody waits for ``request_id`` any more: its answer goes to the user's handlers."""
+        self._waiters.pop(request_id, None)
+        future = self._pending.pop(request_id, None)
+        if future is not None and future.done():
+            return
+        self._unclaimed[request_id] = command
+        while len(self._unclaimed) > UNCLAIMED_KEPT:
+            self._unclaimed.popitem(last=False)
 
     # -- commands: size, back-pressure, drain ---------------------------------
     @property
     def max_message_size(self) -> int | None:
         """The largest message the peer accepts (its SDP's a=max-message-size), if known."""
+        if self._chunk_limit is not None:
+            return min(self._chunk_limit, _chunking.MAX_MESSAGE_BYTES)
         size = getattr(self._dc.transport, "_remote_max_message_size", None)
         return size if isinstance(size, int) and size > 0 else None
 
@@ -388,14 +673,16 @@ class PeerLink:
         """Bytes of commands accepted by the data channel and not yet handed to SCTP."""
         return int(self._dc.bufferedAmount)
 
-    async def send_command(self, text: str, size: int, hand_off: Callable[[Callable[[], None]], bool]) -> bool:
+    async def send_command(
+        self, channel: str, frame: str | bytes, size: int, hand_off: Callable[[Callable[[], None]], bool]
+    ) -> bool:
         """Wait for buffer space (back-pressure), then send through ``hand_off``.
 
         ``hand_off(send)`` runs ``send`` unless the caller has given up
         meanwhile (then it returns False): everything that may take time
         happens before it, so a caller's timeout means "not sent".
         """
-        while self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
+        while channel == "data" and self._dc.bufferedAmount + size > COMMAND_BUFFER_HIGH:
             if self._failed is not None or self._closing or self._dc.readyState != "open":
                 raise ConnectionLostError("the data channel closed while the command waited for buffer space")
             self._buffer_low.clear()
@@ -403,7 +690,7 @@ class PeerLink:
                 await asyncio.wait_for(self._buffer_low.wait(), 0.5)
             except asyncio.TimeoutError:
                 pass  # look again: bufferedamountlow fires only on crossing LOW
-        return hand_off(lambda: self.send_text(text))
+        return hand_off(lambda: self.send(channel, frame))
 
     def unsent_messages(self) -> int:
         """Messages of the data channel the peer has not acknowledged yet (loop thread only).
@@ -436,7 +723,18 @@ class PeerLink:
                     continue  # a ping: one chunk, known bytes; not a command
                 if stuck:
                     pending.add(chunk.stream_seq)
-        return count + len(pending)
+        frames = count + len(pending)
+        if self._chunk_limit is None or not frames:
+            return frames
+        # Chunked: each message went out as one or more frames, in order, so the
+        # frames not acknowledged are the last ones sent; count the messages they belong to.
+        messages = 0
+        for per_message in reversed(self._frames_per_message):
+            if frames <= 0:
+                break
+            frames -= per_message
+            messages += 1
+        return messages
 
     def stop_delivery(self) -> None:
         """No frame, message or ping from here on (any thread): the link is being closed."""
@@ -458,72 +756,54 @@ class PeerLink:
 
     # -- control channel (current protocol) ---------------------------------
     def notify(self, event: str, data: dict[str, Any]) -> None:
-        """Send a control notification (resume/pause/unpublish a track)."""
-        if self._control is None or self._control.readyState != "open":
-            raise ConnectionLostError("the control channel is not open")
-        self._control.send(json.dumps({"type": "notification", "event": event, "data": data}))
+        """Send a track verb that has no answer (resume/pause/unpublish a track)."""
+        self.send(*self.wire.track(event, str(data.get("name", "")), None))
 
     async def request(self, method: str, data: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send a control request and wait for its response; raises its error, typed."""
-        if self._control is None or self._control.readyState != "open":
-            raise ConnectionLostError("the control channel is not open")
-        request_id = f"ctrl_{next(self._requests)}"
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
-            self._control.send(json.dumps(
-                {"type": "request", "method": method, "request_id": request_id, "data": data}
-            ))
-            reply = await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise ProtocolError(
-                f"the runtime did not answer {method!r} within {timeout:g} s", component="gpu"
-            ) from None
-        finally:
-            self._pending.pop(request_id, None)
-        error = reply.get("error")
-        if isinstance(error, dict):
-            code = str(error.get("code") or "")
-            text = str(error.get("message") or code or "refused")
+        """Send a track request (``publish_track``) and wait for its answer; raises its error, typed."""
+        request_id = self.next_request_id()
+        reply = await self.call(self.wire.track(method, str(data.get("name", "")), request_id), request_id,
+                                timeout=timeout, what=repr(method))
+        if reply.error is not None:
+            code, text = reply.error
+            text = text or code or "refused"
             if code in PUBLISH_REFUSED_CODES:
                 raise PublishRefusedError(f"{method} refused: {text}", code="PUBLISH_REFUSED")
             raise ProtocolError(f"{method} failed: {text} ({code})", component="gpu")
-        body = reply.get("data")
-        return body if isinstance(body, dict) else {}
-
-    def _control_message(self, raw: str | bytes) -> None:
-        self.last_activity = time.monotonic()
-        try:
-            message = json.loads(raw)
-        except (TypeError, ValueError, RecursionError):
-            logger.debug("dropped a control message that is not JSON")
-            return
-        if not isinstance(message, dict) or message.get("type") != "response":
-            logger.debug("dropped an unexpected control message")
-            return
-        future = self._pending.get(str(message.get("request_id")))
-        if future is not None and not future.done():
-            future.set_result(message)
+        return reply.reply if isinstance(reply.reply, dict) else {}
 
     # -- input ------------------------------------------------------------
-    def input_track(self, kind: TrackKind = "video") -> TrackSpec | None:
-        """The model's first input track of ``kind`` (legacy: the one video m-line)."""
+    @property
+    def declared_tracks(self) -> list[TrackSpec]:
+        """The model's tracks as users see them; the legacy layout's one m-line is two (see LEGACY_*)."""
         if not self.tracks:
-            return TrackSpec("0", "video", "sendonly") if kind == "video" else None
-        return next((t for t in self.tracks if not t.is_output and t.kind == kind), None)
+            return [TrackSpec(LEGACY_TRACK_NAME, "video", "recvonly"),
+                    TrackSpec(LEGACY_INPUT_NAME, "video", "sendonly")]
+        return list(self.tracks)
 
-    def input_sender(self, kind: TrackKind = "video") -> RTCRtpSender | None:
-        """The sender that carries our input of ``kind``, or None if the model takes none."""
+    def input_track(self, kind: TrackKind = "video", name: str | None = None) -> TrackSpec | None:
+        """The input track called ``name``, else the model's first input of ``kind``."""
+        inputs = [t for t in self.declared_tracks if not t.is_output]
+        if name is not None:
+            return next((t for t in inputs if t.name == name), None)
+        return next((t for t in inputs if t.kind == kind), None)
+
+    def input_sender(self, kind: TrackKind = "video", name: str | None = None) -> RTCRtpSender | None:
+        """The sender that carries our input (``name``, else the first of ``kind``), or None."""
+        spec = self.input_track(kind, name)
+        if spec is None:
+            return None
         if not self.tracks:
-            return self._transceivers[0].sender if kind == "video" else None
-        track = self.input_track(kind)
-        return self._transceivers[self.tracks.index(track)].sender if track else None
+            return self._transceivers[0].sender
+        return self._transceivers[self.tracks.index(spec)].sender
 
     async def publish(
-        self, track: MediaStreamTrack | None, *, kind: TrackKind | None = None, reclaim: bool = False
+        self, track: MediaStreamTrack | None, *, kind: TrackKind | None = None, name: str | None = None,
+        reclaim: bool = False,
     ) -> None:
-        """Attach ``track`` as our input (None detaches), claiming the slot first where needed.
+        """Attach ``track`` as our input ``name`` (default: the first of its kind; None detaches).
 
+        The slot is claimed first where the protocol has claims.
         ``reclaim``: we held the slot before a reconnect; a current runtime
         keeps that claim across the reconnect and refuses a second one, which
         then means it is still ours.
@@ -531,13 +811,18 @@ class PeerLink:
         if kind is None:
             kind = "video" if track is None else track.kind  # type: ignore[assignment]
         assert kind is not None
-        sender = self.input_sender(kind)
-        spec = self.input_track(kind)
+        spec = self.input_track(kind, name)
+        sender = self.input_sender(kind, name)
         if sender is None or spec is None:
+            what = f"an input track {name!r}" if name is not None else f"{kind} input"
             raise PublishRefusedError(
-                f"the model takes no {kind} input (its tracks: "
-                f"{', '.join(f'{t.name} ({t.kind}, {t.direction})' for t in self.tracks) or 'none'})",
+                f"the model takes no {what} (its tracks: "
+                f"{', '.join(f'{t.name} ({t.kind}, {t.direction})' for t in self.declared_tracks) or 'none'})",
                 code="NO_INPUT_TRACK",
+            )
+        if track is not None and track.kind != spec.kind:
+            raise PublishRefusedError(
+                f"input track {spec.name!r} takes {spec.kind}, not {track.kind}", code="NO_INPUT_TRACK"
             )
         if self.current_protocol and track is not None and spec.name not in self._claimed:
             try:
@@ -547,6 +832,7 @@ class PeerLink:
                     raise
                 logger.debug("publish_track after reconnect refused: the claim is still ours")
             self._claimed.add(spec.name)
+        self.tag_input(track)
         sender.replaceTrack(track)
         if self.current_protocol and track is None and spec.name in self._claimed:
             self._claimed.discard(spec.name)
@@ -558,9 +844,45 @@ class PeerLink:
         for future in self._pending.values():
             if not future.done():
                 future.cancel()
+        self._settle_waiters(ConnectionLostError("the connection was closed"))
         for task in list(self._tasks):
             task.cancel()
         try:
             await asyncio.wait_for(self._pc.close(), CLOSE_TIMEOUT_S)
         except (asyncio.TimeoutError, Exception):
             logger.debug("peer connection close did not finish cleanly", exc_info=True)
+
+
+def _frame_info(frame: Any, jitter: Any, mapper: Any, index: int) -> _frame_metadata.FrameInfo:
+    """What arrived with ``frame``: the metadata its trailer carried, if any.
+
+    The jitter buffer keeps metadata by the frame's RTP timestamp; aiortc
+    then rebases timestamps to start at 0 (its TimestampMapper, which keeps
+    the first timestamp as ``_origin``, less 2**32 per wrap), and the decoded
+    frame's pts is that rebased value.
+    """
+    pts = frame.pts
+    kept = getattr(jitter, "frame_metadata", None)
+    origin = getattr(mapper, "_origin", None)
+    meta = None
+    if kept and pts is not None and isinstance(origin, int):
+        meta = kept.pop((pts + origin) % (1 << 32), None)
+    now = time.monotonic_ns() // 1000
+    if meta is None:
+        return _frame_metadata.FrameInfo(index, pts, now)
+    return _frame_metadata.FrameInfo(
+        index, pts, now, frame_id=meta.frame_id or None, timestamp_us=meta.timestamp or None,
+        user_data=meta.user_data or None,
+    )
+
+
+def _settle(answer: concurrent.futures.Future[Any], outcome: Any) -> bool:
+    """Give ``answer`` its result (or exception); False when its caller already gave up (cancelled)."""
+    try:
+        if isinstance(outcome, BaseException):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
+    except concurrent.futures.InvalidStateError:
+        return False
+    return True

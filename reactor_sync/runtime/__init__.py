@@ -5,13 +5,17 @@ a GPU, the published runtime or an account. Both servers speak either
 protocol generation (``protocol="g3"``: current, ``"g1"``: legacy; default
 ``DEFAULT_PROTOCOL``). See ``local_server`` and ``coordinator`` for the HTTP
 contracts, ``model_session`` for the model session both share, and
-``model`` for the demo picture the tests check.
+``model`` for the demo picture the tests check. On the current protocol
+both speak JSON ("v0") and protobuf ("v1") per connection (``wire``), answer
+v1 commands with replies or coded errors (``CommandFailed``) and run stepped
+sessions (``stepping``).
 """
 
 from .catalog import MODELS
 from .coordinator import CoordinatorEmulator, serve_coordinator
 from .local_server import G3State, LocalRuntime, RuntimeState, serve
 from .model import (
+    CommandFailed,
     CommandSpec,
     DemoModel,
     InvertModel,
@@ -25,6 +29,7 @@ __all__ = [
     "DEFAULT_PROTOCOL",
     "MODELS",
     "PROTOCOLS",
+    "CommandFailed",
     "CommandSpec",
     "CoordinatorEmulator",
     "DemoModel",

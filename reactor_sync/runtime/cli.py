@@ -57,7 +57,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="coordinator: an accepted API key (repeatable; default $REACTOR_API_KEY or rk_test_key)",
     )
     parser.add_argument("--recording", action="store_true",
-                        help="local g3 runtime: record the session so clients can request_clip()")
+                        help="g3 (local or --coordinator): record sessions so clients can request_clip()")
     parser.add_argument("--queue-delay", type=float, default=0.0, help="coordinator: seconds a session waits for a GPU")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="coordinator: JWT lifetime in seconds")
     parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
@@ -106,8 +106,8 @@ def run_serve(args: argparse.Namespace) -> int:
         refuse_public_default_key(args.host, given, DEFAULT_API_KEY)
         serve_coordinator(
             args.port, args.host, given or [DEFAULT_API_KEY], args.queue_delay, models,
-            announce=announce, token_ttl=args.token_ttl, max_sessions=args.max_sessions,
-            unjoined_timeout=args.unjoined_timeout, **options,
+            announce=announce, token_ttl=args.token_ttl, recording=args.recording,
+            max_sessions=args.max_sessions, unjoined_timeout=args.unjoined_timeout, **options,
         )
         return 0
     if len(models) != 1:

@@ -81,7 +81,7 @@ class ClipRecorder:
         self.dropped = 0
         self.failed: str | None = None
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(2, int(fps * 2)))
-        self._pending: list[tuple[int, dict[str, Any], Callable[[dict[str, Any]], None]]] = []
+        self._pending: list[tuple[int, dict[str, Any], Callable[[dict[str, Any]], object]]] = []
         self._thread = threading.Thread(target=self._encode_loop, name="reactor-clip-encoder", daemon=True)
         self._closed = False
         self._thread.start()
@@ -157,23 +157,39 @@ class ClipRecorder:
     def _ready(self, idx: int) -> bool:
         return os.path.isfile(os.path.join(self.dir, "init.mp4")) and os.path.isfile(self._chunk(idx))
 
-    def request_clip(self, duration: Any, reply: Callable[[dict[str, Any]], None]) -> str | None:
-        """Queue a clip of the last ``duration`` s; returns why not, or None (``reply`` comes later)."""
+    def _oldest_kept(self) -> float:
+        """The start of the oldest segment still on disk (older ones were deleted)."""
+        cs = self.config.chunk_seconds
+        keep = max(2, math.ceil(self.config.keep_seconds / cs))
+        return max(0, math.floor(self.now_marker() / cs) - keep + 2) * cs
+
+    def request_clip(self, duration: Any, reply: Callable[[dict[str, Any]], object],
+                     *, at_once: bool = False) -> str | None:
+        """Queue a clip of the last ``duration`` s; returns why not, or None (``reply`` comes later).
+
+        ``duration`` None asks for the recording: everything still kept
+        (kind ``"recording"``). ``at_once`` replies now, before the clip's
+        last segment exists (its playlist answers 202 until then).
+        """
         if self.failed:
             return self.failed
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
-                or duration <= 0:
-            return "duration_seconds must be a positive number"
+        recording = duration is None
+        if not recording and (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                              or not math.isfinite(duration) or duration <= 0):
+            return "duration_seconds must be positive"
         if self.frames == 0:
             return "no media generated yet"
         now = self.now_marker()
         end = now
-        start = max(0.0, end - min(float(duration), self.config.clip_max_seconds))
+        if recording:
+            start = min(self._oldest_kept(), end)
+        else:
+            start = max(0.0, end - min(float(duration), self.config.clip_max_seconds))
         cs = self.config.chunk_seconds
         wait_s = (math.floor(now / cs) + 1) * cs - now
         clip = {
             "session_id": self.session_id,
-            "kind": "snap",
+            "kind": "recording" if recording else "snap",
             "start_marker": round(start, 3),
             "end_marker": round(end, 3),
             "now_marker": round(now, 3),
@@ -182,7 +198,10 @@ class ClipRecorder:
                 {"session_id": self.session_id, "start": f"{start:.3f}", "end": f"{end:.3f}"}
             ),
         }
-        self._pending.append((max(0, math.ceil(end / cs) - 1), clip, reply))
+        if at_once:
+            reply(clip)
+        else:
+            self._pending.append((max(0, math.ceil(end / cs) - 1), clip, reply))
         return None
 
     def poll(self) -> None:

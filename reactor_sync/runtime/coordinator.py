@@ -21,10 +21,16 @@ Current routes (``coordinator_g3``; every call but ``/tokens`` needs
     POST   /tokens                    Reactor-API-Key -> 200 {"jwt"}; 401 bad/missing key
                                       (any body, e.g. a scope, is accepted and ignored)
     POST   /sessions                  {"model": {"name"}, ...} (no SDP) -> 201
-                                      {"session_id", "model", "state"}; 422; 404 unknown model
-    GET    /sessions/{id}             200 {"session_id", "model", "state"} plus, once a
-                                      "GPU" took it (after queue_delay), "selected_transport",
-                                      "capabilities", "cluster", "server_info"
+                                      {"session_id", "model", "state"}; 422; 404 unknown model;
+                                      "extra_configs": {"generation": "stepped"[, "steps": N]}
+                                      (as reactor-sdk 1.13 asks) makes a stepped session
+                                      (see ``stepping``); another generation is 422
+    GET    /sessions/{id}             200 {"session_id", "model", "state", "generation"} plus,
+                                      once a "GPU" took it (after queue_delay),
+                                      "selected_transport", "capabilities", "cluster", "server_info"
+    GET    /clips, /clips/chunks/...  with ``recording``: each streamed session is recorded
+                                      and its clips served as the local runtime does (``clips``;
+                                      no token needed, like presigned media URLs)
     GET    /sessions/{id}/info        200 {"session_id", "state", "cluster"}
     DELETE /sessions/{id}             200 {"session_id", "state": "CLOSED"}; 404 unknown;
                                       optional {"reason"} reaches live clients as sessionEnded

@@ -22,6 +22,7 @@ from typing import Any
 
 from .background import BackgroundServer
 from .catalog import MODELS
+from .clips import RecordingConfig
 from .coordinator_faults import (
     UNSET,
     DroppedConnection,
@@ -29,6 +30,7 @@ from .coordinator_faults import (
     error_response,
     path_matcher,
 )
+from .coordinator_scopes import scope_refusal
 from .coordinator_tokens import TokenError, TokenIssuer
 from .http import HttpServer, Request, Response, error_id
 from .model import Model
@@ -108,10 +110,12 @@ class CoordinatorBase(BackgroundServer):
         gather_timeout: float = 5.0,
         answer_wait: float = 2.0,
         protocol: str | None = None,
+        recording: bool | RecordingConfig = False,
         max_sessions: int = MAX_SESSIONS,
         unjoined_timeout: float = UNJOINED_TIMEOUT_S,
     ) -> None:
         self.protocol = check_protocol(protocol)
+        self.recording = recording if isinstance(recording, RecordingConfig) else RecordingConfig(bool(recording))
         if not isinstance(max_sessions, int) or max_sessions < 1:
             raise ValueError("max_sessions must be an int >= 1")
         self.max_sessions = max_sessions
@@ -431,6 +435,11 @@ class CoordinatorBase(BackgroundServer):
 
     def _authorize(self, request: Request) -> tuple[str | None, Response | None]:
         """Return (subject, None) or (None, 401 response)."""
+        claims, denied = self._authorize_claims(request)
+        return (str(claims.get("sub")) if claims is not None else None), denied
+
+    def _authorize_claims(self, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
+        """Return (the token's claims, None) or (None, 401 response)."""
         header = request.header("authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -443,7 +452,7 @@ class CoordinatorBase(BackgroundServer):
             return None, _error(
                 401, exc.reason, {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc.reason}"'}
             )
-        return str(claims.get("sub")), None
+        return claims, None
 
     def _lookup(self, request: Request, subject: str) -> Any:
         sess = self._sessions.get(request.path_params.get("id", ""))
@@ -454,12 +463,15 @@ class CoordinatorBase(BackgroundServer):
 
     def _authorized_session(self, request: Request) -> tuple[Any, Response | None]:
         """Bearer check, then the caller's session from the path: (session, None) or an error."""
-        subject, denied = self._authorize(request)
-        if denied is not None or subject is None:
+        claims, denied = self._authorize_claims(request)
+        if denied is not None or claims is None:
             return None, denied or _error(401, "unauthorized")
-        sess = self._lookup(request, subject)
+        sess = self._lookup(request, str(claims.get("sub")))
         if sess is None:
             return None, _error(404, "session not found")
+        refused = scope_refusal(claims, model=getattr(sess, "model_name", None), session_id=sess.id)
+        if refused is not None:
+            return None, _error(403, refused)
         return sess, None
 
     def _authorized_json(self, request: Request) -> tuple[str, dict[str, Any], Response | None]:

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._webrtc.loopback_ice import is_loopback_host
+from .clips import ClipRecorder, add_clip_routes
 from .coordinator_base import CoordinatorBase, SessionState, _error
+from .coordinator_scopes import ScopeError, max_session_seconds, parse_token_request, scope_refusal
 from .coordinator_tokens import key_fingerprint
 from .g3_connection import G3Connection
 from .g3_routes import TRANSPORT
@@ -47,6 +49,8 @@ class G3Session:
     clients_total: int = 0
     deleted: bool = False
     closing: bool = False
+    generation: str = "streamed"
+    steps: int | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     inactive_timer: asyncio.TimerHandle | None = None
 
@@ -79,6 +83,12 @@ class G3CoordinatorRoutes(CoordinatorBase):
         http.route("DELETE", "/sessions/{id}", self._g3_delete_session)
         add_transport_routes(http, self._g3_resolve, TRANSPORT_PREFIX)
         add_upload_routes(http, self._g3_uploads_for_session, self._g3_uploads_for_upload, sid_param="id")
+        add_clip_routes(http, self._g3_recorder_for)
+
+    def _g3_recorder_for(self, session_id: str) -> ClipRecorder | None:
+        sess = self._sessions.get(session_id)
+        core = getattr(sess, "core", None)
+        return core.recorder if core is not None else None
 
     # -- uploads (the session's store lives with its model session) ------------------------
     async def _g3_uploads_for_session(self, request: Request) -> tuple[UploadStore | None, Response | None]:
@@ -101,12 +111,17 @@ class G3CoordinatorRoutes(CoordinatorBase):
         if not any(hmac.compare_digest(key.encode("utf-8"), k.encode("utf-8")) for k in self._api_keys):
             self._event(None, "token_rejected")
             return _error(401, "invalid API key")
-        token = self._tokens.issue(key_fingerprint(key))
-        self._event(None, "token_issued")
+        try:
+            extra, ttl = parse_token_request(request.json() if request.body.strip() else None)
+        except ValueError as exc:  # ScopeError, or a body that is not JSON
+            return _error(422, str(exc) if isinstance(exc, ScopeError) else "the body must be JSON")
+        token = self._tokens.issue(key_fingerprint(key), ttl=ttl, extra=extra)
+        self._event(None, "token_issued_scoped" if extra else "token_issued")
         return Response.json({"jwt": token})
 
     def _describe(self, sess: G3Session) -> dict[str, Any]:
-        desc: dict[str, Any] = {"session_id": sess.id, "model": {"name": sess.model_name}, "state": sess.state}
+        desc: dict[str, Any] = {"session_id": sess.id, "model": {"name": sess.model_name}, "state": sess.state,
+                                "generation": sess.generation}
         assigned = sess.state not in (SessionState.CREATED, SessionState.PENDING)
         if sess.core is not None and assigned and not sess.closing:
             desc["cluster"] = "emulator"
@@ -129,10 +144,26 @@ class G3CoordinatorRoutes(CoordinatorBase):
         name = model["name"]
         if name not in self._models:
             return _error(404, f"unknown model {name!r}")
+        claims, _ = self._authorize_claims(request)
+        refused = scope_refusal(claims or {}, model=name, session_id=None)
+        if refused is not None:
+            return _error(403, refused)
+        limit = max_session_seconds(claims or {})
+        extra = body.get("extra_configs")
+        extra = extra if isinstance(extra, dict) else {}
+        generation = extra.get("generation")
+        if generation is None:
+            generation = "streamed"
+        if generation not in ("streamed", "stepped"):
+            return _error(422, f"generation must be 'streamed' or 'stepped', not {generation!r}")
+        steps = extra.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000):
+            return _error(422, f"steps must be an integer in 1..10000, not {steps!r}")
         full = self._capacity_denied()
         if full is not None:
             return full
-        sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name)
+        sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name, generation=generation,
+                         steps=steps if generation == "stepped" else None)
         self._sessions[sess.id] = sess
         self._remember(sess)
         self._expire_unjoined(sess)
@@ -140,7 +171,16 @@ class G3CoordinatorRoutes(CoordinatorBase):
         self._event(sess.id, "session_created")
         self._g3_prepare(sess)
         self._g3_spawn(sess, self._g3_queue(sess), "coordinator-queue")
+        if limit is not None:
+            self._g3_spawn(sess, self._g3_expire(sess, limit), "session-duration")
         return Response.json(self._describe(sess), 201)
+
+    async def _g3_expire(self, sess: G3Session, seconds: int) -> None:
+        """End the session once its token's max_session_duration_seconds has passed."""
+        await asyncio.sleep(seconds)
+        self._event(sess.id, "max_duration_reached")
+        self._sessions.pop(sess.id, None)
+        await self._close_g3_session(sess, "max session duration", notice="the session reached its maximum duration")
 
     async def _g3_get_session(self, request: Request) -> Response:
         sess, denied = self._authorized_session(request)
@@ -191,7 +231,9 @@ class G3CoordinatorRoutes(CoordinatorBase):
         """The session's model and transport exist from the start (so that its ICE
         servers can be read while it is queued); the model starts once assigned."""
         model = self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
-        core = ModelSession(model)
+        stepped = sess.generation == "stepped"
+        core = ModelSession(model, stepped=stepped, steps_limit=sess.steps)
+        core.on_steps_complete = lambda: self._g3_steps_complete(sess)
         sess.core = core
         sess.transport = G3TransportServer(
             core,
@@ -212,6 +254,8 @@ class G3CoordinatorRoutes(CoordinatorBase):
         if sess.closing or sess.core is None:
             return
         sess.core.start()
+        if self.recording.enabled and not sess.core.stepped:
+            sess.core.record(sess.id, self.recording)
         self._set_state(sess, SessionState.WAITING)
         self._event(sess.id, "gpu_assigned")
 
@@ -242,6 +286,11 @@ class G3CoordinatorRoutes(CoordinatorBase):
 
             sess.inactive_timer = asyncio.get_running_loop().call_later(self.inactive_timeout, fire)
 
+    def _g3_steps_complete(self, sess: G3Session) -> None:
+        """A stepped session took its last step: close it once that step's result is out."""
+        asyncio.get_running_loop().create_task(self._close_g3_session(
+            sess, "steps complete", notice="Session ended: the requested steps are complete."))
+
     def _cancel_g3_timer(self, sess: G3Session) -> None:
         if sess.inactive_timer is not None:
             sess.inactive_timer.cancel()
@@ -256,6 +305,8 @@ class G3CoordinatorRoutes(CoordinatorBase):
         if sess.closing:
             return
         sess.closing = True
+        if sess.core is not None:
+            sess.core.closing = True
         self._cancel_g3_timer(sess)
         current = asyncio.current_task()
         for task in list(sess.tasks):

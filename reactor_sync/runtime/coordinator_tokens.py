@@ -75,15 +75,18 @@ class TokenIssuer:
     def _sign(self, signing_input: bytes) -> str:
         return _b64(hmac.new(self._secret, signing_input, hashlib.sha256).digest())
 
-    def issue(self, subject: str) -> str:
+    def issue(self, subject: str, *, ttl: float | None = None, extra: dict[str, Any] | None = None) -> str:
+        """A token for ``subject``; ``ttl`` shortens its life, ``extra`` adds claims (a scope)."""
         now = time.time()
+        life = self.ttl if ttl is None else min(self.ttl, float(ttl))
         jti = secrets.token_hex(12)
         header = {"alg": "HS256", "typ": "JWT"}
         claims = {
+            **(extra or {}),
             "iss": ISSUER,
             "sub": subject,
             "iat": int(now),
-            "exp": int(math.ceil(now + self.ttl)),
+            "exp": int(math.ceil(now + life)),
             "jti": jti,
         }
         signing_input = (
@@ -92,7 +95,7 @@ class TokenIssuer:
             + _b64(json.dumps(claims, separators=(",", ":")).encode())
         )
         with self._lock:
-            self._issued[jti] = _Issued(subject, now + self.ttl)
+            self._issued[jti] = _Issued(subject, now + life)
         return signing_input + "." + self._sign(signing_input.encode("ascii"))
 
     def verify(self, token: str) -> dict[str, Any]:

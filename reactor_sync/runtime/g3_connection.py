@@ -22,8 +22,21 @@ Behaviour, as current runtimes show it on the wire:
   only when the peer connection is connected AND both channels are open;
   only then does it receive broadcasts and count for the session.
 * Each connection speaks JSON or protobuf, latched on its first inbound
-  frame (``wire``). A command's reply goes to this connection only; in
-  protobuf a command without a reply is acknowledged.
+  message (``wire``). A command's reply goes to this connection only; in
+  protobuf every command is answered, correlated by its request id: the
+  reply, a bare acknowledgement, or an error with the runtime's code
+  (``invalid_command``, ``unresolved_upload``, ``internal_error``, or the
+  model's own); a JSON client gets the reply only, never an ack or error.
+  Clip and recording requests are answered the same way (protobuf: at once,
+  on ``control``, with the request's id); step requests with a StepResult
+  (see ``stepping``).
+* Data-channel chunking (``_wire.chunking``): when the offer declares it at
+  session level, the answer declares it too (``RECEIVE_LIMIT``) and every
+  message on both channels, both ways, is framed; results are checked
+  against the smaller of the client's declared limit and ours.
+* In a stepped session the outputs stay paused (nothing streams; a step's
+  frames come in its result) and media arriving on input tracks is
+  dropped, as 3.10 does.
 * Watchdog: once live, any inbound frame on either channel resets it; after
   ``ping_timeout`` seconds of silence the connection is reported gone. A
   failed or closed peer connection or a closed channel is reported gone too,
@@ -59,11 +72,22 @@ from .._webrtc.loopback_ice import (
     loopback_rtc_configuration,
     sanitize_remote_sdp,
 )
+from .._wire.chunking import (
+    CHUNK_SIZE,
+    MAX_MESSAGE_BYTES,
+    ChunkingError,
+    Reassembler,
+    declared_in,
+    split,
+    with_chunking,
+)
 from .audio_out import ModelAudioTrack
 from .g1_connection import SessionSetupError
+from .model import CommandFailed
 from .model_clock import ModelVideoTrack
 from .model_session import ModelSession
-from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire
+from .stepping import run_step
+from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire, mint_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +95,9 @@ __all__ = ["G3Connection", "PausableVideoTrack", "offer_media_lines"]
 
 LiveCallback = Callable[["G3Connection"], None]
 GoneCallback = Callable[["G3Connection", str], None]
+
+RECEIVE_LIMIT = MAX_MESSAGE_BYTES  # the largest chunked message we take (and send): 64 MiB, as 3.10
+PLAIN_LIMIT = 256 << 10  # a message without chunking
 
 # Current runtimes prefer VP9, then VP8, then H.264; aiortc has no VP9.
 _G3_CODEC_ORDER = ("video/vp8", "video/h264")
@@ -159,9 +186,13 @@ class G3Connection:
         on_gone: GoneCallback,
         ping_timeout: float = 20.0,
         loopback_only: bool = True,
+        json_only: bool = False,
     ) -> None:
         self.core = core
         self.connection_id = connection_id
+        # Behave as a runtime from before the protobuf wire (2.x): binary
+        # frames are not JSON and are dropped, and chunking is not declared.
+        self.json_only = json_only
         self.ping_timeout = ping_timeout
         self.loopback_only = loopback_only
         self.pc: RTCPeerConnection | None = None
@@ -179,6 +210,8 @@ class G3Connection:
         self._closed = False
         self._inputs_by_mid: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.chunk_limit: int | None = None  # the client's max-message-size, once chunking is agreed
+        self._reassemblers: dict[str, Reassembler] = {}
 
     # -- offer / answer ---------------------------------------------------------------------
     async def accept(
@@ -246,12 +279,15 @@ class G3Connection:
         local = pc.localDescription
         if local is None:
             raise SessionSetupError("no local description")
+        self.chunk_limit = None if self.json_only else declared_in(offer_sdp)
+        if self.chunk_limit is not None:
+            self._reassemblers = {label: Reassembler(RECEIVE_LIMIT) for label in ("data", "control")}
         for tr in pc.getTransceivers():
             name = self._inputs_by_mid.get(str(tr.mid))
             if name is not None and tr.receiver.track is not None:
                 self._spawn(self._drain(tr.receiver.track, name), "input-drain")
         self._spawn(self._watchdog(), "ping-watchdog")
-        return local.sdp
+        return local.sdp if self.chunk_limit is None else with_chunking(local.sdp, RECEIVE_LIMIT)
 
     async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
         """A trickled remote candidate; off-host ones are dropped like in the offer."""
@@ -280,7 +316,11 @@ class G3Connection:
         if channel is None or channel.readyState != "open":
             return False
         try:
-            channel.send(payload)
+            if self.chunk_limit is None:
+                channel.send(payload)
+            else:
+                for part in split(payload, CHUNK_SIZE):
+                    channel.send(part)
             return True
         except Exception:
             logger.debug("data channel send failed", exc_info=True)
@@ -326,8 +366,27 @@ class G3Connection:
             self.core.attach(self)
             self._on_live(self)
 
-    def _on_message(self, channel: str, message: str | bytes) -> None:
+    @property
+    def max_message(self) -> int:
+        """The largest message this connection can carry to its client."""
+        return PLAIN_LIMIT if self.chunk_limit is None else min(self.chunk_limit, RECEIVE_LIMIT)
+
+    def _on_message(self, channel: str, frame: str | bytes) -> None:
         self.last_inbound = time.monotonic()
+        reassembler = self._reassemblers.get(channel)
+        message: str | bytes | None = frame
+        if reassembler is not None:
+            try:
+                message = reassembler.feed(frame)
+            except ChunkingError as exc:  # a broken frame, or a message over RECEIVE_LIMIT: dropped
+                logger.warning("connection %s: %s message dropped: %s", self.connection_id, channel, exc)
+                return
+            if message is None:
+                return
+        assert message is not None
+        if self.json_only and detect_wire(message) != JSON:
+            logger.info("connection %s: a non-JSON %s message dropped (JSON only)", self.connection_id, channel)
+            return
         if self.wire is None:
             self.wire = detect_wire(message)
             self._encoder = Encoder(self.wire)
@@ -343,17 +402,17 @@ class G3Connection:
 
     def _dispatch(self, msg: Inbound) -> None:
         if msg.what == "command":
-            result = self.core.handle_command(msg.name, msg.data, msg.uploads)
-            if result is not None:
-                self._send(self._encoder.model_message(str(result.get("type")), result.get("data"), msg.request_id))
-            else:
-                self._send(self._encoder.command_ack(msg.request_id))
+            self._command(msg)
+        elif msg.what == "step":
+            self._step(msg)
         elif msg.what == "requestSchema":
             self._send(self._encoder.model_schema(self._schema(), msg.request_id))
         elif msg.what in ("resume_track", "pause_track"):
             track = self.outputs.get(msg.name)
             if track is None:
                 logger.info("%s for unknown output track %r ignored", msg.what, msg.name)
+            elif msg.what == "resume_track" and self.core.stepped:
+                logger.debug("resume of %s ignored: a stepped session streams nothing", msg.name)
             elif msg.what == "resume_track":
                 logger.debug("connection %s resumes %s", self.connection_id, msg.name)
                 track.resume()
@@ -365,10 +424,50 @@ class G3Connection:
             self._send(self._encoder.publish_response(msg.name, msg.request_id, refused))
         elif msg.what == "unpublish_track":
             self.core.release(msg.name, self.connection_id)
-        elif msg.what == "runtime" and msg.name == "requestClip":
-            self.core.request_clip(self, msg.data)
+        elif msg.what in ("requestClip", "requestRecording"):
+            self._clip(msg)
+        elif msg.what == "fileUploaded":
+            self.core.file_uploaded(msg.data)
+        elif msg.what == "ping":
+            pass  # any inbound message already fed the watchdog
         elif msg.what == "runtime":
             logger.debug("runtime message %r ignored", msg.name)
+
+    def _command(self, msg: Inbound) -> None:
+        if self._encoder.json:
+            result = self.core.handle_command(msg.name, msg.data, msg.uploads)
+            if result is not None:
+                self._send(self._encoder.model_message(str(result.get("type")), result.get("data")))
+            return
+        request_id = msg.request_id or mint_request_id()
+        try:
+            result = self.core.run_command(msg.name, msg.data, msg.uploads)
+        except CommandFailed as exc:
+            logger.info("command %r refused (%s): %s", msg.name, exc.code, exc.message)
+            self._send(self._encoder.command_error(request_id, exc.code, exc.message))
+            return
+        if result is not None:
+            self._send(self._encoder.model_message(str(result.get("type")), result.get("data"), request_id))
+        else:
+            self._send(self._encoder.command_ack(request_id))
+
+    def _step(self, msg: Inbound) -> None:
+        assert msg.step is not None
+        request_id = msg.request_id or mint_request_id()
+        result = run_step(self.core, msg.step, chunked=self.chunk_limit is not None,
+                          max_result_bytes=self.max_message)
+        self._send(self._encoder.step_result(request_id, result))
+
+    def _clip(self, msg: Inbound) -> None:
+        request_id = None if self._encoder.json else (msg.request_id or mint_request_id())
+        duration = msg.data.get("duration_seconds") if isinstance(msg.data, dict) else None
+        self.core.request_clip(
+            duration,
+            lambda clip: self._send(self._encoder.clip_ready(clip, request_id)),
+            lambda reason: self._send(self._encoder.clip_failed(reason, request_id)),
+            recording=msg.what == "requestRecording",
+            at_once=not self._encoder.json,
+        )
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         # Inputs are started from the transceivers once the answer exists.
@@ -382,8 +481,8 @@ class G3Connection:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            if not wants_input:
-                continue
+            if not wants_input or self.core.stepped:
+                continue  # a stepped session takes frames only inside step requests
             try:
                 if isinstance(frame, av.AudioFrame):
                     model.on_input_audio(name, audio_frame_pcm(frame), frame.sample_rate)

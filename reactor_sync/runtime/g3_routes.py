@@ -10,7 +10,9 @@ Routes::
     GET  /health          200 {"status": "healthy", "state": loading|available|serving, "detail": null}
     GET  /session         200 the session descriptor, in every state
     POST /start_session   200 descriptor ("state": "waiting"); 422 body not an object;
-                          400 unknown or "stepped" generation (checked first);
+                          optional {"generation": "streamed"|"stepped", "steps": 1..10000}
+                          (400 otherwise, checked first); a stepped session has no
+                          clock and ends after ``steps`` steps (see ``stepping``);
                           409 "cannot start session while <state>"; 503 + Retry-After: 1
                           while the model loads
     POST /stop_session    200 empty; optional {"reason": str <= 64, "moderate": bool}
@@ -101,6 +103,7 @@ class G3LocalApi:
         self._core: ModelSession | None = None
         self._transport: G3TransportServer | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._generation = "streamed"
         self._loader: asyncio.TimerHandle | None = None
 
     def install(self, http: HttpServer) -> None:
@@ -135,7 +138,7 @@ class G3LocalApi:
             "transports": [dict(TRANSPORT)],
             "recording": {"enabled": self.rt.recording.enabled, "chunk_seconds": self.rt.recording.chunk_seconds},
             "step_results": {"enabled": False},
-            "generation": "streamed",
+            "generation": self._generation,
         }
         if loaded:
             desc["capabilities"] = {
@@ -163,19 +166,26 @@ class G3LocalApi:
         body = _json_body(request)
         if body is _INVALID or not (body is None or isinstance(body, dict)):
             return _invalid(["body"], "Input should be a valid dictionary")
-        generation = (body or {}).get("generation", "streamed")
+        generation = (body or {}).get("generation")
+        if generation is None:
+            generation = "streamed"
         if generation not in ("streamed", "stepped"):
             return detail(400, f"generation must be one of 'streamed', 'stepped', not {generation!r}")
-        if generation == "stepped":
-            return detail(400, f"model {self.rt.model_name!r} does not support stepped generation")
+        steps = (body or {}).get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000):
+            return detail(400, f"steps must be an integer in 1..10000, not {steps!r}")
         state = self.rt.state
         if state == G3State.CREATED:
             return detail(503, "model is still loading", {"Retry-After": "1"})
         if state != G3State.READY:
             return detail(409, f"cannot start session while {state}")
-        core = ModelSession(self.rt.model, on_command=self.rt._record_command)
+        stepped = generation == "stepped"
+        core = ModelSession(self.rt.model, on_command=self.rt._record_command, stepped=stepped,
+                            steps_limit=steps if stepped else None)
+        core.on_steps_complete = self._steps_complete
+        self._generation = generation
         core.start()
-        if self.rt.recording.enabled:
+        if self.rt.recording.enabled and not stepped:
             core.record(SESSION_ID, self.rt.recording)
         self._core = core
         self._transport = G3TransportServer(
@@ -187,6 +197,7 @@ class G3LocalApi:
             gather_timeout=self.rt.gather_timeout,
             loopback_only=is_loopback_host(self.rt.host),
             negotiation_timeout=self.rt.negotiation_timeout,
+            json_only=self.rt.json_only,
         )
         self.rt._set_state(G3State.WAITING)
         self.rt._event("session_started")
@@ -212,7 +223,7 @@ class G3LocalApi:
             return detail(409, f"cannot stop session while {state}")
         moderation = None
         if moderate:
-            moderation = {"action": "terminate", "input_kind": "", "command": "", "categories": "",
+            moderation = {"action": "terminate", "input_kind": "", "command": "", "categories": [],
                           "message": reason or "The session was ended by moderation."}
         await self._end("session_stopped", reason, moderation)
         return empty(200)
@@ -275,17 +286,25 @@ class G3LocalApi:
     def send_runtime(self, msg_type: str, data: Any) -> int:
         return self._transport.send_runtime(msg_type, data) if self._transport is not None else 0
 
+    def _steps_complete(self) -> None:
+        """The stepped session took its last step: end it once that step's result is out."""
+        asyncio.get_running_loop().create_task(
+            self._end("steps_complete", "Session ended: the requested steps are complete."))
+
     async def _end(self, event: str, reason: str | None, moderation: dict[str, Any] | None = None) -> None:
         self._cancel_timer()
         transport, self._transport = self._transport, None
         core, self._core = self._core, None
         if transport is None and core is None:
             return
+        if core is not None:
+            core.closing = True
         self.rt._set_state(G3State.CLOSING)
         if transport is not None:
             await transport.close(reason, moderation)
         if core is not None:
             await core.stop()
+        self._generation = "streamed"
         self.rt._set_state(G3State.READY)
         self.rt._event(event)
 

@@ -60,7 +60,10 @@ class LocalRuntime(BackgroundServer):
     ``negotiation_timeout`` (g3): a connection not live that long after its
     offer is dropped. ``recording`` (g3; off by default, like reactor-runtime
     3.x): record the model's first video output so clients can ask for clips
-    (``requestClip``; True or a ``RecordingConfig``).
+    (``requestClip``; True or a ``RecordingConfig``). ``json_only`` (g3):
+    behave as a runtime from before the protobuf wire (2.x, early 3.x):
+    binary frames are dropped unread and chunking is not declared, so
+    clients fall back to JSON.
     """
 
     thread_name = "reactor-local-runtime"
@@ -82,8 +85,10 @@ class LocalRuntime(BackgroundServer):
         load_delay: float = 0.0,
         negotiation_timeout: float = 30.0,
         recording: bool | RecordingConfig = False,
+        json_only: bool = False,
     ) -> None:
         self.protocol = check_protocol(protocol)
+        self.json_only = json_only
         self.recording = recording if isinstance(recording, RecordingConfig) else RecordingConfig(bool(recording))
         if isinstance(model, str):
             try:
@@ -190,8 +195,10 @@ class LocalRuntime(BackgroundServer):
 
     def send_runtime_message(self, msg_type: str, data: Any, timeout: float = 2.0) -> int:
         """Send a runtime-scope message (e.g. ``clipReady``, or a type no client
-        knows) to every live connection; returns how many got it. g3 only (JSON
-        connections); for tests of how clients surface runtime messages."""
+        knows) to every live connection; returns how many got it. g3 only: JSON
+        connections take any type, protobuf ones only the types the wire has a
+        slot for (see ``wire.Encoder.runtime_message``); for tests of how
+        clients surface runtime messages."""
         if self._portal is None or not isinstance(self._api, G3LocalApi):
             return 0
         api = self._api

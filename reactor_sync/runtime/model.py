@@ -9,11 +9,20 @@ A model is driven by the runtime on one asyncio loop (no locking needed):
 * ``start_session()`` when a session starts (fresh state per session),
 * ``step()`` once per output frame, which returns an (H, W, 3) uint8 RGB
   array (the default advances the model and calls ``render(frame_index)``),
-* ``handle_command(name, data)`` for every application-scope message;
-  unknown commands and bad arguments are dropped with a warning, like the
-  real runtime; a non-None return is sent back to the client; a parameter of
-  type ``"upload"`` arrives as an ``UploadedFile`` (the runtime resolved the
-  client's reference),
+* ``run_command(name, data)`` for every application-scope message: the
+  arguments are checked against ``commands`` (``check_command``) and the
+  ``cmd_<name>`` handler runs; a non-None return is the reply to the sender;
+  a parameter of type ``"upload"`` arrives as an ``UploadedFile`` (the
+  runtime resolved the client's reference). A rejected or failed command
+  raises ``CommandFailed(code, message)``: ``invalid_command`` for an unknown
+  command or arguments that fail the declaration, ``internal_error`` when a
+  handler raised anything else, or the handler's own ``CommandFailed``.
+  Clients on the protobuf wire get that code; ``handle_command`` is the
+  legacy form that logs and drops instead,
+* ``step_once(inputs)`` for one step of a stepped session: the request's
+  input frames are handed to ``on_input_frame`` / ``on_input_audio``, then
+  the ordinary ``step()`` renders one frame per output track from the
+  current state (see ``step_once``),
 * ``on_input_frame(rgb)`` for each frame of the client's video and
   ``on_input_audio(track, pcm, rate)`` for each chunk of its audio (only if
   ``accepts_input`` is true),
@@ -46,7 +55,7 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -57,6 +66,8 @@ from .uploads import UploadedFile
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "INTERNAL_ERROR",
+    "CommandFailed",
     "CommandSpec",
     "DemoModel",
     "InvertModel",
@@ -67,6 +78,8 @@ __all__ = [
 ]
 
 SendFn = Callable[[dict[str, Any]], object]
+INTERNAL_ERROR = "The handler raised an unexpected error."  # what a client is told (details stay in the log)
+AUDIO_RATE = 48_000  # the rate of a step's audio input, as the runtime's audio tracks use
 OUTPUT_TRACK = "main_video"  # the model's video output, on both protocols
 INPUT_TRACK = "camera"  # the invert model's video input, as current clients name it
 NO_PROMPT_COLOR = (128, 128, 128)
@@ -137,6 +150,35 @@ def bar_x(frame_index: int, width: int) -> int:
     return (frame_index * 8) % width
 
 
+class CommandFailed(Exception):
+    """A command the model (or the runtime on its behalf) refuses, with a code for the client.
+
+    Raise it from a ``cmd_<name>`` handler to fail a command with a code of
+    your own: a protobuf client receives ``code`` and ``message`` verbatim
+    (reactor-runtime 3.x's ``CommandError``). The runtime itself uses
+    ``invalid_command``, ``unresolved_upload`` and ``internal_error``.
+    ``message`` is the bare reason, without the command's name.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _number(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _received(value: Any) -> str:
+    """A number as the runtime received it: JSON numbers ride the wire as doubles (``999.0``)."""
+    return repr(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def _received_type(value: Any) -> str:
+    return "float" if isinstance(value, int) and not isinstance(value, bool) else type(value).__name__
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One command parameter, serialised like the real runtime's schema."""
@@ -161,18 +203,24 @@ class ParamSpec:
         return schema
 
     def validate(self, name: str, value: Any) -> Any:
-        """Return the value or raise ValueError (bool is not a number here)."""
+        """Return the value or raise ValueError with the reason (bool is not a number here).
+
+        The reasons read exactly like reactor-runtime 3.10's, which sees every
+        number as the double the protobuf wire carries: ``expected integer,
+        got str``, ``expected string, got float`` (for a ``3``), ``value:
+        999.0 > le(255)`` (the bound as declared).
+        """
         if isinstance(value, bool) and self.type != "boolean":
-            raise ValueError(f"{name}: expected {self.type}, got boolean")
+            raise ValueError(f"expected {self.type}, got bool")
         if self.type == "integer" and isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, _JSON_TYPES[self.type]):
-            raise ValueError(f"{name}: expected {self.type}, got {type(value).__name__}")
+            raise ValueError(f"expected {self.type}, got {_received_type(value)}")
         number: Any = value
         if self.minimum is not None and number < self.minimum:
-            raise ValueError(f"{name}: {value} < minimum {self.minimum}")
+            raise ValueError(f"{name}: {_received(value)} < ge({_number(self.minimum)})")
         if self.maximum is not None and number > self.maximum:
-            raise ValueError(f"{name}: {value} > maximum {self.maximum}")
+            raise ValueError(f"{name}: {_received(value)} > le({_number(self.maximum)})")
         return value
 
 
@@ -234,32 +282,81 @@ class Model:
         """Decoded audio of the client's input ``track``: (samples, channels) int16 at ``rate``."""
 
     # -- commands -----------------------------------------------------------
-    def handle_command(self, name: str, data: Any) -> dict[str, Any] | None:
-        """Validate and dispatch one command; invalid ones are logged and dropped."""
+    def check_command(self, name: str, data: Any) -> dict[str, Any]:
+        """The handler's keyword arguments for ``data``; raises CommandFailed("invalid_command", reason).
+
+        Unknown commands, arguments the command does not declare, missing
+        required ones, wrong types and bounds are refused, like the current
+        runtime's contract does.
+        """
         spec = self.commands.get(name)
-        handler = getattr(self, f"cmd_{name}", None)
-        if spec is None or handler is None:
-            logger.warning("unknown command %r dropped", name)
-            return None
+        if spec is None or getattr(self, f"cmd_{name}", None) is None:
+            raise CommandFailed("invalid_command", "unknown command")
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            logger.warning("command %r dropped: arguments must be an object", name)
-            return None
+            raise CommandFailed("invalid_command", "arguments must be an object")
+        if any(key not in spec.params for key in data):
+            raise CommandFailed("invalid_command", "unexpected argument")
         kwargs: dict[str, Any] = {}
-        try:
-            for param, pspec in spec.params.items():
-                if param in data:
+        for param, pspec in spec.params.items():
+            if param in data:
+                try:
                     kwargs[param] = pspec.validate(param, data[param])
-                elif pspec.required:
-                    raise ValueError(f"{param}: missing")
-                else:
-                    kwargs[param] = pspec.default
-        except ValueError as exc:
+                except ValueError as exc:
+                    raise CommandFailed("invalid_command", str(exc)) from None
+            elif pspec.required:
+                raise CommandFailed("invalid_command", "missing required argument")
+            else:
+                kwargs[param] = pspec.default
+        return kwargs
+
+    def run_command(self, name: str, data: Any) -> dict[str, Any] | None:
+        """Check and run one command; its reply or None; raises CommandFailed (see the module doc)."""
+        kwargs = self.check_command(name, data)
+        try:
+            result: dict[str, Any] | None = getattr(self, f"cmd_{name}")(**kwargs)
+        except CommandFailed:
+            raise
+        except Exception as exc:
+            logger.exception("command %r: the handler raised", name)
+            raise CommandFailed("internal_error", INTERNAL_ERROR) from exc
+        return result
+
+    def handle_command(self, name: str, data: Any) -> dict[str, Any] | None:
+        """The legacy form of ``run_command``: a refused or failed command is logged and dropped."""
+        try:
+            return self.run_command(name, data)
+        except CommandFailed as exc:
             logger.warning("command %r dropped: %s", name, exc)
             return None
-        result: dict[str, Any] | None = handler(**kwargs)
-        return result
+
+    # -- stepped generation -----------------------------------------------------
+    def step_once(self, inputs: Mapping[str, Sequence[np.ndarray]]) -> dict[str, np.ndarray]:
+        """One step of a stepped session: what each output track shows after it.
+
+        ``inputs`` holds the step's frames per input track, oldest first:
+        video (H, W, 3) uint8 RGB, audio (channels, samples) int16 at
+        ``AUDIO_RATE``. The default hands them to ``on_input_frame`` /
+        ``on_input_audio`` in order (the model sees them as if they had
+        streamed in), then calls the ordinary ``step()`` once, so a model
+        written for streaming steps without more code. Returns ``{output
+        track: array}``: pictures (H, W, 3) uint8; audio (samples, channels)
+        int16, as ``step()`` gives it. Override it to step differently.
+        """
+        kinds = {t["name"]: t["kind"] for t in self.session_tracks() if t["direction"] == "sendonly"}
+        for track, frames in inputs.items():
+            for frame in frames:
+                if kinds.get(track) == "audio":
+                    self.on_input_audio(track, np.ascontiguousarray(frame.T), AUDIO_RATE)
+                else:
+                    self.on_input_frame(frame)
+        output = self.step()
+        if isinstance(output, dict):
+            return output
+        first = next((t["name"] for t in self.session_tracks()
+                      if t["direction"] == "recvonly" and t["kind"] == "video"), OUTPUT_TRACK)
+        return {first: output}
 
     # -- capabilities ---------------------------------------------------------
     def tracks(self) -> dict[str, dict[str, Any]]:

@@ -86,8 +86,10 @@ class G3TransportServer:
         loopback_only: bool = True,
         ice_servers: Sequence[Mapping[str, Any]] = (),
         negotiation_timeout: float = 30.0,
+        json_only: bool = False,
     ) -> None:
         self.core = core
+        self.json_only = json_only
         self.negotiation_timeout = negotiation_timeout
         self.ice_servers = [dict(s) for s in ice_servers]
         self._schema = schema
@@ -147,7 +149,7 @@ class G3TransportServer:
     async def _answer(self, slot: _TransportSlot, seq: int, sdp: str, mapping: list[Mapping[str, Any]]) -> None:
         conn = G3Connection(
             self.core, slot.cid, schema=self._schema, on_live=self._live, on_gone=self._gone,
-            ping_timeout=self.ping_timeout, loopback_only=self.loopback_only,
+            ping_timeout=self.ping_timeout, loopback_only=self.loopback_only, json_only=self.json_only,
         )
         slot.conn = conn
         try:

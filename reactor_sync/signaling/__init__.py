@@ -45,7 +45,9 @@ class SessionPlan:
     layout (one data channel, one send-and-receive video m-line).
     ``session_id`` may be None until :meth:`Signaling.negotiate` creates the
     session (legacy cloud only). ``connection_id`` is the current
-    generation's per-connection id, reused by a reconnect.
+    generation's per-connection id, reused by a reconnect. ``adopted``: the
+    session was started by someone else (``connect(session_id=...)``), so
+    ending our connection never ends it.
     """
 
     generation: Generation
@@ -54,6 +56,7 @@ class SessionPlan:
     session_id: str | None = None
     connection_id: int | None = None
     descriptor: dict[str, Any] = field(default_factory=dict)
+    adopted: bool = False
 
 
 class Signaling(Protocol):

@@ -10,6 +10,10 @@ Secrets: the key only ever goes into its header and the JWT only into
 and error texts are built from method, path and status only. A JWT that
 expires between calls (a long queue, a late reconnect) is refreshed once
 with the key before giving up with AuthenticationError.
+
+A token the caller minted (``Reactor(jwt=...)``) is used as it is: never
+replaced, never refreshed; a refusal says so. With a key, ``scope`` (a
+:func:`reactor_sync.tokens.token_scope` body) narrows every token fetched.
 """
 
 from __future__ import annotations
@@ -46,24 +50,30 @@ def warn_if_plain_http(base_url: str) -> None:
 class TokenAuth:
     """Holds the key and the current JWT for one coordinator URL."""
 
-    def __init__(self, http: HttpClient, api_key: str | Secret, *, legacy: bool) -> None:
+    def __init__(self, http: HttpClient, api_key: str | Secret, *, legacy: bool,
+                 jwt: str | Secret | None = None) -> None:
         self._http = http
         self.legacy = legacy
         # Both only ever as Secrets: unwrapped by HttpClient where the header is built.
         self.__api_key = Secret(api_key)
-        self.__jwt: Secret | None = None
+        self.__jwt: Secret | None = Secret(jwt) if jwt else None
+        self.fixed = bool(jwt)  # the caller's own token: used as is, never replaced
+        # The POST /tokens body for the next fetch (None: an unscoped token).
+        self.scope: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
-        return f"<TokenAuth {self._http.base_url} legacy={self.legacy}>"
+        return f"<TokenAuth {self._http.base_url} legacy={self.legacy} fixed={self.fixed}>"
 
     def fetch(self, deadline: Deadline) -> None:
-        """Exchange the key for a fresh JWT (kept for the following calls)."""
+        """Exchange the key for a fresh JWT (kept for the following calls); nothing with a fixed token."""
+        if self.fixed:
+            return
         if self.legacy:
             response = self._http.request("GET", "/tokens", deadline, headers={"X-API-Key": self.__api_key})
             what = "GET /tokens"
         else:
             response = self._http.request(
-                "POST", "/tokens", deadline, ok=(200, 201),
+                "POST", "/tokens", deadline, ok=(200, 201), json_body=self.scope,
                 headers={"Reactor-API-Key": self.__api_key, **API_VERSION_HEADERS},
             )
             what = "POST /tokens"
@@ -77,7 +87,7 @@ class TokenAuth:
         """
         try:
             response = self._http.request(
-                "POST", "/tokens", deadline, ok=(200, 201),
+                "POST", "/tokens", deadline, ok=(200, 201), json_body=self.scope,
                 headers={"Reactor-API-Key": self.__api_key, **API_VERSION_HEADERS},
             )
         except CoordinatorError as exc:
@@ -111,6 +121,11 @@ class TokenAuth:
         try:
             return self._send(method, path, deadline, ok, json_body, headers, max_body_bytes)
         except AuthenticationError as exc:
+            if self.fixed:
+                raise AuthenticationError(
+                    f"{method} {path}: the token given as jwt= was refused ({exc.status_code}: expired, or not "
+                    "valid for this model or session); mint a new one", status_code=exc.status_code,
+                ) from None
             if fresh or exc.status_code != 401:
                 raise
             logger.info("%s %s: token refused, fetching a new one", method, path)

@@ -11,7 +11,10 @@ probing is kept for the connect that follows, so detection costs nothing
 there.
 
 The answer is remembered by the :class:`DetectingSignaling` of one Reactor;
-``Reactor(protocol="g1"|"g3")`` skips the probe.
+``Reactor(protocol="g1"|"g3")`` skips the probe. With a caller's token
+(``Reactor(jwt=...)``) there is no key to probe with: the token comes from the
+current coordinator's ``POST /tokens``, so the current protocol is assumed
+unless ``protocol="g1"`` says otherwise.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from typing import Any
 import requests
 
 from .._deadline import Deadline
-from ..errors import Component, NotConnectedError, ReactorError
+from ..errors import Component, NotConnectedError, ProtocolError, ReactorError
 from ..secret import Secret
+from ..tokens import token_scope
 from . import Generation, ProtocolChoice, SessionPlan, Signaling
 from .cloud_auth import TokenAuth, warn_if_plain_http
 from .g1_cloud import CloudSignaling
@@ -67,8 +71,12 @@ class DetectingSignaling:
         protocol: ProtocolChoice,
         loopback: bool,
         use: Signaling | None = None,
+        start_options: dict[str, Any] | None = None,
+        jwt: str | Secret | None = None,
+        max_session_duration_seconds: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._start_options = dict(start_options or {})
         self._local = local
         self._model_name = model_name
         self._protocol = protocol
@@ -78,7 +86,9 @@ class DetectingSignaling:
         self._auth: TokenAuth | None = None
         if not local:
             warn_if_plain_http(self.base_url)
-            self._auth = TokenAuth(self._http, api_key if api_key is not None else "", legacy=protocol == "g1")
+            self._auth = TokenAuth(self._http, api_key if api_key is not None else "", legacy=protocol == "g1",
+                                   jwt=jwt)
+        self._max_session_s = max_session_duration_seconds
         self._impl: Signaling | None = None
         # True while a start_session request is out and its answer unread.
         self.start_unanswered = False
@@ -86,6 +96,8 @@ class DetectingSignaling:
             self._impl = use
         elif protocol != "auto":
             self._impl = self._build(protocol)
+        elif self._auth is not None and self._auth.fixed:
+            self._impl = self._build("g3")  # a caller's token: nothing to probe with (see the module docstring)
 
     def __repr__(self) -> str:
         return f"<DetectingSignaling {self.base_url} protocol={self._protocol} generation={self.generation}>"
@@ -98,12 +110,24 @@ class DetectingSignaling:
     def _build(self, generation: Generation) -> Signaling:
         if self._local:
             if generation == "g3":
-                return G3LocalSignaling(self.base_url, self._http, loopback=self._loopback)
+                return G3LocalSignaling(self.base_url, self._http, loopback=self._loopback,
+                                        start_options=self._start_options)
+            if self._start_options:
+                raise ProtocolError(
+                    f"the runtime at {self.base_url} speaks the legacy protocol (runtime 1.x), which has no "
+                    f"{self._start_options.get('generation', 'such')} sessions; they need runtime 3.x",
+                    component="gpu",
+                )
             return LocalSignaling(self.base_url, self._http)
         assert self._auth is not None
         self._auth.legacy = generation == "g1"
         if generation == "g3":
-            return G3CloudSignaling(self._http, self._model_name, self._auth)
+            return G3CloudSignaling(self._http, self._model_name, self._auth, start_options=self._start_options)
+        if self._start_options:
+            raise ProtocolError(
+                f"the coordinator at {self.base_url} speaks the legacy protocol, which has no "
+                f"{self._start_options.get('generation', 'such')} sessions", component="coordinator",
+            )
         return CloudSignaling(self._http, self._model_name, self._auth)
 
     def _resolved(self, deadline: Deadline) -> Signaling:
@@ -123,9 +147,46 @@ class DetectingSignaling:
         self._impl = impl
         return impl
 
+    def _scope(self, session_id: str | None) -> None:
+        """What the next token minted from the key may do: this model (new session) or this session."""
+        if self._auth is None or self._auth.fixed:
+            return
+        if session_id is not None:
+            self._auth.scope = token_scope(sessions=[session_id])
+        else:
+            self._auth.scope = token_scope(models=[self._model_name],
+                                           max_session_duration_seconds=self._max_session_s)
+
     # -- Signaling --------------------------------------------------------
-    def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
+    def adopt_session(self, session_id: str, connection_id: int | None, deadline: Deadline) -> SessionPlan:
+        """Join the running session ``session_id`` instead of starting one (current protocol only).
+
+        ``connection_id``: offer on a connection someone already registered
+        for us (a backend's ``POST .../connections``) instead of a new one.
+        """
+        self._scope(session_id)
         impl = self._resolved(deadline)
+        adopt = getattr(impl, "adopt_session", None)
+        if adopt is None:
+            raise ProtocolError(
+                f"{self.base_url} speaks the legacy protocol (runtime 1.x), which has no way to join a "
+                "running session; connect(session_id=...) needs the current protocol (runtime 2.x or later)",
+                component="client", code="ADOPT_UNSUPPORTED", recoverable=False,
+            )
+        plan: SessionPlan = adopt(session_id, deadline)
+        plan.connection_id = connection_id
+        return plan
+
+    def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
+        self._scope(None)
+        impl = self._resolved(deadline)
+        if self._max_session_s is not None and self._auth is not None and impl.generation == "g1":
+            # The legacy coordinator's GET /tokens takes no scope: the limit would be lost in silence.
+            raise ProtocolError(
+                f"{self.base_url} is a legacy coordinator, whose tokens carry no constraints: "
+                "max_session_duration_seconds cannot be applied there; leave it out to connect",
+                component="client", code="SCOPE_UNSUPPORTED", recoverable=False,
+            )
         self.start_unanswered = True  # until the answer is read: the server may create it anyway
         try:
             plan = impl.start_session(deadline, on_waiting)
@@ -187,8 +248,8 @@ class DetectingSignaling:
 
     def close_session(self, plan: SessionPlan, timeout: float) -> None:
         impl = self._impl
-        if impl is None:
-            return  # never got as far as a session
+        if impl is None or plan.adopted:
+            return  # never got as far as a session, or it is not ours to end
         impl.close_session(plan, timeout)
 
     def close(self) -> None:

@@ -7,6 +7,8 @@ model machine accepted, which shows as ``selected_transport`` and
 :mod:`.g3_transport` under the coordinator's URL, with the Bearer token. A
 reconnect fetches a fresh token and ICE servers and puts a new offer on the
 same connection id; disconnect is ``DELETE /sessions/{id}`` (404: already gone).
+Adopting (``connect(session_id=...)``) skips ``POST /sessions``: the session
+is polled like a new one and gets a connection of its own; it is never deleted.
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ class G3CloudSignaling:
 
     generation: Generation = "g3"
 
-    def __init__(self, http: HttpClient, model_name: str, auth: TokenAuth) -> None:
+    def __init__(
+        self, http: HttpClient, model_name: str, auth: TokenAuth, *, start_options: dict[str, Any] | None = None
+    ) -> None:
         self.base_url = http.base_url
+        # The session's kind, as POST /sessions takes it: {"generation": "stepped", "steps": N}
+        # under "extra_configs" (what reactor-sdk 1.13 sends in cloud mode).
+        self.start_options = dict(start_options or {})
         self.model_name = model_name
         self._http = http
         self._auth = auth
@@ -83,6 +90,8 @@ class G3CloudSignaling:
             "client_info": {"sdk_version": _version, "sdk_type": "python"},
             "supported_transports": [{"protocol": "webrtc", "version": "1.0"}],
         }
+        if self.start_options:
+            body["extra_configs"] = self.start_options
         response = self._call("POST", "/sessions", deadline, ok=(200, 201), json_body=body)
         answer = self._http.json_of(response, "POST /sessions", "session_id")
         session_id = answer["session_id"]
@@ -90,6 +99,11 @@ class G3CloudSignaling:
             raise ProtocolError("POST /sessions answered an empty session_id")
         logger.debug("session created; state %s", answer.get("state"))
         return SessionPlan("g3", [], session_id=session_id, descriptor=answer)
+
+    def adopt_session(self, session_id: str, deadline: Deadline) -> SessionPlan:
+        """An existing session (created by someone else, or by us earlier): nothing is created."""
+        self._fresh_token(deadline)
+        return SessionPlan("g3", [], session_id=session_id, adopted=True)
 
     def prepare(
         self, plan: SessionPlan, deadline: Deadline, on_waiting: Callable[[], None], *, reconnect: bool
@@ -113,6 +127,13 @@ class G3CloudSignaling:
             response = self._call("GET", path, deadline)
             body = self._http.json_of(response, "GET /sessions/{id}", "session_id")
             if body.get("selected_transport") and body.get("capabilities"):
+                wanted = self.start_options.get("generation", "streamed")
+                started = body.get("generation", "streamed")
+                if started != wanted:
+                    raise ProtocolError(
+                        f"asked the coordinator for a {wanted} session, but it made a {started} one",
+                        component="coordinator", code="GENERATION_MISMATCH",
+                    )
                 return body
             state = str(body.get("state", "")).upper()
             if state in ENDED_STATES:

@@ -6,6 +6,9 @@ out as WAITING within the caller's timeout; 409 while another session runs),
 then the transport routes of :mod:`.g3_transport`. A reconnect puts a fresh
 offer on the same connection id; ``POST /stop_session`` ends the session
 (409 while idle means it is already stopped).
+
+Adopting (``connect(session_id=...)``): ``GET /session`` instead of the
+start, which must show a running session with that id; the rest is the same.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 # While the model loads, the runtime says when to ask again; without a
 # Retry-After we ask every second.
 LOADING_RETRY_S = 1.0
+# A session in these states can take another connection (3.x; 2.x says "running").
+RUNNING_STATES = frozenset({"waiting", "streaming", "orphaned", "running"})
 
 
 class G3LocalSignaling:
@@ -36,8 +41,13 @@ class G3LocalSignaling:
 
     generation: Generation = "g3"
 
-    def __init__(self, base_url: str, http: HttpClient | None = None, *, loopback: bool = True) -> None:
+    def __init__(
+        self, base_url: str, http: HttpClient | None = None, *, loopback: bool = True,
+        start_options: dict[str, Any] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        # What POST /start_session carries besides nothing: {"generation": "stepped", "steps": N}.
+        self.start_options = dict(start_options or {})
         self._http = http or HttpClient(self.base_url, component="gpu", max_retries=0)
         self._transport = G3Transport(
             self._http, self._call, offer_ice_servers=loopback,
@@ -64,7 +74,8 @@ class G3LocalSignaling:
     def start_session(self, deadline: Deadline, on_waiting: Callable[[], None]) -> SessionPlan:
         while True:
             try:
-                response = self._call("POST", "/start_session", deadline, ok=(200, 201, 202), json_body={})
+                response = self._call("POST", "/start_session", deadline, ok=(200, 201, 202),
+                                      json_body=self.start_options)
                 break
             except ServiceUnavailableError as exc:
                 if exc.status_code != 503:
@@ -103,7 +114,34 @@ class G3LocalSignaling:
             self._stop_refused(str(session_id))
             exc.status_code = response.status_code  # answered: no late session to watch for
             raise
+        wanted = self.start_options.get("generation", "streamed")
+        started = body.get("generation", "streamed")
+        if started != wanted:
+            self._call("POST", "/stop_session", deadline, ok=(200, 202, 204, 400, 409), json_body={})
+            raise ProtocolError(
+                f"asked the runtime at {self.base_url} for a {wanted} session, but it started a {started} one "
+                "(a runtime before stepped generation ignores the request); the session was stopped",
+                component="gpu", code="GENERATION_MISMATCH",
+            )
         return SessionPlan("g3", [], tracks=tracks, session_id=str(session_id), descriptor=body)
+
+    def adopt_session(self, session_id: str, deadline: Deadline) -> SessionPlan:
+        """The running session ``session_id`` (started by another client), without starting anything."""
+        response = self._call("GET", "/session", deadline)
+        body = self._http.json_of(response, "GET /session", "session_id")
+        state = str(body.get("state", ""))
+        if state not in RUNNING_STATES:
+            raise CoordinatorError(
+                f"the runtime at {self.base_url} runs no session to adopt (its state is {state!r}); "
+                "start one with connect() first", component="gpu", code="SESSION_NOT_FOUND", recoverable=False,
+            )
+        if str(body["session_id"]) != session_id:
+            raise CoordinatorError(
+                f"the runtime at {self.base_url} runs session {body['session_id']!r}, not {session_id!r}",
+                component="gpu", code="SESSION_NOT_FOUND", recoverable=False,
+            )
+        tracks = check_descriptor(body, "GET /session", "gpu")
+        return SessionPlan("g3", [], tracks=tracks, session_id=session_id, descriptor=body, adopted=True)
 
     def _stop_refused(self, session_id: str) -> None:
         try:

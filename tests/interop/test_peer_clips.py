@@ -132,3 +132,19 @@ def test_request_clip_gets_the_runtimes_recording_as_mp4(recording_peer: Recordi
         pcm = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
     assert near(first, MAIN, 25)  # the model's first video output
     assert abs(pitch_of(pcm, 48000) - 440) < 5  # and its tone
+
+
+def test_request_recording_gets_the_whole_session_with_progress(recording_peer: RecordingPeer, tmp_path: str) -> None:
+    progress: list[tuple[int, int]] = []
+    with Reactor("duo-peer", local=True, local_url=recording_peer.url) as r:
+        wait_until(lambda: r.stats()["frames_received"] > 120, 20, "four seconds of session")
+        path = r.request_recording(os.path.join(str(tmp_path), "rec.mp4"), timeout=60, ready_timeout=30,
+                                   on_progress=lambda done, total: progress.append((done, total)))
+    total = progress[0][1]
+    assert total >= 3 and progress == [(i, total) for i in range(total + 1)]  # init + one per 2 s segment
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        seconds = float(video.duration * video.time_base)
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert seconds >= 3.9, seconds  # from the start of the session, not the last seconds
+    assert near(first, MAIN, 25)

@@ -10,6 +10,7 @@ built-in runtime's copy of this model (tests/test_tracks_audio.py).
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ from _support.tracks_support import (
     check_record_five_seconds,
     check_tone_follows_pitch,
     check_uploaded_image_becomes_an_argument,
+    halves,
+    png,
+    shows_halves,
 )
 
 from reactor_sync import Reactor
@@ -102,3 +106,11 @@ def test_live_stats_say_what_the_connection_does(duo: Reactor) -> None:
 
 def test_an_uploaded_image_becomes_a_command_argument(duo: Reactor, tmp_path: str) -> None:
     check_uploaded_image_becomes_an_argument(duo, str(tmp_path))
+
+
+def test_an_image_uploaded_from_memory_becomes_a_command_argument(duo: Reactor) -> None:
+    ref = duo.upload_file(io.BytesIO(png(halves())), name="from-memory.png")
+    assert ref["name"] == "from-memory.png" and ref["mime_type"] == "image/png"
+    duo.send_command("set_image", {"image": ref})
+    wait_until(lambda: shows_halves(duo.get_frame(timeout=5, track="second_video", latest=True)), 10,
+               "the picture uploaded from memory on the second track")

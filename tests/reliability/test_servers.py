@@ -47,7 +47,7 @@ def test_the_runtime_keeps_a_bounded_command_history(any_runtime: LocalRuntime, 
         r = Reactor("livecore", local=True, local_url=runtime.url)
         r.connect(timeout=20)
         for i in range(1200):
-            r.send_command("probe", {"session": session, "i": i}, validate=False, timeout=30)
+            r.send_command("probe", {"session": session, "i": i}, validate=False, timeout=30, wait=False)
         r.disconnect(timeout=30)
         wait_until(lambda: runtime.state.lower() in ("ready", "available"), timeout=10, what="the session ended")
     received = runtime.commands_received

@@ -43,7 +43,7 @@ def test_8_threads_send_and_get_frames_for_10_s(reactor: Reactor, runtime: Local
             i = 0
             while time.monotonic() < end:
                 for _ in range(3):
-                    reactor.send_command("probe", {"t": t, "i": i}, validate=False)
+                    reactor.send_command("probe", {"t": t, "i": i}, validate=False, wait=False)
                     i += 1
                 frame = reactor.get_frame(timeout=5, latest=(i % 2 == 0))
                 assert frame.shape == (192, 256, 3) and frame.dtype.name == "uint8"

@@ -56,6 +56,7 @@ class G3Client:
         self.frame_count = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._connected = asyncio.Event()
+        self.answer_sdp = ""
 
     async def _http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return await asyncio.to_thread(http, method, self.transport_url + path, headers=self.headers, **kwargs)
@@ -95,15 +96,20 @@ class G3Client:
             for tr, t in zip(self.transceivers, self.tracks, strict=False)
         ]
         r = await self._http(method, f"/connections/{self.cid}/sdp_params",
-                             json={"sdp_offer": pc.localDescription.sdp, "track_mapping": mapping})
+                             json={"sdp_offer": self.offer_sdp(pc.localDescription.sdp), "track_mapping": mapping})
         assert r.status_code == 202, r.text
         answer = await self.poll_answer(timeout)
+        self.answer_sdp = answer
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         await asyncio.wait_for(self._connected.wait(), timeout)
         if wait_open:
             await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in opened)), timeout)
             if self.ping_interval and "data" in self.channels:
                 self._tasks.append(asyncio.create_task(self._pinger()))
+
+    def offer_sdp(self, sdp: str) -> str:
+        """The offer as posted (a subclass may add session-level attributes)."""
+        return sdp
 
     async def poll_answer(self, timeout: float = 10.0) -> str:
         end = time.monotonic() + timeout
