@@ -47,6 +47,7 @@ import os
 import queue
 import re
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -55,6 +56,7 @@ from typing import Any, TextIO
 
 from ._progress import Progress
 from .errors import InvalidArgumentError, ReactorError
+from .secret import Secret
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +145,7 @@ def _recoverable(exc: BaseException) -> bool:
 def _session_target(task: RenderTask) -> Iterator[dict[str, Any]]:
     """Reactor keyword arguments for the task, starting a built-in runtime if it needs one."""
     if task.api_key_env:
-        key = os.environ.get(task.api_key_env)
+        key = Secret(os.environ.get(task.api_key_env) or "")  # never a plain str in this frame
         if not key:
             raise InvalidArgumentError(f"environment variable {task.api_key_env} (the API key) is not set "
                                        f"on host {socket.gethostname()}")
@@ -159,31 +161,48 @@ def _session_target(task: RenderTask) -> Iterator[dict[str, Any]]:
 
 
 def _attempt(task: RenderTask) -> int:
-    """One session: connect, prompt, record ``seconds`` of video into ``task.path``."""
+    """One session: connect, prompt, record ``seconds`` of video into ``task.path``.
+
+    The MP4 is written under a fresh temporary name beside ``task.path`` and
+    renamed onto it only when complete, so a failed attempt never touches a
+    file already there (one from an earlier run, say) and removes only what
+    it created itself.
+    """
     from .client import Reactor
 
-    with _session_target(task) as target:
-        reactor = Reactor(task.model_name, **target)
-        try:
-            reactor.connect(timeout=task.connect_timeout)
-            return _record(task, reactor)
-        finally:
-            reactor.disconnect()
+    folder, name = os.path.split(task.path)
+    fd, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".part.mp4", dir=folder or ".")
+    os.close(fd)
+    try:
+        with _session_target(task) as target:
+            reactor = Reactor(task.model_name, **target)
+            try:
+                reactor.connect(timeout=task.connect_timeout)
+                frames = _record(task, reactor, partial)
+            finally:
+                reactor.disconnect()
+        if frames > 0:
+            os.replace(partial, task.path)
+        return frames
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)  # ours alone; gone already when it was renamed
 
 
-def _record(task: RenderTask, reactor: Any) -> int:
-    """Prompt the model and write ``task.seconds`` of its video; returns the frames written."""
+def _record(task: RenderTask, reactor: Any, path: str) -> int:
+    """Prompt the model and write ``task.seconds`` of its video to ``path``; returns the frames written."""
     reactor.send_command("schedule_prompt", {"new_prompt": task.prompt, "timestamp": 0})
     reactor.send_command("start", {})
     reactor.get_frame(timeout=task.frame_timeout)  # the picture flows: a silent model fails here, typed
-    result = reactor.record(task.path, seconds=task.seconds, timeout=task.seconds + task.frame_timeout + 10)
+    result = reactor.record(path, seconds=task.seconds, timeout=task.seconds + task.frame_timeout + 10)
     return max(result.frames.values(), default=0)
 
 
 def render_one(task: RenderTask) -> RenderResult:
     """Render one prompt to ``task.path``, retrying recoverable errors; never raises for them.
 
-    On failure no file is left at ``task.path``. This is the function a thread pool or Dask runs. It creates (and always
+    On failure nothing is written to ``task.path`` (a file already there is
+    kept) and no temporary file is left. This is the function a thread pool or Dask runs. It creates (and always
     closes) its own Reactor in the calling process.
     """
     start = time.monotonic()
@@ -206,8 +225,8 @@ def render_one(task: RenderTask) -> RenderResult:
             error = "no frames received"
             break
         return RenderResult(task.prompt, task.path, frames, attempts, time.monotonic() - start)
-    with contextlib.suppress(OSError):
-        os.remove(task.path)  # a failed prompt leaves no half-written MP4 behind
+    # Each attempt removed its own temporary file: nothing half-written is left,
+    # and a file already at task.path (an earlier run's) is left alone.
     return RenderResult(task.prompt, task.path, 0, attempts, time.monotonic() - start, error)
 
 

@@ -57,6 +57,9 @@ class UsageError(Exception):
     """A bad argument found after parsing (exit code 2, like argparse's own)."""
 
 
+DEMO_OUTPUT_PREFIX = "reactor-sync-demo-"
+
+
 def _check_output_path(path: str) -> str:
     """Fail before recording if ``path`` cannot be written; the message names it."""
     path = os.path.abspath(os.path.expanduser(path))
@@ -103,11 +106,49 @@ def _positive_float(text: str) -> float:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    chosen = _check_output_path(args.output) if args.output else None  # the user's own choice of path
+    _check_input(args.input)
+    out = chosen or _new_output_file()
+    try:
+        written = _run_demo(args, out)
+    except BaseException:
+        if not args.output:
+            _remove_quietly(out)  # the file we created, nothing else
+        raise
+    if written == 0:
+        if not args.output:
+            _remove_quietly(out)
+        print("no frames received", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
+def _new_output_file() -> str:
+    """A new, empty MP4 of our own in the temp folder, for a demo run without ``--output``.
+
+    Why not a fixed name: the temp folder is shared, and a fixed path is one
+    another user can plant a symlink at, whose target the recording would
+    then overwrite. mkstemp creates a fresh name with O_CREAT|O_EXCL (which
+    never follows a symlink) and mode 0600.
+    """
+    fd, path = tempfile.mkstemp(prefix=DEMO_OUTPUT_PREFIX, suffix=".mp4")
+    os.close(fd)
+    return path
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _run_demo(args: argparse.Namespace, out: str) -> int:
+    """The demo session, recorded to ``out``; returns the frames written."""
     from .client import Reactor
     from .runtime import LocalRuntime
 
-    out = _check_output_path(args.output or os.path.join(tempfile.gettempdir(), "reactor-sync-demo.mp4"))
-    _check_input(args.input)
     model = "invert" if args.input else "livecore"
     with LocalRuntime(model=model, port=0, fps=args.fps, width=args.width, height=args.height) as rt:
         print(f"built-in runtime ({model}) listening on {rt.url}", file=sys.stderr)
@@ -124,11 +165,7 @@ def _demo(args: argparse.Namespace) -> int:
             written = _record(reactor, out, args.seconds)
             if player is not None:
                 player.close()
-    if written == 0:
-        print("no frames received", file=sys.stderr)
-        return 1
-    print(out)
-    return 0
+    return written
 
 
 def _generated_clip(width: int, height: int, frames: int = 60) -> list[Any]:
@@ -172,7 +209,7 @@ def _record(reactor: object, path: str, seconds: float) -> int:
 
 
 def _add_demo_parser(sub: Any) -> None:
-    default_out = os.path.join(tempfile.gettempdir(), "reactor-sync-demo.mp4")
+    default_out = os.path.join(tempfile.gettempdir(), DEMO_OUTPUT_PREFIX + "XXXXXXXX.mp4")
     demo = sub.add_parser(
         "demo",
         help="run the guide's example on the built-in runtime and write an MP4",
@@ -188,7 +225,7 @@ def _add_demo_parser(sub: Any) -> None:
     demo.add_argument("--seconds", type=_positive_float, default=4.0,
                       help="how long to record, in seconds (default: %(default)s)")
     demo.add_argument("--output", "-o", metavar="PATH",
-                      help=f"MP4 file to write; its folder must exist (default: {default_out})")
+                      help=f"MP4 file to write; its folder must exist (default: a new file {default_out})")
     demo.add_argument(
         "--input",
         metavar="FILE|generated",

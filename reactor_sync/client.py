@@ -74,6 +74,7 @@ from .frames import Frame, RGBFrame
 from .live_stats import Stats
 from .messages import Scope, encode_command
 from .reconnect import ReconnectPolicy, as_policy
+from .secret import Secret
 from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
 from .signaling.detect import DetectingSignaling
 from .status import ReactorState, ReactorStatus
@@ -163,9 +164,9 @@ class Reactor(
     def __init__(
         self,
         model_name: str,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         *,
-        jwt: str | None = None,
+        jwt: str | Secret | None = None,
         max_session_duration_seconds: int | None = None,
         local: bool = False,
         local_url: str = DEFAULT_LOCAL_URL,
@@ -182,10 +183,14 @@ class Reactor(
         steps: int | None = None,
         step_timeout: float = DEFAULT_STEP_TIMEOUT_S,
     ) -> None:
+        # From here on Secrets, also in this frame's locals should a check below raise.
+        api_key = Secret(api_key) if api_key is not None else None
+        if jwt is not None and (not isinstance(jwt, (str, Secret)) or not str(
+                jwt.reveal() if isinstance(jwt, Secret) else jwt).strip()):
+            raise InvalidArgumentError("jwt must be a non-empty string (a token from fetch_jwt() or your backend)")
+        jwt = Secret(jwt) if jwt is not None else None
         if not isinstance(model_name, str) or not model_name.strip():
             raise InvalidArgumentError(f"model_name must be a non-empty string, got {model_name!r}")
-        if jwt is not None and (not isinstance(jwt, str) or not jwt.strip()):
-            raise InvalidArgumentError("jwt must be a non-empty string (a token from fetch_jwt() or your backend)")
         if not local and not api_key and not jwt:
             raise InvalidArgumentError(
                 "api_key (or jwt) is required for the cloud; pass api_key=... or jwt=..., or use local=True "
@@ -226,7 +231,7 @@ class Reactor(
         self.model_name = model_name
         self.local = local
         self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
-        self.__api_key = api_key
+        self.__api_key = api_key  # Secrets both: unwrapped only where the header is built
         self.__jwt = jwt
         self._stall_timeout = stall_timeout
         self._policy = as_policy(auto_reconnect)

@@ -24,7 +24,6 @@ playlist), ``ReactorTimeoutError`` (no reply or not ready by the deadline).
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -34,7 +33,7 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 
@@ -46,6 +45,7 @@ from .errors import (
     ReactorTimeoutError,
 )
 from .signaling.detect import DetectingSignaling
+from .signaling.http import body_into
 
 logger = logging.getLogger(__name__)
 
@@ -168,9 +168,9 @@ def parse_playlist(text: str) -> tuple[str, list[str]]:
     return init, segments
 
 
-def remux_to_mp4(fragmented: bytes, path: str) -> None:
-    """Copy the streams of an fMP4 byte string into a plain MP4 at ``path``, starting at 0."""
-    with av.open(io.BytesIO(fragmented), mode="r", format="mp4") as source, \
+def remux_to_mp4(fragmented: str, path: str) -> None:
+    """Copy the streams of the fMP4 file ``fragmented`` into a plain MP4 at ``path``, starting at 0."""
+    with av.open(fragmented, mode="r", format="mp4") as source, \
             av.open(path, mode="w", format="mp4") as out:
         streams = {}
         for stream in source.streams:
@@ -235,6 +235,38 @@ def check_ready_timeout(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise InvalidArgumentError(f"ready_timeout must be a number of seconds >= 0 or None, got {value!r}")
     return float(value)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("could not remove the temporary clip file %s: %s", path, exc)
+
+
+def _download(
+    signaling: DetectingSignaling, refs: list[str], deadline: Deadline, into: BinaryIO,
+    on_progress: Callable[[int, int], object] | None = None,
+) -> int:
+    """Append each piece to the open file ``into`` as it comes; the bytes written.
+
+    WHY to disk: a clip may be up to MAX_CLIP_BYTES; held as a list of pieces
+    and then joined it cost twice that in memory. Each piece goes from the
+    socket to the file in 64 KiB chunks (at most MAX_SEGMENT_BYTES each).
+    """
+    total = 0
+    base = signaling.base_url
+    for done, ref in enumerate(refs, start=1):
+        with body_into(into):  # straight from the socket to the file, 64 KiB at a time
+            _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
+        total = into.tell()
+        if total > MAX_CLIP_BYTES:
+            raise ClipError(f"the clip is larger than {MAX_CLIP_BYTES} bytes")
+        if on_progress is not None:
+            on_progress(done, len(refs))
+    return total
 
 
 def request_clip(
@@ -319,24 +351,31 @@ def download(
     refs = [init, *segments]
     if on_progress is not None:
         on_progress(0, len(refs))
-    pieces: list[bytes] = []
-    total = 0
-    for done, ref in enumerate(refs, start=1):
-        _, body, _ = _get(signaling, _same_server_path(base, ref), deadline, MAX_SEGMENT_BYTES)
-        total += len(body)
-        if total > MAX_CLIP_BYTES:
-            raise ClipError(f"the clip is larger than {MAX_CLIP_BYTES} bytes")
-        pieces.append(body)
-        if on_progress is not None:
-            on_progress(done, len(refs))
-    if target is None:
-        fd, target = tempfile.mkstemp(prefix="reactor-clip-", suffix=".mp4")
-        os.close(fd)
+    # The pieces go to a temporary file, the MP4 to a temporary name beside the
+    # target, renamed onto it when whole: a failure on any path leaves neither
+    # temporary file, nor a half-written MP4 at the target.
+    folder = os.path.dirname(os.path.abspath(target)) if target is not None else None
+    fd, fragments = tempfile.mkstemp(prefix="reactor-clip-", suffix=".fmp4")
+    finished = False
+    mp4 = ""
     try:
-        remux_to_mp4(b"".join(pieces), target)
-    except ClipError:
-        raise
-    except Exception as exc:
-        raise ClipError(f"the clip's pieces could not be remuxed: {exc}") from None
-    logger.info("%s (%d segments, %d bytes) written to %s", what, len(segments), total, target)
-    return target
+        with os.fdopen(fd, "wb") as pieces:
+            total = _download(signaling, refs, deadline, pieces, on_progress)
+        mp4_fd, mp4 = tempfile.mkstemp(prefix="reactor-clip-", suffix=".mp4", dir=folder)
+        os.close(mp4_fd)
+        try:
+            remux_to_mp4(fragments, mp4)
+        except ClipError:
+            raise
+        except Exception as exc:
+            raise ClipError(f"the clip's pieces could not be remuxed: {exc}") from None
+        if target is not None:
+            os.replace(mp4, target)
+            mp4 = target
+        finished = True
+    finally:
+        _remove(fragments)
+        if mp4 and not finished:
+            _remove(mp4)
+    logger.info("%s (%d segments, %d bytes) written to %s", what, len(segments), total, mp4)
+    return mp4

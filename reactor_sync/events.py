@@ -40,6 +40,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -124,6 +125,22 @@ class _Adapter:
             value, name = payload
             return self.fn(value, name) if self.with_track else self.fn(value)
         return self.fn(payload) if self.with_arg else self.fn()
+
+
+def _held_weakly(sender: Any) -> Callable[[], Any]:
+    """A callable giving ``sender`` back while it lives, else None.
+
+    WHY: a queued or running delivery job must not keep its Reactor alive.
+    (Its event is still delivered if the Reactor went meanwhile; see _deliver.)
+    Frames flow all the time, so a delivery thread always has a job in hand;
+    had the job held the Reactor, a Reactor dropped with a frame handler
+    registered would never be collected, its finalizer would never run and its
+    session would stream on (a new Reactor got SessionConflictError).
+    """
+    try:
+        return weakref.ref(sender)
+    except TypeError:  # not weak-referenceable (None, a str in a test): nothing to keep alive
+        return lambda: sender
 
 
 class _EventQueue:
@@ -245,6 +262,7 @@ class _DeliveryThread:
             try:
                 job()
             finally:
+                del job  # the thread waits for the next job holding nothing of this one
                 with self._idle:
                     self._pending = max(0, self._pending - 1)
                     self._idle.notify_all()
@@ -325,8 +343,9 @@ class Dispatcher:
         if not signal.receivers:
             return
         droppable = event in MESSAGE_EVENTS
+        ref = _held_weakly(sender)
         evicted = self._control.post(
-            lambda: self._deliver(self._control, sender, event, signal, payload),
+            lambda: self._deliver(self._control, ref, event, signal, payload),
             droppable=droppable,
             size=size,
         )
@@ -344,8 +363,9 @@ class Dispatcher:
         signal = self.signals["frame"]
         if not signal.receivers:
             return
+        ref = _held_weakly(sender)
         self._frames.post(
-            lambda: self._deliver(self._frames, sender, "frame", signal, None, get_rgb), droppable=True
+            lambda: self._deliver(self._frames, ref, "frame", signal, None, get_rgb), droppable=True
         )
 
     def emit_track_frame(self, sender: Any, track: str, get_rgb: Callable[[], Any]) -> None:
@@ -359,8 +379,9 @@ class Dispatcher:
                 worker = self._track_frames[track] = _DeliveryThread(
                     f"{self._owner}-frames-{track}", _EventQueue(1)
                 )
+        ref = _held_weakly(sender)
         worker.post(
-            lambda: self._deliver(worker, sender, "track_frame", signal, None, lambda: (get_rgb(), track)),
+            lambda: self._deliver(worker, ref, "track_frame", signal, None, lambda: (get_rgb(), track)),
             droppable=True,
         )
 
@@ -369,7 +390,8 @@ class Dispatcher:
         signal = self.signals["audio"]
         if not signal.receivers:
             return
-        self._audio.post(lambda: self._deliver(self._audio, sender, "audio", signal, chunk), droppable=True)
+        ref = _held_weakly(sender)
+        self._audio.post(lambda: self._deliver(self._audio, ref, "audio", signal, chunk), droppable=True)
 
     def in_delivery_thread(self) -> bool:
         return (self._control.is_current() or self._frames.is_current() or self._audio.is_current()
@@ -392,12 +414,16 @@ class Dispatcher:
     @staticmethod
     def _deliver(
         worker: _DeliveryThread,
-        sender: Any,
+        sender_ref: Callable[[], Any],
         event: str,
         signal: blinker.Signal,
         payload: Any,
         produce: Callable[[], Any] | None = None,
     ) -> None:
+        # A Reactor dropped since the event was queued still has it delivered (nothing
+        # queued is lost, e.g. the last status change of a script's main() that returned):
+        # to every receiver connected for any sender, with None as the sender.
+        sender = sender_ref()
         receivers: Iterable[Callable[..., Any]] = list(signal.receivers_for(sender))
         if produce is not None:
             try:

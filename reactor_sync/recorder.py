@@ -70,8 +70,9 @@ class Recording:
             raise InvalidArgumentError(f"seconds must be a positive number or None, got {seconds!r}")
         self.seconds = seconds
         self.error: RecordingError | None = None
-        self._queue: queue.Queue[tuple[str, Any, float] | None] = queue.Queue(QUEUE_ITEMS)
-        self._stopping = threading.Event()
+        self._queue: queue.Queue[tuple[str, Any, float]] = queue.Queue(QUEUE_ITEMS)
+        self._stopping = threading.Event()  # no more media taken; the queue is drained, then the file finished
+        self._aborting = threading.Event()  # finish at once: what is queued is dropped
         self._done = threading.Event()
         self._dropped = 0
         self._start: float | None = None
@@ -113,8 +114,7 @@ class Recording:
         if self._start is None:
             self._start = item[2]
         if self.seconds is not None and item[2] - self._start > self.seconds:
-            self._stopping.set()
-            self._queue.put_nowait(None) if not self._queue.full() else None
+            self._stopping.set()  # the recorder thread sees the flag, however full the queue is
             return
         try:
             self._queue.put_nowait(item)
@@ -133,19 +133,49 @@ class Recording:
         return counts[0] if counts else 0
 
     def wait(self, timeout: float) -> RecordingResult:
-        """Block until a ``seconds``-bounded recording has finished writing."""
-        if not self._done.wait(timeout):
-            raise ReactorTimeoutError(f"the recording to {self.path!r} did not finish within {timeout:g} s")
-        return self.result()
+        """Block until a ``seconds``-bounded recording has finished writing.
+
+        If it has not within ``timeout``, the recording is stopped there: what
+        still waits to be encoded is dropped, the file is finished (or removed
+        if it cannot be) and ReactorTimeoutError says which. A timed-out wait
+        never leaves a recorder thread writing a file nobody will finish.
+        """
+        if self._done.wait(timeout):
+            return self.result()
+        if self._abort():
+            if self.error is not None:
+                raise self.error.clone()  # the file could not be finished and was removed
+            raise ReactorTimeoutError(
+                f"the recording to {self.path!r} did not finish within {timeout:g} s; it was stopped there "
+                f"and the file finished with {self.frames_written} frames ({self._dropped} dropped)"
+            )
+        self._remove_file()
+        raise ReactorTimeoutError(
+            f"the recording to {self.path!r} did not finish within {timeout:g} s and could not be finished "
+            f"in time either; the file was removed"
+        )
 
     def stop(self, timeout: float = 10.0) -> RecordingResult:
-        """Stop taking media, finish the file (bounded by ``timeout``), return what was written."""
+        """Stop taking media, finish the file (bounded by ``timeout``), return what was written.
+
+        What was queued is still encoded if that fits in ``timeout``; past
+        it, the rest is dropped and the file finished (see :meth:`wait`).
+        """
         self._stopping.set()
-        try:
-            self._queue.put(None, timeout=max(0.01, timeout))
-        except queue.Full:
-            pass
         return self.wait(timeout)
+
+    def _abort(self) -> bool:
+        """Stop now: drop what is queued, finish the file; True if the thread finished within its bound."""
+        self._stopping.set()
+        self._aborting.set()
+        self._thread.join(ABORT_FINISH_S)  # gone, not only done, when the caller hears of the timeout
+        return not self._thread.is_alive()
+
+    def _remove_file(self) -> None:
+        try:
+            os.remove(self.path)
+        except OSError as exc:
+            logger.warning("could not remove the unfinished recording %s: %s", self.path, exc)
 
     def result(self) -> RecordingResult:
         if self.error is not None:
@@ -164,7 +194,7 @@ class Recording:
                 writer = _Writer(self._container, items, self._order)
                 for item in items:
                     self._write(writer, item)
-                while (following := self._queue.get()) is not None:
+                while (following := self._next()) is not None:
                     self._write(writer, following)
                 writer.flush()
         except BaseException as exc:  # noqa: BLE001 - kept for the caller, raised by result()
@@ -176,8 +206,20 @@ class Recording:
             except Exception as exc:  # a file with no stream cannot be finished
                 if self.error is None:
                     self._fail(exc)
+            if self.error is not None:
+                self._remove_file()  # no broken MP4 is left behind; the typed error says why
             self._stopping.set()
             self._done.set()
+
+    def _next(self) -> tuple[str, Any, float] | None:
+        """The next queued item; None once stopping and the queue is empty, or at once when aborting."""
+        while not self._aborting.is_set():
+            try:
+                return self._queue.get(timeout=0.05)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return None
+        return None
 
     def _fail(self, exc: BaseException) -> None:
         """Keep a typed error for result() and tell error handlers at once, not only at stop."""
@@ -194,17 +236,17 @@ class Recording:
         first frame came later could not be added.
         """
         items: list[tuple[str, Any, float]] = []
-        while True:
+        while not self._aborting.is_set():
             try:
                 item = self._queue.get(timeout=0.05)
             except queue.Empty:
-                pass
+                if self._stopping.is_set():
+                    break
             else:
-                if item is None:
-                    return items if items else None
                 items.append(item)
             if items and time.perf_counter() - items[0][2] >= GATHER_S:
                 return items
+        return items if items else None
 
     def _write(self, writer: _Writer, item: tuple[str, Any, float]) -> None:
         kind, payload, when = item
@@ -221,6 +263,8 @@ class Recording:
 
 
 GATHER_S = 0.5
+ABORT_FINISH_S = 5.0
+"""How long a stopped recording may take to flush its encoder and write the MP4 index."""
 
 
 class _Writer:

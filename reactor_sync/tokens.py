@@ -30,6 +30,7 @@ from typing import Any
 from ._args import check_int, check_timeout, check_url
 from ._deadline import Deadline
 from .errors import CoordinatorError, InvalidArgumentError, ProtocolError
+from .secret import Secret
 from .signaling.cloud_auth import API_VERSION_HEADERS, warn_if_plain_http
 from .signaling.http import HttpClient
 
@@ -118,6 +119,8 @@ def fetch_jwt(
     """
     if not isinstance(api_key, str) or not api_key.strip():
         raise InvalidArgumentError("api_key must be a non-empty string")
+    key = Secret(api_key)
+    del api_key  # only the Secret from here on, in this frame's locals too
     url = check_url(coordinator_url, "coordinator_url").rstrip("/")
     seconds = check_timeout(timeout)
     body = token_scope(models=models, sessions=sessions, max_sessions=max_sessions,
@@ -127,7 +130,7 @@ def fetch_jwt(
     try:
         response = http.request(
             "POST", "/tokens", Deadline(seconds, "fetch_jwt()"), ok=(200, 201), json_body=body,
-            headers={"Reactor-API-Key": api_key, **API_VERSION_HEADERS},
+            headers={"Reactor-API-Key": key, **API_VERSION_HEADERS},
         )
         token = http.json_of(response, "POST /tokens", "jwt")["jwt"]
     except CoordinatorError as exc:

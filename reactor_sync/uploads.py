@@ -17,8 +17,11 @@ channel; the flow, the same on a local runtime and the cloud coordinator
    3.10 resolves it to the file before the model sees the command.
 
 Sizes are bounded (``MAX_UPLOAD_BYTES``) and every step shares one deadline.
-The presigned URL can carry a signature, so it is never logged or put in an
-error message (only its host).
+The presigned URL can carry a signature, so it is never logged (not even by
+urllib3 at DEBUG, see ``signaling/log_redaction.py``) or put in an error
+message (only its host). The PUT carries no ambient credentials (no .netrc;
+see ``signaling/ambient.py``); plain http is allowed to loopback and to the
+session's own server only.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ from .errors import (
     ServiceUnavailableError,
     UploadError,
 )
+from .signaling.ambient import environment_settings, session_without_ambient_credentials
 from .signaling.detect import DetectingSignaling
+from .signaling.log_redaction import hidden_from_urllib3_logs
 
 logger = logging.getLogger(__name__)
 
@@ -106,26 +111,46 @@ def _read(file: Any, name: str | None) -> tuple[str, bytes]:
     return os.path.basename(name) if name else os.path.basename(path), data
 
 
-def _put(url: str, data: bytes, mime: str, deadline: Deadline) -> None:
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _put(url: str, data: bytes, mime: str, deadline: Deadline, session_url: str) -> None:
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or "?"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UploadError(f"the server gave an unusable upload URL (scheme {parts.scheme!r})")
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise UploadError(f"refusing to upload over plain http to {host}: the server must give an https URL")
+    # Plain http is fine to loopback, and to the session's own server: the PUT
+    # carries no secret, and the session already talks plain http there.
+    # Anywhere else the upload URL must be https.
+    if parts.scheme == "http" and not is_loopback_host(host) and _origin(url) != _origin(session_url):
+        raise UploadError(f"refusing to upload over plain http to {host}, which is not the session's server "
+                          f"({_origin(session_url)[1]}): the server must give an https URL there")
     budget = deadline.cap(_PUT_CAP_S)
     if budget <= 0:
         raise UploadError("no time left to upload the bytes", code="UPLOAD_TIMEOUT")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    failure: UploadError | None = None
     try:
-        with requests.Session() as plain:  # no token, no Reactor headers: another host may get this
+        # No token, no Reactor headers and no ambient credentials (.netrc): another host may get this.
+        with session_without_ambient_credentials() as plain, hidden_from_urllib3_logs(url, target):
             response = plain.put(url, data=data, headers={"Content-Type": mime}, timeout=(budget, budget),
-                                 allow_redirects=False)
+                                 allow_redirects=False, **environment_settings(url))
             response.close()
     except requests.Timeout:
-        raise UploadError(f"uploading {len(data)} bytes to {host} timed out after {budget:.0f} s",
-                          code="UPLOAD_TIMEOUT") from None
+        failure = UploadError(f"uploading {len(data)} bytes to {host} timed out after {budget:.0f} s",
+                              code="UPLOAD_TIMEOUT")
     except requests.RequestException as exc:
-        raise UploadError(f"uploading to {host} failed: {type(exc).__name__}") from None
+        failure = UploadError(f"uploading to {host} failed: {type(exc).__name__}")
+    if failure is not None:
+        # Raised outside the except block: the requests exception (its request holds the
+        # signed URL) is neither our error's cause nor its context.
+        raise failure
     if not 200 <= response.status_code < 300:
         raise UploadError(f"PUT of the file to {host} answered {response.status_code}",
                           status_code=response.status_code)
@@ -164,7 +189,7 @@ def upload_file(
         raise UploadError(f"{what} answered without a presigned_id and presigned_url")
     upload_id: str = slot["presigned_id"]
     url = urllib.parse.urljoin(signaling.base_url + "/", slot["presigned_url"])
-    _put(url, data, mime, deadline)
+    _put(url, data, mime, deadline, signaling.base_url)
     reference: dict[str, Any] = {"upload_id": upload_id, "name": base, "mime_type": mime, "size": len(data)}
     send_runtime("fileUploaded", dict(reference))
     logger.info("uploaded %s (%d bytes, %s) as %s", base, len(data), mime, upload_id)

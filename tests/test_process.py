@@ -12,14 +12,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _support.procs import CTRL_C_RAISES
 from _support.support import PYTHON, wait_until
 
 from reactor_sync.runtime import LocalRuntime
 
 
 def _spawn(code: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    # Some of these scripts are sent Ctrl-C: their SIGINT handling must not
+    # depend on whether the suite itself was started as a background job.
     return subprocess.Popen(
-        [PYTHON, "-c", textwrap.dedent(code)],
+        [PYTHON, "-c", CTRL_C_RAISES + textwrap.dedent(code)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

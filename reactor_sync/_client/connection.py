@@ -38,9 +38,11 @@ from ..errors import (
     ReactorConnectionError,
     ReactorError,
     ReactorTimeoutError,
+    SessionConflictError,
 )
 from ..signaling import SessionPlan
 from ..status import ReactorStatus
+from . import dropped_closes
 from .base import _in_background, _Resources, _weak_call
 from .loop_callbacks import LoopCallbacksMixin
 
@@ -91,6 +93,18 @@ class ConnectionMixin(LoopCallbacksMixin):
                 f"{what} waited {timeout:g} s for another connect/disconnect to finish"
             )
 
+    def _start_after_dropped(self, deadline: Deadline) -> SessionPlan:
+        """start_session, once the sessions of Reactors dropped on this URL have ended (see dropped_closes)."""
+        url = self._signaling.base_url
+        dropped_closes.wait_for_dropped(url, _cap(deadline, dropped_closes.WAIT_S))
+        try:
+            return self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
+        except SessionConflictError:
+            if not dropped_closes.wait_for_dropped(url, _cap(deadline, dropped_closes.WAIT_S), recent=True):
+                raise
+        logger.info("a dropped Reactor's session on %s was still ending; starting again", url)
+        return self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
+
     def _establish(self, deadline: Deadline, *, resume: bool, adopt: tuple[str, int | None] | None = None) -> None:
         """Session, offer, answer, wait for READY; on any failure leave DISCONNECTED.
 
@@ -123,7 +137,7 @@ class ConnectionMixin(LoopCallbacksMixin):
                 plan = self._signaling.adopt_session(adopt[0], adopt[1], deadline)
                 waiting()
             else:
-                plan = self._signaling.start_session(deadline, lambda: self._set_status(ReactorStatus.WAITING))
+                plan = self._start_after_dropped(deadline)
                 opened = plan
                 if plan.session_id is not None:
                     waiting()
@@ -380,14 +394,20 @@ def _close_dropped(res: _Resources) -> None:
         stacklevel=2,
     )
 
+    url = signaling.base_url if signaling is not None else ""
+    done = dropped_closes.ending(url)  # a new connect() to this URL waits for it
+
     def close() -> None:
-        if link is not None:
-            try:
-                _loop.get_loop().run(link.close(), timeout=2.0, what="closing a dropped Reactor's connection")
-            except BaseException:  # best effort: the session is ended below either way
-                logger.debug("closing a dropped Reactor's connection failed", exc_info=True)
-        if plan is not None and signaling is not None:
-            signaling.close_session(plan, 2.0)
+        try:
+            if link is not None:
+                try:
+                    _loop.get_loop().run(link.close(), timeout=2.0, what="closing a dropped Reactor's connection")
+                except BaseException:  # best effort: the session is ended below either way
+                    logger.debug("closing a dropped Reactor's connection failed", exc_info=True)
+            if plan is not None and signaling is not None:
+                signaling.close_session(plan, 2.0)
+        finally:
+            dropped_closes.ended(url, done)
 
     _in_background(close)
 

@@ -18,7 +18,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .._webrtc.loopback_ice import is_loopback_host
 from .catalog import MODELS
+from .coordinator_base import MAX_SESSIONS, UNJOINED_TIMEOUT_S
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
 
 __all__ = ["add_serve_arguments", "main", "run_serve"]
@@ -58,7 +60,35 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="g3 (local or --coordinator): record sessions so clients can request_clip()")
     parser.add_argument("--queue-delay", type=float, default=0.0, help="coordinator: seconds a session waits for a GPU")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="coordinator: JWT lifetime in seconds")
+    parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
+                        help=f"coordinator: open sessions at most; more get 429 (default {MAX_SESSIONS})")
+    parser.add_argument("--unjoined-timeout", type=float, default=UNJOINED_TIMEOUT_S,
+                        help="coordinator: seconds a session waits for its first client before it is closed "
+                        f"(default {UNJOINED_TIMEOUT_S:g})")
     parser.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")
+
+
+def refuse_public_default_key(host: str, given: list[str], default_key: str) -> None:
+    """SystemExit, saying why, for a coordinator on a non-loopback address without a key of the user's.
+
+    WHY: the default key is in the documentation; an emulator reachable from a
+    network on it would serve anyone. On loopback only this machine's users
+    reach it, and the default keeps tests and examples short.
+    """
+    if is_loopback_host(host):
+        return
+    if not given:
+        raise SystemExit(
+            f"reactor-sync serve --coordinator: refusing to listen on {host} (not loopback) with the public "
+            f"default API key {default_key!r}; give a key of your own with --api-key or $REACTOR_API_KEY, "
+            "or listen on 127.0.0.1"
+        )
+    if default_key in given:
+        raise SystemExit(
+            f"reactor-sync serve --coordinator: refusing to listen on {host} (not loopback) with the public "
+            f"default API key {default_key!r} among the keys; choose a key of your own (--api-key or "
+            "$REACTOR_API_KEY)"
+        )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -72,10 +102,12 @@ def run_serve(args: argparse.Namespace) -> int:
     options = dict(fps=args.fps, width=args.width, height=args.height, protocol=args.protocol)
     models = args.model or ["livecore"]
     if args.coordinator:
-        keys = args.api_key or [os.environ.get("REACTOR_API_KEY") or DEFAULT_API_KEY]
+        given = args.api_key or ([os.environ["REACTOR_API_KEY"]] if os.environ.get("REACTOR_API_KEY") else [])
+        refuse_public_default_key(args.host, given, DEFAULT_API_KEY)
         serve_coordinator(
-            args.port, args.host, keys, args.queue_delay, models,
-            announce=announce, token_ttl=args.token_ttl, recording=args.recording, **options,
+            args.port, args.host, given or [DEFAULT_API_KEY], args.queue_delay, models,
+            announce=announce, token_ttl=args.token_ttl, recording=args.recording,
+            max_sessions=args.max_sessions, unjoined_timeout=args.unjoined_timeout, **options,
         )
         return 0
     if len(models) != 1:

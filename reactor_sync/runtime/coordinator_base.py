@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 # The emulator's memory of requests, events and ended sessions: the newest this many.
 CALL_HISTORY = 10_000
 SESSION_HISTORY = 1000
+# An emulator may be reachable from a network (``--host 0.0.0.0``): whoever has
+# a key must not be able to make it hold unbounded sessions (each a model, a
+# transport and up to MAX_TOTAL_BYTES of uploads on disk).
+MAX_SESSIONS = 16
+UNJOINED_TIMEOUT_S = 60.0  # a session no client ever connects to is closed after this
 
 __all__ = ["DEFAULT_API_KEY", "CoordinatorBase", "ModelSpec", "SessionState"]
 
@@ -106,9 +111,15 @@ class CoordinatorBase(BackgroundServer):
         answer_wait: float = 2.0,
         protocol: str | None = None,
         recording: bool | RecordingConfig = False,
+        max_sessions: int = MAX_SESSIONS,
+        unjoined_timeout: float = UNJOINED_TIMEOUT_S,
     ) -> None:
         self.protocol = check_protocol(protocol)
         self.recording = recording if isinstance(recording, RecordingConfig) else RecordingConfig(bool(recording))
+        if not isinstance(max_sessions, int) or max_sessions < 1:
+            raise ValueError("max_sessions must be an int >= 1")
+        self.max_sessions = max_sessions
+        self.unjoined_timeout = float(unjoined_timeout)
         if isinstance(api_keys, str):
             api_keys = (api_keys,)
         self._api_keys = tuple(api_keys)
@@ -154,6 +165,27 @@ class CoordinatorBase(BackgroundServer):
         self._sessions: dict[str, Any] = {}  # loop thread only; deleted ones removed
         self._all_sessions: dict[str, Any] = {}  # loop thread only
         self._http: _CoordinatorHttp | None = None
+
+    def _capacity_denied(self) -> Response | None:
+        """429 when ``max_sessions`` sessions are open already (loop thread)."""
+        open_now = sum(1 for sess in self._sessions.values() if not sess.closing)
+        if open_now < self.max_sessions:
+            return None
+        self._event(None, "session_refused_full")
+        return _error(429, f"too many open sessions ({open_now}, the limit is {self.max_sessions}); "
+                           "end one (DELETE /sessions/{id}) or try later", {"Retry-After": "5"})
+
+    def _expire_unjoined(self, sess: Any) -> None:
+        """Close ``sess`` if no client has connected within ``unjoined_timeout`` (loop thread)."""
+        if self.unjoined_timeout <= 0:
+            return
+
+        def fire() -> None:
+            if sess.clients_total == 0 and not sess.closing:
+                self._event(sess.id, "unjoined_timeout")
+                asyncio.get_running_loop().create_task(self._close_any_session(sess, "no client joined"))
+
+        asyncio.get_running_loop().call_later(self.unjoined_timeout, fire)
 
     def _remember(self, sess: Any) -> None:
         """Keep ``sess`` for the views; forget the oldest ended ones beyond SESSION_HISTORY (loop thread)."""

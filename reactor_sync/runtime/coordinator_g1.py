@@ -119,9 +119,13 @@ class G1CoordinatorRoutes(CoordinatorBase):
         if name not in self._models:
             return _error(404, f"unknown model {name!r}")
 
+        full = self._capacity_denied()
+        if full is not None:
+            return full
         sess = G1Session(id=str(uuid.uuid4()), owner=subject, model_name=name, offer=offer)
         self._sessions[sess.id] = sess
         self._remember(sess)
+        self._expire_unjoined(sess)
         self._set_state(sess, SessionState.CREATED)
         self._event(sess.id, "session_created")
         self._spawn(sess, self._queue_and_answer(sess), "coordinator-queue")

@@ -159,10 +159,14 @@ class G3CoordinatorRoutes(CoordinatorBase):
         steps = extra.get("steps")
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000):
             return _error(422, f"steps must be an integer in 1..10000, not {steps!r}")
+        full = self._capacity_denied()
+        if full is not None:
+            return full
         sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name, generation=generation,
                          steps=steps if generation == "stepped" else None)
         self._sessions[sess.id] = sess
         self._remember(sess)
+        self._expire_unjoined(sess)
         self._set_state(sess, SessionState.CREATED)
         self._event(sess.id, "session_created")
         self._g3_prepare(sess)

@@ -11,14 +11,20 @@ reference for the file before the model sees the command. This mirrors
 reactor-runtime 3.10's ``upload_store`` and upload routes (its errors: 400
 bad announcement or wrong size, 404 unknown id, 409 already written).
 
-The store is per model session and in memory, bounded: each file at most
-``MAX_FILE_BYTES`` (which the HTTP server's body limit must allow) and the
-session's files together at most ``MAX_TOTAL_BYTES`` (507 beyond).
+The store is per model session and on disk (a temporary folder removed with
+the session), bounded: each file at most ``MAX_FILE_BYTES`` (which the HTTP
+server's body limit must allow), the session's files together at most
+``MAX_TOTAL_BYTES`` and every session's of the process at most
+``MAX_DISK_BYTES`` (507 beyond).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +38,7 @@ __all__ = ["MAX_FILE_BYTES", "UploadStore", "UploadedFile", "add_upload_routes"]
 
 MAX_FILE_BYTES = 8 << 20
 MAX_TOTAL_BYTES = 64 << 20
+MAX_DISK_BYTES = 256 << 20  # all sessions' uploads of this process, on disk
 
 
 @dataclass(frozen=True)
@@ -48,14 +55,50 @@ class _UploadSlot:
     name: str
     mime_type: str
     size: int
-    data: bytes | None = None
+    path: str | None = None  # the file on disk, once written
+
+
+class _DiskBudget:
+    """Upload bytes on disk across every store of the process, at most MAX_DISK_BYTES."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self._used + size > self.limit:
+                return False
+            self._used += size
+            return True
+
+    def give_back(self, size: int) -> None:
+        with self._lock:
+            self._used = max(0, self._used - size)
+
+    @property
+    def used(self) -> int:
+        with self._lock:
+            return self._used
+
+
+DISK = _DiskBudget(MAX_DISK_BYTES)
 
 
 class UploadStore:
-    """One session's uploads: announced slots, then their bytes."""
+    """One session's uploads: announced slots, then their bytes in a temporary folder on disk.
+
+    WHY disk: a server reachable from a network holds every session's uploads
+    until the session ends; in memory that was up to MAX_TOTAL_BYTES of RSS per
+    session. On disk they count against one process-wide budget
+    (MAX_DISK_BYTES, 507 beyond) and the folder goes with the session.
+    """
 
     def __init__(self) -> None:
         self._slots: dict[str, _UploadSlot] = {}
+        self._folder: str | None = None  # made on the first upload
+        self._reserved = 0
 
     def __contains__(self, upload_id: str) -> bool:
         return upload_id in self._slots
@@ -69,6 +112,9 @@ class UploadStore:
             raise ValueError(f"size {size} exceeds the limit of {MAX_FILE_BYTES} bytes")
         if self._total() + size > MAX_TOTAL_BYTES:
             raise OverflowError("the session's uploads are full")
+        if not DISK.take(size):
+            raise OverflowError(f"the server's upload space ({MAX_DISK_BYTES} bytes) is full")
+        self._reserved += size
         upload_id = uuid.uuid4().hex
         self._slots[upload_id] = _UploadSlot(name, mime_type, size)
         return upload_id
@@ -78,23 +124,39 @@ class UploadStore:
         slot = self._slots.get(upload_id)
         if slot is None:
             return Response.json({"detail": "Upload not found"}, 404)
-        if slot.data is not None:
+        if slot.path is not None:
             return Response.json({"detail": "Upload already completed"}, 409)
         if len(data) != slot.size:
             return Response.json({"detail": f"expected {slot.size} bytes, got {len(data)}"}, 400)
-        slot.data = data
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="reactor-sync-uploads-")
+        path = os.path.join(self._folder, upload_id)
+        with open(path, "xb") as f:
+            f.write(data)
+        slot.path = path
         return None
 
     def fetch(self, reference: Any) -> UploadedFile | None:
         """The file a reference (``{"upload_id", ...}`` or a bare id) names, once written."""
         upload_id = reference.get("upload_id") if isinstance(reference, dict) else reference
         slot = self._slots.get(upload_id) if isinstance(upload_id, str) else None
-        if slot is None or slot.data is None:
+        if slot is None or slot.path is None:
             return None
-        return UploadedFile(slot.name, slot.mime_type, slot.data)
+        try:
+            with open(slot.path, "rb") as f:
+                return UploadedFile(slot.name, slot.mime_type, f.read())
+        except OSError:
+            logger.warning("upload %s is gone from disk", upload_id)
+            return None
 
     def clear(self) -> None:
+        """Forget every upload and remove the folder (the session ended)."""
         self._slots.clear()
+        DISK.give_back(self._reserved)
+        self._reserved = 0
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 StoreForSession = Callable[[Request], Awaitable["tuple[UploadStore | None, Response | None]"]]

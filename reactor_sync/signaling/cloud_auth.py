@@ -28,6 +28,7 @@ import requests
 from .._deadline import Deadline
 from .._webrtc.loopback_ice import is_loopback_host
 from ..errors import AuthenticationError, CoordinatorError, ProtocolError
+from ..secret import Secret
 from .http import HttpClient
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,13 @@ def warn_if_plain_http(base_url: str) -> None:
 class TokenAuth:
     """Holds the key and the current JWT for one coordinator URL."""
 
-    def __init__(self, http: HttpClient, api_key: str, *, legacy: bool, jwt: str | None = None) -> None:
+    def __init__(self, http: HttpClient, api_key: str | Secret, *, legacy: bool,
+                 jwt: str | Secret | None = None) -> None:
         self._http = http
         self.legacy = legacy
-        self.__api_key = api_key
-        self.__jwt: str | None = jwt or None
+        # Both only ever as Secrets: unwrapped by HttpClient where the header is built.
+        self.__api_key = Secret(api_key)
+        self.__jwt: Secret | None = Secret(jwt) if jwt else None
         self.fixed = bool(jwt)  # the caller's own token: used as is, never replaced
         # The POST /tokens body for the next fetch (None: an unscoped token).
         self.scope: dict[str, Any] | None = None
@@ -98,7 +101,7 @@ class TokenAuth:
         token = self._http.json_of(response, what, "jwt")["jwt"]
         if not isinstance(token, str) or not token:
             raise ProtocolError(f"{what} answered an empty token")
-        self.__jwt = token
+        self.__jwt = Secret(token)
 
     def call(
         self,
@@ -139,7 +142,10 @@ class TokenAuth:
         headers: dict[str, str] | None,
         max_body_bytes: int | None = None,
     ) -> requests.Response:
-        merged = {"Authorization": f"Bearer {self.__jwt}", **(headers or {})}
+        jwt = self.__jwt
+        assert jwt is not None
+        merged: dict[str, str | Secret] = {"Authorization": jwt.map(lambda token: f"Bearer {token}"),
+                                           **(headers or {})}
         return self._http.request(
             method, path, deadline, ok=ok, json_body=json_body, headers=merged, max_body_bytes=max_body_bytes
         )

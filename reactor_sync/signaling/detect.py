@@ -27,6 +27,7 @@ import requests
 
 from .._deadline import Deadline
 from ..errors import Component, NotConnectedError, ProtocolError, ReactorError
+from ..secret import Secret
 from ..tokens import token_scope
 from . import Generation, ProtocolChoice, SessionPlan, Signaling
 from .cloud_auth import TokenAuth, warn_if_plain_http
@@ -66,12 +67,12 @@ class DetectingSignaling:
         local: bool,
         base_url: str,
         model_name: str,
-        api_key: str | None,
+        api_key: str | Secret | None,
         protocol: ProtocolChoice,
         loopback: bool,
         use: Signaling | None = None,
         start_options: dict[str, Any] | None = None,
-        jwt: str | None = None,
+        jwt: str | Secret | None = None,
         max_session_duration_seconds: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -85,7 +86,8 @@ class DetectingSignaling:
         self._auth: TokenAuth | None = None
         if not local:
             warn_if_plain_http(self.base_url)
-            self._auth = TokenAuth(self._http, api_key or "", legacy=protocol == "g1", jwt=jwt)
+            self._auth = TokenAuth(self._http, api_key if api_key is not None else "", legacy=protocol == "g1",
+                                   jwt=jwt)
         self._max_session_s = max_session_duration_seconds
         self._impl: Signaling | None = None
         # True while a start_session request is out and its answer unread.

@@ -107,7 +107,13 @@ class G3LocalSignaling:
             )
         body = self._http.json_of(response, "POST /start_session", "session_id")
         session_id = body["session_id"]
-        tracks = check_descriptor(body, "POST /start_session", "gpu")
+        try:
+            tracks = check_descriptor(body, "POST /start_session", "gpu")
+        except ProtocolError as exc:
+            # The runtime made a session we will not use: end it now, not at its timeout.
+            self._stop_refused(str(session_id))
+            exc.status_code = response.status_code  # answered: no late session to watch for
+            raise
         wanted = self.start_options.get("generation", "streamed")
         started = body.get("generation", "streamed")
         if started != wanted:
@@ -136,6 +142,12 @@ class G3LocalSignaling:
             )
         tracks = check_descriptor(body, "GET /session", "gpu")
         return SessionPlan("g3", [], tracks=tracks, session_id=session_id, descriptor=body, adopted=True)
+
+    def _stop_refused(self, session_id: str) -> None:
+        try:
+            self.close_session(SessionPlan("g3", [], session_id=session_id), 2.0)
+        except ReactorError:
+            logger.debug("could not stop the session whose descriptor we refused", exc_info=True)
 
     def _undo_legacy_start(self) -> None:
         try:

@@ -25,11 +25,14 @@ tests/reliability/test_rel_http.py):
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import logging
 import time
 import urllib.parse
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
 
 import requests
 
@@ -43,11 +46,15 @@ from ..errors import (
     ProtocolError,
     RateLimitedError,
     ReactorConnectionError,
+    ReactorError,
     ReactorTimeoutError,
     ServiceUnavailableError,
     SessionConflictError,
+    redact,
 )
+from ..secret import Secret, revealed_headers
 from ._bounded import TrackedAdapter, Watchdog, in_tls_handshake
+from .ambient import environment_settings, session_without_ambient_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +80,24 @@ _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "
 _SECRET_WORDS = ("key", "token", "secret", "auth")
 
 
+_BODY_SINK: contextvars.ContextVar[BinaryIO | None] = contextvars.ContextVar("reactor_sync_body_sink", default=None)
+
+
+@contextlib.contextmanager
+def body_into(sink: BinaryIO) -> Iterator[None]:
+    """While inside, a successful (2xx) answer's body is written to ``sink`` as it arrives, not kept.
+
+    WHY: a clip's segments may be up to tens of MiB each; read into memory
+    and then written, each cost its size (and more, in chunks and their join)
+    in RSS. The body limit still applies; ``response.content`` is then empty.
+    """
+    token = _BODY_SINK.set(sink)
+    try:
+        yield
+    finally:
+        _BODY_SINK.reset(token)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After as seconds (delta-seconds or an HTTP date), or None."""
     if not value:
@@ -89,7 +114,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def has_secret(headers: dict[str, str] | None) -> bool:
+def has_secret(headers: Mapping[str, object] | None) -> bool:
     """True if any header looks like it carries a key, token or cookie."""
     for name in headers or {}:
         low = name.lower()
@@ -140,7 +165,7 @@ class HttpClient:
         self.component: Component = component
         self.max_retries = max_retries
         self.max_body_bytes = max_body_bytes
-        self.session = requests.Session()
+        self.session = session_without_ambient_credentials()  # no .netrc password to any server
         self.session.headers["User-Agent"] = "reactor-sync"
         adapter = TrackedAdapter()
         self.session.mount("http://", adapter)
@@ -157,7 +182,7 @@ class HttpClient:
         *,
         ok: tuple[int, ...] = (200,),
         json_body: Any = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | Secret] | None = None,
         params: dict[str, str] | None = None,
         retry: bool = True,
         max_body_bytes: int | None = None,
@@ -194,7 +219,7 @@ class HttpClient:
         path: str,
         deadline: Deadline,
         json_body: Any,
-        headers: dict[str, str] | None,
+        headers: Mapping[str, str | Secret] | None,
         params: dict[str, str] | None,
         what: str,
         limit: int,
@@ -246,7 +271,7 @@ class HttpClient:
         url: str,
         deadline: Deadline,
         json_body: Any,
-        headers: dict[str, str] | None,
+        headers: Mapping[str, str | Secret] | None,
         params: dict[str, str] | None,
         what: str,
         limit: int,
@@ -257,9 +282,11 @@ class HttpClient:
         try:
             with watchdog:
                 response = self.session.request(
-                    method, url, json=json_body, headers=headers, params=params,
+                    method, url, json=json_body, headers=revealed_headers(headers), params=params,
                     timeout=(min(budget, CONNECT_TIMEOUT_S), budget), allow_redirects=False, stream=True,
+                    **environment_settings(url),
                 )
+                _forget_sent_secrets(response)
                 try:
                     self._read_body(response, what, limit)
                 finally:
@@ -268,54 +295,72 @@ class HttpClient:
                 raise requests.Timeout("cut by the watchdog")
             return response
         except requests.RequestException as exc:
-            if in_tls_handshake() and not watchdog.fired:
-                raise ReactorConnectionError(
-                    f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
-                    "if the server speaks plain HTTP, use an http:// URL",
-                    code="TLS_FAILED",
-                    component=self.component,
-                    recoverable=False,
-                ) from exc
-            if watchdog.fired or isinstance(exc, requests.Timeout):
-                # Raises when the caller's deadline is the cause: out of time, or
-                # cancelled by disconnect() (whatever the per-call cap was).
-                deadline.remaining()
-                raise ReactorTimeoutError(
-                    f"{what} at {self.base_url} got no complete answer within {budget:.1f} s",
-                    component=self.component,
-                ) from None
-            if isinstance(exc, requests.exceptions.SSLError):
-                raise ReactorConnectionError(
-                    f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
-                    "if the server speaks plain HTTP, use an http:// URL",
-                    code="TLS_FAILED",
-                    component=self.component,
-                    recoverable=False,
-                ) from exc
-            if isinstance(exc, requests.ConnectionError) and not _got_answer(exc):
-                raise ReactorConnectionError(
-                    f"cannot reach {self.base_url} ({what}): is the server running?",
-                    code="UNREACHABLE",
-                    component=self.component,
-                ) from exc
-            raise ProtocolError(
-                f"{what} at {self.base_url} failed while reading the answer: {type(exc).__name__}",
+            error, cause = self._typed_failure(exc, watchdog, deadline, what, budget), _scrubbed(exc)
+        # Raised here, outside the except block, so that no requests exception is
+        # our error's __context__, and with a scrubbed copy as its __cause__: the
+        # original carries the request (``.request.headers``: the key or token)
+        # and a traceback whose frames hold them.
+        error.__context__ = None
+        raise error from cause
+
+    def _typed_failure(
+        self, exc: requests.RequestException, watchdog: Watchdog, deadline: Deadline, what: str, budget: float
+    ) -> ReactorError:
+        if in_tls_handshake() and not watchdog.fired:
+            return ReactorConnectionError(
+                f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
+                "if the server speaks plain HTTP, use an http:// URL",
+                code="TLS_FAILED",
                 component=self.component,
-            ) from exc
+                recoverable=False,
+            )
+        if watchdog.fired or isinstance(exc, requests.Timeout):
+            # The caller's deadline when it is the cause: out of time, or
+            # cancelled by disconnect() (whatever the per-call cap was).
+            try:
+                deadline.remaining()
+            except ReactorError as out_of_time:
+                return out_of_time.clone()  # without this frame (whose locals hold exc) in a traceback
+            return ReactorTimeoutError(
+                f"{what} at {self.base_url} got no complete answer within {budget:.1f} s",
+                component=self.component,
+            )
+        if isinstance(exc, requests.exceptions.SSLError):
+            return ReactorConnectionError(
+                f"TLS with {self.base_url} failed ({what}): {_tls_reason(exc)}; "
+                "if the server speaks plain HTTP, use an http:// URL",
+                code="TLS_FAILED",
+                component=self.component,
+                recoverable=False,
+            )
+        if isinstance(exc, requests.ConnectionError) and not _got_answer(exc):
+            return ReactorConnectionError(
+                f"cannot reach {self.base_url} ({what}): is the server running?",
+                code="UNREACHABLE",
+                component=self.component,
+            )
+        return ProtocolError(
+            f"{what} at {self.base_url} failed while reading the answer: {type(exc).__name__}",
+            component=self.component,
+        )
 
     def _read_body(self, response: requests.Response, what: str, limit: int) -> None:
         """Read the body into ``response`` (so .json()/.text work), at most ``limit`` bytes."""
         declared = response.headers.get("Content-Length", "")
         if declared.strip().isdigit() and int(declared) > limit:
             raise self._too_large(response, what, f"{int(declared)} bytes", limit)
+        sink = _BODY_SINK.get() if 200 <= response.status_code < 300 else None
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise self._too_large(response, what, f"over {limit} bytes", limit)
-            chunks.append(chunk)
-        response._content = b"".join(chunks)  # what requests itself does
+            if sink is not None:
+                sink.write(chunk)
+            else:
+                chunks.append(chunk)
+        response._content = b"".join(chunks)  # what requests itself does (empty when it went to the sink)
         response._content_consumed = True
 
     def _too_large(self, response: requests.Response, what: str, size: str, limit: int) -> ProtocolError:
@@ -399,6 +444,28 @@ def _tls_reason(exc: BaseException) -> str:
                 return "the server's certificate could not be verified (CERTIFICATE_VERIFY_FAILED)"
             return "the server closed the connection during the TLS handshake"
     return type(exc).__name__
+
+
+def _forget_sent_secrets(response: requests.Response) -> None:
+    """Blank the key or token in the sent request that ``response`` keeps (``response.request``).
+
+    A response may sit in a frame's locals when an error is raised (a body
+    too large, say): nothing reachable from it must hold the secret.
+    """
+    sent = response.request.headers if response.request is not None else None
+    for name in list(sent or ()):
+        if has_secret({name: ""}):
+            sent[name] = "***"
+
+
+def _scrubbed(exc: requests.RequestException) -> requests.RequestException | None:
+    """A copy of ``exc`` that says what failed and carries no request, response or traceback.
+
+    The timeout case keeps no cause at all (``from None``), as before.
+    """
+    if isinstance(exc, requests.Timeout):
+        return None
+    return type(exc)(redact(str(exc)))
 
 
 def _got_answer(exc: BaseException) -> bool:

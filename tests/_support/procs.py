@@ -47,3 +47,11 @@ def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     th.start()
     th.join(timeout)
     return out[0] if out else ""
+
+
+# Prepended to a child script that will be sent SIGINT. A shell that starts a
+# job in the background (``cmd &`` in a script, nohup, some CI runners) sets
+# SIGINT to "ignored", every child inherits that, and Python then installs no
+# KeyboardInterrupt handler: a Ctrl-C test would pass or fail depending on how
+# the suite was launched. The child states its SIGINT handling explicitly.
+CTRL_C_RAISES = "import signal as _s; _s.signal(_s.SIGINT, _s.default_int_handler)\n"

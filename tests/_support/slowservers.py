@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,16 +22,22 @@ class DelayingProxy:
     ``hang`` lists (method, path) that are never answered (held until close());
     ``hang_once`` those whose first request only is held (and never forwarded).
     ``seen`` records (time, method, path) of every request, in order.
+    ``transform(method, path, body)`` may replace a successful answer's body
+    (a bigger or a broken file than the runtime would serve). ``headers_seen``
+    keeps each request's headers. Used as ``HTTP_PROXY`` (absolute-URI
+    requests), it forwards to the URL asked for instead of ``target``.
     """
 
     def __init__(self, target: str, *, delays: dict[tuple[str, str], float] | None = None,
                  hang: set[tuple[str, str]] | None = None,
-                 hang_once: set[tuple[str, str]] | None = None) -> None:
+                 hang_once: set[tuple[str, str]] | None = None,
+                 transform: Callable[[str, str, bytes], bytes] | None = None) -> None:
         self.target = target.rstrip("/")
         self.delays = dict(delays or {})
         self.hang = set(hang or ())
         self.hang_once = set(hang_once or ())
         self.seen: list[tuple[float, str, str]] = []
+        self.headers_seen: list[tuple[str, str, dict[str, str]]] = []
         self.answered: list[tuple[str, str, int]] = []  # (method, path, status) the target gave
         self.closed = threading.Event()
         proxy = self
@@ -42,8 +49,12 @@ class DelayingProxy:
                 pass
 
             def _any(self) -> None:
-                key = (self.command, self.path.split("?")[0])
+                forward = self.path.startswith("http://")  # a forward-proxy request
+                target_url = self.path if forward else proxy.target + self.path
+                path = "/" + self.path.split("/", 3)[3] if forward else self.path
+                key = (self.command, path.split("?")[0])
                 proxy.seen.append((time.monotonic(), *key))
+                proxy.headers_seen.append((*key, dict(self.headers.items())))
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if key in proxy.hang_once:
                     proxy.hang_once.discard(key)
@@ -54,17 +65,20 @@ class DelayingProxy:
                     return
                 time.sleep(proxy.delays.get(key, 0.0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                r = requests.request(self.command, proxy.target + self.path, data=body or None,
+                r = requests.request(self.command, target_url, data=body or None,
                                      headers=headers, timeout=30)
                 proxy.answered.append((*key, r.status_code))
+                content = r.content
+                if transform is not None and 200 <= r.status_code < 300:
+                    content = transform(self.command, key[1], content)
                 self.send_response(r.status_code)
                 for k, v in r.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 try:
-                    self.wfile.write(r.content)
+                    self.wfile.write(content)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (its deadline): what this proxy is for
 

@@ -36,6 +36,7 @@ from reactor_sync import (
     ServiceUnavailableError,
 )
 from reactor_sync.runtime.coordinator import CoordinatorEmulator, SessionState
+from reactor_sync.secret import Secret
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -235,8 +236,10 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     r.on_error(errors)
 
     r.connect(timeout=20)
-    jwt = r._signaling._auth._TokenAuth__jwt  # noqa: SLF001 - the token the client really holds
-    assert isinstance(jwt, str) and jwt.count(".") == 2
+    held = r._signaling._auth._TokenAuth__jwt  # noqa: SLF001 - the token the client really holds
+    assert isinstance(held, Secret) and KEY not in repr(held) and "eyJ" not in str(held)  # held redacted
+    jwt = held.reveal()
+    assert jwt.count(".") == 2
     if emu.protocol == "g3":
         mine = requests.post(emu.url + "/tokens", headers={"Reactor-API-Key": KEY}, timeout=5).json()["jwt"]
     else:
@@ -250,7 +253,7 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     emu.expire_tokens()
     r.reconnect(timeout=20)
     r.get_frame(timeout=5)
-    jwt2 = r._signaling._auth._TokenAuth__jwt  # noqa: SLF001
+    jwt2 = r._signaling._auth._TokenAuth__jwt.reveal()  # noqa: SLF001
     # Failures carry status codes and paths, never the credentials.
     emu.inject_fault("GET", "/sessions/{id}", 401, times=None)
     emu.inject_fault("DELETE", "/sessions/{id}", 403)

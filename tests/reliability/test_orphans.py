@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from _support.procs import CTRL_C_RAISES
 from _support.relsupport import python_env
 from _support.slowservers import DelayingProxy, runtime_is_free, runtime_state
 from _support.support import wait_until
@@ -120,7 +121,7 @@ def test_ctrl_c_during_a_slow_disconnect_propagates_and_the_session_still_ends(a
     # The first stop is never answered (nor forwarded): only the background one can end the session.
     proxy = DelayingProxy(runtime.url, delays={("POST", "/stop_session"): 0.2},
                           hang_once={("POST", "/stop_session")})
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, proxy.url], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_RAISES + SCRIPT, proxy.url], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=python_env())
     try:
         assert proc.stdout is not None
