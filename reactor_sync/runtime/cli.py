@@ -13,10 +13,12 @@ Logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .catalog import MODELS
 from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
@@ -58,7 +60,25 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="g3 (local or --coordinator): record sessions so clients can request_clip()")
     parser.add_argument("--queue-delay", type=float, default=0.0, help="coordinator: seconds a session waits for a GPU")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="coordinator: JWT lifetime in seconds")
+    parser.add_argument(
+        "--ice-servers", type=_ice_servers_json, default=[],
+        help='local g3 runtime off loopback: STUN/TURN servers handed to clients, as JSON '
+        '[{"uris": [...], "credentials": {"username": ..., "password": ...}}]',
+    )
     parser.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")
+
+
+def _ice_servers_json(text: str) -> list[dict[str, Any]]:
+    """``--ice-servers``: a JSON list of ``{"uris": [...], "credentials": {...}}`` objects."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("uris"), list) for s in value
+    ):
+        raise argparse.ArgumentTypeError('expected a list of {"uris": [...], "credentials": {...}} objects')
+    return value
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -82,7 +102,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SystemExit("reactor-sync serve: a local runtime serves one --model")
     serve(
         args.port, args.host, models[0], announce=announce, start_timeout=args.start_timeout,
-        orphan_timeout=args.orphan_timeout, load_delay=args.load_delay, recording=args.recording, **options,
+        orphan_timeout=args.orphan_timeout, load_delay=args.load_delay, recording=args.recording,
+        ice_servers=args.ice_servers, **options,
     )
     return 0
 
