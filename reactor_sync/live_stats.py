@@ -13,7 +13,9 @@ Figures (None where the connection does not give them):
 * ``bitrate_in_kbps`` / ``bitrate_out_kbps``: everything on the transport;
 * ``fps``: decoded frames per second, per received track;
 * ``codec``: the negotiated video codec; ``candidate_pair``: local/remote
-  ICE candidate types (e.g. ``host/host``, ``srflx/relay``).
+  ICE candidate types (e.g. ``host/host``, ``srflx/relay``); ``ice``: the
+  winning pair's addresses, and for a local relay how it reaches its TURN
+  server (``relay_protocol`` "udp", "tcp" or "tls"; see ``_webrtc.ice_gathering``).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class LiveStats:
         *,
         codec: str | None,
         candidate_pair: str | None,
+        ice: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Fold one report in; ``counts`` are decoded frames per track so far."""
         now = time.monotonic()
@@ -111,6 +114,7 @@ class LiveStats:
             "fps": fps,
             "codec": codec,
             "candidate_pair": candidate_pair,
+            "ice": ice,
         }
         return self.snapshot
 

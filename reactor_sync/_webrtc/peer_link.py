@@ -56,12 +56,14 @@ from . import frame_metadata as _frame_metadata
 from . import liveness as _liveness
 from .bundle import rebundle
 from .codecs import preferred_video_codecs, with_video_params
+from .ice_gathering import GatheringPlan, gathering, selected_pair
 from .loopback_ice import loopback_ice, sanitize_remote_sdp
 
 logger = logging.getLogger(__name__)
 
 PING_INTERVAL_S = 5.0
-ICE_GATHER_TIMEOUT_S = 5.0
+# A backstop only: gathering bounds each STUN/TURN server itself (see .ice_gathering).
+ICE_GATHER_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 # How often the stall watchdog looks: the loss is declared at most this
 # long after stall_timeout has passed.
@@ -118,7 +120,10 @@ class PeerLink:
         paused: set[str] | None = None,
         bitrates: dict[str | None, _bitrate.Bounds] | None = None,
     ) -> None:
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        # aiortc would use only the first STUN and first TURN URL, and wait 5 s
+        # for a dead one: it gathers host candidates, .ice_gathering the rest.
+        self._gathering = GatheringPlan.from_servers(ice_servers)
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         # None or []: the legacy layout; otherwise the current one, per track.
         self.tracks = list(tracks or [])
         self._control = self._pc.createDataChannel("control") if self.tracks else None
@@ -275,8 +280,9 @@ class PeerLink:
         offer = await self._pc.createOffer()
         try:
             # aiortc gathers all candidates inside setLocalDescription; with a
-            # loopback peer, gather 127.0.0.1 only (see .loopback_ice).
-            with loopback_ice(self._loopback):
+            # loopback peer, gather 127.0.0.1 only (see .loopback_ice); every
+            # STUN/TURN server is asked at once, each bounded (see .ice_gathering).
+            with loopback_ice(self._loopback), gathering(self._gathering):
                 await asyncio.wait_for(self._pc.setLocalDescription(offer), ICE_GATHER_TIMEOUT_S)
         except asyncio.TimeoutError:
             raise ReactorConnectionError(
@@ -428,6 +434,7 @@ class PeerLink:
                 self.live = self._live.update(
                     report, dict(self.media_received), kinds,
                     codec=codec, candidate_pair=candidate_pair_types(ice),
+                    ice=selected_pair(ice, self._gathering),
                 )
             except Exception:  # closing: the next round (if any) tries again
                 logger.debug("stats not gathered", exc_info=True)

@@ -15,6 +15,9 @@ def streamed(run: ProbeRun) -> dict:
     done = run.done
     assert done["frames"] == FRAMES, f"only {done['frames']} frames:\n{run.describe()}"
     assert done["lost"] is None, f"connection reported lost:\n{run.describe()}"
+    live = done["stats"]["live"]
+    print(f"connect {connected['seconds']:.2f} s, first frame {done['first_frame']:.2f} s, "
+          f"{done['fps']:.1f} fps, pair {live.get('candidate_pair')} {live.get('ice')}")
     return done
 
 
