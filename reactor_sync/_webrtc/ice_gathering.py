@@ -23,8 +23,10 @@ around ``setLocalDescription``):
   ``turns:`` over TLS), all asked at once;
 * each server gets :data:`PER_SERVER_TIMEOUT_S`; a server that never answers
   costs at most that, never the whole connect. Once a relay is in hand the
-  others get :data:`RELAY_GRACE_S` more (a relay works from anywhere; better
-  candidates from a live server arrive in the same round trip). Gathering
+  others get a short grace, :data:`RELAY_GRACE_S` at most (a relay works from
+  anywhere; a STUN answer takes one round trip and a TURN allocation two, so
+  a live server's candidates come within a few times what the first relay
+  took; a lost packet costs one srflx candidate, not the connection). Gathering
   then proceeds with what it has, and says in the log which server gave what;
 * relays are ranked UDP > TCP > TLS (RFC 8445 5.1.2.1: local preference), and
   the plan remembers which transport each relay uses, so ``stats()`` can say
@@ -58,8 +60,10 @@ __all__ = ["GatheringPlan", "IceSource", "PER_SERVER_TIMEOUT_S", "RELAY_GRACE_S"
 
 #: How long one STUN/TURN server may take to give its candidate (3 STUN tries at aioice's 0.5 s RTO).
 PER_SERVER_TIMEOUT_S = 3.0
-#: Once any relay is gathered, how much longer the other servers are waited for.
+#: Once any relay is gathered, the other servers get at most this much longer; less
+#: (three times what the relay took, at least RELAY_GRACE_MIN_S) when it came fast.
 RELAY_GRACE_S = 0.5
+RELAY_GRACE_MIN_S = 0.15
 #: RFC 8445 local preference of a relay by the transport to its TURN server: UDP first.
 _RELAY_PREFERENCE = {"udp": 65535, "tcp": 32767, "tls": 16383}
 
@@ -224,7 +228,9 @@ async def _from_servers(
                 if protocol is not None:
                     connection._protocols.append(protocol)
                     plan.relays[(candidate.host, candidate.port)] = source.transport
-                    deadline = min(deadline, time.monotonic() + plan.relay_grace)
+                    took = time.monotonic() - start
+                    grace = min(plan.relay_grace, max(RELAY_GRACE_MIN_S, 3 * took))
+                    deadline = min(deadline, time.monotonic() + grace)
     finally:
         for task in pending:
             task.cancel()
@@ -263,9 +269,11 @@ def _same(a: Candidate, b: Candidate) -> bool:
 def selected_pair(ice_transport: Any, plan: GatheringPlan | None) -> dict[str, Any] | None:
     """The nominated candidate pair (aioice internals), for ``stats()``; None before one is chosen.
 
-    ``{"local": {"type", "address", "relay_protocol"}, "remote": {"type", "address"}}``,
-    ``relay_protocol`` being how a local relay reaches its TURN server ("udp",
-    "tcp" or "tls"), None for other types.
+    ``{"local": {"type", "address", "relay_protocol"}, "remote": {"type", "address"},
+    "servers": {url: outcome}, "gathering_s": seconds}``: ``relay_protocol``
+    is how a local relay reaches its TURN server ("udp", "tcp" or "tls"), None
+    for other types; ``servers`` says what each STUN/TURN server gave ("ok
+    (0.05 s)", "no answer within 3.0 s", "failed: ...").
     """
     connection = getattr(ice_transport, "_connection", None)
     nominated = getattr(connection, "_nominated", None)
@@ -278,6 +286,8 @@ def selected_pair(ice_transport: Any, plan: GatheringPlan | None) -> dict[str, A
         return {
             "local": {"type": local.type, "address": f"{local.host}:{local.port}", "relay_protocol": relay},
             "remote": {"type": remote.type, "address": f"{remote.host}:{remote.port}"},
+            "servers": dict(plan.outcome) if plan is not None else {},
+            "gathering_s": None if plan is None or plan.seconds is None else round(plan.seconds, 3),
         }
     except AttributeError:
         return None

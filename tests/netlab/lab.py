@@ -87,6 +87,7 @@ class Condition:
     udp_loss_percent: int = 0  # random UDP drop, both directions
     rate_kbit: int | None = None  # cap towards the client, excess dropped
     outage: bool = False  # nothing passes at all
+    tcp_blocked_ports: tuple[int, ...] = ()  # TCP to these ports does not leave the client network
 
 
 class Lab:
@@ -167,6 +168,9 @@ table ip lab {
             rules.append("drop")
         if condition.udp_blocked:
             rules.append('iifname "r0" meta l4proto udp drop')
+        if condition.tcp_blocked_ports:
+            ports = ", ".join(str(int(p)) for p in condition.tcp_blocked_ports)
+            rules.append(f'iifname "r0" tcp dport {{ {ports} }} drop')
         if condition.udp_loss_percent:
             rules.append(f"meta l4proto udp numgen random mod 100 < {int(condition.udp_loss_percent)} drop")
         if condition.rate_kbit:

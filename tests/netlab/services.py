@@ -131,6 +131,7 @@ class Runtime:
     ice_servers: list[dict[str, object]]
     url: str = ""
     model: str = ""
+    port: int = 0  # 0: RUNTIME_PORT (real) / BUILTIN_PORT (built-in)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Runtime:
@@ -158,14 +159,16 @@ class Runtime:
                            log="runtime3.log")
 
     def _start_builtin(self) -> None:
-        self.url = f"http://{RUNTIME_IP}:{BUILTIN_PORT}"
+        port = self.port or BUILTIN_PORT
+        self.url = f"http://{RUNTIME_IP}:{port}"
         self.model = "livecore"
         self.proc = self.lab.spawn(self.lab.ns["pub"], [
-            sys.executable, "-m", "reactor_sync.runtime", "--host", RUNTIME_IP, "--port", str(BUILTIN_PORT),
+            sys.executable, "-m", "reactor_sync.runtime", "--host", RUNTIME_IP, "--port", str(port),
             "--protocol", "g3", "--width", "320", "--height", "240", "--orphan-timeout", "10",
             "--ice-servers", json.dumps(self.ice_servers),
-        ], log="builtin.log")
-        self.lab.wait_http(self.lab.ns["pub"], self.url + "/health", "", self.proc, timeout=30, log="builtin.log")
+        ], log=f"builtin-{port}.log")
+        self.lab.wait_http(self.lab.ns["pub"], self.url + "/health", "", self.proc, timeout=30,
+                           log=f"builtin-{port}.log")
 
     def stop(self) -> None:
         if self.proc is not None:
