@@ -40,6 +40,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
 )
@@ -56,6 +57,7 @@ from . import frame_metadata as _frame_metadata
 from . import liveness as _liveness
 from .bundle import rebundle
 from .codecs import preferred_video_codecs, with_video_params
+from .freezes import FreezeMeter, ask_for_keyframes
 from .ice_gathering import GatheringPlan, gathering, selected_pair
 from .loopback_ice import loopback_ice, sanitize_remote_sdp
 
@@ -190,6 +192,7 @@ class PeerLink:
         self.last_activity = time.monotonic()
         self.frames_received = 0
         self.media_received: dict[str, int] = {}  # frames per named track, main included
+        self.freezes = FreezeMeter()  # of the main video track (see .freezes)
         self._live = LiveStats()
         self.live: dict[str, Any] = {}  # the latest figures, refreshed every REFRESH_S
         self._wire()
@@ -343,6 +346,7 @@ class PeerLink:
         for target in list(self.bitrates):
             self._apply_bitrate(target)
         self._spawn(self._stats_loop())
+        self._spawn(ask_for_keyframes(self.freezes, self._main_receiver))
         self._spawn(self._ping_loop())
         for track in self.tracks:
             if track.is_output and track.name not in self.paused:  # the runtime starts every output paused
@@ -412,6 +416,13 @@ class PeerLink:
             return
         self.wire = probe
 
+    def _main_receiver(self) -> RTCRtpReceiver | None:
+        """The receiver of the main video track, once it is known."""
+        track = self.remote_track
+        if track is None:
+            return None
+        return next((t.receiver for t in self._pc.getTransceivers() if t.receiver.track is track), None)
+
     def _touch(self) -> None:
         self.last_activity = time.monotonic()
 
@@ -434,7 +445,7 @@ class PeerLink:
                 self.live = self._live.update(
                     report, dict(self.media_received), kinds,
                     codec=codec, candidate_pair=candidate_pair_types(ice),
-                    ice=selected_pair(ice, self._gathering),
+                    ice=selected_pair(ice, self._gathering), freezes=self.freezes.snapshot(),
                 )
             except Exception:  # closing: the next round (if any) tries again
                 logger.debug("stats not gathered", exc_info=True)
@@ -462,6 +473,7 @@ class PeerLink:
                     frame.opaque = _frame_info(frame, jitter, mapper, self.media_received[name])
                 if main:
                     self.frames_received += 1
+                    self.freezes.frame(self.last_activity)
                 if deliver is not None and not self._draining and name not in self.paused:
                     deliver(frame)  # (draining: disconnect() closed the mailboxes)
                 # Do not keep the frame alive across the next await: its last

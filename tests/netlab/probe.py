@@ -93,6 +93,7 @@ def main() -> int:
         if frames % args.report_every == 0:
             emit("frame", frames=frames)
     stats = reactor.stats()
+    status = str(reactor.get_status().value)
     try:
         reactor.disconnect(timeout=5)
     except ReactorError:
@@ -101,7 +102,7 @@ def main() -> int:
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     emit("done", frames=frames, first_frame=first_frame, fps=(len(arrivals) - 1) / span if span > 0 else None,
          longest_gap=max(gaps) if gaps else None, arrivals=[round(a, 3) for a in arrivals],
-         lost=lost, stats=dict(stats), status=str(reactor.get_status().value))
+         lost=lost, stats=dict(stats), status=status)
     return 0
 
 
