@@ -28,11 +28,20 @@ PROBE = os.path.join(os.path.dirname(__file__), "probe.py")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the lab's tests; they run only when asked for (``-m netlab``) or required (CI).
+
+    They need root and take minutes, so the README's suite (``-m "not
+    interop"``) skips them with a reason instead of running them as root.
+    """
     here = os.path.dirname(__file__)
+    asked = "netlab" in (config.getoption("markexpr", "") or "") or REQUIRED
+    skip = pytest.mark.skip(reason="network lab: run with -m netlab, as root (tests/netlab)")
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.netlab)
+            if not asked:
+                item.add_marker(skip)
 
 
 def skip_or_fail(reason: str | None) -> None:

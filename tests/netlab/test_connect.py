@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import ProbeRun
 from .lab import Condition, Lab
 from .services import BUILTIN_PORT, TURN_PASSWORD, TURN_PORT, TURN_TCP_URL, TURN_USER, Coturn, Runtime
@@ -10,6 +12,8 @@ from .services import BUILTIN_PORT, TURN_PASSWORD, TURN_PORT, TURN_TCP_URL, TURN
 DEAD_IP = "198.19.0.99"
 
 FRAMES = 90
+
+pytestmark = pytest.mark.netlab
 
 
 def streamed(run: ProbeRun) -> dict:

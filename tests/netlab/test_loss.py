@@ -12,6 +12,8 @@ from .services import Runtime
 
 SECONDS = 8.0  # of streaming per condition
 
+pytestmark = pytest.mark.netlab
+
 
 def summary(run: ProbeRun) -> dict:
     connected = run.first("connected")

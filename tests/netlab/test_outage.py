@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from .conftest import ProbeRun
 from .lab import Condition, Lab
 from .services import Runtime
 
 OUTAGE_S = 10.0
 STALL_TIMEOUT_S = 3.0
+
+pytestmark = pytest.mark.netlab
 
 
 def cut_once_streaming(lab: Lab, marks: dict[str, float]):
