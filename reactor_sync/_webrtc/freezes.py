@@ -16,7 +16,11 @@ picture stops. Users see a frozen picture and, until now, nothing in
 * :func:`ask_for_keyframes` watches one track: once the picture has been
   frozen for :data:`KEYFRAME_AFTER_S`, it sends a PLI for the track's media
   SSRCs, and again every :data:`KEYFRAME_REPEAT_S` while it stays frozen
-  (a PLI can be lost too).
+  (a PLI can be lost too). A first picture that does not come counts as
+  frozen from the moment the connection is up: under 10 % loss the first
+  keyframe can be lost beyond repair, and the sender's next one is seconds
+  away. Nothing is asked before any RTP of the track has arrived (no SSRC
+  is known then, and the runtime may not have started the track yet).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class FreezeMeter:
     def __init__(self) -> None:
         self._intervals: deque[float] = deque(maxlen=_AVERAGE_OVER)
         self.last_frame: float | None = None
+        self.started: float | None = None  # connected: from here on a missing picture counts
         self.count = 0
         self.longest_s = 0.0
         self.total_s = 0.0
@@ -66,9 +71,14 @@ class FreezeMeter:
             self._intervals.append(gap)
         self.last_frame = now
 
+    def start(self, now: float) -> None:
+        """The connection is up: a first frame that does not come is a frozen picture too."""
+        self.started = now
+
     def frozen_for(self, now: float) -> float:
-        """Seconds since the last frame (0 before the first one)."""
-        return 0.0 if self.last_frame is None else max(0.0, now - self.last_frame)
+        """Seconds since the last frame (or since :meth:`start` before the first one; else 0)."""
+        since = self.last_frame if self.last_frame is not None else self.started
+        return 0.0 if since is None else max(0.0, now - since)
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -346,6 +346,7 @@ class PeerLink:
         for target in list(self.bitrates):
             self._apply_bitrate(target)
         self._spawn(self._stats_loop())
+        self.freezes.start(time.monotonic())
         self._spawn(ask_for_keyframes(self.freezes, self._main_receiver))
         self._spawn(self._ping_loop())
         for track in self.tracks:
