@@ -127,7 +127,7 @@ def run_client(lab: Lab, runtime: Runtime, *args: str, timeout: float = 60.0, ce
     proc = subprocess.Popen(
         ["ip", "netns", "exec", lab.ns["cli"], sys.executable, PROBE, "--url", runtime.url, "--model",
          runtime.model, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True, cwd=REPO,
     )
     run = ProbeRun()
     stderr: list[str] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -33,6 +34,10 @@ def emit(event: str, **fields: Any) -> None:
 
 
 def main() -> int:
+    if os.environ.get("REACTOR_PROBE_DEBUG"):
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(relativeCreated)6d %(name)s %(message)s")
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--model", required=True)
@@ -92,6 +97,7 @@ def main() -> int:
         frames += 1
         if frames % args.report_every == 0:
             emit("frame", frames=frames)
+    ended = round(time.monotonic() - T0, 3)  # the end of watching, before disconnect()
     stats = reactor.stats()
     status = str(reactor.get_status().value)
     try:
@@ -102,7 +108,7 @@ def main() -> int:
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     emit("done", frames=frames, first_frame=first_frame, fps=(len(arrivals) - 1) / span if span > 0 else None,
          longest_gap=max(gaps) if gaps else None, arrivals=[round(a, 3) for a in arrivals],
-         lost=lost, stats=dict(stats), status=status)
+         lost=lost, stats=dict(stats), status=status, ended=ended)
     return 0
 
 

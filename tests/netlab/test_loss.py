@@ -11,6 +11,7 @@ from .lab import Condition, Lab
 from .services import Runtime
 
 SECONDS = 8.0  # of streaming per condition
+STALL_TIMEOUT_S = 3.0  # the probe's (and Reactor's default) liveness bound
 
 pytestmark = pytest.mark.netlab
 
@@ -36,12 +37,12 @@ def test_frames_keep_coming_under_udp_loss(lab: Lab, runtime: Runtime, client, l
     assert done["lost"] is None, f"a false 'connection lost' at {loss} % loss:\n{run.describe()}"
     assert not run.all("error"), f"errors reported at {loss} % loss:\n{run.describe()}"
     assert done["status"] == "ready", run.describe()
-    # Frames kept coming: every second of the run after the first frame had some.
+    # Frames kept coming: no silence the stall watchdog would take for a loss, and
+    # frames until the end (freezes are measured, not failed on: see stats below).
     arrivals = done["arrivals"]
     assert arrivals, run.describe()
-    seconds_with_frames = {int(t - arrivals[0]) for t in arrivals}
-    span = int(arrivals[-1] - arrivals[0])
-    assert seconds_with_frames >= set(range(span)), f"a second without frames:\n{run.describe()}"
+    assert done["longest_gap"] < STALL_TIMEOUT_S, f"frames stopped for {done['longest_gap']:.1f} s:\n{run.describe()}"
+    assert arrivals[-1] > done["ended"] - STALL_TIMEOUT_S, f"frames stopped coming:\n{run.describe()}"
     freezes = done["stats"]["live"]["freezes"]
     assert set(freezes) >= {"count", "longest_s", "total_s", "keyframes_requested"}
 
