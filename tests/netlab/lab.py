@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -41,8 +42,14 @@ ROUTER_OUTSIDE_IP = "198.19.0.1"
 RUNTIME_IP = "198.19.0.2"
 TURN_IP = "198.19.0.3"
 LAB_NETWORK = "198.18.0.0/15"
-_PREFIX = "rsl"  # namespace names: rsl<pid>-<role>
-_NAME = re.compile(rf"^{_PREFIX}(\d+)-(cli|rtr|pub)$")
+# With symmetric=True the runtime sits behind a NAT of its own (both sides symmetric):
+SERVER_ROUTER_OUTSIDE_IP = "198.19.1.2"  # the runtime's public address (TCP 8080 forwarded)
+SERVER_ROUTER_INSIDE_IP = "198.18.1.1"
+SERVER_IP = "198.18.1.2"
+PUBLIC_GATEWAY_IP = "198.19.1.1"  # the public namespace routes between the two sites
+_PREFIX = "rsl"  # namespace names: rsl<pid>x<n>-<role>
+_NAME = re.compile(rf"^{_PREFIX}(\d+)x\d+-(cli|rtr|pub|srt|srv)$")
+_labs = itertools.count(1)
 
 
 def missing() -> str | None:
@@ -93,9 +100,17 @@ class Condition:
 class Lab:
     """The three namespaces, their links and the router's rules; :meth:`close` undoes it all."""
 
-    def __init__(self) -> None:
-        self.tag = f"{_PREFIX}{os.getpid()}"
-        self.ns = {role: f"{self.tag}-{role}" for role in ("cli", "rtr", "pub")}
+    def __init__(self, *, symmetric: bool = False, forward_ports: tuple[int, ...] = (8080, 8081)) -> None:
+        """``symmetric``: both NATs map each destination to a new port (RFC 4787 "address and
+        port-dependent mapping"), and the runtime runs behind the second one, in namespace
+        ``srv`` at SERVER_IP, reached from outside at SERVER_ROUTER_OUTSIDE_IP on
+        ``forward_ports`` (TCP, for signalling). Direct paths then fail and only a relay works.
+        """
+        self.tag = f"{_PREFIX}{os.getpid()}x{next(_labs)}"
+        self.symmetric = symmetric
+        self.forward_ports = forward_ports
+        roles = ("cli", "rtr", "pub", "srt", "srv") if symmetric else ("cli", "rtr", "pub")
+        self.ns = {role: f"{self.tag}-{role}" for role in roles}
         self.work = tempfile.mkdtemp(prefix="reactor-netlab-")
         self._procs: list[subprocess.Popen[bytes]] = []
         self._closed = False
@@ -114,7 +129,7 @@ class Lab:
 
     def _build(self) -> None:
         cli, rtr, pub = self.ns["cli"], self.ns["rtr"], self.ns["pub"]
-        for name in (cli, rtr, pub):
+        for name in self.ns.values():
             _run(["ip", "netns", "add", name])
             self.ip(name, "link", "set", "lo", "up")
         # veths are made inside their namespaces: nothing appears in the host's.
@@ -130,6 +145,7 @@ class Lab:
         self.ip(cli, "route", "add", "default", "via", ROUTER_INSIDE_IP)
         self.exec(rtr, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
         # The public side gets no route back into 198.18.0.0/24: only the NAT answers.
+        mapping = " fully-random" if self.symmetric else ""
         self.exec(rtr, ["nft", "-f", "-"], input="""
 table ip lab {
   chain conditions {
@@ -140,11 +156,44 @@ table ip lab {
   }
   chain postrouting {
     type nat hook postrouting priority 100; policy accept;
-    oifname "r1" ip saddr 198.18.0.0/24 masquerade
+    oifname "r1" ip saddr 198.18.0.0/24 masquerade%s
   }
 }
-""")
+""" % mapping)
+        if self.symmetric:
+            self._build_server_site()
         self._wait_link()
+
+    def _build_server_site(self) -> None:
+        """public ns p1 198.19.1.1 ---- q1 198.19.1.2 | srt ns | q0 198.18.1.1 ---- s0 198.18.1.2 (runtime)."""
+        rtr, pub, srt, srv = self.ns["rtr"], self.ns["pub"], self.ns["srt"], self.ns["srv"]
+        _run(["ip", "link", "add", "name", "p1", "netns", pub, "type", "veth", "peer", "name", "q1", "netns", srt])
+        _run(["ip", "link", "add", "name", "q0", "netns", srt, "type", "veth", "peer", "name", "s0", "netns", srv])
+        self.ip(pub, "addr", "add", f"{PUBLIC_GATEWAY_IP}/24", "dev", "p1")
+        self.ip(srt, "addr", "add", f"{SERVER_ROUTER_OUTSIDE_IP}/24", "dev", "q1")
+        self.ip(srt, "addr", "add", f"{SERVER_ROUTER_INSIDE_IP}/24", "dev", "q0")
+        self.ip(srv, "addr", "add", f"{SERVER_IP}/24", "dev", "s0")
+        for ns, dev in ((pub, "p1"), (srt, "q1"), (srt, "q0"), (srv, "s0")):
+            self.ip(ns, "link", "set", dev, "up")
+        # The public namespace is the internet between the two sites: it routes, nothing else.
+        self.exec(pub, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        self.exec(srt, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        self.ip(rtr, "route", "add", "default", "via", RUNTIME_IP)
+        self.ip(srt, "route", "add", "default", "via", PUBLIC_GATEWAY_IP)
+        self.ip(srv, "route", "add", "default", "via", SERVER_ROUTER_INSIDE_IP)
+        ports = ", ".join(str(p) for p in self.forward_ports)
+        self.exec(srt, ["nft", "-f", "-"], input=f"""
+table ip site {{
+  chain prerouting {{
+    type nat hook prerouting priority -100; policy accept;
+    iifname "q1" tcp dport {{ {ports} }} dnat to {SERVER_IP}
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority 100; policy accept;
+    oifname "q1" ip saddr 198.18.1.0/24 masquerade fully-random
+  }}
+}}
+""")
 
     def _wait_link(self) -> None:
         """Bounded: until the client reaches the public side through the NAT (veths come up async)."""

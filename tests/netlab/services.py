@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from _support.peers import PEER_SCRIPTS, VENVS
 
-from .lab import RUNTIME_IP, TURN_IP, Lab
+from .lab import RUNTIME_IP, SERVER_IP, SERVER_ROUTER_OUTSIDE_IP, TURN_IP, Lab
 
 TURN_USER = "lab"
 TURN_PASSWORD = "lab-secret-3478"
@@ -28,6 +28,7 @@ TURN_PORT = 3478
 TURNS_PORT = 5349
 RUNTIME_PORT = 8080
 BUILTIN_PORT = 8081
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 STUN_URL = f"stun:{TURN_IP}:{TURN_PORT}"
 TURN_UDP_URL = f"turn:{TURN_IP}:{TURN_PORT}?transport=udp"
@@ -69,6 +70,7 @@ class Coturn:
         os.chmod(key, 0o644)  # coturn may drop privileges before reading it
         self.proc = self.lab.spawn(self.lab.ns["pub"], [
             "turnserver", "-n", "--no-cli", "--log-file=stdout", "--simple-log",
+            *(["--verbose"] if os.environ.get("NETLAB_COTURN_VERBOSE") else []),  # for debugging the lab
             f"--listening-ip={TURN_IP}", f"--relay-ip={TURN_IP}",
             f"--listening-port={TURN_PORT}", f"--tls-listening-port={TURNS_PORT}",
             "--min-port=49152", "--max-port=49999", "--no-dtls",
@@ -134,6 +136,20 @@ class Runtime:
     port: int = 0  # 0: RUNTIME_PORT (real) / BUILTIN_PORT (built-in)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    @property
+    def ns(self) -> str:
+        """Where it runs: the public side, or behind its own NAT in a symmetric lab."""
+        return self.lab.ns["srv"] if self.lab.symmetric else self.lab.ns["pub"]
+
+    @property
+    def bind_ip(self) -> str:
+        return SERVER_IP if self.lab.symmetric else RUNTIME_IP
+
+    def _urls(self, port: int) -> str:
+        """Sets :attr:`url` (what clients use) and returns the URL to check health at, from inside."""
+        self.url = f"http://{SERVER_ROUTER_OUTSIDE_IP if self.lab.symmetric else RUNTIME_IP}:{port}"
+        return f"http://{self.bind_ip}:{port}/health"
+
     def start(self) -> Runtime:
         if self.kind == "builtin":
             self._start_builtin()
@@ -148,26 +164,27 @@ class Runtime:
         with open(os.path.join(model_dir, "reactor.yaml"), "w") as f:
             f.write("model:\n  name: gradient-peer\nruntime:\n  import: gradient_v3:GradientPeer\n")
         env = dict(os.environ)
-        env.update(HOST=RUNTIME_IP, PORT=str(RUNTIME_PORT), SIGTERM_GRACE_PERIOD="2",
+        env.update(HOST=self.bind_ip, PORT=str(RUNTIME_PORT), SIGTERM_GRACE_PERIOD="2",
                    PEER_TRACK_NAME="main_video", **turn_env(self.ice_servers))
-        self.url = f"http://{RUNTIME_IP}:{RUNTIME_PORT}"
+        health = self._urls(RUNTIME_PORT)
         self.model = "gradient-peer"
-        self.proc = self.lab.spawn(self.lab.ns["pub"], [os.path.join(VENVS["3.10.0"], "bin", "python"), "-m",
+        self.proc = self.lab.spawn(self.ns, [os.path.join(VENVS["3.10.0"], "bin", "python"), "-m",
                                                        "reactor_runtime.serve"],
                                    log="runtime3.log", env=env, cwd=model_dir)
-        self.lab.wait_http(self.lab.ns["pub"], self.url + "/health", '"available"', self.proc, timeout=90,
+        self.lab.wait_http(self.ns, health, '"available"', self.proc, timeout=90,
                            log="runtime3.log")
 
     def _start_builtin(self) -> None:
         port = self.port or BUILTIN_PORT
-        self.url = f"http://{RUNTIME_IP}:{port}"
+        health = self._urls(port)
         self.model = "livecore"
-        self.proc = self.lab.spawn(self.lab.ns["pub"], [
-            sys.executable, "-m", "reactor_sync.runtime", "--host", RUNTIME_IP, "--port", str(port),
+        self.proc = self.lab.spawn(self.ns, [
+            sys.executable, "-m", "reactor_sync.runtime", "--host", self.bind_ip, "--port", str(port),
+            *(["-vv"] if os.environ.get("NETLAB_RUNTIME_VERBOSE") else []),
             "--protocol", "g3", "--width", "320", "--height", "240", "--orphan-timeout", "10",
             "--ice-servers", json.dumps(self.ice_servers),
-        ], log=f"builtin-{port}.log")
-        self.lab.wait_http(self.lab.ns["pub"], self.url + "/health", "", self.proc, timeout=30,
+        ], log=f"builtin-{port}.log", cwd=REPO)  # python -m imports from the cwd first: this checkout
+        self.lab.wait_http(self.ns, health, "", self.proc, timeout=30,
                            log=f"builtin-{port}.log")
 
     def stop(self) -> None:
