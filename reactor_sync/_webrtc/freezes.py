@@ -13,6 +13,13 @@ picture stops. Users see a frozen picture and, until now, nothing in
   longer than max(3 x the average frame interval, the average + 150 ms), the
   average taken over recent frames. It keeps the number, the longest and the
   total, and how long the picture has been frozen right now.
+* :func:`ask_again_for_missing` repeats NACKs: aiortc asks for a lost
+  packet only when a *new* gap appears, so a lost retransmission stays lost
+  until the next loss happens to re-list it, and aiortc's jitter buffer
+  holds every later frame (a keyframe included) behind that hole until the
+  packet comes or 512 more packets have piled up (seconds). Packets still
+  missing after :data:`RENACK_AFTER_S` are asked for again, each at most
+  :data:`RENACK_TIMES` times.
 * :func:`ask_for_keyframes` watches one track: once the picture has been
   frozen for :data:`KEYFRAME_AFTER_S`, it sends a PLI for the track's media
   SSRCs, and again every :data:`KEYFRAME_REPEAT_S` while it stays frozen
@@ -34,13 +41,19 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FreezeMeter", "KEYFRAME_AFTER_S", "KEYFRAME_REPEAT_S", "ask_for_keyframes"]
+__all__ = ["FreezeMeter", "KEYFRAME_AFTER_S", "KEYFRAME_REPEAT_S", "RENACK_AFTER_S", "RENACK_TIMES",
+           "ask_again_for_missing", "ask_for_keyframes"]
 
 #: A picture frozen this long asks for a keyframe.
 KEYFRAME_AFTER_S = 0.5
 #: ... and asks again this often while it stays frozen.
 KEYFRAME_REPEAT_S = 1.0
 _WATCH_PERIOD_S = 0.1
+#: A packet still missing this long after it was last asked for is asked for again ...
+RENACK_AFTER_S = 0.1
+#: ... at most this many times (the sender's history is finite).
+RENACK_TIMES = 5
+_RENACK_PERIOD_S = 0.05
 _AVERAGE_OVER = 30  # frames
 _FREEZE_EXTRA_S = 0.150
 
@@ -119,3 +132,34 @@ async def ask_for_keyframes(meter: FreezeMeter, receiver: Callable[[], Any | Non
                 logger.debug("picture frozen for %.2f s: asked SSRC %d for a keyframe", frozen, ssrc)
         except Exception:  # transport closing: the link's own failure handling reports it
             logger.debug("keyframe request not sent", exc_info=True)
+
+
+async def ask_again_for_missing(receiver: Callable[[], Any | None]) -> None:
+    """Repeat NACKs for packets still missing (runs until cancelled; see module doc)."""
+    asked: dict[int, tuple[float, int]] = {}  # sequence number -> (last asked, times)
+    while True:
+        await asyncio.sleep(_RENACK_PERIOD_S)
+        rx = receiver()
+        generator = getattr(rx, "_RTCRtpReceiver__nack_generator", None) if rx is not None else None
+        missing = getattr(generator, "missing", None)
+        if not isinstance(missing, set):
+            continue
+        now = time.monotonic()
+        for seq in list(asked):
+            if seq not in missing:
+                del asked[seq]  # arrived, or too old to track
+        again: list[int] = []
+        for seq in missing:
+            last, times = asked.get(seq, (now, 0))  # first seen now: aiortc has just asked for it
+            if seq not in asked:
+                asked[seq] = (now, 0)
+            elif now - last >= RENACK_AFTER_S and times < RENACK_TIMES:
+                asked[seq] = (now, times + 1)
+                again.append(seq)
+        if not again:
+            continue
+        try:
+            for ssrc in media_ssrcs(rx):
+                await rx._send_rtcp_nack(ssrc, sorted(again))  # type: ignore[union-attr]
+        except Exception:  # transport closing: the link's own failure handling reports it
+            logger.debug("NACK not repeated", exc_info=True)

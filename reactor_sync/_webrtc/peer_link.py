@@ -57,7 +57,7 @@ from . import frame_metadata as _frame_metadata
 from . import liveness as _liveness
 from .bundle import rebundle
 from .codecs import preferred_video_codecs, with_video_params
-from .freezes import FreezeMeter, ask_for_keyframes
+from .freezes import FreezeMeter, ask_again_for_missing, ask_for_keyframes
 from .ice_gathering import GatheringPlan, gathering, selected_pair
 from .loopback_ice import loopback_ice, sanitize_remote_sdp
 
@@ -348,6 +348,7 @@ class PeerLink:
         self._spawn(self._stats_loop())
         self.freezes.start(time.monotonic())
         self._spawn(ask_for_keyframes(self.freezes, self._main_receiver))
+        self._spawn(ask_again_for_missing(self._main_receiver))
         self._spawn(self._ping_loop())
         for track in self.tracks:
             if track.is_output and track.name not in self.paused:  # the runtime starts every output paused
