@@ -104,6 +104,15 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def ratio_text(cell: dict[str, Any]) -> str:
+    """The ratio, or why there is none (an official median of 0 has no ratio)."""
+    if cell["ratio"] is not None:
+        return fmt(cell["ratio"])
+    if cell["official"] == 0 and cell["sync"] is not None:
+        return "both 0" if cell["sync"] == 0 else "official 0"
+    return "-"
+
+
 def write_report(out: str, table: dict[str, Any], meta: dict[str, Any]) -> None:
     lines = [
         "# Network lab: reactor_sync vs reactor-sdk 1.13.0",
@@ -121,7 +130,7 @@ def write_report(out: str, table: dict[str, Any], meta: dict[str, Any]) -> None:
         for key, label, _ in METRICS:
             cell = row[key]
             lines.append(f"| {condition} | {label} | {fmt(cell['sync'])} | {fmt(cell['official'])} | "
-                         f"{fmt(cell['ratio'])} |")
+                         f"{ratio_text(cell)} |")
         lines.append(f"| {condition} | failed rounds | {row['failures']['sync']} | {row['failures']['official']} | |")
         lines.append(f"| {condition} | candidate pair | {', '.join(row['pairs']['sync'])} | "
                      f"{', '.join(row['pairs']['official'])} | |")
@@ -159,7 +168,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--out", default=HERE)
+    parser.add_argument("--report-only", metavar="JSON", help="re-render NETLAB.md and the plot from saved results")
     args = parser.parse_args()
+    if args.report_only:
+        with open(args.report_only) as f:
+            saved = json.load(f)
+        table = summarize(saved["results"])
+        write_report(args.out, table, saved["meta"])
+        plot(args.out, table)
+        return 0
     for why in (missing(), runtime3_missing()):
         if why:
             print(f"netlab benchmark cannot run: {why}", file=sys.stderr)
