@@ -3,11 +3,16 @@
 Known gap (issue 21): this does not connect yet. Gathering works on both sides
 (relays over UDP and TCP from coturn), signalling passes the server site's port
 forward, and both agents send their checks, but no check through the relays
-is ever answered: coturn reports almost nothing relayed to peers, and the
-runtime side's ChannelBind refreshes are refused (400). It fails the same way
-against reactor-runtime 3.10.0, so the cause is on the client side (aioice's
-TURN client or its peer-reflexive handling) or in the lab's NAT rules; the
-strict xfail turns red the day it starts to work, so it gets looked at.
+is ever answered. What was seen (nft counters on both routers, coturn
+--verbose, aioice debug logs): the runtime's checks to the client's relay
+leave its NAT 5 times in 8 s (aioice's retransmissions), coturn counts one
+packet from a peer on the client's allocation and relays no Data indication
+to the client, although the client's ChannelBind gave 198.19.1.2 a
+permission; nothing comes back through either NAT; the runtime side's
+repeated ChannelBinds are refused (400). It fails the same way against
+reactor-runtime 3.10.0. The strict xfail turns red the day it starts to
+work, so it gets looked at. Debug knobs: NETLAB_COTURN_VERBOSE=1 and
+NETLAB_RUNTIME_VERBOSE=1 (see services.py); REACTOR_PROBE_DEBUG=1 (probe.py).
 """
 
 from __future__ import annotations
