@@ -18,8 +18,9 @@ picture stops. Users see a frozen picture and, until now, nothing in
   until the next loss happens to re-list it, and aiortc's jitter buffer
   holds every later frame (a keyframe included) behind that hole until the
   packet comes or 512 more packets have piled up (seconds). Packets still
-  missing after :data:`RENACK_AFTER_S` are asked for again, each at most
-  :data:`RENACK_TIMES` times.
+  missing :data:`RENACK_AFTER_S` (or 1.5 round trips, if longer) after they
+  were last asked for are asked for again, each at most :data:`RENACK_TIMES`
+  times.
 * :func:`ask_for_keyframes` watches one track: once the picture has been
   frozen for :data:`KEYFRAME_AFTER_S`, it sends a PLI for the track's media
   SSRCs, and again every :data:`KEYFRAME_REPEAT_S` while it stays frozen
@@ -134,8 +135,14 @@ async def ask_for_keyframes(meter: FreezeMeter, receiver: Callable[[], Any | Non
             logger.debug("keyframe request not sent", exc_info=True)
 
 
-async def ask_again_for_missing(receiver: Callable[[], Any | None]) -> None:
-    """Repeat NACKs for packets still missing (runs until cancelled; see module doc)."""
+async def ask_again_for_missing(
+    receiver: Callable[[], Any | None], rtt_s: Callable[[], float | None] = lambda: None
+) -> None:
+    """Repeat NACKs for packets still missing (runs until cancelled; see module doc).
+
+    ``rtt_s`` gives the latest round trip in seconds, if known: a NACK is not
+    repeated before its retransmission could have come back.
+    """
     asked: dict[int, tuple[float, int]] = {}  # sequence number -> (last asked, times)
     while True:
         await asyncio.sleep(_RENACK_PERIOD_S)
@@ -145,6 +152,8 @@ async def ask_again_for_missing(receiver: Callable[[], Any | None]) -> None:
         if not isinstance(missing, set):
             continue
         now = time.monotonic()
+        rtt = rtt_s()
+        wait = max(RENACK_AFTER_S, 1.5 * rtt) if rtt else RENACK_AFTER_S
         for seq in list(asked):
             if seq not in missing:
                 del asked[seq]  # arrived, or too old to track
@@ -153,7 +162,7 @@ async def ask_again_for_missing(receiver: Callable[[], Any | None]) -> None:
             last, times = asked.get(seq, (now, 0))  # first seen now: aiortc has just asked for it
             if seq not in asked:
                 asked[seq] = (now, 0)
-            elif now - last >= RENACK_AFTER_S and times < RENACK_TIMES:
+            elif now - last >= wait and times < RENACK_TIMES:
                 asked[seq] = (now, times + 1)
                 again.append(seq)
         if not again:

@@ -348,7 +348,7 @@ class PeerLink:
         self._spawn(self._stats_loop())
         self.freezes.start(time.monotonic())
         self._spawn(ask_for_keyframes(self.freezes, self._main_receiver))
-        self._spawn(ask_again_for_missing(self._main_receiver))
+        self._spawn(ask_again_for_missing(self._main_receiver, self._rtt_s))
         self._spawn(self._ping_loop())
         for track in self.tracks:
             if track.is_output and track.name not in self.paused:  # the runtime starts every output paused
@@ -417,6 +417,11 @@ class PeerLink:
             logger.info("the runtime did not answer in protobuf within %.1f s: speaking JSON", WIRE_PROBE_S)
             return
         self.wire = probe
+
+    def _rtt_s(self) -> float | None:
+        """The latest round trip (SCTP heartbeats), in seconds, if measured."""
+        rtt_ms = self._live.rtt_ms
+        return None if rtt_ms is None else rtt_ms / 1000.0
 
     def _main_receiver(self) -> RTCRtpReceiver | None:
         """The receiver of the main video track, once it is known."""
