@@ -9,6 +9,7 @@
 
 from ._version import __version__
 from ._webrtc import frame_completion as _frame_completion
+from ._webrtc import sctp_timers as _sctp_timers
 from ._webrtc.frame_metadata import FrameInfo
 from .client import Reactor
 from .errors import (
@@ -51,6 +52,8 @@ from .track import Track, TrackList
 # Every aiortc receiver in this process (the client's and the built-in
 # runtime's) completes video frames on the RTP marker bit: see _frame_completion.
 _frame_completion.install()
+# ... and retransmits SCTP setup after RFC 9260's 1 s, not 3 s: see _sctp_timers.
+_sctp_timers.install()
 
 __all__ = [
     "AlreadyConnectedError",

@@ -13,7 +13,13 @@ Figures (None where the connection does not give them):
 * ``bitrate_in_kbps`` / ``bitrate_out_kbps``: everything on the transport;
 * ``fps``: decoded frames per second, per received track;
 * ``codec``: the negotiated video codec; ``candidate_pair``: local/remote
-  ICE candidate types (e.g. ``host/host``, ``srflx/relay``).
+  ICE candidate types (e.g. ``host/host``, ``srflx/relay``); ``ice``: the
+  winning pair's addresses, and for a local relay how it reaches its TURN
+  server (``relay_protocol`` "udp", "tcp" or "tls"; see ``_webrtc.ice_gathering``);
+* ``freezes``: of the main video track since connecting: ``count``,
+  ``longest_s``, ``total_s`` (W3C webrtc-stats' definition of a freeze) and
+  ``keyframes_requested`` (a picture frozen > 0.5 s asks the sender for a
+  keyframe; see ``_webrtc.freezes``).
 """
 
 from __future__ import annotations
@@ -46,10 +52,24 @@ class Stats(dict[str, Any]):
             f"out {fmt('bitrate_out_kbps', ' Mbit/s', 1e-3, 2)}" if live.get("bitrate_out_kbps") is not None else None,
             " ".join(f"{name} {value:.1f} fps" for name, value in fps.items()) or None,
             live.get("codec"),
-            live.get("candidate_pair"),
+            _pair(live),
+            _freezes(live.get("freezes")),
             f"{self.get('frames_received', 0)} frames, {self.get('frames_dropped', 0)} dropped",
         ]
         return "<Stats " + " · ".join(p for p in parts if p) + ">"
+
+
+def _pair(live: dict[str, Any]) -> str | None:
+    pair = live.get("candidate_pair")
+    ice = live.get("ice") or {}
+    relay = (ice.get("local") or {}).get("relay_protocol") if isinstance(ice, dict) else None
+    return f"{pair} (TURN over {relay})" if pair and relay else pair
+
+
+def _freezes(freezes: Any) -> str | None:
+    if not isinstance(freezes, dict) or not freezes.get("count"):
+        return None
+    return f"{freezes['count']} freezes ({freezes['total_s']:.1f} s, longest {freezes['longest_s']:.1f} s)"
 
 
 class LiveStats:
@@ -70,6 +90,8 @@ class LiveStats:
         *,
         codec: str | None,
         candidate_pair: str | None,
+        ice: dict[str, Any] | None = None,
+        freezes: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Fold one report in; ``counts`` are decoded frames per track so far."""
         now = time.monotonic()
@@ -111,6 +133,8 @@ class LiveStats:
             "fps": fps,
             "codec": codec,
             "candidate_pair": candidate_pair,
+            "ice": ice,
+            "freezes": freezes,
         }
         return self.snapshot
 

@@ -40,6 +40,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
 )
@@ -56,12 +57,15 @@ from . import frame_metadata as _frame_metadata
 from . import liveness as _liveness
 from .bundle import rebundle
 from .codecs import preferred_video_codecs, with_video_params
+from .freezes import FreezeMeter, ask_again_for_missing, ask_for_keyframes
+from .ice_gathering import GatheringPlan, gathering, selected_pair
 from .loopback_ice import loopback_ice, sanitize_remote_sdp
 
 logger = logging.getLogger(__name__)
 
 PING_INTERVAL_S = 5.0
-ICE_GATHER_TIMEOUT_S = 5.0
+# A backstop only: gathering bounds each STUN/TURN server itself (see .ice_gathering).
+ICE_GATHER_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 # How often the stall watchdog looks: the loss is declared at most this
 # long after stall_timeout has passed.
@@ -118,7 +122,10 @@ class PeerLink:
         paused: set[str] | None = None,
         bitrates: dict[str | None, _bitrate.Bounds] | None = None,
     ) -> None:
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        # aiortc would use only the first STUN and first TURN URL, and wait 5 s
+        # for a dead one: it gathers host candidates, .ice_gathering the rest.
+        self._gathering = GatheringPlan.from_servers(ice_servers)
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         # None or []: the legacy layout; otherwise the current one, per track.
         self.tracks = list(tracks or [])
         self._control = self._pc.createDataChannel("control") if self.tracks else None
@@ -185,6 +192,7 @@ class PeerLink:
         self.last_activity = time.monotonic()
         self.frames_received = 0
         self.media_received: dict[str, int] = {}  # frames per named track, main included
+        self.freezes = FreezeMeter()  # of the main video track (see .freezes)
         self._live = LiveStats()
         self.live: dict[str, Any] = {}  # the latest figures, refreshed every REFRESH_S
         self._wire()
@@ -275,8 +283,9 @@ class PeerLink:
         offer = await self._pc.createOffer()
         try:
             # aiortc gathers all candidates inside setLocalDescription; with a
-            # loopback peer, gather 127.0.0.1 only (see .loopback_ice).
-            with loopback_ice(self._loopback):
+            # loopback peer, gather 127.0.0.1 only (see .loopback_ice); every
+            # STUN/TURN server is asked at once, each bounded (see .ice_gathering).
+            with loopback_ice(self._loopback), gathering(self._gathering):
                 await asyncio.wait_for(self._pc.setLocalDescription(offer), ICE_GATHER_TIMEOUT_S)
         except asyncio.TimeoutError:
             raise ReactorConnectionError(
@@ -337,6 +346,9 @@ class PeerLink:
         for target in list(self.bitrates):
             self._apply_bitrate(target)
         self._spawn(self._stats_loop())
+        self.freezes.start(time.monotonic())
+        self._spawn(ask_for_keyframes(self.freezes, self._main_receiver))
+        self._spawn(ask_again_for_missing(self._main_receiver, self._rtt_s))
         self._spawn(self._ping_loop())
         for track in self.tracks:
             if track.is_output and track.name not in self.paused:  # the runtime starts every output paused
@@ -406,6 +418,18 @@ class PeerLink:
             return
         self.wire = probe
 
+    def _rtt_s(self) -> float | None:
+        """The latest round trip (SCTP heartbeats), in seconds, if measured."""
+        rtt_ms = self._live.rtt_ms
+        return None if rtt_ms is None else rtt_ms / 1000.0
+
+    def _main_receiver(self) -> RTCRtpReceiver | None:
+        """The receiver of the main video track, once it is known."""
+        track = self.remote_track
+        if track is None:
+            return None
+        return next((t.receiver for t in self._pc.getTransceivers() if t.receiver.track is track), None)
+
     def _touch(self) -> None:
         self.last_activity = time.monotonic()
 
@@ -428,6 +452,7 @@ class PeerLink:
                 self.live = self._live.update(
                     report, dict(self.media_received), kinds,
                     codec=codec, candidate_pair=candidate_pair_types(ice),
+                    ice=selected_pair(ice, self._gathering), freezes=self.freezes.snapshot(),
                 )
             except Exception:  # closing: the next round (if any) tries again
                 logger.debug("stats not gathered", exc_info=True)
@@ -455,6 +480,7 @@ class PeerLink:
                     frame.opaque = _frame_info(frame, jitter, mapper, self.media_received[name])
                 if main:
                     self.frames_received += 1
+                    self.freezes.frame(self.last_activity)
                 if deliver is not None and not self._draining and name not in self.paused:
                     deliver(frame)  # (draining: disconnect() closed the mailboxes)
                 # Do not keep the frame alive across the next await: its last

@@ -13,10 +13,12 @@ Logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .._webrtc.loopback_ice import is_loopback_host
 from .catalog import MODELS
@@ -65,6 +67,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unjoined-timeout", type=float, default=UNJOINED_TIMEOUT_S,
                         help="coordinator: seconds a session waits for its first client before it is closed "
                         f"(default {UNJOINED_TIMEOUT_S:g})")
+    parser.add_argument(
+        "--ice-servers", type=_ice_servers_json, default=[],
+        help='local g3 runtime off loopback: STUN/TURN servers handed to clients, as JSON '
+        '[{"uris": [...], "credentials": {"username": ..., "password": ...}}]',
+    )
     parser.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")
 
 
@@ -91,6 +98,19 @@ def refuse_public_default_key(host: str, given: list[str], default_key: str) -> 
         )
 
 
+def _ice_servers_json(text: str) -> list[dict[str, Any]]:
+    """``--ice-servers``: a JSON list of ``{"uris": [...], "credentials": {...}}`` objects."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("uris"), list) for s in value
+    ):
+        raise argparse.ArgumentTypeError('expected a list of {"uris": [...], "credentials": {...}} objects')
+    return value
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until stopped; returns the exit status."""
     from .coordinator import DEFAULT_API_KEY, serve_coordinator
@@ -114,7 +134,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise SystemExit("reactor-sync serve: a local runtime serves one --model")
     serve(
         args.port, args.host, models[0], announce=announce, start_timeout=args.start_timeout,
-        orphan_timeout=args.orphan_timeout, load_delay=args.load_delay, recording=args.recording, **options,
+        orphan_timeout=args.orphan_timeout, load_delay=args.load_delay, recording=args.recording,
+        ice_servers=args.ice_servers, **options,
     )
     return 0
 

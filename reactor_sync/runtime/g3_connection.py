@@ -65,6 +65,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from .._webrtc.bundle import rebundle
+from .._webrtc.ice_gathering import GatheringPlan, gathering
 from .._webrtc.loopback_ice import (
     _candidate_is_on_host,
     _local_addresses,
@@ -226,11 +227,11 @@ class G3Connection:
         declared = {t["name"]: t for t in self.core.model.session_tracks()}
         by_mid = {str(e.get("mid")): e for e in track_mapping if isinstance(e, Mapping)}
         try:
-            with loopback_ice(self.loopback_only):
-                if ice_servers is not None:
-                    config = _rtc_configuration(ice_servers)
-                else:
-                    config = loopback_rtc_configuration() if self.loopback_only else RTCConfiguration(iceServers=[])
+            # Every STUN/TURN server at once, each bounded (aiortc alone would
+            # ask only the first of each kind and wait 5 s on a dead one).
+            plan = GatheringPlan.from_servers(_rtc_configuration(ice_servers).iceServers or [])
+            with loopback_ice(self.loopback_only), gathering(plan):
+                config = loopback_rtc_configuration() if self.loopback_only else RTCConfiguration(iceServers=[])
                 pc = RTCPeerConnection(config)
                 self.pc = pc
                 pc.on("datachannel", self._on_datachannel)

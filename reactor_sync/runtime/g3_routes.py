@@ -196,6 +196,7 @@ class G3LocalApi:
             ping_timeout=self.rt.ping_timeout,
             gather_timeout=self.rt.gather_timeout,
             loopback_only=is_loopback_host(self.rt.host),
+            ice_servers=self.rt.ice_servers,
             negotiation_timeout=self.rt.negotiation_timeout,
             json_only=self.rt.json_only,
         )

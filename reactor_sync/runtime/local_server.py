@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ReactorTimeoutError
@@ -64,6 +64,9 @@ class LocalRuntime(BackgroundServer):
     behave as a runtime from before the protobuf wire (2.x, early 3.x):
     binary frames are dropped unread and chunking is not declared, so
     clients fall back to JSON.
+    ``ice_servers`` (g3, bound off loopback only, e.g. in the network lab):
+    STUN/TURN servers in the ``GET .../ice_servers`` shape, handed to clients
+    and gathered against.
     """
 
     thread_name = "reactor-local-runtime"
@@ -86,6 +89,7 @@ class LocalRuntime(BackgroundServer):
         negotiation_timeout: float = 30.0,
         recording: bool | RecordingConfig = False,
         json_only: bool = False,
+        ice_servers: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self.protocol = check_protocol(protocol)
         self.json_only = json_only
@@ -108,6 +112,8 @@ class LocalRuntime(BackgroundServer):
         self.gather_timeout = gather_timeout
         self.load_delay = float(load_delay)
         self.negotiation_timeout = negotiation_timeout
+        # g3, off loopback: what GET .../ice_servers hands to clients (and what we gather against).
+        self.ice_servers = [dict(s) for s in ice_servers]
         self._requested_port = port
         self._lock = threading.Lock()
         self._state_changed = threading.Condition(self._lock)

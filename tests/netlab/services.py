@@ -1,0 +1,193 @@
+"""The lab's servers on the public side: coturn, the real reactor-runtime 3.10.0, our built-in runtime.
+
+Each binds only its lab address inside the public namespace. coturn runs with
+long-term credentials and answers STUN and TURN on UDP/TCP 3478 and TURN over
+TLS on 5349, with a self-signed certificate made here for its lab address (the
+client trusts it through ``SSL_CERT_FILE``, as a user would trust a private CA).
+The runtimes hand the same STUN/TURN URLs to clients through
+``GET .../ice_servers``, as Reactor's cloud does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from _support.peers import PEER_SCRIPTS, VENVS
+
+from .lab import RUNTIME_IP, SERVER_IP, SERVER_ROUTER_OUTSIDE_IP, TURN_IP, Lab
+
+TURN_USER = "lab"
+TURN_PASSWORD = "lab-secret-3478"
+TURN_PORT = 3478
+TURNS_PORT = 5349
+RUNTIME_PORT = 8080
+BUILTIN_PORT = 8081
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+STUN_URL = f"stun:{TURN_IP}:{TURN_PORT}"
+TURN_UDP_URL = f"turn:{TURN_IP}:{TURN_PORT}?transport=udp"
+TURN_TCP_URL = f"turn:{TURN_IP}:{TURN_PORT}?transport=tcp"
+TURNS_URL = f"turns:{TURN_IP}:{TURNS_PORT}?transport=tcp"
+
+
+def coturn_missing() -> str | None:
+    if shutil.which("turnserver") is None:
+        return "coturn is not installed (apt-get install coturn)"
+    if shutil.which("openssl") is None:
+        return "openssl is not installed (it makes coturn's self-signed certificate)"
+    return None
+
+
+def runtime3_missing() -> str | None:
+    python = os.path.join(VENVS["3.10.0"], "bin", "python")
+    if not os.path.exists(python):
+        return f"reactor-runtime 3.10.0 is not built at {VENVS['3.10.0']} (tests/_support/peers.py builds it)"
+    return None
+
+
+@dataclass
+class Coturn:
+    lab: Lab
+    cert: str = ""
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> Coturn:
+        work = self.lab.work
+        self.cert = os.path.join(work, "turn-cert.pem")
+        key = os.path.join(work, "turn-key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=turn.lab.invalid", "-addext", f"subjectAltName=IP:{TURN_IP}",
+             "-keyout", key, "-out", self.cert],
+            check=True, capture_output=True, timeout=60,
+        )
+        os.chmod(key, 0o644)  # coturn may drop privileges before reading it
+        self.proc = self.lab.spawn(self.lab.ns["pub"], [
+            "turnserver", "-n", "--no-cli", "--log-file=stdout", "--simple-log",
+            *(["--verbose"] if os.environ.get("NETLAB_COTURN_VERBOSE") else []),  # for debugging the lab
+            f"--listening-ip={TURN_IP}", f"--relay-ip={TURN_IP}",
+            f"--listening-port={TURN_PORT}", f"--tls-listening-port={TURNS_PORT}",
+            "--min-port=49152", "--max-port=49999", "--no-dtls",
+            "--lt-cred-mech", f"--user={TURN_USER}:{TURN_PASSWORD}", "--realm=lab.invalid",
+            f"--cert={self.cert}", f"--pkey={key}", "--no-rfc5780", "--no-software-attribute",
+            f"--pidfile={os.path.join(work, 'turnserver.pid')}",
+        ], log="coturn.log")
+        self._wait_listening()
+        return self
+
+    def _wait_listening(self) -> None:
+        """Bounded: until TCP 3478 and 5349 accept inside the public namespace."""
+        assert self.proc is not None
+        deadline = time.monotonic() + 15
+        probe = (f"import socket\nfor p in ({TURN_PORT}, {TURNS_PORT}):\n"
+                 f"    socket.create_connection(('{TURN_IP}', p), timeout=1).close()\n")
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"coturn exited:\n{self.lab.log('coturn.log')}")
+            ok = subprocess.run(["ip", "netns", "exec", self.lab.ns["pub"], sys.executable, "-c", probe],
+                                capture_output=True, timeout=10).returncode == 0
+            if ok:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"coturn not listening within 15 s:\n{self.lab.log('coturn.log')}")
+            time.sleep(0.2)
+
+    def ice_servers(self, *, udp: bool = True, tcp: bool = True, tls: bool = False) -> list[dict[str, object]]:
+        """The G3 ``ice_servers`` entries for this server (what a runtime hands out)."""
+        creds = {"username": TURN_USER, "password": TURN_PASSWORD}
+        servers: list[dict[str, object]] = [{"uris": [STUN_URL]}]
+        for wanted, url in ((udp, TURN_UDP_URL), (tcp, TURN_TCP_URL), (tls, TURNS_URL)):
+            if wanted:
+                servers.append({"uris": [url], "credentials": creds})
+        return servers
+
+
+def turn_env(servers: list[dict[str, object]]) -> dict[str, str]:
+    """reactor-runtime 3.x's STUN_SERVERS / TURN_SERVERS for ``servers`` (its env format)."""
+    stun: list[str] = []
+    turn: list[str] = []
+    for server in servers:
+        uris = server["uris"]
+        assert isinstance(uris, list)
+        creds = server.get("credentials")
+        for uri in uris:
+            if isinstance(creds, dict):
+                turn.append(f"{creds['username']};{creds['password']};{uri}")
+            else:
+                stun.append(str(uri))
+    return {"STUN_SERVERS": ",".join(stun), "TURN_SERVERS": ",".join(turn)}
+
+
+@dataclass
+class Runtime:
+    """A runtime in the public namespace at ``url`` (the real 3.10.0 or our built-in one)."""
+
+    lab: Lab
+    kind: str  # "reactor-runtime-3.10.0" | "builtin"
+    ice_servers: list[dict[str, object]]
+    url: str = ""
+    model: str = ""
+    port: int = 0  # 0: RUNTIME_PORT (real) / BUILTIN_PORT (built-in)
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def ns(self) -> str:
+        """Where it runs: the public side, or behind its own NAT in a symmetric lab."""
+        return self.lab.ns["srv"] if self.lab.symmetric else self.lab.ns["pub"]
+
+    @property
+    def bind_ip(self) -> str:
+        return SERVER_IP if self.lab.symmetric else RUNTIME_IP
+
+    def _urls(self, port: int) -> str:
+        """Sets :attr:`url` (what clients use) and returns the URL to check health at, from inside."""
+        self.url = f"http://{SERVER_ROUTER_OUTSIDE_IP if self.lab.symmetric else RUNTIME_IP}:{port}"
+        return f"http://{self.bind_ip}:{port}/health"
+
+    def start(self) -> Runtime:
+        if self.kind == "builtin":
+            self._start_builtin()
+        else:
+            self._start_real()
+        return self
+
+    def _start_real(self) -> None:
+        model_dir = os.path.join(self.lab.work, "model3")
+        os.makedirs(model_dir, exist_ok=True)
+        shutil.copy(os.path.join(PEER_SCRIPTS, "model", "gradient_v3.py"), model_dir)
+        with open(os.path.join(model_dir, "reactor.yaml"), "w") as f:
+            f.write("model:\n  name: gradient-peer\nruntime:\n  import: gradient_v3:GradientPeer\n")
+        env = dict(os.environ)
+        env.update(HOST=self.bind_ip, PORT=str(RUNTIME_PORT), SIGTERM_GRACE_PERIOD="2",
+                   PEER_TRACK_NAME="main_video", **turn_env(self.ice_servers))
+        health = self._urls(RUNTIME_PORT)
+        self.model = "gradient-peer"
+        self.proc = self.lab.spawn(self.ns, [os.path.join(VENVS["3.10.0"], "bin", "python"), "-m",
+                                                       "reactor_runtime.serve"],
+                                   log="runtime3.log", env=env, cwd=model_dir)
+        self.lab.wait_http(self.ns, health, '"available"', self.proc, timeout=90,
+                           log="runtime3.log")
+
+    def _start_builtin(self) -> None:
+        port = self.port or BUILTIN_PORT
+        health = self._urls(port)
+        self.model = "livecore"
+        self.proc = self.lab.spawn(self.ns, [
+            sys.executable, "-m", "reactor_sync.runtime", "--host", self.bind_ip, "--port", str(port),
+            *(["-vv"] if os.environ.get("NETLAB_RUNTIME_VERBOSE") else []),
+            "--protocol", "g3", "--width", "320", "--height", "240", "--orphan-timeout", "10",
+            "--ice-servers", json.dumps(self.ice_servers),
+        ], log=f"builtin-{port}.log", cwd=REPO)  # python -m imports from the cwd first: this checkout
+        self.lab.wait_http(self.ns, health, "", self.proc, timeout=30,
+                           log=f"builtin-{port}.log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.lab.stop(self.proc)
+            self.proc = None

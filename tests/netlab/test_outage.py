@@ -1,0 +1,74 @@
+"""A network change: the path cut for 10 s and restored. auto_reconnect recovers; without it, a typed error."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from .conftest import ProbeRun
+from .lab import Condition, Lab
+from .services import Runtime
+
+OUTAGE_S = 10.0
+STALL_TIMEOUT_S = 3.0
+
+pytestmark = pytest.mark.netlab
+
+
+def cut_once_streaming(lab: Lab, marks: dict[str, float]):
+    """An on_event callback: at the first frame report, cut the path for OUTAGE_S, then restore it."""
+    started = threading.Event()
+
+    def restore() -> None:
+        lab.set_condition(Condition())
+        marks["restored"] = marks["now"]
+
+    def on_event(event: dict) -> None:
+        marks["now"] = event["t"]
+        if event["event"] == "frame" and not started.is_set():
+            started.set()
+            lab.set_condition(Condition(outage=True))
+            marks["cut"] = event["t"]
+            timer = threading.Timer(OUTAGE_S, restore)
+            timer.daemon = True
+            timer.start()
+            marks["timer"] = timer  # type: ignore[assignment]
+
+    return on_event
+
+
+def describe(run: ProbeRun, marks: dict) -> str:
+    return f"cut at {marks.get('cut')} s, restored after {OUTAGE_S} s\n{run.describe()}"
+
+
+def test_a_10s_outage_recovers_with_auto_reconnect(lab: Lab, runtime: Runtime, client) -> None:
+    marks: dict = {}
+    run = client(runtime, "--frames", "0", "--seconds", "25", "--auto-reconnect",
+                 "--stall-timeout", str(STALL_TIMEOUT_S), on_event=cut_once_streaming(lab, marks), timeout=90)
+    marks.get("timer") and marks["timer"].join(OUTAGE_S + 5)
+    assert "cut" in marks, f"never streamed:\n{run.describe()}"
+    done = run.done
+    cut = marks["cut"]
+    back = [t for t in done["arrivals"] if t > cut + OUTAGE_S]
+    assert back, f"no frames after the network came back:\n{describe(run, marks)}"
+    statuses = [e["status"] for e in run.all("status") if e["t"] > cut]
+    assert "ready" in statuses, f"never READY again:\n{describe(run, marks)}"
+    assert done["status"] == "ready", describe(run, marks)
+    print(f"first frame {back[0] - cut - OUTAGE_S:.2f} s after the path came back; statuses {statuses}; "
+          f"{len(back)} frames after it")
+
+
+def test_a_10s_outage_without_auto_reconnect_is_a_typed_recoverable_error(lab: Lab, runtime: Runtime,
+                                                                          client) -> None:
+    marks: dict = {}
+    run = client(runtime, "--frames", "0", "--seconds", "30", "--stall-timeout", str(STALL_TIMEOUT_S),
+                 on_event=cut_once_streaming(lab, marks), timeout=60)
+    marks.get("timer") and marks["timer"].join(OUTAGE_S + 5)
+    assert "cut" in marks, f"never streamed:\n{run.describe()}"
+    lost = run.first("lost")
+    assert lost is not None, f"the loss was never reported:\n{describe(run, marks)}"
+    assert lost["type"] == "ConnectionLostError" and lost["recoverable"] is True, lost
+    # Reported while the path was still cut: the liveness bound (stall_timeout), not the outage, decides.
+    assert lost["t"] < marks["cut"] + OUTAGE_S, describe(run, marks)
+    print(f"loss reported {lost['t'] - marks['cut']:.2f} s after the cut: {lost['message']}")
