@@ -55,16 +55,16 @@ class RuntimeRequestsMixin(ReactorBase):
             received = self._request(link, "requestSchema", {}, timeout, "the model's schema")
             doc = received.reply
         else:
-            doc = self._schema_by_arrival(link, timeout)
+            doc = self._schema_by_arrival(timeout)
         if not isinstance(doc, dict):
             raise ProtocolError("the runtime answered requestSchema without an OpenAPI document", component="gpu")
         return copy.deepcopy(doc)
 
-    def _schema_by_arrival(self, link: PeerLink, timeout: float) -> Any:
+    def _schema_by_arrival(self, timeout: float) -> Any:
         """JSON wire: the first ``modelSchema`` that arrives after our request."""
         with self._schema_cond:
             seen = self._schema_seen
-        link.send_platform("requestSchema", {})
+        self._send_runtime("requestSchema", {})  # through the loop thread, which owns the channel
         with self._schema_cond:
             if not self._schema_cond.wait_for(lambda: self._schema_seen > seen, timeout):
                 raise ReactorTimeoutError(f"the runtime sent no schema within {timeout:g} s")
