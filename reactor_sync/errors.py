@@ -107,14 +107,9 @@ class ReactorError(Exception):
         blocked when the connection went); each gets its own object so they
         never share (and extend) one traceback.
         """
-        return type(self)(
-            self.message,
-            code=self.code,
-            component=self.component,
-            recoverable=self.recoverable,
-            retry_after=self.retry_after,
-            status_code=self.status_code,
-        )
+        fresh = type(self)(self.message)
+        fresh.__dict__.update(self.__dict__)  # every field, a subclass's own (command, entry, ...) too
+        return fresh
 
     def __str__(self) -> str:
         return f"[{self.component}:{self.code}] {self.message}"
@@ -256,11 +251,6 @@ class CommandError(ReactorError):
         super().__init__(message, **kwargs)
         self.command = command
 
-    def clone(self) -> CommandError:
-        copy = type(self)(self.message, command=self.command, code=self.code, component=self.component,
-                          recoverable=self.recoverable, retry_after=self.retry_after, status_code=self.status_code)
-        return copy
-
 
 class StepError(ReactorError):
     """A step did not produce a result (stepped generation; the runtime's failure code says why).
@@ -280,11 +270,6 @@ class StepError(ReactorError):
         self.entry = entry
         self.command_code = command_code
         self.step = step
-
-    def clone(self) -> StepError:
-        return type(self)(self.message, entry=self.entry, command_code=self.command_code, step=self.step,
-                          code=self.code, component=self.component, recoverable=self.recoverable,
-                          retry_after=self.retry_after, status_code=self.status_code)
 
 
 class StepRefusedError(StepError):
