@@ -17,6 +17,9 @@ import pytest
 from _support.peers import RUNTIME_VERSIONS, PeerProcess, available
 from _support.procs import REPO, clean_env  # noqa: F401 - REPO re-exported to the interop modules
 from _support.procs import free_port as _free_port
+from _support.support import wait_until
+
+from reactor_sync import Reactor
 
 REQUIRED = os.environ.get("REACTOR_SYNC_REQUIRE_INTEROP") == "1"
 
@@ -27,6 +30,38 @@ def _unavailable(reason: str) -> None:
     if REQUIRED:
         pytest.fail(f"interop required but {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def reactor(peer: PeerProcess) -> Iterator[Reactor]:
+    """A Reactor connected to ``peer``'s gradient model (every module that takes it runs on both runtimes)."""
+    wait_until(peer.idle, 30, "peer idle")
+    r = Reactor("gradient-peer", local=True, local_url=peer.url)
+    r.connect(timeout=30)
+    try:
+        yield r
+    finally:
+        r.disconnect()
+
+
+MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+
+
+def model_peer(model_file: str, model_class: str, model_name: str) -> Iterator[PeerProcess]:
+    """reactor-runtime 3.10.0 serving ``models/<model_file>`` (for a module-scoped fixture to yield from)."""
+    why = available()
+    if why:
+        _unavailable(why)
+    work = tempfile.mkdtemp(prefix=f"reactor-sync-{model_name}-")
+    try:
+        proc = PeerProcess("3.10.0", _free_port(), work, PEER_MODEL=os.path.join(MODELS_DIR, model_file),
+                           PEER_MODEL_CLASS=model_class, PEER_MODEL_NAME=model_name)
+    except RuntimeError as exc:
+        _unavailable(str(exc))
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="session", params=RUNTIME_VERSIONS, ids=lambda v: f"runtime-{v}")

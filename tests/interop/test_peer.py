@@ -68,15 +68,6 @@ def _app_message(r: Reactor, kind: str, timeout: float = 5.0) -> dict:
     raise AssertionError(f"no {kind!r} message")
 
 
-@pytest.fixture
-def reactor(peer: PeerProcess):  # noqa: ANN201
-    _wait(peer.idle, 30, "peer idle")
-    r = Reactor("gradient-peer", local=True, local_url=peer.url)
-    r.connect(timeout=30)
-    try:
-        yield r
-    finally:
-        r.disconnect()
 
 
 def test_the_protocol_is_detected(reactor: Reactor, peer: PeerProcess) -> None:

@@ -11,13 +11,10 @@ built-in runtime's copy of this model (tests/test_tracks_audio.py).
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Iterator
 
 import pytest
-from _support.peers import PeerProcess, available
-from _support.procs import free_port as _free_port
+from _support.peers import PeerProcess
 from _support.support import wait_until
 from _support.tracks_support import (
     check_capabilities_name_every_track,
@@ -36,29 +33,16 @@ from _support.tracks_support import (
 
 from reactor_sync import Reactor
 
-from .conftest import _unavailable
+from .conftest import model_peer
 
 pytestmark = pytest.mark.interop
-MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "duo_v3.py")
 
 
 
 
 @pytest.fixture(scope="module")
 def duo_peer() -> Iterator[PeerProcess]:
-    why = available()
-    if why:
-        _unavailable(why)
-    work = tempfile.mkdtemp(prefix="reactor-sync-duo-")
-    try:
-        proc = PeerProcess("3.10.0", _free_port(), work, PEER_MODEL=MODEL, PEER_MODEL_CLASS="DuoPeer",
-                           PEER_MODEL_NAME="duo-peer")
-    except RuntimeError as exc:
-        _unavailable(str(exc))
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from model_peer("duo_v3.py", "DuoPeer", "duo-peer")
 
 
 @pytest.fixture

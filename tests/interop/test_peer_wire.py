@@ -9,8 +9,6 @@ means something, on both generations.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from _support.peers import PeerProcess
-from _support.procs import free_port
+from _support.support import wait_until
 
 from reactor_sync import (
     CommandError,
@@ -34,20 +32,9 @@ from reactor_sync import (
     StepRefusedError,
 )
 
-from .conftest import _unavailable
+from .conftest import model_peer
 
 pytestmark = pytest.mark.interop
-STEP_MODEL = os.path.join(os.path.dirname(__file__), "models", "step_v3.py")
-
-
-def _wait(pred, timeout: float, what: str):  # noqa: ANN001, ANN202
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _messages(r: Reactor, seconds: float) -> list[dict]:
@@ -61,15 +48,6 @@ def _messages(r: Reactor, seconds: float) -> list[dict]:
     return out
 
 
-@pytest.fixture
-def reactor(peer: PeerProcess) -> Iterator[Reactor]:
-    _wait(peer.idle, 30, "peer idle")
-    r = Reactor("gradient-peer", local=True, local_url=peer.url)
-    r.connect(timeout=30)
-    try:
-        yield r
-    finally:
-        r.disconnect()
 
 
 def test_a_command_returns_its_correlated_reply(reactor: Reactor, peer: PeerProcess) -> None:
@@ -128,7 +106,7 @@ def test_a_rejection_nobody_waits_for_reaches_the_error_handlers(reactor: Reacto
 def test_forcing_json_on_the_current_runtime_keeps_the_legacy_semantics(peer: PeerProcess) -> None:
     if peer.generation == "g1":
         pytest.skip("runtime 1.6.3 speaks JSON only: covered by every other test here")
-    _wait(peer.idle, 30, "peer idle")
+    wait_until(peer.idle, 30, "peer idle")
     with Reactor("gradient-peer", local=True, local_url=peer.url, wire="v0") as r:
         assert r.wire == "v0"
         assert r.send_command("echo", {"text": "json"}) is None
@@ -161,11 +139,11 @@ def test_a_track_refuses_what_its_direction_does_not_allow(reactor: Reactor) -> 
 def test_stepped_generation_needs_the_current_runtime(peer: PeerProcess) -> None:
     if peer.generation == "g3":
         pytest.skip("covered against a steppable model below (the gradient model overrides run())")
-    _wait(peer.idle, 30, "peer idle")
+    wait_until(peer.idle, 30, "peer idle")
     r = Reactor("gradient-peer", local=True, local_url=peer.url, generation="stepped")
     with pytest.raises(ProtocolError, match="legacy protocol"):
         r.connect(timeout=20)
-    assert _wait(peer.idle, 10, "no session left behind")
+    assert wait_until(peer.idle, 10, "no session left behind")
 
 
 # -- stepped generation: a model of ours on the real 3.10 ----------------------------------------
@@ -173,21 +151,12 @@ def test_stepped_generation_needs_the_current_runtime(peer: PeerProcess) -> None
 
 @pytest.fixture(scope="module")
 def step_peer() -> Iterator[PeerProcess]:
-    work = tempfile.mkdtemp(prefix="reactor-sync-step-")
-    try:
-        proc = PeerProcess("3.10.0", free_port(), work, PEER_MODEL=STEP_MODEL, PEER_MODEL_CLASS="StepInvert",
-                           PEER_MODEL_NAME="step-invert")
-    except RuntimeError as exc:
-        _unavailable(str(exc))
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from model_peer("step_v3.py", "StepInvert", "step-invert")
 
 
 @pytest.fixture
 def stepper(step_peer: PeerProcess) -> Iterator[Reactor]:
-    _wait(step_peer.idle, 30, "step peer idle")
+    wait_until(step_peer.idle, 30, "step peer idle")
     r = Reactor("step-invert", local=True, local_url=step_peer.url, generation="stepped")
     r.connect(timeout=30)
     try:
@@ -241,7 +210,7 @@ def test_commands_on_the_stepped_model_answer_with_codes(stepper: Reactor) -> No
 
 def test_frame_metadata_round_trips_where_the_model_passes_it_on(step_peer: PeerProcess) -> None:
     """User data pushed with a frame comes back on the model's output frame (the model copies it)."""
-    _wait(step_peer.idle, 30, "step peer idle")
+    wait_until(step_peer.idle, 30, "step peer idle")
     with Reactor("step-invert", local=True, local_url=step_peer.url) as r:
         source = r.track("camera").publish_frames(fps=10)
         picture = np.zeros((48, 64, 3), np.uint8)
