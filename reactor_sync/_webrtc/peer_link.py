@@ -50,7 +50,7 @@ from .._wire import JSON_WIRE, PROTOBUF_WIRE, ClientWire, Received, decode, wire
 from .._wire import chunking as _chunking
 from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
 from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
-from ..messages import Message
+from ..messages import MAX_MESSAGE_BYTES, Message
 from ..tracks import TrackKind, TrackSpec
 from . import bitrate as _bitrate
 from . import frame_metadata as _frame_metadata
@@ -322,8 +322,12 @@ class PeerLink:
             self.metadata_enabled = _frame_metadata.declared_in(sdp) and _frame_metadata.install_sender_hook()
             self._chunk_limit = _chunking.declared_in(sdp)
             if self._chunk_limit is not None:
-                self._reassemblers = {name: _chunking.Reassembler(min(self._chunk_limit, _chunking.MAX_MESSAGE_BYTES))
-                                      for name in ("data", "control")}
+                # A step's result needs the data channel's 64 MiB; the platform's
+                # messages on control never come near the 4 MiB of any other message.
+                self._reassemblers = {
+                    "data": _chunking.Reassembler(min(self._chunk_limit, _chunking.MAX_MESSAGE_BYTES)),
+                    "control": _chunking.Reassembler(MAX_MESSAGE_BYTES),
+                }
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError/InvalidStateError on bad SDP
