@@ -133,6 +133,11 @@ class ConnectionMixin(LoopCallbacksMixin):
             if resume:
                 assert self._plan is not None
                 plan = self._plan
+                # The link may have gone with the network (a new address, a
+                # Wi-Fi roam): a pooled connection from before can be dead
+                # without a reset, and a request on it waits out its whole
+                # bound (10 s, seen in the network lab). New ones are opened.
+                self._signaling.close()
             elif adopt is not None:
                 plan = self._signaling.adopt_session(adopt[0], adopt[1], deadline)
                 waiting()

@@ -235,6 +235,23 @@ table ip site {{
         self.exec(self.ns["rtr"], ["nft", "-f", "-"], input=script)
         self.condition = condition
 
+    def move_client(self, new_ip: str) -> None:
+        """The client's address changes (a laptop moving to another network): add the new one, drop the old.
+
+        Sockets bound to the old address stop working at once; the default
+        route stays (the new address is on the same link).
+        """
+        cli = self.ns["cli"]
+        old = [line.split()[3] for line in self.ip(cli, "-o", "-4", "addr", "show", "dev", "c0").splitlines()]
+        # Without this, deleting the primary address deletes the new (secondary) one with it.
+        self.exec(cli, ["sysctl", "-q", "-w", "net.ipv4.conf.c0.promote_secondaries=1"])
+        self.ip(cli, "addr", "add", f"{new_ip}/24", "dev", "c0")
+        for cidr in old:
+            if not cidr.startswith(new_ip + "/"):
+                self.ip(cli, "addr", "del", cidr, "dev", "c0")
+        if "default" not in self.ip(cli, "route", "show"):
+            self.ip(cli, "route", "add", "default", "via", ROUTER_INSIDE_IP)
+
     def rules(self) -> str:
         return self.exec(self.ns["rtr"], ["nft", "list", "chain", "ip", "lab", "conditions"])
 

@@ -28,6 +28,7 @@ TURN_PORT = 3478
 TURNS_PORT = 5349
 RUNTIME_PORT = 8080
 BUILTIN_PORT = 8081
+LEGACY_PORT = 8082
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 STUN_URL = f"stun:{TURN_IP}:{TURN_PORT}"
@@ -41,6 +42,13 @@ def coturn_missing() -> str | None:
         return "coturn is not installed (apt-get install coturn)"
     if shutil.which("openssl") is None:
         return "openssl is not installed (it makes coturn's self-signed certificate)"
+    return None
+
+
+def runtime1_missing() -> str | None:
+    reactor = os.path.join(VENVS["1.6.3"], "bin", "reactor")
+    if not os.path.exists(reactor):
+        return f"reactor-runtime 1.6.3 is not built at {VENVS['1.6.3']} (tests/_support/peers.py builds it)"
     return None
 
 
@@ -129,7 +137,7 @@ class Runtime:
     """A runtime in the public namespace at ``url`` (the real 3.10.0 or our built-in one)."""
 
     lab: Lab
-    kind: str  # "reactor-runtime-3.10.0" | "builtin"
+    kind: str  # "reactor-runtime-3.10.0" | "reactor-runtime-1.6.3" (legacy protocol) | "builtin"
     ice_servers: list[dict[str, object]]
     url: str = ""
     model: str = ""
@@ -153,6 +161,8 @@ class Runtime:
     def start(self) -> Runtime:
         if self.kind == "builtin":
             self._start_builtin()
+        elif self.kind == "reactor-runtime-1.6.3":
+            self._start_legacy()
         else:
             self._start_real()
         return self
@@ -173,6 +183,22 @@ class Runtime:
                                    log="runtime3.log", env=env, cwd=model_dir)
         self.lab.wait_http(self.ns, health, '"available"', self.proc, timeout=90,
                            log="runtime3.log")
+
+    def _start_legacy(self) -> None:
+        """reactor-runtime 1.6.3 (the legacy protocol, G1), aiortc transport, as start_peer.sh runs it."""
+        model_dir = os.path.join(self.lab.work, "model1")
+        os.makedirs(model_dir, exist_ok=True)
+        shutil.copy(os.path.join(PEER_SCRIPTS, "model", "gradient_peer.py"), model_dir)
+        env = dict(os.environ)
+        env.update(PEER_TRACK_NAME="0", SIGTERM_GRACE_PERIOD="2", **turn_env(self.ice_servers))
+        port = self.port or LEGACY_PORT
+        health = self._urls(port)
+        self.model = "gradient-peer"
+        self.proc = self.lab.spawn(self.ns, [
+            os.path.join(VENVS["1.6.3"], "bin", "reactor"), "run", "--runtime", "http", "--path", model_dir,
+            "--host", self.bind_ip, "--port", str(port), "--transport", "aiortc",
+        ], log="runtime1.log", env=env, cwd=model_dir)
+        self.lab.wait_http(self.ns, health, '"READY"', self.proc, timeout=90, log="runtime1.log")
 
     def _start_builtin(self) -> None:
         port = self.port or BUILTIN_PORT

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ProbeRun
+from .conftest import ProbeRun, skip_or_fail
 from .lab import Condition, Lab
-from .services import BUILTIN_PORT, TURN_PASSWORD, TURN_PORT, TURN_TCP_URL, TURN_USER, Coturn, Runtime
+from .services import (
+    BUILTIN_PORT,
+    TURN_PASSWORD,
+    TURN_PORT,
+    TURN_TCP_URL,
+    TURN_USER,
+    Coturn,
+    Runtime,
+    runtime1_missing,
+)
 
 # In the lab's public network, but nobody has it: packets to it go unanswered.
 DEAD_IP = "198.19.0.99"
@@ -69,3 +78,17 @@ def test_a_dead_server_does_not_stop_gathering(lab: Lab, coturn: Coturn, client)
     assert ice["local"]["relay_protocol"] == "tcp", ice
     assert ice["servers"][f"turn:{DEAD_IP}:3478?transport=udp"].startswith("no answer"), ice["servers"]
     assert ice["servers"][TURN_TCP_URL].startswith("ok"), ice["servers"]
+
+
+def test_legacy_protocol_udp_blocked_connects_through_turn_over_tcp(lab: Lab, coturn: Coturn, client) -> None:
+    """The legacy protocol (G1, reactor-runtime 1.6.3) takes the same gathering: its GET /ice_servers lists them."""
+    skip_or_fail(runtime1_missing())
+    runtime = Runtime(lab, "reactor-runtime-1.6.3", coturn.ice_servers()).start()
+    try:
+        lab.set_condition(Condition(udp_blocked=True))
+        run = client(runtime, "--frames", str(FRAMES))
+    finally:
+        runtime.stop()
+    done = streamed(run)
+    ice = done["stats"]["live"]["ice"]
+    assert ice["local"]["type"] == "relay" and ice["local"]["relay_protocol"] == "tcp", ice

@@ -7,10 +7,11 @@ import threading
 import pytest
 
 from .conftest import ProbeRun
-from .lab import Condition, Lab
+from .lab import CLIENT_IP, Condition, Lab
 from .services import Runtime
 
 OUTAGE_S = 10.0
+MOVED_IP = "198.18.0.3"
 STALL_TIMEOUT_S = 3.0
 
 pytestmark = pytest.mark.netlab
@@ -72,3 +73,29 @@ def test_a_10s_outage_without_auto_reconnect_is_a_typed_recoverable_error(lab: L
     # Reported while the path was still cut: the liveness bound (stall_timeout), not the outage, decides.
     assert lost["t"] < marks["cut"] + OUTAGE_S, describe(run, marks)
     print(f"loss reported {lost['t'] - marks['cut']:.2f} s after the cut: {lost['message']}")
+
+
+def test_a_changed_client_address_recovers_with_auto_reconnect(lab: Lab, runtime: Runtime, client) -> None:
+    """The client's address changes mid-stream (198.18.0.2 -> .3): its sockets die; auto_reconnect gets it back."""
+    marks: dict = {}
+
+    def on_event(event: dict) -> None:
+        if event["event"] == "frame" and "moved" not in marks:
+            marks["moved"] = event["t"]
+            lab.move_client(MOVED_IP)
+
+    try:
+        run = client(runtime, "--frames", "0", "--seconds", "20", "--auto-reconnect",
+                     "--stall-timeout", str(STALL_TIMEOUT_S), on_event=on_event, timeout=60)
+    finally:
+        if "moved" in marks:
+            lab.move_client(CLIENT_IP)
+    assert "moved" in marks, f"never streamed:\n{run.describe()}"
+    done = run.done
+    back = [t for t in done["arrivals"] if t > marks["moved"] + STALL_TIMEOUT_S]
+    assert back, f"no frames after the address changed:\n{run.describe()}"
+    assert done["status"] == "ready", run.describe()
+    ice = done["stats"]["live"]["ice"]
+    assert ice["local"]["address"].startswith(MOVED_IP) or ice["local"]["type"] != "host", ice
+    print(f"address changed at {marks['moved']:.2f} s; frames again from {back[0]:.2f} s "
+          f"({back[0] - marks['moved']:.2f} s later); pair {ice['local']} -> {ice['remote']['type']}")
