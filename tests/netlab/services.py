@@ -139,7 +139,8 @@ class Runtime:
     lab: Lab
     kind: str  # "reactor-runtime-3.10.0" | "reactor-runtime-1.6.3" (legacy protocol) | "builtin"
     ice_servers: list[dict[str, object]]
-    url: str = ""
+    url: str = ""  # what clients use
+    inside_url: str = ""  # the same, from inside the runtime's own namespace
     model: str = ""
     port: int = 0  # 0: RUNTIME_PORT (real) / BUILTIN_PORT (built-in)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -156,7 +157,8 @@ class Runtime:
     def _urls(self, port: int) -> str:
         """Sets :attr:`url` (what clients use) and returns the URL to check health at, from inside."""
         self.url = f"http://{SERVER_ROUTER_OUTSIDE_IP if self.lab.symmetric else RUNTIME_IP}:{port}"
-        return f"http://{self.bind_ip}:{port}/health"
+        self.inside_url = f"http://{self.bind_ip}:{port}"
+        return f"{self.inside_url}/health"
 
     def start(self) -> Runtime:
         if self.kind == "builtin":
