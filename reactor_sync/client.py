@@ -580,9 +580,9 @@ class Reactor(
                 loop.call_soon(link.forget_answer, request_id, command)
             raise
         if answer.error is not None:
-            code, text = answer.error
+            code, reason = answer.error
             raise CommandError(
-                f"command {command!r} was rejected by the runtime: {text or 'no reason given'} ({code})",
+                f"command {command!r} was rejected by the runtime: {reason or 'no reason given'} ({code})",
                 code=code or "command_failed", command=command,
             )
         reply = answer.reply
