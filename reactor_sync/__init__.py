@@ -7,6 +7,9 @@
         frame = reactor.get_frame(timeout=5)   # numpy (H, W, 3) uint8 RGB
 """
 
+from ._media.track import Track, TrackList
+from ._protocol.steps import EncodedFrame, StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
+from ._signaling.tokens import fetch_jwt
 from ._version import __version__
 from ._webrtc import frame_completion as _frame_completion
 from ._webrtc import sctp_timers as _sctp_timers
@@ -45,9 +48,6 @@ from .errors import (
 )
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
-from .steps import EncodedFrame, StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
-from .tokens import fetch_jwt
-from .track import Track, TrackList
 
 # Every aiortc receiver in this process (the client's and the built-in
 # runtime's) completes video frames on the RTP marker bit: see _frame_completion.
