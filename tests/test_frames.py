@@ -11,7 +11,7 @@ from _support.support import Recorder, colour_close, wait_until
 
 from reactor_sync import NotConnectedError, Reactor, ReactorTimeoutError
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.runtime.model import bar_x, prompt_color
+from reactor_sync.runtime.models.demo import bar_x, prompt_color
 
 
 def _frame_with_colour(r: Reactor, rgb: tuple[int, int, int], timeout: float = 5.0) -> np.ndarray:

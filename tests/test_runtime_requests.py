@@ -35,7 +35,7 @@ from reactor_sync import (
 from reactor_sync._loop.deadline import Deadline
 from reactor_sync._media.clips import download
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.runtime.model_session import ModelSession
+from reactor_sync.runtime.session.model_session import ModelSession
 
 S = ReactorStatus
 # The built-in runtime answers requestRecording (and clips on the protobuf

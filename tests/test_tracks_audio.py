@@ -1,6 +1,6 @@
 """Named tracks, audio in and out, input, stats, the recorder, clips and uploads, offline.
 
-The built-in runtime serves the "duo" model (reactor_sync/runtime/duo_model.py,
+The built-in runtime serves the "duo" model (reactor_sync/runtime/models/duo.py,
 a copy of the interop model tests/interop/models/duo_v3.py): two pictures,
 a tone, a camera and a microphone. The checks shared with the interop tests
 (tests/tracks_support.py) hold the client to the same behaviour on both
@@ -197,7 +197,7 @@ def test_request_clip_fails_typed_without_recording_or_with_bad_seconds(duo: Rea
 
 
 def test_a_file_over_the_servers_limit_is_refused_typed(duo: Reactor, tmp_path: str) -> None:
-    from reactor_sync.runtime.uploads import MAX_FILE_BYTES
+    from reactor_sync.runtime.session.uploads import MAX_FILE_BYTES
 
     big = os.path.join(str(tmp_path), "big.bin")
     with open(big, "wb") as f:

@@ -11,19 +11,12 @@ v1 commands with replies or coded errors (``CommandFailed``) and run stepped
 sessions (``stepping``).
 """
 
-from .catalog import MODELS
 from .coordinator import CoordinatorEmulator, serve_coordinator
-from .local_server import G3State, LocalRuntime, RuntimeState, serve
-from .model import (
-    CommandFailed,
-    CommandSpec,
-    DemoModel,
-    InvertModel,
-    Model,
-    ParamSpec,
-    prompt_color,
-)
-from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
+from .generations import DEFAULT_PROTOCOL, PROTOCOLS
+from .local.runtime import G3State, LocalRuntime, RuntimeState, serve
+from .models.base import CommandFailed, CommandSpec, Model, ParamSpec
+from .models.catalog import MODELS
+from .models.demo import DemoModel, InvertModel, prompt_color
 
 __all__ = [
     "DEFAULT_PROTOCOL",

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._webrtc.loopback_ice import is_loopback_host
-from .catalog import MODELS
-from .coordinator_base import MAX_SESSIONS, UNJOINED_TIMEOUT_S
-from .protocols import DEFAULT_PROTOCOL, PROTOCOLS
+from .coordinator.base import MAX_SESSIONS, UNJOINED_TIMEOUT_S
+from .generations import DEFAULT_PROTOCOL, PROTOCOLS
+from .models.catalog import MODELS
 
 __all__ = ["add_serve_arguments", "main", "run_serve"]
 
@@ -114,7 +114,7 @@ def _ice_servers_json(text: str) -> list[dict[str, Any]]:
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until stopped; returns the exit status."""
     from .coordinator import DEFAULT_API_KEY, serve_coordinator
-    from .local_server import serve
+    from .local.runtime import serve
 
     def announce(url: str) -> None:
         print(f"READY {url}", flush=True)  # scripts and tests wait for this line

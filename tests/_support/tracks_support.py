@@ -1,7 +1,7 @@
 """Checks of the two-track + audio "duo" model, shared by the offline and the interop tests.
 
 The same model runs in two places: reactor_sync's built-in runtime
-(``LocalRuntime("duo")``, reactor_sync/runtime/duo_model.py) and the real
+(``LocalRuntime("duo")``, reactor_sync/runtime/models/duo.py) and the real
 reactor-runtime 3.10 (tests/interop/models/duo_v3.py). Both test files call
 these checks, so the client is held to the same user-visible behaviour on
 both servers: the right picture on the right track, a command changing only

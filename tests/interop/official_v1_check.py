@@ -5,7 +5,7 @@ reactor_sync)::
 
     python official_v1_check.py --url URL [--key KEY] (--streamed | --stepped)
 
-Against the built-in ``duo`` model (see reactor_sync/runtime/duo_model.py).
+Against the built-in ``duo`` model (see reactor_sync/runtime/models/duo.py).
 Without ``--key``: local mode (``api_url=URL``, ``local=True``); with it:
 cloud mode, the key exchanged for a token at URL.
 

@@ -1,7 +1,7 @@
 """Judge our runtime's protobuf data-channel codec with the official message definitions.
 
 Run with an interpreter that has ``reactor_wire`` (installed with reactor-runtime
-3.x) and ``protobuf``; our runtime's codec (``reactor_sync/runtime/wire.py``,
+3.x) and ``protobuf``; our runtime's codec (``reactor_sync/runtime/connections/wire.py``,
 which builds on ``reactor_sync/_protocol/wire``) is imported from the repository given as
 the argument without importing the rest of reactor_sync (its package
 ``__init__`` files would pull in aiortc). Encodes server messages with ours and
@@ -23,12 +23,12 @@ from reactor_wire.v1 import control_pb2, data_pb2, model_pb2, platform_pb2, step
 
 
 def _load_wire(repo: str) -> Any:
-    """``reactor_sync.runtime.wire`` from ``repo``, skipping the package ``__init__`` of both parents."""
-    for name in ("reactor_sync", "reactor_sync.runtime"):
+    """``reactor_sync.runtime.connections.wire`` from ``repo``, skipping the package ``__init__`` of its parents."""
+    for name in ("reactor_sync", "reactor_sync.runtime", "reactor_sync.runtime.connections"):
         package = types.ModuleType(name)
         package.__path__ = [os.path.join(repo, *name.split("."))]
         sys.modules[name] = package
-    return importlib.import_module("reactor_sync.runtime.wire")
+    return importlib.import_module("reactor_sync.runtime.connections.wire")
 
 
 def main(repo: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from _support.slowservers import DelayingProxy
 
 from reactor_sync._apps.batch import output_name, render
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.runtime.clips import RecordingConfig
+from reactor_sync.runtime.session.clips import RecordingConfig
 
 pytestmark = pytest.mark.timeout(120)
 

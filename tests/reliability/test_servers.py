@@ -20,7 +20,7 @@ from _support.support import wait_until
 
 from reactor_sync import Reactor
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.runtime.http import HttpServer, Request, Response
+from reactor_sync.runtime.server.http_server import HttpServer, Request, Response
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -126,7 +126,7 @@ def test_a_500_names_no_internals(caplog: pytest.LogCaptureFixture) -> None:
     thread.start()
     try:
         asyncio.run_coroutine_threadsafe(server.start(), loop).result(5)
-        with caplog.at_level(logging.ERROR, logger="reactor_sync.runtime.http"):
+        with caplog.at_level(logging.ERROR, logger="reactor_sync.runtime.server.http_server"):
             response = requests.get(server.url + "/boom", timeout=10)
         assert response.status_code == 500
         body = response.json()

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(90)
 @pytest.fixture
 def quiet_model_log() -> Any:
     """The demo model warns about every unknown command; the probes below are unknown on purpose."""
-    log = logging.getLogger("reactor_sync.runtime.model")
+    log = logging.getLogger("reactor_sync.runtime.models")
     old = log.level
     log.setLevel(logging.ERROR)
     yield

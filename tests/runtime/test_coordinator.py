@@ -27,7 +27,7 @@ from aiortc import RTCSessionDescription
 from rt_client import HTTP_TIMEOUT, MiniClient, run, top_colour
 
 from reactor_sync.runtime.coordinator import CoordinatorEmulator, SessionState
-from reactor_sync.runtime.model import prompt_color
+from reactor_sync.runtime.models.demo import prompt_color
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -16,7 +16,8 @@ from g3_client import ZERO_SID, G3Client, http
 from rt_client import run, top_colour
 
 from reactor_sync.runtime import LocalRuntime, prompt_color
-from reactor_sync.runtime.model import CommandSpec, DemoModel, ParamSpec
+from reactor_sync.runtime.models.base import CommandSpec, ParamSpec
+from reactor_sync.runtime.models.demo import DemoModel
 
 
 def close_to(actual: np.ndarray, expected: tuple[int, int, int], tol: float = 20.0) -> bool:

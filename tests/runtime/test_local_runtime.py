@@ -19,8 +19,8 @@ from av import VideoFrame
 from rt_client import MiniClient, bar_column, post, run, top_colour
 
 from reactor_sync.runtime import LocalRuntime, prompt_color
-from reactor_sync.runtime import g1_connection as session_module
-from reactor_sync.runtime.model import DemoModel, bar_x
+from reactor_sync.runtime.connections import legacy_connection as session_module
+from reactor_sync.runtime.models.demo import DemoModel, bar_x
 
 PROMPT = "A sunset over the ocean"
 

@@ -20,11 +20,10 @@ from v1_client import V1Client
 
 from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
 from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
+from reactor_sync.runtime.connections.step_frames import frame_array, raw_video_frame
 from reactor_sync.runtime.coordinator import SessionState
-from reactor_sync.runtime.duo_model import DuoModel
-from reactor_sync.runtime.model import CommandFailed, CommandSpec
-from reactor_sync.runtime.step_frames import frame_array, raw_video_frame
-from reactor_sync.runtime.uploads import UploadedFile
+from reactor_sync.runtime.models.base import CommandFailed, CommandSpec, UploadedFile
+from reactor_sync.runtime.models.duo import DuoModel
 
 DUO_TRACKS = [
     {"name": "main_video", "kind": "video", "direction": "recvonly"},

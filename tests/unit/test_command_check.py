@@ -8,7 +8,7 @@ import pytest
 
 from reactor_sync import InvalidArgumentError
 from reactor_sync._protocol.command_check import check_command
-from reactor_sync.runtime.model import DemoModel
+from reactor_sync.runtime.models.demo import DemoModel
 
 # The built-in runtime's livecore capabilities (the G1 shape).
 CAPS = DemoModel(width=64, height=64).capabilities()

@@ -15,10 +15,11 @@ import pytest
 
 from reactor_sync._protocol.wire import client_codec
 from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
-from reactor_sync.runtime.duo_model import DuoModel
-from reactor_sync.runtime.model import CommandFailed, DemoModel
-from reactor_sync.runtime.step_frames import frame_array, raw_audio_frame, raw_video_frame
-from reactor_sync.runtime.wire import JSON, PROTOBUF, Encoder, WireError, decode_inbound, detect_wire
+from reactor_sync.runtime.connections.step_frames import frame_array, raw_audio_frame, raw_video_frame
+from reactor_sync.runtime.connections.wire import JSON, PROTOBUF, Encoder, WireError, decode_inbound, detect_wire
+from reactor_sync.runtime.models.base import CommandFailed
+from reactor_sync.runtime.models.demo import DemoModel
+from reactor_sync.runtime.models.duo import DuoModel
 
 V1 = client_codec.wire_for("v1")
 

@@ -11,10 +11,10 @@ import numpy as np
 
 from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
 from reactor_sync._protocol.wire.structs import to_struct
-from reactor_sync.runtime.duo_model import DuoModel
-from reactor_sync.runtime.model_session import ModelSession
-from reactor_sync.runtime.step_frames import frame_array, raw_audio_frame, raw_video_frame
-from reactor_sync.runtime.stepping import MAX_FRAMES_PER_TRACK, run_step
+from reactor_sync.runtime.connections.step_frames import frame_array, raw_audio_frame, raw_video_frame
+from reactor_sync.runtime.connections.stepping import MAX_FRAMES_PER_TRACK, run_step
+from reactor_sync.runtime.models.duo import DuoModel
+from reactor_sync.runtime.session.model_session import ModelSession
 
 
 def _session(steps: int | None = None) -> ModelSession:

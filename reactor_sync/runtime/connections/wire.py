@@ -35,8 +35,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from .._protocol.wire import reactor_wire_pb2 as pb
-from .._protocol.wire.structs import from_struct, to_struct
+from ..._protocol.wire import reactor_wire_pb2 as pb
+from ..._protocol.wire.structs import from_struct, to_struct
 
 logger = logging.getLogger(__name__)
 

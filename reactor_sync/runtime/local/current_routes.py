@@ -38,17 +38,17 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._webrtc.loopback_ice import is_loopback_host
-from .clips import ClipRecorder, add_clip_routes
-from .g3_connection import G3Connection
-from .http import HttpServer, Request, Response
-from .model_session import ModelSession
-from .schema import openapi_schema
-from .transport_g3 import G3TransportServer, add_transport_routes, detail, empty
-from .uploads import UploadStore, add_upload_routes
+from ..._webrtc.loopback_ice import is_loopback_host
+from ..connections.current_connection import G3Connection
+from ..connections.current_transport import G3TransportServer, add_transport_routes, detail, empty
+from ..models.schema import openapi_schema
+from ..server.http_server import HttpServer, Request, Response
+from ..session.clips import ClipRecorder, add_clip_routes
+from ..session.model_session import ModelSession
+from ..session.uploads import UploadStore, add_upload_routes
 
 if TYPE_CHECKING:
-    from .local_server import LocalRuntime
+    from .runtime import LocalRuntime
 
 logger = logging.getLogger(__name__)
 

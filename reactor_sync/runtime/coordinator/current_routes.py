@@ -18,18 +18,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._webrtc.loopback_ice import is_loopback_host
-from .clips import ClipRecorder, add_clip_routes
-from .coordinator_base import CoordinatorBase, SessionState, _error
-from .coordinator_scopes import ScopeError, max_session_seconds, parse_token_request, scope_refusal
-from .coordinator_tokens import key_fingerprint
-from .g3_connection import G3Connection
-from .g3_routes import TRANSPORT
-from .http import HttpServer, Request, Response
-from .model_session import ModelSession
-from .schema import openapi_schema
-from .transport_g3 import G3TransportServer, add_transport_routes
-from .uploads import UploadStore, add_upload_routes
+from ..._webrtc.loopback_ice import is_loopback_host
+from ..connections.current_connection import G3Connection
+from ..connections.current_transport import G3TransportServer, add_transport_routes
+from ..local.current_routes import TRANSPORT
+from ..models.schema import openapi_schema
+from ..server.http_server import HttpServer, Request, Response
+from ..session.clips import ClipRecorder, add_clip_routes
+from ..session.model_session import ModelSession
+from ..session.uploads import UploadStore, add_upload_routes
+from .base import CoordinatorBase, SessionState, _error
+from .scopes import ScopeError, max_session_seconds, parse_token_request, scope_refusal
+from .tokens import key_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 from av import VideoFrame
 
-from .model import OUTPUT_TRACK, Model
+from ..models.base import OUTPUT_TRACK, Model
 
 logger = logging.getLogger(__name__)
 

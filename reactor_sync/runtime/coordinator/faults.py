@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .http import Response
+from ..server.http_server import Response
 
 __all__ = ["UNSET", "DroppedConnection", "Fault", "error_response", "path_matcher"]
 

@@ -45,10 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from .._protocol.wire import reactor_wire_pb2 as pb
-from .._protocol.wire.structs import from_struct
-from .model import CommandFailed
-from .model_session import ModelSession
+from ..._protocol.wire import reactor_wire_pb2 as pb
+from ..._protocol.wire.structs import from_struct
+from ..models.base import CommandFailed
+from ..session.model_session import ModelSession
 from .step_frames import frame_array, raw_audio_frame, raw_video_frame
 from .step_h264 import decode_h264
 from .wire import upload_reference

@@ -18,12 +18,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._webrtc.loopback_ice import is_loopback_host
-from .coordinator_base import CoordinatorBase, SessionState, _error
-from .coordinator_tokens import key_fingerprint
-from .g1_connection import G1ServerConnection, SessionSetupError
-from .http import HttpServer, Request, Response, error_id
-from .model_session import COMMAND_HISTORY, ModelSession
+from ..._webrtc.loopback_ice import is_loopback_host
+from ..connections.legacy_connection import G1ServerConnection, SessionSetupError
+from ..server.http_server import HttpServer, Request, Response, error_id
+from ..session.model_session import COMMAND_HISTORY, ModelSession
+from .base import CoordinatorBase, SessionState, _error
+from .tokens import key_fingerprint
 
 logger = logging.getLogger(__name__)
 

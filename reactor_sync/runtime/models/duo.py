@@ -34,8 +34,7 @@ from typing import Any, ClassVar
 import av
 import numpy as np
 
-from .model import CommandSpec, Model, ParamSpec
-from .uploads import UploadedFile
+from .base import CommandSpec, Model, ParamSpec, UploadedFile
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Model, ParamSpec
+from .base import Model, ParamSpec
 
 __all__ = ["openapi_schema"]
 

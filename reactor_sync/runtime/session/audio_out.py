@@ -25,7 +25,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .model_clock import ModelClock
+from .clock import ModelClock
 
 logger = logging.getLogger(__name__)
 

@@ -34,13 +34,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._webrtc.loopback_ice import is_loopback_host
-from .g1_connection import G1ServerConnection, SessionSetupError
-from .http import HttpServer, Request, Response, error_id
-from .model_session import ModelSession
+from ..._webrtc.loopback_ice import is_loopback_host
+from ..connections.legacy_connection import G1ServerConnection, SessionSetupError
+from ..server.http_server import HttpServer, Request, Response, error_id
+from ..session.model_session import ModelSession
 
 if TYPE_CHECKING:
-    from .local_server import LocalRuntime
+    from .runtime import LocalRuntime
 
 logger = logging.getLogger(__name__)
 

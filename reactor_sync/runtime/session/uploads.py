@@ -30,24 +30,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .http import HttpServer, Request, Response
+from ..models.base import UploadedFile
+from ..server.http_server import HttpServer, Request, Response
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_FILE_BYTES", "UploadStore", "UploadedFile", "add_upload_routes"]
+__all__ = ["MAX_FILE_BYTES", "UploadStore", "add_upload_routes"]
 
 MAX_FILE_BYTES = 8 << 20
 MAX_TOTAL_BYTES = 64 << 20
 MAX_DISK_BYTES = 256 << 20  # all sessions' uploads of this process, on disk
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    """What a model's command receives for a file argument."""
-
-    name: str
-    mime_type: str
-    data: bytes
 
 
 @dataclass

@@ -25,16 +25,16 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import ReactorTimeoutError
-from .background import BackgroundServer, serve_until_stopped
-from .catalog import MODELS
-from .clips import RecordingConfig
-from .g1_routes import G1LocalApi, G1State
-from .g3_routes import G3LocalApi, G3State
-from .http import MAX_BODY_DEFAULT, HttpServer
-from .model import Model
-from .protocols import check_protocol
-from .uploads import MAX_FILE_BYTES
+from ...errors import ReactorTimeoutError
+from ..generations import check_protocol
+from ..models.base import Model
+from ..models.catalog import MODELS
+from ..server.background import BackgroundServer, serve_until_stopped
+from ..server.http_server import MAX_BODY_DEFAULT, HttpServer
+from ..session.clips import RecordingConfig
+from ..session.uploads import MAX_FILE_BYTES
+from .current_routes import G3LocalApi, G3State
+from .legacy_routes import G1LocalApi, G1State
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._protocol.wire import reactor_wire_pb2 as pb
+from ..._protocol.wire import reactor_wire_pb2 as pb
 
 __all__ = ["frame_array", "raw_audio_frame", "raw_video_frame"]
 

@@ -20,22 +20,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .background import BackgroundServer
-from .catalog import MODELS
-from .clips import RecordingConfig
-from .coordinator_faults import (
-    UNSET,
-    DroppedConnection,
-    Fault,
-    error_response,
-    path_matcher,
-)
-from .coordinator_scopes import scope_refusal
-from .coordinator_tokens import TokenError, TokenIssuer
-from .http import HttpServer, Request, Response, error_id
-from .model import Model
-from .protocols import check_protocol
-from .uploads import MAX_FILE_BYTES
+from ..generations import check_protocol
+from ..models.base import Model
+from ..models.catalog import MODELS
+from ..server.background import BackgroundServer
+from ..server.http_server import HttpServer, Request, Response, error_id
+from ..session.clips import RecordingConfig
+from ..session.uploads import MAX_FILE_BYTES
+from .faults import UNSET, DroppedConnection, Fault, error_response, path_matcher
+from .scopes import scope_refusal
+from .tokens import TokenError, TokenIssuer
 
 logger = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ from urllib.parse import urlencode
 import av
 import numpy as np
 
-from .http import HttpServer, Request, Response
+from ..server.http_server import HttpServer, Request, Response
 
 logger = logging.getLogger(__name__)
 

@@ -119,24 +119,22 @@ API keys and tokens are never logged nor recorded.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .background import serve_until_stopped
-from .coordinator_base import DEFAULT_API_KEY, ModelSpec, SessionState
-from .coordinator_faults import Fault
-from .coordinator_g1 import G1CoordinatorRoutes, G1Session
-from .coordinator_g3 import G3CoordinatorRoutes, G3Session
-from .http import HttpServer
+from ..server.background import serve_until_stopped
+from ..server.http_server import HttpServer
+from .base import DEFAULT_API_KEY, ModelSpec, SessionState
+from .current_routes import G3CoordinatorRoutes, G3Session
+from .faults import Fault
+from .legacy_routes import G1CoordinatorRoutes, G1Session
 
 __all__ = [
     "DEFAULT_API_KEY",
     "CoordinatorEmulator",
     "Fault",
     "SessionState",
-    "main",
     "serve_coordinator",
 ]
 
@@ -173,7 +171,7 @@ class CoordinatorEmulator(G1CoordinatorRoutes, G3CoordinatorRoutes):
         return result
 
 
-# -- blocking server and CLI --------------------------------------------------------------
+# -- blocking server --------------------------------------------------------------
 
 
 def serve_coordinator(
@@ -194,14 +192,3 @@ def serve_coordinator(
     """
     emu = CoordinatorEmulator(api_keys, model=model, queue_delay=queue_delay, port=port, host=host, **options)
     serve_until_stopped(emu, announce=announce, stop_event=stop_event)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m reactor_sync.runtime.coordinator``: ``reactor-sync serve --coordinator``."""
-    from .cli import main as serve_main
-
-    return serve_main(["--coordinator", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

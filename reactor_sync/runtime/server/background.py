@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .._loop.thread import LoopThread
-from ..errors import ReactorTimeoutError
+from ..._loop.thread import LoopThread
+from ...errors import ReactorTimeoutError
 
 logger = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from typing import Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .._webrtc.codecs import preferred_video_codecs
-from .._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration, sanitize_remote_sdp
-from .model import Model
-from .model_clock import ModelClock, ModelVideoTrack
+from ..._webrtc.codecs import preferred_video_codecs
+from ..._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration, sanitize_remote_sdp
+from ..models.base import Model
+from ..session.clock import ModelClock, ModelVideoTrack
 
 logger = logging.getLogger(__name__)
 

@@ -48,9 +48,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..models.base import CommandFailed, Model
 from .clips import ClipRecorder, RecordingConfig
-from .model import CommandFailed, Model
-from .model_clock import ModelClock
+from .clock import ModelClock
 from .uploads import UploadStore
 
 # Commands a session remembers (for commands_received views): the newest this many.

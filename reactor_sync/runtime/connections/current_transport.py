@@ -37,10 +37,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .g1_connection import SessionSetupError
-from .g3_connection import G3Connection
-from .http import HttpServer, Request, Response
-from .model_session import ModelSession
+from ..server.http_server import HttpServer, Request, Response
+from ..session.model_session import ModelSession
+from .current_connection import G3Connection
+from .legacy_connection import SessionSetupError
 
 logger = logging.getLogger(__name__)
 

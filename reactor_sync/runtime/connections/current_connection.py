@@ -64,7 +64,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from .._protocol.wire.chunking import (
+from ..._protocol.wire.chunking import (
     CHUNK_SIZE,
     MAX_MESSAGE_BYTES,
     ChunkingError,
@@ -73,20 +73,20 @@ from .._protocol.wire.chunking import (
     split,
     with_chunking,
 )
-from .._webrtc.bundle import rebundle
-from .._webrtc.ice_gathering import GatheringPlan, gathering
-from .._webrtc.loopback_ice import (
+from ..._webrtc.bundle import rebundle
+from ..._webrtc.ice_gathering import GatheringPlan, gathering
+from ..._webrtc.loopback_ice import (
     _candidate_is_on_host,
     _local_addresses,
     loopback_ice,
     loopback_rtc_configuration,
     sanitize_remote_sdp,
 )
-from .audio_out import ModelAudioTrack
-from .g1_connection import SessionSetupError
-from .model import CommandFailed
-from .model_clock import ModelVideoTrack
-from .model_session import ModelSession
+from ..models.base import CommandFailed
+from ..session.audio_out import ModelAudioTrack
+from ..session.clock import ModelVideoTrack
+from ..session.model_session import ModelSession
+from .legacy_connection import SessionSetupError
 from .stepping import run_step
 from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire, mint_request_id
 

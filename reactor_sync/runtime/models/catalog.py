@@ -6,8 +6,9 @@ is imported by this module and not by the module it extends: no import circle.
 
 from __future__ import annotations
 
-from .duo_model import DuoModel
-from .model import DemoModel, InvertModel, Model
+from .base import Model
+from .demo import DemoModel, InvertModel
+from .duo import DuoModel
 
 __all__ = ["MODELS"]
 
