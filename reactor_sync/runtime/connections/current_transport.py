@@ -44,9 +44,11 @@ from .legacy_connection import SessionSetupError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TRANSPORT_PREFIX", "G3TransportServer", "add_transport_routes"]
+__all__ = ["TRANSPORT", "TRANSPORT_PREFIX", "G3TransportServer", "add_transport_routes"]
 
 TRANSPORT_PREFIX = "/sessions/{sid}/transport/webrtc"
+# The transport a session descriptor names as selected (``selected_transport``).
+TRANSPORT = {"protocol": "webrtc", "version": "1.0"}
 MAX_CONNECTIONS = 64
 _MINTED = range(5000, 10000)
 _ALLOWED = range(1001, 10000)

@@ -20,8 +20,7 @@ from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
 from ..connections.current_connection import G3Connection
-from ..connections.current_transport import G3TransportServer, add_transport_routes
-from ..local.current_routes import TRANSPORT
+from ..connections.current_transport import TRANSPORT, G3TransportServer, add_transport_routes
 from ..models.schema import openapi_schema
 from ..server.http_server import HttpServer, Request, Response
 from ..session.clips import ClipRecorder, add_clip_routes

@@ -36,26 +36,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
 from ..connections.current_connection import G3Connection
-from ..connections.current_transport import G3TransportServer, add_transport_routes, detail, empty
+from ..connections.current_transport import TRANSPORT, G3TransportServer, add_transport_routes, detail, empty
 from ..models.schema import openapi_schema
 from ..server.http_server import HttpServer, Request, Response
 from ..session.clips import ClipRecorder, add_clip_routes
 from ..session.model_session import ModelSession
 from ..session.uploads import UploadStore, add_upload_routes
-
-if TYPE_CHECKING:
-    from .runtime import LocalRuntime
+from .host import RouteSet, RuntimeHost
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SESSION_ID", "TRANSPORT", "G3LocalApi", "G3State"]
+__all__ = ["SESSION_ID", "G3LocalApi", "G3State"]
 
 SESSION_ID = "00000000-0000-0000-0000-000000000000"
-TRANSPORT = {"protocol": "webrtc", "version": "1.0"}
 SERVER_VERSION = "reactor-sync-runtime"
 
 
@@ -92,17 +89,16 @@ _RUNNING = (G3State.WAITING, G3State.STREAMING, G3State.ORPHANED)
 _HEALTH = {G3State.CREATED: "loading", G3State.READY: "available"}
 
 
-class G3LocalApi:
+class G3LocalApi(RouteSet):
     """One model session at a time, many connections on it."""
 
     idle_state = G3State.READY
 
-    def __init__(self, rt: LocalRuntime) -> None:
-        self.rt = rt
+    def __init__(self, rt: RuntimeHost) -> None:
+        super().__init__(rt)
         self.initial_state = G3State.CREATED if rt.load_delay > 0 else G3State.READY
         self._core: ModelSession | None = None
         self._transport: G3TransportServer | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._generation = "streamed"
         self._loader: asyncio.TimerHandle | None = None
 
@@ -202,7 +198,7 @@ class G3LocalApi:
         )
         self.rt._set_state(G3State.WAITING)
         self.rt._event("session_started")
-        self._arm_timer(self.rt.start_timeout, "session_timeout")
+        self._end_later(self.rt.start_timeout, "session_timeout")
         return Response.json(self.descriptor())
 
     async def _stop_session(self, request: Request) -> Response:
@@ -261,28 +257,18 @@ class G3LocalApi:
         if transport is not None and not transport.live and self.rt.state == G3State.STREAMING:
             self.rt._set_state(G3State.ORPHANED)
             self.rt._event("orphaned")
-            self._arm_timer(self.rt.orphan_timeout, "orphan_timeout")
+            self._end_later(self.rt.orphan_timeout, "orphan_timeout")
 
     def drop_client(self) -> bool:
         return self._transport is not None and self._transport.drop_all() > 0
 
-    def _arm_timer(self, delay: float, event: str) -> None:
-        self._cancel_timer()
-        if delay <= 0:
-            return
+    def _end_later(self, delay: float, event: str) -> None:
+        """End the session after ``delay`` seconds if no connection is live then."""
 
-        def fire() -> None:
-            self._timer = None
-            if self.rt.state in (G3State.WAITING, G3State.ORPHANED):
-                logger.info("%s after %.1f s in %s", event, delay, self.rt.state)
-                asyncio.get_running_loop().create_task(self._end(event, None))
+        def end() -> None:
+            asyncio.get_running_loop().create_task(self._end(event, None))
 
-        self._timer = asyncio.get_running_loop().call_later(delay, fire)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._arm_timer(delay, event, lambda: self.rt.state in (G3State.WAITING, G3State.ORPHANED), end)
 
     def send_runtime(self, msg_type: str, data: Any) -> int:
         return self._transport.send_runtime(msg_type, data) if self._transport is not None else 0

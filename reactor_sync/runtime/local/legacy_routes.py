@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
 from ..connections.legacy_connection import G1ServerConnection, SessionSetupError
 from ..server.http_server import HttpServer, Request, Response, error_id
 from ..session.model_session import ModelSession
-
-if TYPE_CHECKING:
-    from .runtime import LocalRuntime
+from .host import RouteSet, RuntimeHost
 
 logger = logging.getLogger(__name__)
 
@@ -67,18 +65,17 @@ def _error(status: int, message: str, state: str | None = None) -> Response:
     return Response.json(body, status)
 
 
-class G1LocalApi:
+class G1LocalApi(RouteSet):
     """One session, one client at a time, answers in the offer's reply."""
 
     initial_state = G1State.READY
     idle_state = G1State.READY
 
-    def __init__(self, rt: LocalRuntime) -> None:
-        self.rt = rt
+    def __init__(self, rt: RuntimeHost) -> None:
+        super().__init__(rt)
         self._client: G1ServerConnection | None = None
         self._core: ModelSession | None = None
         self._offer_seq = 0
-        self._timer: asyncio.TimerHandle | None = None
 
     def install(self, http: HttpServer) -> None:
         http.route("GET", "/health", self._health)
@@ -101,7 +98,7 @@ class G1LocalApi:
         self._core.start()
         self.rt._set_state(G1State.WAITING)
         self.rt._event("session_started")
-        self._arm_timer(self.rt.start_timeout, G1State.WAITING, "session_timeout")
+        self._end_later(self.rt.start_timeout, G1State.WAITING, "session_timeout")
         return Response.json({"state": G1State.WAITING}, 202)
 
     async def _stop_session(self, request: Request) -> Response:
@@ -189,26 +186,16 @@ class G1LocalApi:
         if self.rt.state == G1State.STREAMING:
             self.rt._set_state(G1State.ORPHANED)
             self.rt._event("orphaned")
-            self._arm_timer(self.rt.orphan_timeout, G1State.ORPHANED, "orphan_timeout")
+            self._end_later(self.rt.orphan_timeout, G1State.ORPHANED, "orphan_timeout")
 
-    def _arm_timer(self, delay: float, expected: str, event: str) -> None:
-        self._cancel_timer()
-        if delay <= 0:
-            return
+    def _end_later(self, delay: float, expected: str, event: str) -> None:
+        """End the session after ``delay`` seconds if it is still ``expected`` then."""
 
-        def fire() -> None:
-            self._timer = None
-            if self.rt.state == expected:
-                logger.info("%s after %.1f s in %s", event, delay, expected)
-                self.rt._set_state(G1State.CLOSING)
-                asyncio.get_running_loop().create_task(self._end_session(final_state=G1State.READY, event=event))
+        def end() -> None:
+            self.rt._set_state(G1State.CLOSING)
+            asyncio.get_running_loop().create_task(self._end_session(final_state=G1State.READY, event=event))
 
-        self._timer = asyncio.get_running_loop().call_later(delay, fire)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._arm_timer(delay, event, lambda: self.rt.state == expected, end)
 
     async def close(self) -> None:
         await self._end_session(final_state=G1State.READY, event="session_stopped", quiet=True)
