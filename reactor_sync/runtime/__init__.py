@@ -13,10 +13,14 @@ sessions (``stepping``).
 
 from .coordinator import CoordinatorEmulator, serve_coordinator
 from .generations import DEFAULT_PROTOCOL, PROTOCOLS
-from .local.runtime import G3State, LocalRuntime, RuntimeState, serve
+from .local.current_routes import CurrentState
+from .local.legacy_routes import LegacyState
+from .local.runtime import LocalRuntime, RuntimeState, serve
 from .models.base import CommandFailed, CommandSpec, Model, ParamSpec
 from .models.catalog import MODELS
 from .models.demo import DemoModel, InvertModel, prompt_color
+
+G3State = CurrentState  # the name before the generations were named for what they are
 
 __all__ = [
     "DEFAULT_PROTOCOL",
@@ -25,9 +29,11 @@ __all__ = [
     "CommandFailed",
     "CommandSpec",
     "CoordinatorEmulator",
+    "CurrentState",
     "DemoModel",
     "G3State",
     "InvertModel",
+    "LegacyState",
     "LocalRuntime",
     "Model",
     "ParamSpec",

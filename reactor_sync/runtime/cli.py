@@ -22,7 +22,7 @@ from typing import Any
 
 from .._webrtc.loopback_ice import is_loopback_host
 from .coordinator.base import MAX_SESSIONS, UNJOINED_TIMEOUT_S
-from .generations import DEFAULT_PROTOCOL, PROTOCOLS
+from .generations import ALIASES, DEFAULT_PROTOCOL, PROTOCOLS
 from .models.catalog import MODELS
 
 __all__ = ["add_serve_arguments", "main", "run_serve"]
@@ -33,8 +33,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="TCP port, 0 = any free port (default 8080)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument(
-        "--protocol", choices=PROTOCOLS, default=None,
-        help=f"protocol generation: g3 (current: reactor-sdk 0.8/1.x) or g1 (legacy: reactor-sdk 0.2/0.3); "
+        "--protocol", choices=(*PROTOCOLS, *ALIASES), default=None,
+        help=f"protocol generation: g3 or current (reactor-sdk 0.8/1.x), g1 or legacy (reactor-sdk 0.2/0.3); "
         f"default {DEFAULT_PROTOCOL}",
     )
     parser.add_argument(
@@ -49,7 +49,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orphan-timeout", type=float, default=30.0,
                         help="local: seconds a session without clients is kept")
     parser.add_argument("--load-delay", type=float, default=0.0,
-                        help="local g3: seconds the model stays 'loading' (start answers 503 + Retry-After)")
+                        help="local, current protocol: seconds the model stays 'loading' "
+                        "(start answers 503 + Retry-After)")
     parser.add_argument(
         "--coordinator", action="store_true",
         help="emulate the cloud coordinator (API key -> JWT, sessions, queue) instead of a local runtime",
@@ -59,7 +60,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="coordinator: an accepted API key (repeatable; default $REACTOR_API_KEY or rk_test_key)",
     )
     parser.add_argument("--recording", action="store_true",
-                        help="g3 (local or --coordinator): record sessions so clients can request_clip()")
+                        help="current protocol (local or --coordinator): record sessions so clients can request_clip()")
     parser.add_argument("--queue-delay", type=float, default=0.0, help="coordinator: seconds a session waits for a GPU")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="coordinator: JWT lifetime in seconds")
     parser.add_argument("--max-sessions", type=int, default=MAX_SESSIONS,
@@ -69,7 +70,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {UNJOINED_TIMEOUT_S:g})")
     parser.add_argument(
         "--ice-servers", type=_ice_servers_json, default=[],
-        help='local g3 runtime off loopback: STUN/TURN servers handed to clients, as JSON '
+        help='local current-protocol runtime off loopback: STUN/TURN servers handed to clients, as JSON '
         '[{"uris": [...], "credentials": {"username": ..., "password": ...}}]',
     )
     parser.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")

@@ -1,7 +1,7 @@
 """A hostile runtime on the data channel, and property tests of the message codec.
 
 The hostile side is the built-in runtime itself: the test writes straight
-into the runtime's end of the data channel (``G1ServerConnection.channel.send``,
+into the runtime's end of the data channel (``LegacyConnection.channel.send``,
 called on the runtime's own loop thread), so every byte crosses real SCTP
 over DTLS over ICE on loopback, exactly as a broken or malicious model
 server would send it.

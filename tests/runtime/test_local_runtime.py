@@ -249,16 +249,16 @@ def test_ping_timeout_orphans_then_reconnects() -> None:
 
 
 def test_concurrent_offer_superseded_409(runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = session_module.G1ServerConnection.accept
+    original = session_module.LegacyConnection.accept
     calls = {"n": 0}
 
-    async def slow_first(self: session_module.G1ServerConnection, sdp: str, **kw: object) -> str:
+    async def slow_first(self: session_module.LegacyConnection, sdp: str, **kw: object) -> str:
         calls["n"] += 1
         if calls["n"] == 1:
             await asyncio.sleep(0.6)
         return await original(self, sdp, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(session_module.G1ServerConnection, "accept", slow_first)
+    monkeypatch.setattr(session_module.LegacyConnection, "accept", slow_first)
 
     async def scenario() -> None:
         a, b = MiniClient(runtime.url), MiniClient(runtime.url)

@@ -92,24 +92,24 @@ from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G3Connection", "PausableVideoTrack", "offer_media_lines"]
+__all__ = ["CurrentConnection", "PausableVideoTrack", "offer_media_lines"]
 
-LiveCallback = Callable[["G3Connection"], None]
-GoneCallback = Callable[["G3Connection", str], None]
+LiveCallback = Callable[["CurrentConnection"], None]
+GoneCallback = Callable[["CurrentConnection", str], None]
 
 RECEIVE_LIMIT = MAX_MESSAGE_BYTES  # the largest chunked message we take (and send): 64 MiB, as 3.10
 PLAIN_LIMIT = 256 << 10  # a message without chunking
 
 # Current runtimes prefer VP9, then VP8, then H.264; aiortc has no VP9.
-_G3_CODEC_ORDER = ("video/vp8", "video/h264")
+_CURRENT_CODEC_ORDER = ("video/vp8", "video/h264")
 
 
-def _g3_video_codecs() -> list[Any]:
+def _current_video_codecs() -> list[Any]:
     codecs = RTCRtpSender.getCapabilities("video").codecs
 
     def rank(codec: Any) -> int:
         mime = codec.mimeType.lower()
-        return _G3_CODEC_ORDER.index(mime) if mime in _G3_CODEC_ORDER else len(_G3_CODEC_ORDER)
+        return _CURRENT_CODEC_ORDER.index(mime) if mime in _CURRENT_CODEC_ORDER else len(_CURRENT_CODEC_ORDER)
 
     return sorted(codecs, key=rank)
 
@@ -174,7 +174,7 @@ def _rtc_configuration(ice_servers: Sequence[Mapping[str, Any]] | None) -> RTCCo
     return RTCConfiguration(iceServers=servers)
 
 
-class G3Connection:
+class CurrentConnection:
     """One RTCPeerConnection of one connection id, bound to a model session."""
 
     def __init__(
@@ -262,7 +262,7 @@ class G3Connection:
                     else:
                         tr = pc.addTransceiver(kind, direction="inactive")
                     if kind == "video":
-                        tr.setCodecPreferences(_g3_video_codecs())
+                        tr.setCodecPreferences(_current_video_codecs())
                 pc.on("track", self._on_track)
                 rebundle(pc)  # two audio lines (tone out, mic in): see _bundle
                 if self.loopback_only:

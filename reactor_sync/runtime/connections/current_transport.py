@@ -4,7 +4,7 @@ offers answered in the background, answers handed out once, trickled candidates.
 WHY shared: the local runtime serves these routes at
 ``/sessions/{sid}/transport/webrtc/...`` without auth, the coordinator
 emulator serves the very same routes with a bearer token. Both resolve the
-request to a ``G3TransportServer`` and let ``add_transport_routes`` do the rest.
+request to a ``CurrentTransport`` and let ``add_transport_routes`` do the rest.
 
 Routes (``{cid}`` is a connection id, 1001..9999)::
 
@@ -39,12 +39,12 @@ from typing import Any
 
 from ..server.http_server import HttpServer, Request, Response
 from ..session.model_session import ModelSession
-from .current_connection import G3Connection
+from .current_connection import CurrentConnection
 from .legacy_connection import SessionSetupError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TRANSPORT", "TRANSPORT_PREFIX", "G3TransportServer", "add_transport_routes"]
+__all__ = ["TRANSPORT", "TRANSPORT_PREFIX", "CurrentTransport", "add_transport_routes"]
 
 TRANSPORT_PREFIX = "/sessions/{sid}/transport/webrtc"
 # The transport a session descriptor names as selected (``selected_transport``).
@@ -66,14 +66,14 @@ def empty(status: int) -> Response:
 @dataclass
 class _TransportSlot:
     cid: int
-    conn: G3Connection | None = None
+    conn: CurrentConnection | None = None
     answer: str | None = None
     seq: int = 0
     task: asyncio.Task[None] | None = None
     early_candidates: list[Mapping[str, Any]] = field(default_factory=list)
 
 
-class G3TransportServer:
+class CurrentTransport:
     """The connections of one model session (runs on the server's loop)."""
 
     def __init__(
@@ -81,8 +81,8 @@ class G3TransportServer:
         core: ModelSession,
         *,
         schema: Callable[[], dict[str, Any]],
-        on_live: Callable[[G3Connection], None],
-        on_gone: Callable[[G3Connection, str], None],
+        on_live: Callable[[CurrentConnection], None],
+        on_gone: Callable[[CurrentConnection, str], None],
         ping_timeout: float = 20.0,
         gather_timeout: float = 5.0,
         loopback_only: bool = True,
@@ -106,7 +106,7 @@ class G3TransportServer:
         self._next_id = _MINTED.start
 
     @property
-    def live(self) -> list[G3Connection]:
+    def live(self) -> list[CurrentConnection]:
         return [s.conn for s in self.slots.values() if s.conn is not None and s.conn.live]
 
     def track_map(self) -> dict[str, Any]:
@@ -149,7 +149,7 @@ class G3TransportServer:
         return Response.json({"connection_id": cid}, 202)
 
     async def _answer(self, slot: _TransportSlot, seq: int, sdp: str, mapping: list[Mapping[str, Any]]) -> None:
-        conn = G3Connection(
+        conn = CurrentConnection(
             self.core, slot.cid, schema=self._schema, on_live=self._live, on_gone=self._gone,
             ping_timeout=self.ping_timeout, loopback_only=self.loopback_only, json_only=self.json_only,
         )
@@ -178,7 +178,7 @@ class G3TransportServer:
             # (and its peer connection) alive for the whole deadline.
             asyncio.get_running_loop().call_later(self.negotiation_timeout, self._reap, weakref.ref(conn))
 
-    def _reap(self, ref: weakref.ref[G3Connection]) -> None:
+    def _reap(self, ref: weakref.ref[CurrentConnection]) -> None:
         """A connection that is not live ``negotiation_timeout`` s after its offer is dropped."""
         conn = ref()
         if conn is not None and not conn.live and not self.closed:
@@ -201,10 +201,10 @@ class G3TransportServer:
             else:
                 slot.early_candidates.append(item)
 
-    def _live(self, conn: G3Connection) -> None:
+    def _live(self, conn: CurrentConnection) -> None:
         self._on_live(conn)
 
-    def _gone(self, conn: G3Connection, reason: str) -> None:
+    def _gone(self, conn: CurrentConnection, reason: str) -> None:
         slot = self.slots.get(conn.connection_id)
         if slot is not None and slot.conn is conn:
             slot.conn = None
@@ -241,7 +241,7 @@ class G3TransportServer:
         await asyncio.gather(*(c.close(1.0) for c in conns), return_exceptions=True)
 
 
-Resolver = Callable[[Request], Awaitable["tuple[G3TransportServer | None, Response | None]"]]
+Resolver = Callable[[Request], Awaitable["tuple[CurrentTransport | None, Response | None]"]]
 
 
 def _cid(request: Request) -> int | None:
@@ -261,7 +261,7 @@ def add_transport_routes(http: HttpServer, resolve: Resolver, prefix: str = TRAN
             return denied or detail(404, "Unknown session")
         return Response.json({"ice_servers": transport.ice_servers})
 
-    async def connection(request: Request) -> tuple[G3TransportServer, int] | Response:
+    async def connection(request: Request) -> tuple[CurrentTransport, int] | Response:
         """The session's transport and the path's connection id, or the answer refusing them."""
         transport, denied = await resolve(request)
         if transport is None:

@@ -42,9 +42,9 @@ from ..session.clock import ModelClock, ModelVideoTrack
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G1ServerConnection", "SessionSetupError"]
+__all__ = ["LegacyConnection", "SessionSetupError"]
 
-GoneCallback = Callable[["G1ServerConnection", str], None]
+GoneCallback = Callable[["LegacyConnection", str], None]
 CommandCallback = Callable[[str, Any], None]
 
 
@@ -52,7 +52,7 @@ class SessionSetupError(RuntimeError):
     """The offer could not be answered (bad SDP, negotiation failure, timeout)."""
 
 
-class G1ServerConnection:
+class LegacyConnection:
     """One RTCPeerConnection answering one offer, bound to a running model."""
 
     def __init__(
@@ -62,7 +62,7 @@ class G1ServerConnection:
         *,
         on_gone: GoneCallback,
         on_command: CommandCallback | None = None,
-        on_connected: Callable[[G1ServerConnection], None] | None = None,
+        on_connected: Callable[[LegacyConnection], None] | None = None,
         ping_timeout: float = 10.0,
         loopback_only: bool = True,
     ) -> None:

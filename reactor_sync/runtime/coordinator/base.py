@@ -11,13 +11,16 @@ states, and the thread and loop the emulator runs on. The protocol modules
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..generations import check_protocol
@@ -26,6 +29,7 @@ from ..models.catalog import MODELS
 from ..server.background import BackgroundServer
 from ..server.http_server import HttpServer, Request, Response, error_id
 from ..session.clips import RecordingConfig
+from ..session.model_session import ModelSession
 from ..session.uploads import MAX_FILE_BYTES
 from .faults import UNSET, DroppedConnection, Fault, error_response, path_matcher
 from .scopes import scope_refusal
@@ -42,7 +46,7 @@ SESSION_HISTORY = 1000
 MAX_SESSIONS = 16
 UNJOINED_TIMEOUT_S = 60.0  # a session no client ever connects to is closed after this
 
-__all__ = ["DEFAULT_API_KEY", "CoordinatorBase", "ModelSpec", "SessionState"]
+__all__ = ["DEFAULT_API_KEY", "CoordinatorBase", "CoordinatorSession", "ModelSpec", "SessionState"]
 
 DEFAULT_API_KEY = "rk_test_key"
 _error = error_response
@@ -68,6 +72,45 @@ class SessionState:
 ModelSpec = str | type[Model]
 
 
+@dataclass
+class CoordinatorSession:
+    """A coordinator session, whichever generation made it: what both shapes hold (loop thread only).
+
+    Each generation's session (``LegacySession``, ``CurrentSession``) adds
+    its own fields and says how many SDP offers it received (``offers``).
+    """
+
+    id: str
+    owner: str
+    model_name: str
+    state: str = SessionState.CREATED
+    core: ModelSession | None = None
+    clients_total: int = 0
+    deleted: bool = False
+    closing: bool = False
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    inactive_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def offers(self) -> int:
+        """SDP offers received so far."""
+        return 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """``session_info``'s answer (see ``CoordinatorBase.session_info``)."""
+        model = self.core.model if self.core is not None else None
+        return {
+            "session_id": self.id,
+            "state": self.state,
+            "model": self.model_name,
+            "deleted": self.deleted,
+            "offers": self.offers,
+            "clients": self.clients_total,
+            "frame_index": None if model is None else model.frame_index,
+            "current_prompt": getattr(model, "current_prompt", None),
+        }
+
+
 class _CoordinatorHttp(HttpServer):
     """HttpServer whose every request (known route or not) goes through the emulator."""
 
@@ -79,7 +122,7 @@ class _CoordinatorHttp(HttpServer):
         return await self._owner._intercept(request, super().dispatch)
 
 
-class CoordinatorBase(BackgroundServer):
+class CoordinatorBase(BackgroundServer, ABC):
     """Shared state and machinery of the emulator (see ``coordinator.CoordinatorEmulator``)."""
 
     thread_name = "reactor-coordinator-emulator"
@@ -334,14 +377,60 @@ class CoordinatorBase(BackgroundServer):
                     return fault
         return None
 
-    # -- lifecycle (see background.BackgroundServer) -------------------------------
-    def _install_routes(self, http: HttpServer) -> None:
-        """Add the protocol's routes (the protocol mixins provide them)."""
-        raise NotImplementedError
+    # -- what both generations do with a session (loop thread) -----------------------------
+    def _key_refused(self, key: str | None, header: str) -> Response | None:
+        """401 for a missing or unknown API key (``header`` names where it belongs), else None."""
+        if not key:
+            return _error(401, f"missing {header} header")
+        if not any(hmac.compare_digest(key.encode("utf-8"), k.encode("utf-8")) for k in self._api_keys):
+            self._event(None, "token_rejected")
+            return _error(401, "invalid API key")
+        return None
 
+    def _new_model(self, sess: CoordinatorSession) -> Model:
+        """A fresh instance of the session's model, at the emulator's size and rate."""
+        return self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
+
+    def _spawn(self, sess: CoordinatorSession, coro: Any, name: str) -> None:
+        """Run ``coro`` as a task of ``sess`` (cancelled when the session closes)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        sess.tasks.add(task)
+        task.add_done_callback(sess.tasks.discard)
+
+    def _cancel_tasks(self, sess: CoordinatorSession) -> None:
+        """Cancel the session's tasks, except the one calling (it may be one of them)."""
+        current = asyncio.current_task()
+        for task in list(sess.tasks):
+            if task is not current:
+                task.cancel()
+
+    def _start_inactive_timer(self, sess: CoordinatorSession) -> None:
+        """Close ``sess`` if it is still INACTIVE after ``inactive_timeout`` seconds."""
+        self._cancel_inactive_timer(sess)
+        if self.inactive_timeout <= 0:
+            return
+
+        def fire() -> None:
+            sess.inactive_timer = None
+            if sess.state == SessionState.INACTIVE and not sess.closing:
+                self._event(sess.id, "inactive_timeout")
+                asyncio.get_running_loop().create_task(self._close_any_session(sess, "inactive timeout"))
+
+        sess.inactive_timer = asyncio.get_running_loop().call_later(self.inactive_timeout, fire)
+
+    def _cancel_inactive_timer(self, sess: CoordinatorSession) -> None:
+        if sess.inactive_timer is not None:
+            sess.inactive_timer.cancel()
+            sess.inactive_timer = None
+
+    # -- lifecycle (see background.BackgroundServer) -------------------------------
+    @abstractmethod
+    def _install_routes(self, http: HttpServer) -> None:
+        """Add the protocol's routes (``CoordinatorEmulator`` picks the generation's)."""
+
+    @abstractmethod
     async def _close_any_session(self, sess: Any, reason: str, timeout: float = 2.0) -> None:
-        """Close a session of either protocol (the protocol mixins provide it)."""
-        raise NotImplementedError
+        """Close a session of either protocol (``CoordinatorEmulator`` picks the generation's)."""
 
     async def _open(self) -> None:
         http = _CoordinatorHttp(self, self.host, self._requested_port)

@@ -5,96 +5,78 @@ cloud path) exchange the key with ``POST /tokens``, create a session without
 any SDP, poll the session until a machine has taken it, then negotiate
 WebRTC through the same transport routes as a local runtime, under the
 coordinator's URL and with the bearer token. Each session's model runs on a
-``ModelSession`` with a ``G3TransportServer`` for its connections. See
+``ModelSession`` with a ``CurrentTransport`` for its connections. See
 ``coordinator`` for the routes and states.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
-from ..connections.current_connection import G3Connection
-from ..connections.current_transport import TRANSPORT, G3TransportServer, add_transport_routes
+from ..connections.current_connection import CurrentConnection
+from ..connections.current_transport import TRANSPORT, CurrentTransport, add_transport_routes
 from ..models.schema import openapi_schema
 from ..server.http_server import HttpServer, Request, Response
 from ..session.clips import ClipRecorder, add_clip_routes
 from ..session.model_session import ModelSession
 from ..session.uploads import UploadStore, add_upload_routes
-from .base import CoordinatorBase, SessionState, _error
+from .base import CoordinatorBase, CoordinatorSession, SessionState, _error
 from .scopes import ScopeError, max_session_seconds, parse_token_request, scope_refusal
 from .tokens import key_fingerprint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G3CoordinatorRoutes", "G3Session"]
+__all__ = ["CurrentCoordinatorRoutes", "CurrentSession"]
 
 TRANSPORT_PREFIX = "/sessions/{id}/transport/webrtc"
 
 
 @dataclass
-class G3Session:
-    id: str
-    owner: str
-    model_name: str
-    state: str = SessionState.CREATED
-    core: ModelSession | None = None
-    transport: G3TransportServer | None = None
-    clients_total: int = 0
-    deleted: bool = False
-    closing: bool = False
+class CurrentSession(CoordinatorSession):
+    """A current session: a transport with any number of connections, streamed or stepped."""
+
+    transport: CurrentTransport | None = None
     generation: str = "streamed"
     steps: int | None = None
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    inactive_timer: asyncio.TimerHandle | None = None
 
     @property
     def commands(self) -> list[tuple[str, Any]]:
         return list(self.core.commands) if self.core is not None else []
 
-    def snapshot(self) -> dict[str, Any]:
-        model = self.core.model if self.core is not None else None
-        return {
-            "session_id": self.id,
-            "state": self.state,
-            "model": self.model_name,
-            "deleted": self.deleted,
-            "offers": self.transport.offers if self.transport is not None else 0,
-            "clients": self.clients_total,
-            "frame_index": None if model is None else model.frame_index,
-            "current_prompt": getattr(model, "current_prompt", None),
-        }
+    @property
+    def offers(self) -> int:
+        return self.transport.offers if self.transport is not None else 0
 
 
-class G3CoordinatorRoutes(CoordinatorBase):
+class CurrentCoordinatorRoutes(CoordinatorBase):
     """The current routes and their sessions (mixed into CoordinatorEmulator)."""
 
-    def _install_g3(self, http: HttpServer) -> None:
+    def _install_current(self, http: HttpServer) -> None:
         http.route("POST", "/tokens", self._post_token)
-        http.route("POST", "/sessions", self._g3_create_session)
-        http.route("GET", "/sessions/{id}", self._g3_get_session)
-        http.route("GET", "/sessions/{id}/info", self._g3_get_session_info)
-        http.route("DELETE", "/sessions/{id}", self._g3_delete_session)
-        add_transport_routes(http, self._g3_resolve, TRANSPORT_PREFIX)
-        add_upload_routes(http, self._g3_uploads_for_session, self._g3_uploads_for_upload, sid_param="id")
-        add_clip_routes(http, self._g3_recorder_for)
+        http.route("POST", "/sessions", self._current_create_session)
+        http.route("GET", "/sessions/{id}", self._current_get_session)
+        http.route("GET", "/sessions/{id}/info", self._current_get_session_info)
+        http.route("DELETE", "/sessions/{id}", self._current_delete_session)
+        add_transport_routes(http, self._current_resolve, TRANSPORT_PREFIX)
+        add_upload_routes(http, self._current_uploads_for_session, self._current_uploads_for_upload, sid_param="id")
+        add_clip_routes(http, self._current_recorder_for)
 
-    def _g3_recorder_for(self, session_id: str) -> ClipRecorder | None:
+    def _current_recorder_for(self, session_id: str) -> ClipRecorder | None:
         sess = self._sessions.get(session_id)
         core = getattr(sess, "core", None)
         return core.recorder if core is not None else None
 
     # -- uploads (the session's store lives with its model session) ------------------------
-    async def _g3_uploads_for_session(self, request: Request) -> tuple[UploadStore | None, Response | None]:
-        transport, denied = await self._g3_resolve(request)
+    async def _current_uploads_for_session(self, request: Request) -> tuple[UploadStore | None, Response | None]:
+        transport, denied = await self._current_resolve(request)
         return (transport.core.uploads, None) if transport is not None else (None, denied)
 
-    def _g3_uploads_for_upload(self, upload_id: str) -> UploadStore | None:
+    def _current_uploads_for_upload(self, upload_id: str) -> UploadStore | None:
         for sess in list(self._sessions.values()):
             core = getattr(sess, "core", None)
             if core is not None and upload_id in core.uploads:
@@ -105,11 +87,9 @@ class G3CoordinatorRoutes(CoordinatorBase):
     # -- tokens and sessions --------------------------------------------------------------
     async def _post_token(self, request: Request) -> Response:
         key = request.header("reactor-api-key")
-        if not key:
-            return _error(401, "missing Reactor-API-Key header")
-        if not any(hmac.compare_digest(key.encode("utf-8"), k.encode("utf-8")) for k in self._api_keys):
-            self._event(None, "token_rejected")
-            return _error(401, "invalid API key")
+        refused = self._key_refused(key, "Reactor-API-Key")
+        if refused is not None or key is None:
+            return refused or _error(401, "missing Reactor-API-Key header")
         try:
             extra, ttl = parse_token_request(request.json() if request.body.strip() else None)
         except ValueError as exc:  # ScopeError, or a body that is not JSON
@@ -118,7 +98,7 @@ class G3CoordinatorRoutes(CoordinatorBase):
         self._event(None, "token_issued_scoped" if extra else "token_issued")
         return Response.json({"jwt": token})
 
-    def _describe(self, sess: G3Session) -> dict[str, Any]:
+    def _describe(self, sess: CurrentSession) -> dict[str, Any]:
         desc: dict[str, Any] = {"session_id": sess.id, "model": {"name": sess.model_name}, "state": sess.state,
                                 "generation": sess.generation}
         assigned = sess.state not in (SessionState.CREATED, SessionState.PENDING)
@@ -133,7 +113,7 @@ class G3CoordinatorRoutes(CoordinatorBase):
             }
         return desc
 
-    async def _g3_create_session(self, request: Request) -> Response:
+    async def _current_create_session(self, request: Request) -> Response:
         subject, body, denied = self._authorized_json(request)
         if denied is not None:
             return denied
@@ -161,39 +141,40 @@ class G3CoordinatorRoutes(CoordinatorBase):
         full = self._capacity_denied()
         if full is not None:
             return full
-        sess = G3Session(id=str(uuid.uuid4()), owner=subject, model_name=name, generation=generation,
+        sess = CurrentSession(id=str(uuid.uuid4()), owner=subject, model_name=name, generation=generation,
                          steps=steps if generation == "stepped" else None)
         self._sessions[sess.id] = sess
         self._remember(sess)
         self._expire_unjoined(sess)
         self._set_state(sess, SessionState.CREATED)
         self._event(sess.id, "session_created")
-        self._g3_prepare(sess)
-        self._g3_spawn(sess, self._g3_queue(sess), "coordinator-queue")
+        self._current_prepare(sess)
+        self._spawn(sess, self._current_queue(sess), "coordinator-queue")
         if limit is not None:
-            self._g3_spawn(sess, self._g3_expire(sess, limit), "session-duration")
+            self._spawn(sess, self._current_expire(sess, limit), "session-duration")
         return Response.json(self._describe(sess), 201)
 
-    async def _g3_expire(self, sess: G3Session, seconds: int) -> None:
+    async def _current_expire(self, sess: CurrentSession, seconds: int) -> None:
         """End the session once its token's max_session_duration_seconds has passed."""
         await asyncio.sleep(seconds)
         self._event(sess.id, "max_duration_reached")
         self._sessions.pop(sess.id, None)
-        await self._close_g3_session(sess, "max session duration", notice="the session reached its maximum duration")
+        await self._close_current_session(
+            sess, "max session duration", notice="the session reached its maximum duration")
 
-    async def _g3_get_session(self, request: Request) -> Response:
+    async def _current_get_session(self, request: Request) -> Response:
         sess, denied = self._authorized_session(request)
         if denied is not None or sess is None:
             return denied or _error(404, "session not found")
         return Response.json(self._describe(sess))
 
-    async def _g3_get_session_info(self, request: Request) -> Response:
+    async def _current_get_session_info(self, request: Request) -> Response:
         sess, denied = self._authorized_session(request)
         if denied is not None or sess is None:
             return denied or _error(404, "session not found")
         return Response.json({"session_id": sess.id, "state": sess.state, "cluster": "emulator"})
 
-    async def _g3_delete_session(self, request: Request) -> Response:
+    async def _current_delete_session(self, request: Request) -> Response:
         sess, denied = self._authorized_session(request)
         if denied is not None or sess is None:
             return denied or _error(404, "session not found")
@@ -206,10 +187,10 @@ class G3CoordinatorRoutes(CoordinatorBase):
             reason = body["reason"]
         sess.deleted = True
         self._sessions.pop(sess.id, None)
-        await self._close_g3_session(sess, "deleted", notice=reason)
+        await self._close_current_session(sess, "deleted", notice=reason)
         return Response.json({"session_id": sess.id, "state": SessionState.CLOSED})
 
-    async def _g3_resolve(self, request: Request) -> tuple[G3TransportServer | None, Response | None]:
+    async def _current_resolve(self, request: Request) -> tuple[CurrentTransport | None, Response | None]:
         sess, denied = self._authorized_session(request)
         if denied is not None or sess is None:
             return None, denied or _error(404, "session not found")
@@ -221,31 +202,26 @@ class G3CoordinatorRoutes(CoordinatorBase):
         return sess.transport, None
 
     # -- the "GPU" side ---------------------------------------------------------------------
-    def _g3_spawn(self, sess: G3Session, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        sess.tasks.add(task)
-        task.add_done_callback(sess.tasks.discard)
-
-    def _g3_prepare(self, sess: G3Session) -> None:
+    def _current_prepare(self, sess: CurrentSession) -> None:
         """The session's model and transport exist from the start (so that its ICE
         servers can be read while it is queued); the model starts once assigned."""
-        model = self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
+        model = self._new_model(sess)
         stepped = sess.generation == "stepped"
         core = ModelSession(model, stepped=stepped, steps_limit=sess.steps)
-        core.on_steps_complete = lambda: self._g3_steps_complete(sess)
+        core.on_steps_complete = lambda: self._current_steps_complete(sess)
         sess.core = core
-        sess.transport = G3TransportServer(
+        sess.transport = CurrentTransport(
             core,
             schema=lambda: openapi_schema(model),
-            on_live=lambda conn: self._g3_live(sess, conn),
-            on_gone=lambda conn, reason: self._g3_gone(sess, conn, reason),
+            on_live=lambda conn: self._current_live(sess, conn),
+            on_gone=lambda conn, reason: self._current_gone(sess, conn, reason),
             ping_timeout=self.ping_timeout,
             gather_timeout=self.gather_timeout,
             loopback_only=is_loopback_host(self.host),
             ice_servers=self.ice_servers,
         )
 
-    async def _g3_queue(self, sess: G3Session) -> None:
+    async def _current_queue(self, sess: CurrentSession) -> None:
         self._set_state(sess, SessionState.PENDING)
         self._event(sess.id, "queued")
         if self.queue_delay > 0:
@@ -258,59 +234,42 @@ class G3CoordinatorRoutes(CoordinatorBase):
         self._set_state(sess, SessionState.WAITING)
         self._event(sess.id, "gpu_assigned")
 
-    def _g3_live(self, sess: G3Session, conn: G3Connection) -> None:
+    def _current_live(self, sess: CurrentSession, conn: CurrentConnection) -> None:
         if sess.closing:
             return
         sess.clients_total += 1
-        self._cancel_g3_timer(sess)
+        self._cancel_inactive_timer(sess)
         if sess.state != SessionState.ACTIVE:
             self._set_state(sess, SessionState.ACTIVE)
         self._event(sess.id, "client_connected")
 
-    def _g3_gone(self, sess: G3Session, conn: G3Connection, reason: str) -> None:
+    def _current_gone(self, sess: CurrentSession, conn: CurrentConnection, reason: str) -> None:
         if sess.closing or sess.transport is None:
             return
         self._event(sess.id, "client_gone")
         if sess.transport.live:
             return
         self._set_state(sess, SessionState.INACTIVE)
-        self._cancel_g3_timer(sess)
-        if self.inactive_timeout > 0:
+        self._start_inactive_timer(sess)
 
-            def fire() -> None:
-                sess.inactive_timer = None
-                if sess.state == SessionState.INACTIVE and not sess.closing:
-                    self._event(sess.id, "inactive_timeout")
-                    asyncio.get_running_loop().create_task(self._close_g3_session(sess, "inactive timeout"))
-
-            sess.inactive_timer = asyncio.get_running_loop().call_later(self.inactive_timeout, fire)
-
-    def _g3_steps_complete(self, sess: G3Session) -> None:
+    def _current_steps_complete(self, sess: CurrentSession) -> None:
         """A stepped session took its last step: close it once that step's result is out."""
-        asyncio.get_running_loop().create_task(self._close_g3_session(
+        asyncio.get_running_loop().create_task(self._close_current_session(
             sess, "steps complete", notice="Session ended: the requested steps are complete."))
 
-    def _cancel_g3_timer(self, sess: G3Session) -> None:
-        if sess.inactive_timer is not None:
-            sess.inactive_timer.cancel()
-            sess.inactive_timer = None
-
-    def _drop_g3_clients(self, sess: G3Session) -> int:
+    def _drop_current_clients(self, sess: CurrentSession) -> int:
         return sess.transport.drop_all() if sess.transport is not None else 0
 
-    async def _close_g3_session(
-        self, sess: G3Session, reason: str, timeout: float = 2.0, notice: str | None = None
+    async def _close_current_session(
+        self, sess: CurrentSession, reason: str, timeout: float = 2.0, notice: str | None = None
     ) -> None:
         if sess.closing:
             return
         sess.closing = True
         if sess.core is not None:
             sess.core.closing = True
-        self._cancel_g3_timer(sess)
-        current = asyncio.current_task()
-        for task in list(sess.tasks):
-            if task is not current:
-                task.cancel()
+        self._cancel_inactive_timer(sess)
+        self._cancel_tasks(sess)
         if sess.transport is not None:
             try:
                 await asyncio.wait_for(sess.transport.close(notice), timeout)

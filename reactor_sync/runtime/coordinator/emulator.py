@@ -123,12 +123,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..generations import CURRENT
 from ..server.background import serve_until_stopped
 from ..server.http_server import HttpServer
 from .base import DEFAULT_API_KEY, ModelSpec, SessionState
-from .current_routes import G3CoordinatorRoutes, G3Session
+from .current_routes import CurrentCoordinatorRoutes, CurrentSession
 from .faults import Fault
-from .legacy_routes import G1CoordinatorRoutes, G1Session
+from .legacy_routes import LegacyCoordinatorRoutes, LegacySession
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -139,7 +140,7 @@ __all__ = [
 ]
 
 
-class CoordinatorEmulator(G1CoordinatorRoutes, G3CoordinatorRoutes):
+class CoordinatorEmulator(LegacyCoordinatorRoutes, CurrentCoordinatorRoutes):
     """The cloud coordinator on loopback, in its own daemon thread and event loop.
 
     ``with CoordinatorEmulator(("rk_test_key",), queue_delay=1.0, protocol="g3") as emu:``
@@ -148,16 +149,16 @@ class CoordinatorEmulator(G1CoordinatorRoutes, G3CoordinatorRoutes):
     """
 
     def _install_routes(self, http: HttpServer) -> None:
-        if self.protocol == "g3":
-            self._install_g3(http)
+        if self.protocol == CURRENT:
+            self._install_current(http)
         else:
-            self._install_g1(http)
+            self._install_legacy(http)
 
     async def _close_any_session(self, sess: Any, reason: str, timeout: float = 2.0) -> None:
-        if isinstance(sess, G3Session):
-            await self._close_g3_session(sess, reason, timeout)
-        elif isinstance(sess, G1Session):
-            await self._close_g1_session(sess, reason, timeout)
+        if isinstance(sess, CurrentSession):
+            await self._close_current_session(sess, reason, timeout)
+        elif isinstance(sess, LegacySession):
+            await self._close_legacy_session(sess, reason, timeout)
 
     def drop_clients(self, session_id: str) -> int:
         """Close a current-protocol session's live connections as a network drop
@@ -165,7 +166,7 @@ class CoordinatorEmulator(G1CoordinatorRoutes, G3CoordinatorRoutes):
 
         def drop() -> int:
             sess = self._all_sessions.get(session_id)
-            return self._drop_g3_clients(sess) if isinstance(sess, G3Session) else 0
+            return self._drop_current_clients(sess) if isinstance(sess, CurrentSession) else 0
 
         result: int = self.call_in_loop(drop, what="dropping the clients")
         return result

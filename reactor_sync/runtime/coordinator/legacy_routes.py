@@ -4,14 +4,13 @@ WHY: clients of the older generation (reactor-sdk 0.2/0.3 and reactor_sync's
 legacy cloud path) exchange the key with ``GET /tokens`` and send their SDP
 offer inside ``POST /sessions``; the answer is polled from the session's
 ``sdp_params``. This module serves that API; each session's model runs on a
-``ModelSession`` and its client connection is a ``g1_connection.G1ServerConnection``.
+``ModelSession`` and its client connection is a ``g1_connection.LegacyConnection``.
 See ``coordinator`` for the routes and states.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import uuid
 from collections import deque
@@ -19,58 +18,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
-from ..connections.legacy_connection import G1ServerConnection, SessionSetupError
+from ..connections.legacy_connection import LegacyConnection, SessionSetupError
 from ..server.http_server import HttpServer, Request, Response, error_id
 from ..session.model_session import COMMAND_HISTORY, ModelSession
-from .base import CoordinatorBase, SessionState, _error
+from .base import CoordinatorBase, CoordinatorSession, SessionState, _error
 from .tokens import key_fingerprint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G1CoordinatorRoutes", "G1Session"]
+__all__ = ["LegacyCoordinatorRoutes", "LegacySession"]
 
 
 @dataclass
-class G1Session:
-    id: str
-    owner: str
-    model_name: str
-    offer: str
-    state: str = SessionState.CREATED
-    core: ModelSession | None = None
-    client: G1ServerConnection | None = None
+class LegacySession(CoordinatorSession):
+    """A legacy session: one offer at a time, answered through ``sdp_params``, one client."""
+
+    offer: str = ""
+    client: LegacyConnection | None = None
     answer: str | None = None
     answer_error: str | None = None
     answering: bool = False  # an offer is waiting for its answer
     computing: bool = False  # the model side is answering it right now
     answer_event: asyncio.Event = field(default_factory=asyncio.Event)
     offer_seq: int = 0
-    clients_total: int = 0
-    deleted: bool = False
-    closing: bool = False
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    inactive_timer: asyncio.TimerHandle | None = None
     commands: deque[tuple[str, Any]] = field(default_factory=lambda: deque(maxlen=COMMAND_HISTORY))
 
-    def snapshot(self) -> dict[str, Any]:
-        model = self.core.model if self.core is not None else None
-        return {
-            "session_id": self.id,
-            "state": self.state,
-            "model": self.model_name,
-            "deleted": self.deleted,
-            "offers": self.offer_seq,
-            "clients": self.clients_total,
-            "frame_index": None if model is None else model.frame_index,
-            "current_prompt": getattr(model, "current_prompt", None),
-        }
+    @property
+    def offers(self) -> int:
+        return self.offer_seq
 
 
-
-class G1CoordinatorRoutes(CoordinatorBase):
+class LegacyCoordinatorRoutes(CoordinatorBase):
     """The legacy routes and their sessions (mixed into CoordinatorEmulator)."""
 
-    def _install_g1(self, http: HttpServer) -> None:
+    def _install_legacy(self, http: HttpServer) -> None:
         http.route("GET", "/tokens", self._get_token)
         http.route("GET", "/ice_servers", self._get_ice_servers)
         http.route("POST", "/sessions", self._create_session)
@@ -82,11 +63,9 @@ class G1CoordinatorRoutes(CoordinatorBase):
     # -- handlers -------------------------------------------------------------------------------
     async def _get_token(self, request: Request) -> Response:
         key = request.header("x-api-key")
-        if not key:
-            return _error(401, "missing X-API-Key header")
-        if not any(hmac.compare_digest(key.encode("utf-8"), k.encode("utf-8")) for k in self._api_keys):
-            self._event(None, "token_rejected")
-            return _error(401, "invalid API key")
+        refused = self._key_refused(key, "X-API-Key")
+        if refused is not None or key is None:
+            return refused or _error(401, "missing X-API-Key header")
         token = self._tokens.issue(key_fingerprint(key))
         self._event(None, "token_issued")
         return Response.json({"jwt": token})
@@ -122,7 +101,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
         full = self._capacity_denied()
         if full is not None:
             return full
-        sess = G1Session(id=str(uuid.uuid4()), owner=subject, model_name=name, offer=offer)
+        sess = LegacySession(id=str(uuid.uuid4()), owner=subject, model_name=name, offer=offer)
         self._sessions[sess.id] = sess
         self._remember(sess)
         self._expire_unjoined(sess)
@@ -143,7 +122,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
             return denied or _error(404, "session not found")
         sess.deleted = True
         self._sessions.pop(sess.id, None)
-        await self._close_g1_session(sess, "deleted")
+        await self._close_legacy_session(sess, "deleted")
         return Response.json({"session_id": sess.id, "state": SessionState.CLOSED})
 
     async def _get_sdp_params(self, request: Request) -> Response:
@@ -159,7 +138,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
                 pass
         return self._sdp_status(sess)
 
-    def _sdp_status(self, sess: G1Session) -> Response:
+    def _sdp_status(self, sess: LegacySession) -> Response:
         if sess.state == SessionState.CLOSED or sess.closing:
             return _error(410, "session closed")
         if sess.answer is not None:
@@ -205,12 +184,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
         return Response.json({"session_id": sess.id, "state": sess.state}, 202)
 
     # -- the "GPU" side ---------------------------------------------------------------------
-    def _spawn(self, sess: G1Session, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        sess.tasks.add(task)
-        task.add_done_callback(sess.tasks.discard)
-
-    def _begin_offer(self, sess: G1Session) -> int:
+    def _begin_offer(self, sess: LegacySession) -> int:
         sess.offer_seq += 1
         sess.answer = None
         sess.answer_error = None
@@ -218,14 +192,14 @@ class G1CoordinatorRoutes(CoordinatorBase):
         sess.answer_event = asyncio.Event()
         return sess.offer_seq
 
-    async def _queue_and_answer(self, sess: G1Session) -> None:
+    async def _queue_and_answer(self, sess: LegacySession) -> None:
         self._set_state(sess, SessionState.PENDING)
         self._event(sess.id, "queued")
         if self.queue_delay > 0:
             await asyncio.sleep(self.queue_delay)
         if sess.closing:
             return
-        model = self._models[sess.model_name](width=self.width, height=self.height, fps=self.fps)
+        model = self._new_model(sess)
         core = ModelSession(model)
         core.start()
         sess.core = core
@@ -234,7 +208,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
         seq = self._begin_offer(sess)
         await self._answer(sess, sess.offer, seq)
 
-    async def _answer(self, sess: G1Session, offer: str, seq: int) -> None:
+    async def _answer(self, sess: LegacySession, offer: str, seq: int) -> None:
         """Answer ``offer`` with a new client connection on the session's model."""
         core = sess.core
         assert core is not None
@@ -245,7 +219,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
             self._event(sess.id, "client_replaced")
             core.detach(old)
             await old.close()
-        client = G1ServerConnection(
+        client = LegacyConnection(
             core.model,
             core.source,
             on_gone=lambda c, reason: self._client_gone(sess, c, reason),
@@ -287,14 +261,14 @@ class G1CoordinatorRoutes(CoordinatorBase):
         if client.connected.is_set():
             self._client_connected(sess, client)
 
-    def _client_connected(self, sess: G1Session, client: G1ServerConnection) -> None:
+    def _client_connected(self, sess: LegacySession, client: LegacyConnection) -> None:
         if client is not sess.client or sess.closing:
             return
         if sess.state != SessionState.ACTIVE:
             self._set_state(sess, SessionState.ACTIVE)
             self._event(sess.id, "client_connected")
 
-    def _client_gone(self, sess: G1Session, client: G1ServerConnection, reason: str) -> None:
+    def _client_gone(self, sess: LegacySession, client: LegacyConnection, reason: str) -> None:
         if client is not sess.client or sess.closing:
             return
         sess.client = None
@@ -303,23 +277,9 @@ class G1CoordinatorRoutes(CoordinatorBase):
         asyncio.get_running_loop().create_task(client.close())
         self._set_state(sess, SessionState.INACTIVE)
         self._event(sess.id, "client_gone")
-        self._cancel_inactive_timer(sess)
-        if self.inactive_timeout > 0:
+        self._start_inactive_timer(sess)
 
-            def fire() -> None:
-                sess.inactive_timer = None
-                if sess.state == SessionState.INACTIVE and not sess.closing:
-                    self._event(sess.id, "inactive_timeout")
-                    asyncio.get_running_loop().create_task(self._close_g1_session(sess, "inactive timeout"))
-
-            sess.inactive_timer = asyncio.get_running_loop().call_later(self.inactive_timeout, fire)
-
-    def _cancel_inactive_timer(self, sess: G1Session) -> None:
-        if sess.inactive_timer is not None:
-            sess.inactive_timer.cancel()
-            sess.inactive_timer = None
-
-    async def _close_g1_session(self, sess: G1Session, reason: str, timeout: float = 2.0) -> None:
+    async def _close_legacy_session(self, sess: LegacySession, reason: str, timeout: float = 2.0) -> None:
         if sess.closing:
             return
         sess.closing = True
@@ -327,10 +287,7 @@ class G1CoordinatorRoutes(CoordinatorBase):
         sess.answering = sess.computing = False
         sess.answer_event.set()
         self._cancel_inactive_timer(sess)
-        current = asyncio.current_task()
-        for task in list(sess.tasks):
-            if task is not current:
-                task.cancel()
+        self._cancel_tasks(sess)
         client, sess.client = sess.client, None
         if client is not None:
             await client.close(timeout)

@@ -3,7 +3,7 @@
 WHY: current clients (reactor-sdk 0.8 and 1.x, and reactor_sync's own
 current-protocol path) start a session explicitly, then build any number of
 connections on it through the transport routes. This module is that
-contract on top of the shared ``ModelSession`` and ``G3TransportServer``.
+contract on top of the shared ``ModelSession`` and ``CurrentTransport``.
 
 Routes::
 
@@ -39,8 +39,8 @@ import logging
 from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
-from ..connections.current_connection import G3Connection
-from ..connections.current_transport import TRANSPORT, G3TransportServer, add_transport_routes, detail, empty
+from ..connections.current_connection import CurrentConnection
+from ..connections.current_transport import TRANSPORT, CurrentTransport, add_transport_routes, detail, empty
 from ..models.schema import openapi_schema
 from ..server.http_server import HttpServer, Request, Response
 from ..session.clips import ClipRecorder, add_clip_routes
@@ -50,7 +50,7 @@ from .host import RouteSet, RuntimeHost
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SESSION_ID", "G3LocalApi", "G3State"]
+__all__ = ["SESSION_ID", "CurrentLocalRoutes", "CurrentState"]
 
 SESSION_ID = "00000000-0000-0000-0000-000000000000"
 SERVER_VERSION = "reactor-sync-runtime"
@@ -74,7 +74,7 @@ def _invalid(loc: list[str], message: str) -> Response:
     return Response.json({"detail": [{"type": "value_error", "loc": loc, "msg": message}]}, 422)
 
 
-class G3State:
+class CurrentState:
     """The current runtime's session state names."""
 
     CREATED = "created"
@@ -85,20 +85,20 @@ class G3State:
     CLOSING = "closing"
 
 
-_RUNNING = (G3State.WAITING, G3State.STREAMING, G3State.ORPHANED)
-_HEALTH = {G3State.CREATED: "loading", G3State.READY: "available"}
+_RUNNING = (CurrentState.WAITING, CurrentState.STREAMING, CurrentState.ORPHANED)
+_HEALTH = {CurrentState.CREATED: "loading", CurrentState.READY: "available"}
 
 
-class G3LocalApi(RouteSet):
+class CurrentLocalRoutes(RouteSet):
     """One model session at a time, many connections on it."""
 
-    idle_state = G3State.READY
+    idle_state = CurrentState.READY
 
     def __init__(self, rt: RuntimeHost) -> None:
         super().__init__(rt)
-        self.initial_state = G3State.CREATED if rt.load_delay > 0 else G3State.READY
+        self.initial_state = CurrentState.CREATED if rt.load_delay > 0 else CurrentState.READY
         self._core: ModelSession | None = None
-        self._transport: G3TransportServer | None = None
+        self._transport: CurrentTransport | None = None
         self._generation = "streamed"
         self._loader: asyncio.TimerHandle | None = None
 
@@ -111,19 +111,19 @@ class G3LocalApi(RouteSet):
         add_transport_routes(http, self._resolve)
         add_upload_routes(http, self._uploads_for_session, self._uploads_for_upload)
         add_clip_routes(http, self._recorder_for)
-        if self.initial_state == G3State.CREATED:
+        if self.initial_state == CurrentState.CREATED:
             self._loader = asyncio.get_running_loop().call_later(self.rt.load_delay, self._loaded)
 
     def _loaded(self) -> None:
         self._loader = None
-        if self.rt.state == G3State.CREATED:
-            self.rt._set_state(G3State.READY)
+        if self.rt.state == CurrentState.CREATED:
+            self.rt._set_state(CurrentState.READY)
             self.rt._event("model_loaded")
 
     # -- descriptor and read-only routes --------------------------------------------------
     def descriptor(self) -> dict[str, Any]:
         state = self.rt.state
-        loaded = state != G3State.CREATED
+        loaded = state != CurrentState.CREATED
         desc: dict[str, Any] = {
             "session_id": SESSION_ID,
             "state": state,
@@ -155,7 +155,7 @@ class G3LocalApi(RouteSet):
         return Response.json(self.descriptor())
 
     async def _schema_route(self, request: Request) -> Response:
-        return Response.json({} if self.rt.state == G3State.CREATED else self.schema())
+        return Response.json({} if self.rt.state == CurrentState.CREATED else self.schema())
 
     # -- session control ------------------------------------------------------------------
     async def _start_session(self, request: Request) -> Response:
@@ -171,9 +171,9 @@ class G3LocalApi(RouteSet):
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000):
             return detail(400, f"steps must be an integer in 1..10000, not {steps!r}")
         state = self.rt.state
-        if state == G3State.CREATED:
+        if state == CurrentState.CREATED:
             return detail(503, "model is still loading", {"Retry-After": "1"})
-        if state != G3State.READY:
+        if state != CurrentState.READY:
             return detail(409, f"cannot start session while {state}")
         stepped = generation == "stepped"
         core = ModelSession(self.rt.model, on_command=self.rt._record_command, stepped=stepped,
@@ -184,7 +184,7 @@ class G3LocalApi(RouteSet):
         if self.rt.recording.enabled and not stepped:
             core.record(SESSION_ID, self.rt.recording)
         self._core = core
-        self._transport = G3TransportServer(
+        self._transport = CurrentTransport(
             core,
             schema=self.schema,
             on_live=self._live,
@@ -196,7 +196,7 @@ class G3LocalApi(RouteSet):
             negotiation_timeout=self.rt.negotiation_timeout,
             json_only=self.rt.json_only,
         )
-        self.rt._set_state(G3State.WAITING)
+        self.rt._set_state(CurrentState.WAITING)
         self.rt._event("session_started")
         self._end_later(self.rt.start_timeout, "session_timeout")
         return Response.json(self.descriptor())
@@ -214,7 +214,7 @@ class G3LocalApi(RouteSet):
         if not isinstance(moderate, bool):
             return _invalid(["body", "moderate"], "Input should be a valid boolean")
         state = self.rt.state
-        if state == G3State.CREATED:
+        if state == CurrentState.CREATED:
             return detail(503, "model is still loading")
         if state not in _RUNNING:
             return detail(409, f"cannot stop session while {state}")
@@ -225,7 +225,7 @@ class G3LocalApi(RouteSet):
         await self._end("session_stopped", reason, moderation)
         return empty(200)
 
-    async def _resolve(self, request: Request) -> tuple[G3TransportServer | None, Response | None]:
+    async def _resolve(self, request: Request) -> tuple[CurrentTransport | None, Response | None]:
         if self._transport is None or self.rt.state not in _RUNNING:
             return None, detail(400, "No session running")
         if request.path_params.get("sid") != SESSION_ID:
@@ -245,17 +245,17 @@ class G3LocalApi(RouteSet):
         return core.uploads if core is not None and upload_id in core.uploads else None
 
     # -- connections come and go ----------------------------------------------------------
-    def _live(self, conn: G3Connection) -> None:
+    def _live(self, conn: CurrentConnection) -> None:
         self._cancel_timer()
         self.rt._event("client_connected")
-        if self.rt.state in (G3State.WAITING, G3State.ORPHANED):
-            self.rt._set_state(G3State.STREAMING)
+        if self.rt.state in (CurrentState.WAITING, CurrentState.ORPHANED):
+            self.rt._set_state(CurrentState.STREAMING)
 
-    def _gone(self, conn: G3Connection, reason: str) -> None:
+    def _gone(self, conn: CurrentConnection, reason: str) -> None:
         self.rt._event("client_gone")
         transport = self._transport
-        if transport is not None and not transport.live and self.rt.state == G3State.STREAMING:
-            self.rt._set_state(G3State.ORPHANED)
+        if transport is not None and not transport.live and self.rt.state == CurrentState.STREAMING:
+            self.rt._set_state(CurrentState.ORPHANED)
             self.rt._event("orphaned")
             self._end_later(self.rt.orphan_timeout, "orphan_timeout")
 
@@ -268,7 +268,7 @@ class G3LocalApi(RouteSet):
         def end() -> None:
             asyncio.get_running_loop().create_task(self._end(event, None))
 
-        self._arm_timer(delay, event, lambda: self.rt.state in (G3State.WAITING, G3State.ORPHANED), end)
+        self._arm_timer(delay, event, lambda: self.rt.state in (CurrentState.WAITING, CurrentState.ORPHANED), end)
 
     def send_runtime(self, msg_type: str, data: Any) -> int:
         return self._transport.send_runtime(msg_type, data) if self._transport is not None else 0
@@ -286,13 +286,13 @@ class G3LocalApi(RouteSet):
             return
         if core is not None:
             core.closing = True
-        self.rt._set_state(G3State.CLOSING)
+        self.rt._set_state(CurrentState.CLOSING)
         if transport is not None:
             await transport.close(reason, moderation)
         if core is not None:
             await core.stop()
         self._generation = "streamed"
-        self.rt._set_state(G3State.READY)
+        self.rt._set_state(CurrentState.READY)
         self.rt._event(event)
 
     async def close(self) -> None:

@@ -35,17 +35,17 @@ import logging
 from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
-from ..connections.legacy_connection import G1ServerConnection, SessionSetupError
+from ..connections.legacy_connection import LegacyConnection, SessionSetupError
 from ..server.http_server import HttpServer, Request, Response, error_id
 from ..session.model_session import ModelSession
 from .host import RouteSet, RuntimeHost
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G1LocalApi", "G1State"]
+__all__ = ["LegacyLocalRoutes", "LegacyState"]
 
 
-class G1State:
+class LegacyState:
     """The legacy runtime's state names."""
 
     READY = "READY"
@@ -55,7 +55,7 @@ class G1State:
     CLOSING = "CLOSING"
 
 
-_SESSION_STATES = (G1State.WAITING, G1State.STREAMING, G1State.ORPHANED)
+_SESSION_STATES = (LegacyState.WAITING, LegacyState.STREAMING, LegacyState.ORPHANED)
 
 
 def _error(status: int, message: str, state: str | None = None) -> Response:
@@ -65,15 +65,15 @@ def _error(status: int, message: str, state: str | None = None) -> Response:
     return Response.json(body, status)
 
 
-class G1LocalApi(RouteSet):
+class LegacyLocalRoutes(RouteSet):
     """One session, one client at a time, answers in the offer's reply."""
 
-    initial_state = G1State.READY
-    idle_state = G1State.READY
+    initial_state = LegacyState.READY
+    idle_state = LegacyState.READY
 
     def __init__(self, rt: RuntimeHost) -> None:
         super().__init__(rt)
-        self._client: G1ServerConnection | None = None
+        self._client: LegacyConnection | None = None
         self._core: ModelSession | None = None
         self._offer_seq = 0
 
@@ -92,22 +92,23 @@ class G1LocalApi(RouteSet):
 
     async def _start_session(self, request: Request) -> Response:
         state = self.rt.state
-        if state != G1State.READY:
+        if state != LegacyState.READY:
             return _error(409, "cannot start a session now", state)
         self._core = ModelSession(self.rt.model)
         self._core.start()
-        self.rt._set_state(G1State.WAITING)
+        self.rt._set_state(LegacyState.WAITING)
         self.rt._event("session_started")
-        self._end_later(self.rt.start_timeout, G1State.WAITING, "session_timeout")
-        return Response.json({"state": G1State.WAITING}, 202)
+        self._end_later(self.rt.start_timeout, LegacyState.WAITING, "session_timeout")
+        return Response.json({"state": LegacyState.WAITING}, 202)
 
     async def _stop_session(self, request: Request) -> Response:
         state = self.rt.state
         if state not in _SESSION_STATES:
             return _error(400, "no session to stop", state)
-        self.rt._set_state(G1State.CLOSING)
-        asyncio.get_running_loop().create_task(self._end_session(final_state=G1State.READY, event="session_stopped"))
-        return Response.json({"state": G1State.CLOSING})
+        self.rt._set_state(LegacyState.CLOSING)
+        ending = self._end_session(final_state=LegacyState.READY, event="session_stopped")
+        asyncio.get_running_loop().create_task(ending)
+        return Response.json({"state": LegacyState.CLOSING})
 
     async def _sdp_params(self, request: Request) -> Response:
         rt = self.rt
@@ -133,11 +134,11 @@ class G1LocalApi(RouteSet):
         if old is not None:
             rt._event("client_replaced")
             core.detach(old)
-            if rt.state == G1State.STREAMING:
-                rt._set_state(G1State.ORPHANED)
+            if rt.state == LegacyState.STREAMING:
+                rt._set_state(LegacyState.ORPHANED)
             await old.close()
 
-        client = G1ServerConnection(
+        client = LegacyConnection(
             rt.model,
             core.source,
             on_gone=self._client_gone,
@@ -165,7 +166,7 @@ class G1LocalApi(RouteSet):
         core.attach(client)
         self._cancel_timer()
         core.start_clock()
-        rt._set_state(G1State.STREAMING)
+        rt._set_state(LegacyState.STREAMING)
         rt._event("client_connected")
         return Response.json({"sdp": answer, "type": "answer"})
 
@@ -176,29 +177,29 @@ class G1LocalApi(RouteSet):
             self._client_gone(client, "dropped by drop_client()")
         return client is not None
 
-    def _client_gone(self, client: G1ServerConnection, reason: str) -> None:
+    def _client_gone(self, client: LegacyConnection, reason: str) -> None:
         if client is not self._client:
             return
         self._client = None
         if self._core is not None:
             self._core.detach(client)
         asyncio.get_running_loop().create_task(client.close())
-        if self.rt.state == G1State.STREAMING:
-            self.rt._set_state(G1State.ORPHANED)
+        if self.rt.state == LegacyState.STREAMING:
+            self.rt._set_state(LegacyState.ORPHANED)
             self.rt._event("orphaned")
-            self._end_later(self.rt.orphan_timeout, G1State.ORPHANED, "orphan_timeout")
+            self._end_later(self.rt.orphan_timeout, LegacyState.ORPHANED, "orphan_timeout")
 
     def _end_later(self, delay: float, expected: str, event: str) -> None:
         """End the session after ``delay`` seconds if it is still ``expected`` then."""
 
         def end() -> None:
-            self.rt._set_state(G1State.CLOSING)
-            asyncio.get_running_loop().create_task(self._end_session(final_state=G1State.READY, event=event))
+            self.rt._set_state(LegacyState.CLOSING)
+            asyncio.get_running_loop().create_task(self._end_session(final_state=LegacyState.READY, event=event))
 
         self._arm_timer(delay, event, lambda: self.rt.state == expected, end)
 
     async def close(self) -> None:
-        await self._end_session(final_state=G1State.READY, event="session_stopped", quiet=True)
+        await self._end_session(final_state=LegacyState.READY, event="session_stopped", quiet=True)
 
     async def _end_session(self, *, final_state: str, event: str, quiet: bool = False) -> None:
         self._cancel_timer()

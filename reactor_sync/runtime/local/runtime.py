@@ -26,21 +26,21 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ...errors import ReactorTimeoutError
-from ..generations import check_protocol
+from ..generations import CURRENT, LEGACY, check_protocol
 from ..models.base import Model
 from ..models.catalog import MODELS
 from ..server.background import BackgroundServer, serve_until_stopped
 from ..server.http_server import MAX_BODY_DEFAULT, HttpServer
 from ..session.clips import RecordingConfig
 from ..session.uploads import MAX_FILE_BYTES
-from .current_routes import G3LocalApi, G3State
-from .legacy_routes import G1LocalApi, G1State
+from .current_routes import CurrentLocalRoutes
+from .legacy_routes import LegacyLocalRoutes, LegacyState
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["G3State", "LocalRuntime", "RuntimeState", "serve"]
+__all__ = ["LocalRuntime", "RuntimeState", "serve"]
 
-RuntimeState = G1State  # the legacy name of the legacy state names
+RuntimeState = LegacyState  # the legacy name of the legacy state names
 
 # What the runtime remembers for tests and tools (commands_received, events):
 # the newest this many, so a runtime serving for days stays flat in memory.
@@ -108,7 +108,7 @@ class LocalRuntime(BackgroundServer):
         self.host = host
         self.start_timeout = start_timeout
         self.orphan_timeout = orphan_timeout
-        self.ping_timeout = ping_timeout if ping_timeout is not None else (10.0 if self.protocol == "g1" else 20.0)
+        self.ping_timeout = ping_timeout if ping_timeout is not None else (10.0 if self.protocol == LEGACY else 20.0)
         self.gather_timeout = gather_timeout
         self.load_delay = float(load_delay)
         self.negotiation_timeout = negotiation_timeout
@@ -117,7 +117,9 @@ class LocalRuntime(BackgroundServer):
         self._requested_port = port
         self._lock = threading.Lock()
         self._state_changed = threading.Condition(self._lock)
-        self._api: G1LocalApi | G3LocalApi = G1LocalApi(self) if self.protocol == "g1" else G3LocalApi(self)
+        self._api: LegacyLocalRoutes | CurrentLocalRoutes = (
+            LegacyLocalRoutes(self) if self.protocol == LEGACY else CurrentLocalRoutes(self)
+        )
         self._state = self._api.initial_state
         # Bounded: a long-running runtime must not keep every command (+72 MiB over 3 sessions once).
         self._events: deque[tuple[float, str]] = deque(maxlen=EVENT_HISTORY)
@@ -132,7 +134,7 @@ class LocalRuntime(BackgroundServer):
 
     @property
     def state(self) -> str:
-        """The runtime's state: G1State names on g1, G3State names on g3."""
+        """The runtime's state: LegacyState names on g1, CurrentState names on g3."""
         with self._lock:
             return self._state
 
@@ -166,9 +168,9 @@ class LocalRuntime(BackgroundServer):
 
     @property
     def _client(self) -> Any:
-        """The legacy protocol's current client connection (a ``G1ServerConnection``), or
+        """The legacy protocol's current client connection (a ``LegacyConnection``), or
         None; tests that play a hostile runtime send through it on the loop thread."""
-        return self._api._client if isinstance(self._api, G1LocalApi) else None
+        return self._api._client if isinstance(self._api, LegacyLocalRoutes) else None
 
     def _set_state(self, state: str) -> None:
         with self._state_changed:
@@ -188,7 +190,7 @@ class LocalRuntime(BackgroundServer):
     # -- lifecycle (see background.BackgroundServer) -------------------------------
     async def _open(self) -> None:
         # g3 takes uploads (PUT /uploads/{id}) up to MAX_FILE_BYTES; g1 keeps the 1 MiB default
-        body_limit = MAX_FILE_BYTES if self.protocol == "g3" else MAX_BODY_DEFAULT
+        body_limit = MAX_FILE_BYTES if self.protocol == CURRENT else MAX_BODY_DEFAULT
         self._http = HttpServer(self.host, self._requested_port, max_body=body_limit)
         self._api.install(self._http)
         await self._http.start()
@@ -205,7 +207,7 @@ class LocalRuntime(BackgroundServer):
         connections take any type, protobuf ones only the types the wire has a
         slot for (see ``wire.Encoder.runtime_message``); for tests of how
         clients surface runtime messages."""
-        if self._portal is None or not isinstance(self._api, G3LocalApi):
+        if self._portal is None or not isinstance(self._api, CurrentLocalRoutes):
             return 0
         api = self._api
         return int(self.call_in_loop(lambda: api.send_runtime(msg_type, data), timeout, "sending a runtime message"))

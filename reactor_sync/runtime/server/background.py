@@ -20,6 +20,7 @@ import logging
 import signal
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ S = TypeVar("S", bound="BackgroundServer")
 T = TypeVar("T")
 
 
-class BackgroundServer:
+class BackgroundServer(ABC):
     """Start/stop an asyncio server in a daemon thread; bounded in both directions."""
 
     thread_name = "reactor-server"
@@ -42,16 +43,17 @@ class BackgroundServer:
     _shutdown: asyncio.Event | None = None
 
     @property
+    @abstractmethod
     def url(self) -> str:
-        raise NotImplementedError
+        """The base URL clients use (``http://host:port``)."""
 
+    @abstractmethod
     async def _open(self) -> None:
         """Bind and get ready to serve (runs on the server's loop)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _close(self) -> None:
         """Close the listener and everything live, bounded (runs on the server's loop)."""
-        raise NotImplementedError
 
     def start(self: S, timeout: float = 5.0) -> S:
         """Start listening in a daemon thread; returns once the port is bound."""
