@@ -86,7 +86,7 @@ from ..models.base import CommandFailed
 from ..session.audio_out import ModelAudioTrack
 from ..session.clock import ModelVideoTrack
 from ..session.model_session import ModelSession
-from .legacy_connection import SessionSetupError
+from .base import ServerConnection, SessionSetupError
 from .stepping import run_step
 from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire, mint_request_id
 
@@ -174,7 +174,7 @@ def _rtc_configuration(ice_servers: Sequence[Mapping[str, Any]] | None) -> RTCCo
     return RTCConfiguration(iceServers=servers)
 
 
-class CurrentConnection:
+class CurrentConnection(ServerConnection):
     """One RTCPeerConnection of one connection id, bound to a model session."""
 
     def __init__(
@@ -189,14 +189,12 @@ class CurrentConnection:
         loopback_only: bool = True,
         json_only: bool = False,
     ) -> None:
+        super().__init__(ping_timeout=ping_timeout, loopback_only=loopback_only)
         self.core = core
         self.connection_id = connection_id
         # Behave as a runtime from before the protobuf wire (2.x): binary
         # frames are not JSON and are dropped, and chunking is not declared.
         self.json_only = json_only
-        self.ping_timeout = ping_timeout
-        self.loopback_only = loopback_only
-        self.pc: RTCPeerConnection | None = None
         self.data: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
         self.outputs: dict[str, PausableVideoTrack | ModelAudioTrack] = {}
@@ -207,10 +205,7 @@ class CurrentConnection:
         self._on_live = on_live
         self._on_gone = on_gone
         self._encoder = Encoder(JSON)
-        self._gone = False
-        self._closed = False
         self._inputs_by_mid: dict[str, str] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.chunk_limit: int | None = None  # the client's max-message-size, once chunking is agreed
         self._reassemblers: dict[str, Reassembler] = {}
 
@@ -226,7 +221,7 @@ class CurrentConnection:
         """Answer ``offer_sdp`` (ICE gathering complete); raises SessionSetupError."""
         declared = {t["name"]: t for t in self.core.model.session_tracks()}
         by_mid = {str(e.get("mid")): e for e in track_mapping if isinstance(e, Mapping)}
-        try:
+        async with self._answering():
             # Every STUN/TURN server at once, each bounded (aiortc alone would
             # ask only the first of each kind and wait 5 s on a dead one).
             plan = GatheringPlan.from_servers(_rtc_configuration(ice_servers).iceServers or [])
@@ -270,13 +265,6 @@ class CurrentConnection:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
                 answer = await pc.createAnswer()
                 await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
-        except asyncio.TimeoutError as exc:
-            raise SessionSetupError("ICE gathering timed out") from exc
-        except asyncio.CancelledError:
-            await self.close(timeout=1.0)
-            raise
-        except Exception as exc:
-            raise SessionSetupError(f"could not answer offer: {exc}") from exc
         local = pc.localDescription
         if local is None:
             raise SessionSetupError("no local description")
@@ -525,11 +513,6 @@ class CurrentConnection:
         self._on_gone(self, reason)
 
     # -- teardown ----------------------------------------------------------------------------------
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self, timeout: float = 2.0) -> None:
         """Close the peer connection; bounded by ``timeout``. Idempotent, reports nothing."""
         if self._closed:
@@ -537,16 +520,4 @@ class CurrentConnection:
         self._closed = True
         self.live = False
         self.core.detach(self)
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        for track in self.outputs.values():
-            track.stop()
-        if self.pc is not None:
-            try:
-                await asyncio.wait_for(self.pc.close(), timeout)
-            except asyncio.TimeoutError:
-                logger.warning("peer connection close timed out after %.1f s", timeout)
-            except Exception:
-                logger.debug("peer connection close failed", exc_info=True)
+        await self._close_peer(self.outputs.values(), timeout)

@@ -39,8 +39,8 @@ from typing import Any
 
 from ..server.http_server import HttpServer, Request, Response
 from ..session.model_session import ModelSession
+from .base import SessionSetupError
 from .current_connection import CurrentConnection
-from .legacy_connection import SessionSetupError
 
 logger = logging.getLogger(__name__)
 
@@ -285,10 +285,7 @@ def add_transport_routes(http: HttpServer, resolve: Resolver, prefix: str = TRAN
         if isinstance(found, Response):
             return found
         transport, cid = found
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         if not isinstance(body, dict) or not isinstance(body.get("sdp_offer"), str):
             return detail(422, "body must be a JSON object with a string 'sdp_offer'")
         mapping = body.get("track_mapping", [])
@@ -313,10 +310,7 @@ def add_transport_routes(http: HttpServer, resolve: Resolver, prefix: str = TRAN
         if isinstance(found, Response):
             return found
         transport, cid = found
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         items = body.get("candidates") if isinstance(body, dict) else None
         if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
             return detail(422, "body must be {\"candidates\": [...], \"is_final\": bool}")

@@ -39,20 +39,17 @@ from ..._webrtc.codecs import preferred_video_codecs
 from ..._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration, sanitize_remote_sdp
 from ..models.base import Model
 from ..session.clock import ModelClock, ModelVideoTrack
+from .base import ServerConnection, SessionSetupError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LegacyConnection", "SessionSetupError"]
+__all__ = ["LegacyConnection"]
 
 GoneCallback = Callable[["LegacyConnection", str], None]
 CommandCallback = Callable[[str, Any], None]
 
 
-class SessionSetupError(RuntimeError):
-    """The offer could not be answered (bad SDP, negotiation failure, timeout)."""
-
-
-class LegacyConnection:
+class LegacyConnection(ServerConnection):
     """One RTCPeerConnection answering one offer, bound to a running model."""
 
     def __init__(
@@ -66,11 +63,9 @@ class LegacyConnection:
         ping_timeout: float = 10.0,
         loopback_only: bool = True,
     ) -> None:
+        super().__init__(ping_timeout=ping_timeout, loopback_only=loopback_only)
         self.model = model
         self.source = source
-        self.ping_timeout = ping_timeout
-        self.loopback_only = loopback_only
-        self.pc: RTCPeerConnection | None = None
         self.channel: RTCDataChannel | None = None
         self.track = ModelVideoTrack(source)
         self.last_ping = time.monotonic()
@@ -78,14 +73,11 @@ class LegacyConnection:
         self._on_gone = on_gone
         self._on_command = on_command
         self._on_connected = on_connected
-        self._gone = False
-        self._closed = False
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- setup ----------------------------------------------------------------
     async def accept(self, offer_sdp: str, *, gather_timeout: float = 5.0) -> str:
         """Answer ``offer_sdp``; returns the answer SDP (ICE gathering complete)."""
-        try:
+        async with self._answering():
             with loopback_ice(self.loopback_only):
                 config = loopback_rtc_configuration() if self.loopback_only else None
                 pc = RTCPeerConnection(config)
@@ -102,16 +94,6 @@ class LegacyConnection:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
                 answer = await pc.createAnswer()
                 await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
-        except asyncio.TimeoutError as exc:
-            raise SessionSetupError("ICE gathering timed out") from exc
-        except asyncio.CancelledError:
-            # A superseded or abandoned offer: do not leave the peer connection open.
-            await self.close(timeout=1.0)
-            raise
-        except SessionSetupError:
-            raise
-        except Exception as exc:
-            raise SessionSetupError(f"could not answer offer: {exc}") from exc
         local = pc.localDescription
         if local is None:
             raise SessionSetupError("no local description")
@@ -240,25 +222,9 @@ class LegacyConnection:
         self._on_gone(self, reason)
 
     # -- teardown ---------------------------------------------------------------
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self, timeout: float = 2.0) -> None:
         """Close the connection; bounded by ``timeout`` seconds. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        self.track.stop()
-        if self.pc is not None:
-            try:
-                await asyncio.wait_for(self.pc.close(), timeout)
-            except asyncio.TimeoutError:
-                logger.warning("peer connection close timed out after %.1f s", timeout)
-            except Exception:
-                logger.debug("peer connection close failed", exc_info=True)
+        await self._close_peer([self.track], timeout)

@@ -562,10 +562,7 @@ class CoordinatorBase(BackgroundServer, ABC):
         subject, denied = self._authorize(request)
         if denied is not None or subject is None:
             return "", {}, denied or _error(401, "unauthorized")
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         if not isinstance(body, dict):
             return "", {}, _error(400, "body must be a JSON object")
         return subject, body, None

@@ -179,10 +179,7 @@ class CurrentCoordinatorRoutes(CoordinatorBase):
         if denied is not None or sess is None:
             return denied or _error(404, "session not found")
         reason: str | None = None
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         if isinstance(body, dict) and isinstance(body.get("reason"), str):
             reason = body["reason"]
         sess.deleted = True

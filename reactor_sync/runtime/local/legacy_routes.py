@@ -35,7 +35,8 @@ import logging
 from typing import Any
 
 from ..._webrtc.loopback_ice import is_loopback_host
-from ..connections.legacy_connection import LegacyConnection, SessionSetupError
+from ..connections.base import SessionSetupError
+from ..connections.legacy_connection import LegacyConnection
 from ..server.http_server import HttpServer, Request, Response, error_id
 from ..session.model_session import ModelSession
 from .host import RouteSet, RuntimeHost

@@ -69,6 +69,13 @@ class Request:
             raise ValueError("empty body")
         return json.loads(self.body.decode("utf-8"))
 
+    def json_or_none(self) -> Any:
+        """The body as JSON, or None when it is empty or not JSON (for routes that treat both alike)."""
+        try:
+            return self.json()
+        except ValueError:
+            return None
+
 
 @dataclass
 class Response:
