@@ -2,13 +2,30 @@
 
 WHY: lets the SDK run offline and lets tests stream real WebRTC video without
 a GPU, the published runtime or an account. Both servers speak either
-protocol generation (``protocol="g3"``: current, ``"g1"``: legacy; default
-``DEFAULT_PROTOCOL``). See ``local_server`` and ``coordinator`` for the HTTP
-contracts, ``model_session`` for the model session both share, and
-``model`` for the demo picture the tests check. On the current protocol
-both speak JSON ("v0") and protobuf ("v1") per connection (``wire``), answer
-v1 commands with replies or coded errors (``CommandFailed``) and run stepped
-sessions (``stepping``).
+protocol generation (``protocol="g3"`` or ``"current"``, ``"g1"`` or
+``"legacy"``; default ``DEFAULT_PROTOCOL``, see ``generations``). On the
+current protocol both speak JSON ("v0") and protobuf ("v1") per connection,
+answer v1 commands with replies or coded errors (``CommandFailed``) and run
+stepped sessions.
+
+Floor plan (each layer imports only the ones above it; none imports the
+client side)::
+
+    server/       HTTP server machinery: the asyncio HTTP/1.1 server and the
+                  background thread + loop every server runs on
+    models/       the model contract (Model, CommandSpec, ParamSpec, UploadedFile),
+                  the demo models, their catalogue and OpenAPI schema
+    session/      one running model session: ModelSession, its clock and the
+                  media tracks it feeds, uploads, recording and clips
+    connections/  one client's WebRTC connection per generation, the current
+                  transport routes, the data-channel wire, stepped generation
+    local/        LocalRuntime and its legacy/current route sets
+    coordinator/  CoordinatorEmulator: keys, tokens, queued sessions, faults
+    cli.py        the ``serve`` command (``python -m reactor_sync.runtime``)
+
+Thread: the public objects' methods run on the caller's thread; each server
+runs its routes, sessions, connections and models on its own event loop in
+a daemon thread (``server.background``).
 """
 
 from .coordinator import CoordinatorEmulator, serve_coordinator

@@ -3,6 +3,7 @@
 Prints exactly one line ``READY http://127.0.0.1:PORT`` on stdout once the
 port is bound (tests and scripts wait for it), then serves until Ctrl-C or
 SIGTERM. Logs go to stderr. Options: ``python -m reactor_sync.runtime --help``.
+Thread: the main thread, until Ctrl-C or SIGTERM (the server runs on its own).
 """
 
 from __future__ import annotations

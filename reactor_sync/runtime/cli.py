@@ -8,6 +8,9 @@ and ``python -m reactor_sync.runtime.coordinator`` use ``main`` here.
 Prints exactly one line ``READY http://HOST:PORT`` on stdout once the port is
 bound (scripts and tests wait for it), then serves until Ctrl-C or SIGTERM.
 Logs go to stderr.
+
+Thread: the main thread, which blocks in ``serve``/``serve_coordinator``
+while the server runs on its own loop thread.
 """
 
 from __future__ import annotations

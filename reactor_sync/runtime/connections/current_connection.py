@@ -30,7 +30,7 @@ Behaviour, as current runtimes show it on the wire:
   Clip and recording requests are answered the same way (protobuf: at once,
   on ``control``, with the request's id); step requests with a StepResult
   (see ``stepping``).
-* Data-channel chunking (``_wire.chunking``): when the offer declares it at
+* Data-channel chunking (``reactor_sync._protocol.wire.chunking``): when the offer declares it at
   session level, the answer declares it too (``RECEIVE_LIMIT``) and every
   message on both channels, both ways, is framed; results are checked
   against the smaller of the client's declared limit and ours.
@@ -41,6 +41,8 @@ Behaviour, as current runtimes show it on the wire:
   ``ping_timeout`` seconds of silence the connection is reported gone. A
   failed or closed peer connection or a closed channel is reported gone too,
   once, through ``on_gone``.
+
+Thread: the server's own event loop (aiortc runs its callbacks there).
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ POST and PUT of an offer are one operation: a new offer on a known id
 replaces that id's peer connection (a reconnect); the session, the model
 state and the id's track claims are kept. Minted ids come from 5000..9999; a
 client may also offer on an id of its own.
+
+Thread: the server's own event loop (routes, offers answered in tasks, the
+negotiation timer).
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ Behaviour mirrors reactor-runtime 1.6.x as seen on the wire:
   channel closes, is reported once through ``on_gone``.
 * The incoming video track is always drained (aiortc queues decoded frames
   without bound otherwise) and handed to the model only if it wants input.
+
+Thread: the server's own event loop (aiortc runs its callbacks there).
 """
 
 from __future__ import annotations

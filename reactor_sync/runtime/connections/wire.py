@@ -10,7 +10,7 @@ This module turns both encodings into one neutral ``Inbound`` record and
 builds outbound frames for either encoding, so the connection code never
 looks at bytes. The protobuf side uses the generated code of our own
 ``reactor_sync/_protocol/wire/reactor_wire.proto`` (field numbers are the current
-runtime's) and ``_wire.structs`` for free-form JSON values, the same code
+runtime's) and ``_protocol.wire.structs`` for free-form JSON values, the same code
 our client uses.
 
 What travels where, in protobuf: the model's traffic (commands, replies,
@@ -22,6 +22,9 @@ commands and the platform's messages use the ``{"scope", "data": {"type",
 "notification" | "request" | "response", ...}`` objects on ``control``; a
 JSON client gets no acknowledgement and no error for a command (the current
 runtime treats it as legacy).
+
+Thread: any (pure functions and a stateless encoder); the connections call it
+on the server's loop.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ WHY a base: the legacy and the current coordinator APIs differ in their
 routes and session shapes, but share API keys and JWT-shaped tokens, the
 bearer check, fault injection, the record of calls, events and session
 states, and the thread and loop the emulator runs on. The protocol modules
-(``coordinator_g1``, ``coordinator_g3``) add routes on top of this;
-``coordinator.CoordinatorEmulator`` combines them.
+(``legacy_routes``, ``current_routes``) add routes on top of this;
+``emulator.CoordinatorEmulator`` combines them.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class _CoordinatorHttp(HttpServer):
 
 
 class CoordinatorBase(BackgroundServer, ABC):
-    """Shared state and machinery of the emulator (see ``coordinator.CoordinatorEmulator``)."""
+    """Shared state and machinery of the emulator (see ``emulator.CoordinatorEmulator``)."""
 
     thread_name = "reactor-coordinator-emulator"
 

@@ -7,6 +7,8 @@ WebRTC through the same transport routes as a local runtime, under the
 coordinator's URL and with the bearer token. Each session's model runs on a
 ``ModelSession`` with a ``CurrentTransport`` for its connections. See
 ``coordinator`` for the routes and states.
+
+Thread: the emulator's own event loop (routes and sessions).
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """CoordinatorEmulator: the Reactor cloud coordinator, offline, in both API generations.
 
+Thread: the emulator's public methods (views, faults, ``drop_clients``) run
+on the caller's thread; routes and sessions run on the emulator's own event
+loop (``server.background``).
+
 WHY: the SDK's cloud path (API key -> JWT -> ICE servers -> session -> queued
 SDP answer -> WebRTC to a "GPU") must be testable without the network, a GPU
 or an account, and tests need to provoke what the real service does only
 rarely (queueing, expired tokens, 429/5xx, proxy HTML pages, hanging
 responses). This emulator speaks the coordinator's HTTP contract on
 127.0.0.1 and answers each session with a real aiortc model connection
-(a fresh ``model.MODELS`` instance per session on a ``ModelSession``), so
+(a fresh ``models.catalog.MODELS`` instance per session on a ``ModelSession``), so
 video and data-channel messages really flow. The official async client
 (``reactor-sdk`` 0.2.2) accepts it; see tests/interop/test_official_client_cloud.py.
 
@@ -15,7 +19,7 @@ video and data-channel messages really flow. The official async client
 ``DEFAULT_PROTOCOL``. Each generation answers the other's token call with 405,
 so a client can tell which one it talks to.
 
-Current routes (``coordinator_g3``; every call but ``/tokens`` needs
+Current routes (``current_routes``; every call but ``/tokens`` needs
 ``Authorization: Bearer <jwt>``)::
 
     POST   /tokens                    Reactor-API-Key -> 200 {"jwt"}; 401 bad/missing key
@@ -35,7 +39,7 @@ Current routes (``coordinator_g3``; every call but ``/tokens`` needs
     DELETE /sessions/{id}             200 {"session_id", "state": "CLOSED"}; 404 unknown;
                                       optional {"reason"} reaches live clients as sessionEnded
     /sessions/{id}/transport/webrtc/...   the local runtime's transport routes
-                                      (transport_g3), with the bearer token; 409 while
+                                      (``connections.current_transport``), with the bearer token; 409 while
                                       still queued, 410 once closed
 
 Current states: CREATED -> PENDING (queued) -> WAITING (model assigned, no
@@ -44,7 +48,7 @@ gone; closes after inactive_timeout) -> CLOSED. A new offer (PUT or POST) on
 the same connection id, or a new connection, brings it back to ACTIVE with the
 model state kept.
 
-Legacy routes (``coordinator_g1``; every call but ``/tokens`` needs
+Legacy routes (``legacy_routes``; every call but ``/tokens`` needs
 ``Authorization: Bearer <jwt>``; missing, invalid or expired -> 401
 ``{"error", "detail"}`` with ``WWW-Authenticate: Bearer``)::
 

@@ -5,6 +5,9 @@ WHY: a cloud client must survive what the real service does only rarely
 dropped connections). Tests describe such a fault once and the emulator
 applies it to matching requests, whichever protocol generation it speaks.
 See ``coordinator`` for the API (``inject_fault``).
+
+Thread: tests inject faults from any thread (the emulator keeps them under its
+lock); matching and answering run on the emulator's loop.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ class Fault:
 
 
 class DroppedConnection(Response):
-    """Encoding fails on purpose: http.HttpServer then closes the connection unanswered."""
+    """Encoding fails on purpose: http_server.HttpServer then closes the connection unanswered."""
 
     def encode(self) -> bytes:
         raise ConnectionAbortedError("fault injection: connection dropped")

@@ -4,8 +4,10 @@ WHY: clients of the older generation (reactor-sdk 0.2/0.3 and reactor_sync's
 legacy cloud path) exchange the key with ``GET /tokens`` and send their SDP
 offer inside ``POST /sessions``; the answer is polled from the session's
 ``sdp_params``. This module serves that API; each session's model runs on a
-``ModelSession`` and its client connection is a ``g1_connection.LegacyConnection``.
+``ModelSession`` and its client connection is a ``connections.legacy_connection.LegacyConnection``.
 See ``coordinator`` for the routes and states.
+
+Thread: the emulator's own event loop (routes and sessions).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ let a client that sends a malformed scope, or a token used beyond its scope,
 pass its tests. Here the body is validated (422 with a reason otherwise), the
 scope travels inside the token as the ``authorization_details`` claim, and
 every session route checks it (403 when the token does not cover the model or
-the session). Pure functions: the routes live in ``coordinator_g3``.
+the session). Pure functions (any thread): the routes live in ``current_routes``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ mangles tokens slip through. These are real compact JWS tokens
 itself), signed with a random per-emulator secret. ``expire_all()`` lets tests
 make every token issued so far expire at once. Nothing here logs a key or a
 token.
+
+Thread: any; the issuer keeps its record under its own lock.
 """
 
 from __future__ import annotations

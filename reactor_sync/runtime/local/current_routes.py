@@ -21,7 +21,7 @@ Routes::
                           409 "cannot stop session while ready|closing";
                           503 while loading
     GET  /schema          the model's OpenAPI document ({} while loading)
-    /sessions/{sid}/transport/webrtc/...   see transport_g3 (no session running: 400
+    /sessions/{sid}/transport/webrtc/...   see connections.current_transport (no session running: 400
                           "No session running", checked first; sid other than the
                           zero UUID: 404 "Unknown session")
 
@@ -30,6 +30,8 @@ Session states: created (loading) -> ready -> waiting -> streaming <-> orphaned
 (every connection left) close the session after ``orphan_timeout`` seconds.
 A connection counts once its peer is connected and both its channels are
 open. The session id is always the zero UUID.
+
+Thread: the runtime's own event loop.
 """
 
 from __future__ import annotations

@@ -6,14 +6,17 @@ model and aiortc. Two generations exist in the wild and both have clients:
 
 * ``protocol="g3"``: the current contract (an explicit session with a fixed
   id, any number of connections built through transport routes, outputs
-  paused until the client resumes them, ``/schema``); see ``g3_routes``.
+  paused until the client resumes them, ``/schema``); see ``current_routes``.
 * ``protocol="g1"``: the legacy flat contract (one client, the answer in the
-  reply to the offer); see ``g1_routes``.
+  reply to the offer); see ``legacy_routes``.
 
 The default is ``DEFAULT_PROTOCOL`` (in ``reactor_sync.runtime``). This class
 owns what both share: the model, the listener, the thread, and thread-safe
-views of the state, events and commands for tests and tools. All session
-state lives on the runtime's own asyncio loop.
+views of the state, events and commands for tests and tools.
+
+Thread: ``LocalRuntime``'s public methods run on the caller's thread (views
+under a lock; work crosses into the loop through ``call_in_loop``); all
+session state lives on the runtime's own asyncio loop.
 """
 
 from __future__ import annotations
@@ -54,17 +57,17 @@ class LocalRuntime(BackgroundServer):
     Use as ``with LocalRuntime(port=0) as rt: ...`` (own daemon thread and
     loop), via ``start()``/``stop()``, or ``serve()`` for a blocking process.
     ``protocol`` is "g1" or "g3" (default ``DEFAULT_PROTOCOL``).
-    ``ping_timeout`` defaults to 10 s on g1 and 20 s on g3, like the
-    published runtimes. ``load_delay`` (g3) keeps the model "loading" that
+    ``ping_timeout`` defaults to 10 s on the legacy and 20 s on the current protocol, like the
+    published runtimes. ``load_delay`` (current) keeps the model "loading" that
     long after start: ``/start_session`` answers 503 with Retry-After.
-    ``negotiation_timeout`` (g3): a connection not live that long after its
-    offer is dropped. ``recording`` (g3; off by default, like reactor-runtime
+    ``negotiation_timeout`` (current): a connection not live that long after its
+    offer is dropped. ``recording`` (current; off by default, like reactor-runtime
     3.x): record the model's first video output so clients can ask for clips
-    (``requestClip``; True or a ``RecordingConfig``). ``json_only`` (g3):
+    (``requestClip``; True or a ``RecordingConfig``). ``json_only`` (current):
     behave as a runtime from before the protobuf wire (2.x, early 3.x):
     binary frames are dropped unread and chunking is not declared, so
     clients fall back to JSON.
-    ``ice_servers`` (g3, bound off loopback only, e.g. in the network lab):
+    ``ice_servers`` (current, bound off loopback only, e.g. in the network lab):
     STUN/TURN servers in the ``GET .../ice_servers`` shape, handed to clients
     and gathered against.
     """
@@ -112,7 +115,7 @@ class LocalRuntime(BackgroundServer):
         self.gather_timeout = gather_timeout
         self.load_delay = float(load_delay)
         self.negotiation_timeout = negotiation_timeout
-        # g3, off loopback: what GET .../ice_servers hands to clients (and what we gather against).
+        # current protocol, off loopback: what GET .../ice_servers hands to clients (and what we gather against).
         self.ice_servers = [dict(s) for s in ice_servers]
         self._requested_port = port
         self._lock = threading.Lock()
@@ -134,15 +137,15 @@ class LocalRuntime(BackgroundServer):
 
     @property
     def state(self) -> str:
-        """The runtime's state: LegacyState names on g1, CurrentState names on g3."""
+        """The runtime's state: LegacyState names on the legacy protocol, CurrentState names on the current one."""
         with self._lock:
             return self._state
 
     @property
     def events(self) -> list[tuple[float, str]]:
         """``(time.monotonic(), name)`` records: session_started, client_connected,
-        peer_connected (g1), client_replaced (g1), client_gone (g3), orphaned,
-        session_timeout, orphan_timeout, session_stopped, model_loaded (g3)."""
+        peer_connected (legacy), client_replaced (legacy), client_gone (current), orphaned,
+        session_timeout, orphan_timeout, session_stopped, model_loaded (current)."""
         with self._lock:
             return list(self._events)
 
@@ -159,7 +162,7 @@ class LocalRuntime(BackgroundServer):
         """Block until the runtime is in ``state``; False on timeout.
 
         Case does not matter: both generations name their states alike
-        (g1 ``STREAMING``, g3 ``streaming``), so tools and tests can wait for
+        (legacy ``STREAMING``, current ``streaming``), so tools and tests can wait for
         either without knowing which the runtime speaks.
         """
         wanted = state.lower()
@@ -189,7 +192,7 @@ class LocalRuntime(BackgroundServer):
 
     # -- lifecycle (see background.BackgroundServer) -------------------------------
     async def _open(self) -> None:
-        # g3 takes uploads (PUT /uploads/{id}) up to MAX_FILE_BYTES; g1 keeps the 1 MiB default
+        # the current protocol takes uploads (PUT /uploads/{id}) up to MAX_FILE_BYTES; legacy keeps 1 MiB
         body_limit = MAX_FILE_BYTES if self.protocol == CURRENT else MAX_BODY_DEFAULT
         self._http = HttpServer(self.host, self._requested_port, max_body=body_limit)
         self._api.install(self._http)
@@ -203,7 +206,7 @@ class LocalRuntime(BackgroundServer):
 
     def send_runtime_message(self, msg_type: str, data: Any, timeout: float = 2.0) -> int:
         """Send a runtime-scope message (e.g. ``clipReady``, or a type no client
-        knows) to every live connection; returns how many got it. g3 only: JSON
+        knows) to every live connection; returns how many got it. Current protocol only: JSON
         connections take any type, protobuf ones only the types the wire has a
         slot for (see ``wire.Encoder.runtime_message``); for tests of how
         clients surface runtime messages."""
@@ -216,7 +219,7 @@ class LocalRuntime(BackgroundServer):
         """Close the client connection(s) but keep the model session.
 
         What a network drop looks like from the client's side; the runtime
-        goes ORPHANED (g3: orphaned) and a new offer resumes the session.
+        goes ORPHANED (current: orphaned) and a new offer resumes the session.
         Returns False if no client was connected. For tests and demos of
         recovery.
         """

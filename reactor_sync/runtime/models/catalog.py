@@ -1,7 +1,9 @@
 """The built-in models by name (``--model``, ``LocalRuntime(model="...")``).
 
-Kept out of model.py so that duo_model, which builds on model.py's classes,
+Kept out of base.py so that duo.py, which builds on base.py's classes,
 is imported by this module and not by the module it extends: no import circle.
+
+Thread: any (a constant table).
 """
 
 from __future__ import annotations

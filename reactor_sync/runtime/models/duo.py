@@ -20,6 +20,8 @@ Inputs: ``camera`` (video), ``mic`` (audio).
 Commands: ``set_shade{value: 0..255}``, ``set_pitch{hz: 50..4000}``,
 ``echo{text}`` (replies ``echo`` ``{"text"}`` to the sender),
 ``set_image{image: upload}`` (a PNG or JPEG the client uploaded).
+
+Thread: the server's own event loop, like every model (see ``base``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ that return nothing and ``200`` for those that reply. ``webhooks`` lists the
 messages the model sends; a file parameter is a ``$ref`` to
 ``components.schemas.ReactorUploadReference``; ``x-reactor.tracks`` lists the tracks in the model's
 view (``direction`` "out" or "in").
+
+Thread: any (a pure function of the model's declarations).
 """
 
 from __future__ import annotations

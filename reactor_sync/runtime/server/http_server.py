@@ -19,6 +19,8 @@ slow-loris client cannot lock out real ones), and 503 + ``Retry-After`` is
 answered only when every connection is busy being served. A 500 never
 echoes an exception: its body is ``{"error": "internal error", "id": ...}``
 and the exception is logged with that id.
+
+Thread: the server's own event loop (one task per client connection).
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ slow consumer never grows memory or latency.
 Like the video tracks of the current protocol, the track starts PAUSED:
 nothing is sent before the client's ``resume_track``. While paused the
 buffer is emptied, so a resumed track starts with fresh audio.
+
+Thread: the server's own event loop (aiortc pulls frames there; the model clock
+pushes samples there).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ int16 at the model's ``audio_rate``). ``ModelClock`` keeps the newest picture
 of every video track (``latest`` stays the first one, for single-track code)
 and hands every audio chunk to the audio tracks listening (``ModelAudioTrack``,
 in ``audio_out``), because audio, unlike pictures, must arrive without gaps.
+
+Thread: the server's own event loop (the clock is a task there; aiortc pulls
+the tracks there).
 """
 
 from __future__ import annotations

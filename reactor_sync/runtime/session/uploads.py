@@ -16,6 +16,9 @@ the session), bounded: each file at most ``MAX_FILE_BYTES`` (which the HTTP
 server's body limit must allow), the session's files together at most
 ``MAX_TOTAL_BYTES`` and every session's of the process at most
 ``MAX_DISK_BYTES`` (507 beyond).
+
+Thread: the server's own event loop; the process-wide disk budget is shared
+under a lock.
 """
 
 from __future__ import annotations
