@@ -1,7 +1,7 @@
 """One client's WebRTC connection to a model session, per protocol generation.
 
-``base`` (what both generations' connections share: task spawning, bounded
-close, the one-shot "gone" report), ``legacy_connection``
+``base`` (what both generations' connections share: task spawning, answering an
+offer, bounded close), ``legacy_connection``
 (``LegacyConnection``: one peer connection, JSON envelopes, a ping watchdog),
 ``current_connection`` (``CurrentConnection``: named tracks paused until
 resumed, control + data channels, JSON or protobuf), ``current_transport``

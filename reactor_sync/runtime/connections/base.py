@@ -17,8 +17,10 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import Any
 
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+
+from ..._webrtc.loopback_ice import sanitize_remote_sdp
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,19 @@ class ServerConnection(ABC):
             raise
         except Exception as exc:
             raise SessionSetupError(f"could not answer offer: {exc}") from exc
+
+    async def _negotiate(self, pc: RTCPeerConnection, offer_sdp: str, gather_timeout: float) -> str:
+        """Apply ``offer_sdp`` (off-host candidates dropped when loopback-only), answer it and wait
+        at most ``gather_timeout`` seconds for ICE gathering; returns the answer SDP."""
+        if self.loopback_only:
+            offer_sdp = sanitize_remote_sdp(offer_sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        answer = await pc.createAnswer()
+        await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
+        local = pc.localDescription
+        if local is None:
+            raise SessionSetupError("no local description")
+        return str(local.sdp)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run ``coro`` as a task of this connection (cancelled on close)."""

@@ -61,7 +61,6 @@ from aiortc import (
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
-    RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
@@ -82,13 +81,12 @@ from ..._webrtc.loopback_ice import (
     _local_addresses,
     loopback_ice,
     loopback_rtc_configuration,
-    sanitize_remote_sdp,
 )
 from ..models.base import CommandFailed
 from ..session.audio_out import ModelAudioTrack
 from ..session.clock import ModelVideoTrack
 from ..session.model_session import ModelSession
-from .base import ServerConnection, SessionSetupError
+from .base import ServerConnection
 from .stepping import run_step
 from .wire import JSON, Encoder, Inbound, WireError, decode_inbound, detect_wire, mint_request_id
 
@@ -262,14 +260,7 @@ class CurrentConnection(ServerConnection):
                         tr.setCodecPreferences(_current_video_codecs())
                 pc.on("track", self._on_track)
                 rebundle(pc)  # two audio lines (tone out, mic in): see _bundle
-                if self.loopback_only:
-                    offer_sdp = sanitize_remote_sdp(offer_sdp)
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-                answer = await pc.createAnswer()
-                await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
-        local = pc.localDescription
-        if local is None:
-            raise SessionSetupError("no local description")
+                answer_sdp = await self._negotiate(pc, offer_sdp, gather_timeout)
         self.chunk_limit = None if self.json_only else declared_in(offer_sdp)
         if self.chunk_limit is not None:
             self._reassemblers = {label: Reassembler(RECEIVE_LIMIT) for label in ("data", "control")}
@@ -278,7 +269,7 @@ class CurrentConnection(ServerConnection):
             if name is not None and tr.receiver.track is not None:
                 self._spawn(self._drain(tr.receiver.track, name), "input-drain")
         self._spawn(self._watchdog(), "ping-watchdog")
-        return local.sdp if self.chunk_limit is None else with_chunking(local.sdp, RECEIVE_LIMIT)
+        return answer_sdp if self.chunk_limit is None else with_chunking(answer_sdp, RECEIVE_LIMIT)
 
     async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
         """A trickled remote candidate; off-host ones are dropped like in the offer."""

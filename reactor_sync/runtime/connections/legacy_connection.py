@@ -34,14 +34,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..._webrtc.codecs import preferred_video_codecs
-from ..._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration, sanitize_remote_sdp
+from ..._webrtc.loopback_ice import loopback_ice, loopback_rtc_configuration
 from ..models.base import Model
 from ..session.clock import ModelClock, ModelVideoTrack
-from .base import ServerConnection, SessionSetupError
+from .base import ServerConnection
 
 logger = logging.getLogger(__name__)
 
@@ -91,17 +91,10 @@ class LegacyConnection(ServerConnection):
                 # to the offered video m-line and our codec order applies.
                 transceiver = pc.addTransceiver(self.track, direction="sendrecv")
                 transceiver.setCodecPreferences(preferred_video_codecs())
-                if self.loopback_only:
-                    offer_sdp = sanitize_remote_sdp(offer_sdp)
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-                answer = await pc.createAnswer()
-                await asyncio.wait_for(pc.setLocalDescription(answer), gather_timeout)
-        local = pc.localDescription
-        if local is None:
-            raise SessionSetupError("no local description")
+                answer_sdp = await self._negotiate(pc, offer_sdp, gather_timeout)
         self.last_ping = time.monotonic()
         self._spawn(self._watchdog(), "ping-watchdog")
-        return local.sdp
+        return answer_sdp
 
     # -- outgoing messages ------------------------------------------------------
     def _send(self, scope: str, payload: dict[str, Any]) -> bool:

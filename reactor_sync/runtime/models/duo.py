@@ -37,6 +37,7 @@ import av
 import numpy as np
 
 from .base import CommandSpec, Model, ParamSpec, UploadedFile
+from .samples import SampleQueue
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ class DuoModel(Model):
         self._phase = 0.0
         self._carry = 0.0
         self._camera: np.ndarray | None = None
-        self._mic: list[np.ndarray] = []
-        self._mic_samples = 0
+        self._mic = SampleQueue(_MIC_MAX_SAMPLES)
         self._mic_at = -math.inf
 
     def start_session(self) -> None:
@@ -122,27 +122,14 @@ class DuoModel(Model):
         if rate != RATE:  # nearest-sample resampling is enough for a demo
             idx = (np.arange(int(len(mono) * RATE / rate)) * rate / RATE).astype(int)
             mono = mono[np.clip(idx, 0, len(mono) - 1)]
-        self._mic.append(mono.astype(np.int16))
-        self._mic_samples += len(mono)
-        while self._mic_samples > _MIC_MAX_SAMPLES and len(self._mic) > 1:
-            self._mic_samples -= len(self._mic.pop(0))
+        self._mic.put(mono.astype(np.int16))
         self._mic_at = time.monotonic()
 
     # -- output -----------------------------------------------------------------------------
     def _audio(self, n: int) -> np.ndarray:
         if time.monotonic() - self._mic_at < _MIC_HOLD_SECONDS:
             out = np.zeros(n, dtype=np.int16)
-            filled = 0
-            while filled < n and self._mic:
-                chunk = self._mic[0]
-                k = min(n - filled, len(chunk))
-                out[filled : filled + k] = chunk[:k]
-                filled += k
-                if k == len(chunk):
-                    self._mic.pop(0)
-                else:
-                    self._mic[0] = chunk[k:]
-            self._mic_samples -= filled
+            self._mic.take(out)
             return out.reshape(-1, 1)
         step = 2 * math.pi * self.pitch / RATE
         t = self._phase + step * np.arange(n)

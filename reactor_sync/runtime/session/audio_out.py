@@ -28,6 +28,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from ..models.samples import SampleQueue
 from .clock import ModelClock
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,7 @@ class ModelAudioTrack(MediaStreamTrack):
         self.name = name
         self.channels = channels
         self._source = source
-        self._chunks: list[np.ndarray] = []
-        self._buffered = 0
+        self._queue = SampleQueue(int(MAX_BUFFER_SECONDS * AUDIO_RATE))
         self._resumed = asyncio.Event()
         self._data = asyncio.Event()
         self._pts = 0
@@ -69,28 +69,12 @@ class ModelAudioTrack(MediaStreamTrack):
             pcm = pcm.reshape(-1, 1)
         elif pcm.shape[0] == self.channels and pcm.shape[1] != self.channels:
             pcm = pcm.T  # planar (channels, samples), as ReactorApp models write it
-        self._chunks.append(np.ascontiguousarray(pcm[:, : self.channels], dtype=np.int16))
-        self._buffered += len(self._chunks[-1])
-        limit = int(MAX_BUFFER_SECONDS * AUDIO_RATE)
-        while self._buffered > limit and len(self._chunks) > 1:
-            old = self._chunks.pop(0)
-            self._buffered -= len(old)
-            self.dropped_samples += len(old)
+        self.dropped_samples += self._queue.put(np.ascontiguousarray(pcm[:, : self.channels], dtype=np.int16))
         self._data.set()
 
     def _take(self, n: int) -> np.ndarray:
         out = np.zeros((n, self.channels), dtype=np.int16)
-        filled = 0
-        while filled < n and self._chunks:
-            chunk = self._chunks[0]
-            k = min(n - filled, len(chunk))
-            out[filled : filled + k] = chunk[:k]
-            filled += k
-            if k == len(chunk):
-                self._chunks.pop(0)
-            else:
-                self._chunks[0] = chunk[k:]
-        self._buffered -= filled
+        self._queue.take(out)
         return out
 
     # -- pause / resume -------------------------------------------------------------------
@@ -105,8 +89,7 @@ class ModelAudioTrack(MediaStreamTrack):
 
     def pause(self) -> None:
         self._resumed.clear()
-        self._chunks.clear()
-        self._buffered = 0
+        self._queue.clear()
 
     def stop(self) -> None:
         self._source.unlisten(self)
@@ -126,7 +109,7 @@ class ModelAudioTrack(MediaStreamTrack):
         if self._t0 is None:
             # Start once a little audio is buffered, so the first frames are not silence.
             end = time.monotonic() + 0.5
-            while self._buffered < _PREBUFFER_SAMPLES and time.monotonic() < end:
+            while len(self._queue) < _PREBUFFER_SAMPLES and time.monotonic() < end:
                 self._data.clear()
                 try:
                     await asyncio.wait_for(self._data.wait(), max(0.01, end - time.monotonic()))
