@@ -7,6 +7,8 @@
         frame = reactor.get_frame(timeout=5)   # numpy (H, W, 3) uint8 RGB
 """
 
+from ._media.capture import Capture, CapturedFrame
+from ._media.live_out import LiveStream, StreamResult
 from ._media.track import Track, TrackList
 from ._protocol.steps import EncodedFrame, StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
 from ._signaling.tokens import fetch_jwt
@@ -19,6 +21,7 @@ from .errors import (
     AlreadyConnectedError,
     AnswerTimeoutError,
     AuthenticationError,
+    CaptureOverflowError,
     ClipError,
     CommandError,
     ConnectionLostError,
@@ -44,6 +47,7 @@ from .errors import (
     StepRefusedError,
     StepResultTooLargeError,
     StepSessionEndedError,
+    StreamingError,
     UploadError,
 )
 from .reconnect import ReconnectPolicy
@@ -59,6 +63,9 @@ __all__ = [
     "AlreadyConnectedError",
     "AnswerTimeoutError",
     "AuthenticationError",
+    "Capture",
+    "CaptureOverflowError",
+    "CapturedFrame",
     "ClipError",
     "CommandError",
     "ConnectionLostError",
@@ -68,6 +75,7 @@ __all__ = [
     "ForkedProcessError",
     "FrameInfo",
     "InvalidArgumentError",
+    "LiveStream",
     "LoopThreadCallError",
     "NotConnectedError",
     "ProtocolError",
@@ -95,6 +103,8 @@ __all__ = [
     "StepResultTooLargeError",
     "StepSessionEndedError",
     "StepTrack",
+    "StreamResult",
+    "StreamingError",
     "Track",
     "TrackList",
     "UploadError",

@@ -1,0 +1,196 @@
+"""Going live: stream_to() against a real nginx-rtmp, pulled back with PyAV as a viewer would.
+
+What a viewer sees is what is checked: the pulled-back stream's frames
+(their colours follow the prompts), its timeline (frame times from the
+stream itself, not the wall clock, so a busy machine does not fail it), its
+audio track. The runtime restarts mid-stream and the stream has no gap; the
+RTMP server restarts and the stream comes back; a server that never
+answers ends in a typed error that does not show the stream key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from _support.procs import free_port
+from _support.relsupport import RuntimeProcess
+from _support.rtmp import NginxRtmp, Puller, require
+from _support.support import Recorder, colour_close, wait_until
+
+from reactor_sync import Reactor, ReactorStatus, ReconnectPolicy, StreamingError
+from reactor_sync.runtime import LocalRuntime
+from reactor_sync.runtime.model import prompt_color
+
+SUNSET, FOREST = prompt_color("A sunset over the ocean"), prompt_color("A forest at dawn")
+COLOURS = {"sunset": lambda f: colour_close(f, SUNSET, tol=25), "forest": lambda f: colour_close(f, FOREST, tol=25)}
+KEY = "s3cret-stream-key-0042"
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[NginxRtmp]:
+    require()
+    server = NginxRtmp(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _prompt(r: Reactor, text: str) -> None:
+    r.send_command("schedule_prompt", {"new_prompt": text, "timestamp": 0})
+    r.send_command("start", {})
+
+
+def _count(puller: Puller, colour: str, session: int | None = None) -> int:
+    return sum(1 for s, _, seen in puller.frames() if colour in seen and (session is None or s == session))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_twenty_seconds_live_follow_the_prompts_without_a_gap_through_a_runtime_restart(
+        nginx: NginxRtmp, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    rt = RuntimeProcess()  # a process of its own, so it can die as a crash does: SIGKILL, no goodbye
+    port = rt.port
+    policy = ReconnectPolicy(max_attempts=20, initial_delay=0.2, max_delay=1.0, attempt_timeout=15)
+    r = Reactor("livecore", local=True, local_url=rt.url, auto_reconnect=policy, stall_timeout=1.5)
+    puller: Puller | None = None
+    try:
+        r.connect(timeout=20)
+        _prompt(r, "A sunset over the ocean")
+        url = nginx.url(KEY)
+        live = r.stream_to(url)
+        puller = Puller(url, COLOURS)
+        wait_until(lambda: _count(puller, "sunset") >= 60, timeout=30, what="2 s of sunset pulled back")
+
+        held_before = r.stats()["streaming"]["frames_repeated"]
+        rt.kill()  # the runtime dies mid-stream and comes back on the same port
+        rt = RuntimeProcess(port)
+        wait_until(lambda: r.get_status() is ReactorStatus.DISCONNECTED or r.stats()["streaming"][
+            "frames_repeated"] > held_before + 5, timeout=10, what="the loss noticed")
+        wait_until(lambda: r.get_status() is ReactorStatus.READY, timeout=40, what="READY again")
+        _prompt(r, "A forest at dawn")
+        wait_until(lambda: _count(puller, "forest") >= 60, timeout=30, what="2 s of forest pulled back")
+
+        def span() -> float:
+            frames = puller.frames()
+            return frames[-1][1] - frames[0][1] if frames else 0.0
+
+        wait_until(lambda: span() >= 20.5, timeout=40, what="20 s of stream pulled back")
+        stats = r.stats()["streaming"]
+        result = r.stop_streaming()
+    finally:
+        if puller is not None:
+            puller.stop()
+        r.disconnect()
+        rt.kill()
+    assert result is not None and result.frames_sent >= 600
+    frames = puller.frames()
+    assert {s for s, _, _ in frames} == {1}, "one unbroken stream: the viewer never had to reconnect"
+    times = np.array([t for _, t, _ in frames])
+    seconds = times[-1] - times[0]
+    fps = (len(times) - 1) / seconds
+    gaps = np.diff(times)
+    print(f"\npulled back {len(times)} frames over {seconds:.2f} s of stream: {fps:.2f} fps; "
+          f"largest gap {gaps.max() * 1000:.0f} ms; repeated {stats['frames_repeated']}; "
+          f"audio {puller.audio_seconds:.1f} s; {stats['sent_fps']} fps sent, {stats['bitrate_kbps']} kbps")
+    assert fps >= 29.0
+    assert gaps.max() <= 0.100, f"a gap of {gaps.max() * 1000:.0f} ms in the stream's timeline"
+    assert np.all(gaps > 0), "frames in order"
+    # The picture held while the runtime was away: frames repeated, not missing.
+    assert stats["frames_repeated"] - held_before >= 10
+    assert stats["sink_reconnects"] == 0 and stats["ticks_dropped"] == 0
+    # The colours follow the prompts, in order.
+    sunset = [i for i, (_, _, seen) in enumerate(frames) if "sunset" in seen]
+    forest = [i for i, (_, _, seen) in enumerate(frames) if "forest" in seen]
+    assert len(sunset) >= 60 and len(forest) >= 60
+    assert max(sunset) < min(forest)
+    assert "audio" in puller.streams and puller.audio_seconds >= 0.9 * seconds
+    # The stream key is a secret: not in the stream's repr, stats, nor any log line.
+    assert KEY not in repr(live) and KEY not in str(stats) and KEY not in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_stream_survives_a_restart_of_the_rtmp_server(nginx: NginxRtmp) -> None:
+    with LocalRuntime("livecore", port=0, fps=30, width=256, height=192) as rt, \
+            Reactor("livecore", local=True, local_url=rt.url) as r:
+        _prompt(r, "A sunset over the ocean")
+        url = nginx.url(KEY)
+        r.stream_to(url, retry_delay=0.2)
+        puller = Puller(url, COLOURS)
+        try:
+            wait_until(lambda: _count(puller, "sunset", 1) >= 30, timeout=30, what="the stream pulled back")
+            nginx.restart()
+            wait_until(lambda: r.stats()["streaming"]["sink_reconnects"] >= 1, timeout=15,
+                       what="the sink noticing the restart")
+            _prompt(r, "A forest at dawn")
+            wait_until(lambda: sum(1 for s, _, seen in puller.frames() if s >= 2 and "forest" in seen) >= 30,
+                       timeout=40, what="the stream back after the server's restart")
+            stats = r.stats()["streaming"]
+            assert stats["state"] == "live" and stats["error"] is None
+            assert r.stop_streaming() is not None
+        finally:
+            puller.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_never_answers_ends_in_a_typed_error_without_the_key(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"rtmp://127.0.0.1:{free_port()}/live/{KEY}"  # nothing listens there
+    with LocalRuntime("livecore", port=0, fps=30, width=256, height=192) as rt, \
+            Reactor("livecore", local=True, local_url=rt.url) as r:
+        errors = Recorder()
+        r.on_error(errors)
+        live = r.stream_to(url, max_retries=2, retry_delay=0.05)
+        wait_until(lambda: live.done, timeout=30, what="the stream giving up")
+        assert live.stats()["sink_failures"] == 3 and live.stats()["state"] == "failed"
+        wait_until(lambda: errors.snapshot(), timeout=5, what="the error reported")
+        reported = errors.snapshot()[0]
+        assert isinstance(reported, StreamingError) and reported.code == "STREAMING_FAILED"
+        assert isinstance(r.get_last_error(), StreamingError)
+        with pytest.raises(StreamingError) as raised:
+            r.stop_streaming()
+        assert "3 times in a row" in str(raised.value)
+        assert r.stop_streaming() is None  # stopped: nothing left
+    for text in (str(reported), repr(reported), str(raised.value), repr(live), caplog.text):
+        assert KEY not in text
+    assert "rtmp://127.0.0.1:" in str(reported) and "/***" in str(reported)
+
+
+@pytest.mark.timeout(90)
+def test_a_file_stream_letterboxes_and_holds_the_picture_through_reconnect(tmp_path: Path) -> None:
+    """Output size 320x320 from a 256x192 model: letterboxed; a reconnect() leaves no gap in the file."""
+    path = tmp_path / "live.flv"
+    with LocalRuntime("livecore", port=0, fps=30, width=256, height=192) as rt, \
+            Reactor("livecore", local=True, local_url=rt.url) as r:
+        _prompt(r, "A sunset over the ocean")
+        live = r.stream_to(str(path), width=320, height=320)
+        wait_until(lambda: live.frames_sent >= 45, timeout=20, what="1.5 s streamed")
+        r.disconnect(recoverable=True)
+        time.sleep(1.0)
+        r.reconnect(timeout=20)
+        _prompt(r, "A forest at dawn")
+        sent = live.frames_sent
+        wait_until(lambda: live.frames_sent >= sent + 45, timeout=20, what="1.5 s more")
+        stats = r.stats()["streaming"]
+        result = r.stop_streaming()
+    assert result is not None and stats["frames_letterboxed"] > 0 and stats["frames_repeated"] >= 15
+    with av.open(str(path)) as container:
+        assert sorted(s.type for s in container.streams) == ["audio", "video"]
+        pictures = [(float(f.time), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    times = np.diff([t for t, _ in pictures])
+    assert len(pictures) == result.frames_sent and times.max() <= 0.05
+    first = pictures[5][1]
+    assert first.shape == (320, 320, 3)
+    # 256x192 scaled to 320x240, centred: black bars of 40 rows above and below.
+    assert first[:30].max() < 30 and first[-30:].max() < 30
+    assert colour_close(first[40:280], SUNSET, tol=25)
+    assert colour_close(pictures[-1][1][40:280], FOREST, tol=25)
