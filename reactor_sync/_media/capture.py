@@ -120,7 +120,6 @@ class Capture:
             if self.error is not None:
                 self.refused += 1
                 return
-            self.decoded += 1
             limit = self.max_frames
             if self.spill_dir is not None:
                 limit += max(30, self.max_frames // 2)  # room while the spill thread writes
@@ -129,9 +128,9 @@ class Capture:
                     limit = self.max_frames
             if self._in_memory >= limit:
                 self._overflow()
-                self.refused += 1
-                self.decoded -= 1  # counted as refused, in the error's text and in stats
+                self.refused += 1  # counted as refused, in the error's text and in stats
                 return
+            self.decoded += 1
             if self._first is None:
                 self._first = (frame.pts, frame.arrived)
             first_pts, first_arrived = self._first
