@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import ReactorError
 from ..runtime.cli import add_serve_arguments, run_serve
 from .progress import Progress
+from .stream import StreamUsageError, add_stream_parser
 
 logger = logging.getLogger(__name__)
 
@@ -248,8 +249,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,serve}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,stream,serve}")
     _add_demo_parser(sub)
+    add_stream_parser(sub, EXIT_CODES, _positive_float, _even_size)
 
     serve = sub.add_parser(
         "serve",
@@ -271,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("aioice").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
-    except UsageError as exc:
+    except (UsageError, StreamUsageError) as exc:
         print(f"reactor-sync {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ReactorError as exc:
