@@ -53,6 +53,7 @@ SAMPLE_RATE = 48_000  # what AAC and every streaming service take; aiortc decode
 CHANNELS = 2
 AUDIO_START_S = 0.1  # audio buffered before it is played out (absorbs arrival jitter)
 AUDIO_MAX_S = 1.0  # audio buffered beyond this is dropped (the model runs faster than our clock)
+JITTER_FRAMES = 3  # frames waiting for a tick, at most (see LiveStream._pending)
 QUEUE_SECONDS = 2.0  # ticks waiting for the sink; older ones are dropped while it reconnects
 HEALTHY_AFTER_S = 5.0  # a sink connection that lasted this long resets the failure count
 _FORMATS = {"rtmp": "flv", "rtmps": "flv", "srt": "mpegts", "udp": "mpegts", "tcp": "mpegts"}
@@ -146,7 +147,10 @@ class LiveStream:
         self._on_error = on_error
 
         self._lock = threading.Lock()
-        self._pending: Frame | None = None  # the newest offered frame not yet taken by the pacer
+        # Offered frames not yet taken by the pacer, oldest first. A few, not one: frames arrive in
+        # bursts (network jitter, the decoder), and a burst of two within one tick would otherwise
+        # skip one and repeat another; up to JITTER_FRAMES are spread over the next ticks instead.
+        self._pending: collections.deque[Frame] = collections.deque()
         self._first_frame = threading.Event()
         self._audio: collections.deque[npt.NDArray[np.int16]] = collections.deque()
         self._audio_samples = 0  # samples in self._audio
@@ -157,7 +161,7 @@ class LiveStream:
         self.error: StreamingError | None = None
         # counters (read by stats() from any thread; ints are updated by one thread each)
         self.frames_offered = 0
-        self.frames_skipped = 0  # offered, but a newer one came before the next tick
+        self.frames_skipped = 0  # offered, but dropped: JITTER_FRAMES newer ones waited for a tick
         self.frames_letterboxed = 0
         self.ticks = 0
         self.frames_sent = 0
@@ -188,9 +192,10 @@ class LiveStream:
         if self._stopping.is_set():
             return
         with self._lock:
-            if self._pending is not None:
+            if len(self._pending) >= JITTER_FRAMES:
+                self._pending.popleft()  # the model runs ahead of our clock: the oldest goes
                 self.frames_skipped += 1
-            self._pending = frame
+            self._pending.append(frame)
             self.frames_offered += 1
         self._first_frame.set()
 
@@ -229,6 +234,7 @@ class LiveStream:
             "frames_repeated": self.frames_repeated,
             "frames_received": self.frames_offered,
             "frames_skipped": self.frames_skipped,
+            "frames_waiting": len(self._pending),
             "frames_letterboxed": self.frames_letterboxed,
             "ticks_dropped": self.ticks_dropped,
             "silence_seconds": round(self.silence_s, 3),
@@ -279,7 +285,7 @@ class LiveStream:
                     # now rather than sending a burst (the output timeline stays gapless).
                     t0 = time.monotonic() - k / self.fps
                 with self._lock:
-                    frame, self._pending = self._pending, None
+                    frame = self._pending.popleft() if self._pending else None
                 repeated = frame is None
                 if frame is not None:
                     last = self._picture(frame)
