@@ -57,7 +57,7 @@ class LiveMixin(ReactorBase):
         threads of its own at a constant ``fps`` (H.264 + AAC, FLV for
         RTMP): a late frame repeats the previous picture, a frame of
         another size is letterboxed onto the first one's (or
-        ``width``x``height``), missing audio is silence in step with the
+        ``width`` x ``height``), missing audio is silence in step with the
         video clock. It outlives reconnects (the picture holds meanwhile).
         The server is reconnected with backoff from ``retry_delay`` on
         failure, at most ``max_retries`` times in a row; then the stream
