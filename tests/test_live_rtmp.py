@@ -194,3 +194,21 @@ def test_a_file_stream_letterboxes_and_holds_the_picture_through_reconnect(tmp_p
     assert first[:30].max() < 30 and first[-30:].max() < 30
     assert colour_close(first[40:280], SUNSET, tol=25)
     assert colour_close(pictures[-1][1][40:280], FOREST, tol=25)
+
+
+@pytest.mark.timeout(60)
+def test_the_models_own_audio_is_streamed(tmp_path: Path) -> None:
+    """The duo model plays a 440 Hz tone: the stream's audio is that tone, not silence."""
+    path = tmp_path / "duo.flv"
+    with LocalRuntime("duo", port=0, fps=30, width=256, height=192) as rt, \
+            Reactor("duo", local=True, local_url=rt.url) as r:
+        live = r.stream_to(str(path))
+        wait_until(lambda: live.frames_sent >= 90, timeout=20, what="3 s streamed")
+        r.stop_streaming()
+    with av.open(str(path)) as container:
+        pcm = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])  # fltp: first channel
+        rate = container.streams.audio[0].sample_rate
+    second = pcm[rate: 2 * rate]  # one second well inside the stream
+    assert np.sqrt(np.mean(second ** 2)) > 0.01, "the stream's audio is silent"
+    spectrum = np.abs(np.fft.rfft(second))
+    assert abs(np.argmax(spectrum) * rate / second.size - 440) < 5
