@@ -32,6 +32,8 @@ import collections
 import fractions
 import logging
 import queue
+import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -458,6 +460,7 @@ class _Sink:
         self.opened = time.monotonic()
         self._rate = rate
         self._first = first_tick
+        probe_rtmp(url, timeout)
         # The open timeout bounds connecting; the second bounds each write to a server that stops reading.
         self._container: Any = av.open(url, mode="w", format=fmt, timeout=(timeout, timeout))
         try:
@@ -519,6 +522,49 @@ class _Sink:
             self._container.close()
         except Exception:  # the connection is already broken; closing is best effort
             logger.debug("closing a broken stream", exc_info=True)
+
+
+def probe_rtmp(url: str, timeout: float) -> None:
+    """For rtmp:// and rtmps://: the server must answer the RTMP handshake within ``timeout``, or OSError.
+
+    Why: PyAV opens an output's connection (FFmpeg's ``avio_open``, the whole
+    RTMP connect and publish) holding the GIL and without any timeout, so a
+    server that accepts the TCP connection and then says nothing (a
+    blackhole, a wrong port, a stalled server) would freeze every Python
+    thread of the process, the network loop included, for good. A bounded
+    handshake of our own first (C0+C1 out, S0+S1 back) turns the common
+    cases into a failure the retry logic handles. A server that answers it
+    and stalls later in the handshake is not caught (rare).
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("rtmp", "rtmps") or not parts.hostname:
+        return
+    port = parts.port or (443 if scheme == "rtmps" else 1935)
+    end = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((parts.hostname, port), timeout=timeout)
+    except TimeoutError:
+        raise OSError(f"no TCP connection to the server within {timeout:g} s") from None
+    try:
+        if scheme == "rtmps":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+        sock.sendall(b"\x03" + bytes(1536))  # C0 (version 3) and a plain C1
+        got = 0
+        while got < 1537:  # S0 and S1
+            left = end - time.monotonic()
+            if left <= 0:
+                raise OSError(f"the server did not answer the RTMP handshake within {timeout:g} s")
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                raise OSError(f"the server did not answer the RTMP handshake within {timeout:g} s") from None
+            if not chunk:
+                raise OSError("the server closed the connection during the RTMP handshake")
+            got += len(chunk)
+    finally:
+        sock.close()
 
 
 def letterbox(rgb: npt.NDArray[np.uint8], width: int, height: int) -> npt.NDArray[np.uint8]:
