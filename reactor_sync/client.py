@@ -359,7 +359,11 @@ class Reactor(
         buffered. ``live`` has the connection's figures of the last second
         (round trip, jitter, packets lost, bitrates, fps per track, codec,
         ICE candidate pair; see :mod:`reactor_sync._client.live_stats`), empty when
-        not connected. The repr is one line of those figures.
+        not connected. ``streaming`` is the health of ``stream_to()`` (None
+        when not streaming: state, sent_fps, bitrate_kbps, frames_sent,
+        frames_repeated, sink_reconnects, ...) and ``captures`` one entry
+        per ``capture()`` (decoded, delivered, waiting, spilled). The repr is
+        one line of those figures.
         """
         link = self._link
         with self._lock:
