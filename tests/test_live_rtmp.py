@@ -257,3 +257,21 @@ def test_a_server_that_accepts_and_never_answers_fails_typed_and_freezes_nothing
         for conn in held:
             conn.close()
     assert held, "the stream never connected"
+
+
+@pytest.mark.timeout(60)
+def test_a_protocol_pyav_lacks_fails_at_once_and_says_so() -> None:
+    """SRT needs an FFmpeg built with libsrt; PyAV's wheels have none: a clear error, not minutes of retries."""
+    url = f"srt://127.0.0.1:{free_port()}?streamid={KEY}"
+    with LocalRuntime("livecore", port=0, fps=30, width=256, height=192) as rt, \
+            Reactor("livecore", local=True, local_url=rt.url) as r:
+        live = r.stream_to(url, max_retries=5, retry_delay=2.0)
+        wait_until(lambda: live.done, timeout=30, what="the stream giving up")
+        with pytest.raises(StreamingError) as raised:
+            r.stop_streaming()
+    text = str(raised.value)
+    assert KEY not in text
+    if live.sink_failures == 1:  # this PyAV's FFmpeg has no SRT: said at the first try
+        assert "no 'srt' protocol" in text
+    else:  # an FFmpeg with SRT: nothing listens there, so retries and the cap
+        assert "times in a row" in text

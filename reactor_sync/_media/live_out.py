@@ -32,6 +32,7 @@ import collections
 import fractions
 import logging
 import queue
+import re
 import socket
 import ssl
 import threading
@@ -416,6 +417,11 @@ class LiveStream:
         failures += 1
         self.sink_failures += 1
         why = self._scrub(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, av.error.ProtocolNotFoundError):  # no retry can help: say so at once
+            scheme = urllib.parse.urlsplit(self._url).scheme
+            self._fail(f"the FFmpeg inside PyAV {av.__version__} has no {scheme!r} protocol ({why}); "
+                       f"use another URL scheme, or a PyAV built with it", exc)
+            raise StreamingError("gave up")
         if failures > self._max_retries:
             self._fail(f"{doing} {self.url} failed {failures} times in a row; the last: {why}", exc)
             raise StreamingError("gave up")  # caught in _send: the error is kept and reported
@@ -432,7 +438,9 @@ class LiveStream:
     def _scrub(self, text: str) -> str:
         """``text`` with the URL and every part of its path replaced by the redacted URL."""
         text = text.replace(self._url, self.url)
-        for part in urllib.parse.urlsplit(self._url).path.split("/"):
+        parts = urllib.parse.urlsplit(self._url)
+        secrets = parts.path.split("/") + re.split(r"[&=]", parts.query) + [parts.password or ""]
+        for part in sorted(secrets, key=len, reverse=True):
             if len(part) >= 4:
                 text = text.replace(part, "***")
         return text
