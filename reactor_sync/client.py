@@ -35,7 +35,6 @@ from typing import Any, Literal, overload
 from aiortc.mediastreams import MediaStreamTrack
 
 from . import _loop
-from ._apps.args import check_int, check_optional_timeout, check_timeout, check_url
 from ._client.base import (
     DEFAULT_CALL_TIMEOUT_S,
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -51,6 +50,7 @@ from ._client.no_pickle import NotPicklable
 from ._client.runtime_requests import RuntimeRequestsMixin
 from ._client.stepping import StepMixin
 from ._client.track_control import TrackControlMixin
+from ._loop.args import check_int, check_optional_timeout, check_timeout, check_url
 from ._loop.deadline import Deadline
 from ._loop.events import Dispatcher
 from ._loop.handoff import HandOff

@@ -10,8 +10,7 @@ import pytest
 from _support.support import wait_until
 from test_input_video import H, W, is_inverted_pattern, pattern
 
-from reactor_sync import InvalidArgumentError, NotConnectedError, Reactor, ReactorTimeoutError
-from reactor_sync._media.lossless_input import LosslessFrameSource
+from reactor_sync import InvalidArgumentError, LosslessFrameSource, NotConnectedError, Reactor, ReactorTimeoutError
 from reactor_sync.runtime import LocalRuntime
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._loop.deadline import Deadline
 from .._media.audio_input import AudioSource
 from .._media.lossless_input import LosslessFrameSource

@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._loop.deadline import Deadline
 from .._media.clips import Ask, Progress, fifo_ask, request_clip, request_recording
 from .._protocol.wire import Received

@@ -11,7 +11,7 @@ in a set and a dict the link of each connection shares: a reconnect
 from __future__ import annotations
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._media.track import Track, TrackList
 from .._protocol.track_specs import TrackSpec
 from .._webrtc import bitrate as _bitrate

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from .. import _loop
-from .._apps.args import check_timeout
 from .._client.base import ReactorBase
+from .._loop.args import check_timeout
 from ..errors import AlreadyConnectedError, ReactorError
 from .audio import AudioChunk
 from .capture import Capture

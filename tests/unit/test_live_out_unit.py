@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reactor_sync import InvalidArgumentError
-from reactor_sync._media.audio import AudioChunk
+from reactor_sync import AudioChunk, InvalidArgumentError
 from reactor_sync._media.live_out import AUDIO_START_S, SAMPLE_RATE, LiveStream, letterbox, redact_url
 
 
