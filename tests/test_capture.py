@@ -119,7 +119,12 @@ def test_capture_arguments_are_checked_and_a_closed_capture_ends(tmp_path: Path)
             r.capture(max_frames=0)
         with pytest.raises(ValueError):
             r.capture(spill_dir=tmp_path / "missing")
-        capture = r.capture(track="second_video")  # livecore has no such track: nothing comes
+        with pytest.raises(ValueError, match="second_video"):
+            r.capture(track="second_video")  # livecore has no such output: named at once
+        with pytest.raises(ValueError, match="second_video"):
+            r.stream_to(str(tmp_path / "x.flv"), track="second_video")
+        r.disconnect(recoverable=True)  # nothing flows now
+        capture = r.capture()
         with pytest.raises(ReactorTimeoutError):
             capture.get(timeout=0.3)
         capture.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from .. import _loop
 from .._client.base import ReactorBase
@@ -66,6 +66,7 @@ class LiveMixin(ReactorBase):
         ``stop_streaming()``. ``stats()["streaming"]`` shows its health.
         The URL's path (the stream key) never appears in logs or errors.
         """
+        self._check_video_track(track)
         with self._lock:
             live = self._live
             if live is not None and not live.done:
@@ -117,11 +118,17 @@ class LiveMixin(ReactorBase):
         by the reader after every frame kept before it. Never a silent
         drop: ``stats()["captures"]`` shows decoded == delivered.
         """
+        self._check_video_track(track)
         made = Capture(track, max_frames=max_frames, spill_dir=spill_dir, max_spilled=max_spilled,
                        on_error=self._report)
         with self._lock:
             self._captures = [c for c in self._captures if not c._closed] + [made]
         return made
+
+    def _check_video_track(self, track: str | None) -> None:
+        """An unknown output name fails now, naming the model's video outputs (when they are known)."""
+        if track is not None:
+            cast(Any, self)._video_box(track)  # Reactor's own check, as get_frame(track=) does
 
     # -- called on the loop thread: offers only --------------------------------------------
     def _live_offer_video(self, name: str | None, frame: Frame, main: bool) -> None:
