@@ -275,3 +275,28 @@ def test_a_protocol_pyav_lacks_fails_at_once_and_says_so() -> None:
         assert "no 'srt' protocol" in text
     else:  # an FFmpeg with SRT: nothing listens there, so retries and the cap
         assert "times in a row" in text
+
+
+@pytest.mark.timeout(60)
+def test_a_script_that_exits_while_streaming_ends_promptly_with_a_finished_file(
+        tmp_path: Path, python_env: dict[str, str]) -> None:
+    """No stop_streaming(), no disconnect(): the exit hook finishes the stream (bounded) and the process ends."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "exit.flv"
+    script = (
+        "import sys, time\n"
+        "from reactor_sync import Reactor\n"
+        "from reactor_sync.runtime import LocalRuntime\n"
+        "rt = LocalRuntime('livecore', port=0, width=256, height=192); rt.start()\n"
+        "r = Reactor('livecore', local=True, local_url=rt.url); r.connect(timeout=20)\n"
+        "live = r.stream_to(sys.argv[1])\n"
+        "while live.frames_sent < 45: time.sleep(0.05)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], env=python_env, capture_output=True,
+                          text=True, timeout=45)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with av.open(str(path)) as container:
+        assert sorted(s.type for s in container.streams) == ["audio", "video"]
+        assert sum(1 for _ in container.decode(video=0)) >= 45

@@ -59,6 +59,7 @@ AUDIO_MAX_S = 1.0  # audio buffered beyond this is dropped (the model runs faste
 JITTER_FRAMES = 3  # frames waiting for a tick, at most (see LiveStream._pending)
 QUEUE_SECONDS = 2.0  # ticks waiting for the sink; older ones are dropped while it reconnects
 HEALTHY_AFTER_S = 5.0  # a sink connection that lasted this long resets the failure count
+STALLED_AFTER_S = 10.0  # a live sink that took no tick this long is reported as stalled
 _FORMATS = {"rtmp": "flv", "rtmps": "flv", "srt": "mpegts", "udp": "mpegts", "tcp": "mpegts"}
 
 
@@ -175,9 +176,11 @@ class LiveStream:
         self.sink_reconnects = 0
         self.sink_failures = 0
         self.bytes_sent = 0
-        self.state = "waiting"  # waiting (no frame yet), connecting, live, reconnecting, failed, stopped
+        # waiting (no frame yet), connecting, live, stalled, reconnecting, failed, stopped
+        self.state = "waiting"
         self._sent_times: collections.deque[tuple[float, int]] = collections.deque()  # (when, bytes) per frame
         self._started: float | None = None
+        self._last_progress = time.monotonic()  # when the sink last sent a tick (or was connected)
 
         self._pacer = threading.Thread(target=self._pace, name="reactor-sync-live-pacer", daemon=True)
         self._sink = threading.Thread(target=self._send, name="reactor-sync-live-sink", daemon=True)
@@ -296,6 +299,7 @@ class LiveStream:
                 self._put(_Tick(k, last, pcm, repeated))
                 k += 1
                 self.ticks = k
+                self._watch_sink()
         except BaseException as exc:  # noqa: BLE001 - reported, typed
             logger.debug("the pacer of %s failed", self.url, exc_info=True)
             self._fail(f"the pacer failed: {type(exc).__name__}: {exc}", exc)
@@ -313,6 +317,17 @@ class LiveStream:
             return av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.rgb()), format="rgb24")
         self.frames_letterboxed += 1
         return av.VideoFrame.from_ndarray(letterbox(frame.rgb(), width, height), format="rgb24")
+
+    def _watch_sink(self) -> None:
+        """Say so (state ``stalled``, one warning) when a live sink has taken nothing for STALLED_AFTER_S.
+
+        A server that stops reading blocks FFmpeg's write with no timeout
+        (outside the GIL, so nothing else stops); it cannot be interrupted,
+        but it must not look healthy.
+        """
+        if self.state == "live" and time.monotonic() - self._last_progress > STALLED_AFTER_S:
+            self.state = "stalled"
+            logger.warning("streaming to %s: the server has taken nothing for %.0f s", self.url, STALLED_AFTER_S)
 
     def _audio_for(self, k: int) -> npt.NDArray[np.int16]:
         """Exactly tick ``k``'s share of audio: buffered sound, topped up with silence when short."""
@@ -368,6 +383,7 @@ class LiveStream:
                                      self._rate, self._gop, self._preset, self._video_bitrate,
                                      self._audio_bitrate, tick.index)
                         self.state = "live"
+                        self._last_progress = time.monotonic()
                     except Exception as exc:
                         failures = self._sink_failed(failures, exc, "connecting to")
                         if self._backoff(delay):
@@ -409,6 +425,9 @@ class LiveStream:
             self.frames_repeated += 1
         self.bytes_sent += sent
         now = time.monotonic()
+        self._last_progress = now
+        if self.state == "stalled":
+            self.state = "live"
         self._sent_times.append((now, sent))
         while self._sent_times and now - self._sent_times[0][0] > 2.0:
             self._sent_times.popleft()
