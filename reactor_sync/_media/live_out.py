@@ -301,7 +301,8 @@ class LiveStream:
                 self.ticks = k
                 self._watch_sink()
         except BaseException as exc:  # noqa: BLE001 - reported, typed
-            logger.debug("the pacer of %s failed", self.url, exc_info=True)
+            # No exc_info: FFmpeg's error text names the URL with its key; the scrubbed text only.
+            logger.debug("the pacer of %s failed: %s", self.url, self._scrub(repr(exc)))
             self._fail(f"the pacer failed: {type(exc).__name__}: {exc}", exc)
 
     def _picture(self, frame: Frame) -> Any:
@@ -406,7 +407,7 @@ class LiveStream:
         except StreamingError:
             pass  # reported in _sink_failed
         except BaseException as exc:  # noqa: BLE001 - an encoder failure: typed and reported
-            logger.debug("streaming to %s failed", self.url, exc_info=True)
+            logger.debug("streaming to %s failed: %s", self.url, self._scrub(repr(exc)))
             self._fail(f"encoding failed: {type(exc).__name__}: {self._scrub(str(exc))}", exc)
         finally:
             if sink is not None:
@@ -547,8 +548,8 @@ class _Sink:
     def abandon(self) -> None:
         try:
             self._container.close()
-        except Exception:  # the connection is already broken; closing is best effort
-            logger.debug("closing a broken stream", exc_info=True)
+        except Exception as exc:  # the connection is already broken; closing is best effort
+            logger.debug("closing a broken stream: %s", type(exc).__name__)
 
 
 def probe_rtmp(url: str, timeout: float) -> None:
