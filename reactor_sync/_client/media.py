@@ -120,7 +120,7 @@ class MediaMixin(ReactorBase):
         every pushed frame is sent: ``push()`` waits (up to
         ``push_timeout``) while ``max_pending`` frames are queued, and
         ``source.flush()`` waits until all were taken
-        (:class:`~reactor_sync._media.lossless_input.LosslessFrameSource`).
+        (:class:`~reactor_sync.LosslessFrameSource`).
         """
         self._check_process()
         source = (LosslessFrameSource(fps, max_pending=max_pending, push_timeout=push_timeout)
