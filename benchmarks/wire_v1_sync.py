@@ -149,9 +149,9 @@ def _top(profile: cProfile.Profile, path: Path, limit: int = 25) -> list[dict[st
 
 def encode_decode_costs(size: tuple[int, int], reps: int) -> dict[str, float]:
     """ms per step of the pure-Python parts, apart from the network: build + serialise, chunk, parse."""
-    from reactor_sync._wire import chunking
-    from reactor_sync._wire import reactor_wire_pb2 as pb
-    from reactor_sync.steps import build_request, parse_result
+    from reactor_sync._protocol.steps import build_request, parse_result
+    from reactor_sync._protocol.wire import chunking
+    from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
 
     w, h = size
     frame = np.random.default_rng(1).integers(0, 256, (h, w, 3), dtype=np.uint8)

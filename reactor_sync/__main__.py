@@ -6,7 +6,7 @@ script may not be found; ``python -m`` always is.
 
 import sys
 
-from .cli import main
+from ._apps.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@ Threads involved, and who does what:
   makes the HTTP calls and waits, always with a timeout;
 * the loop thread (:mod:`reactor_sync._loop`) owns every aiortc object of
   every connection (:class:`~reactor_sync._webrtc.peer_link.PeerLink`);
-* the delivery threads (:mod:`reactor_sync.events`) run user handlers.
+* the delivery threads (:mod:`reactor_sync._loop.events`) run user handlers.
 
 This module is the public face: arguments, validation, the blocking reads
 (frames, audio, messages) and their docs, all run on the CALLER'S thread.
@@ -35,7 +35,6 @@ from typing import Any, Literal, overload
 from aiortc.mediastreams import MediaStreamTrack
 
 from . import _loop
-from ._args import check_int, check_optional_timeout, check_timeout, check_url
 from ._client.base import (
     DEFAULT_CALL_TIMEOUT_S,
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -45,21 +44,30 @@ from ._client.base import (
 )
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
+from ._client.live_stats import Stats
 from ._client.media import MediaMixin
+from ._client.no_pickle import NotPicklable
 from ._client.runtime_requests import RuntimeRequestsMixin
 from ._client.stepping import StepMixin
 from ._client.track_control import TrackControlMixin
-from ._deadline import Deadline
-from ._handoff import HandOff
-from ._mailbox import Mailbox, MailboxClosed
-from ._no_pickle import NotPicklable
+from ._loop.args import check_int, check_optional_timeout, check_timeout, check_url
+from ._loop.deadline import Deadline
+from ._loop.events import Dispatcher
+from ._loop.handoff import HandOff
+from ._loop.mailbox import Mailbox, MailboxClosed
+from ._media.audio import AudioChunk
+from ._media.clips import ClipReplies
+from ._media.frames import Frame, RGBFrame
+from ._protocol.command_check import check_command
+from ._protocol.messages import Scope, encode_command
+from ._protocol.wire import WIRES, WireName
+from ._signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
+from ._signaling.detect import DetectingSignaling
+from ._signaling.secret import Secret
+from ._signaling.tokens import check_session_seconds
 from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
 from ._webrtc.peer_link import PeerLink
-from ._wire import WIRES, WireName
-from .audio import AudioChunk
-from .clips import ClipReplies
-from .command_check import check_command
 from .errors import (
     AnswerTimeoutError,
     CommandError,
@@ -69,16 +77,8 @@ from .errors import (
     ReactorError,
     ReactorTimeoutError,
 )
-from .events import Dispatcher
-from .frames import Frame, RGBFrame
-from .live_stats import Stats
-from .messages import Scope, encode_command
 from .reconnect import ReconnectPolicy, as_policy
-from .secret import Secret
-from .signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
-from .signaling.detect import DetectingSignaling
 from .status import ReactorState, ReactorStatus
-from .tokens import check_session_seconds
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT_S",
@@ -139,7 +139,7 @@ class Reactor(
             skips that request.
         signaling: the HTTP signalling to use instead of the built-in one
             for ``local``/``url``/``protocol`` (any object with the methods
-            of :class:`reactor_sync.signaling.Signaling`). A seam for tests
+            of :class:`reactor_sync._signaling.Signaling`). A seam for tests
             and custom transports: wrap the built-in one to observe it, or
             substitute a transport of your own. Its ``generation`` fixes
             the protocol; nothing is probed.
@@ -224,7 +224,7 @@ class Reactor(
             for name in ("start_session", "prepare", "negotiate", "close_session", "close")
         ):
             raise InvalidArgumentError(
-                "signaling must have the methods of reactor_sync.signaling.Signaling (start_session, "
+                "signaling must have the methods of reactor_sync._signaling.Signaling (start_session, "
                 f"prepare, negotiate, close_session, close), got {type(signaling).__name__}"
             )
         self._custom_signaling = signaling
@@ -354,7 +354,7 @@ class Reactor(
         per named track, the frames (or audio chunks) received, dropped and
         buffered. ``live`` has the connection's figures of the last second
         (round trip, jitter, packets lost, bitrates, fps per track, codec,
-        ICE candidate pair; see :mod:`reactor_sync.live_stats`), empty when
+        ICE candidate pair; see :mod:`reactor_sync._client.live_stats`), empty when
         not connected. The repr is one line of those figures.
         """
         link = self._link

@@ -19,7 +19,7 @@ import pytest
 from _support.support import colour_close
 
 from reactor_sync import InvalidArgumentError, Reactor
-from reactor_sync.batch import RenderTask, render, render_one
+from reactor_sync._apps.batch import RenderTask, render, render_one
 from reactor_sync.runtime import LocalRuntime, prompt_color
 
 SMALL = {"fps": 30, "width": 128, "height": 96}  # small frames keep the 2 cores relaxed
@@ -60,7 +60,7 @@ def test_a_busy_runtime_is_retried_until_it_is_free(tmp_path) -> None:  # noqa: 
                 first_failure.set()
 
     handler = Watch()
-    logging.getLogger("reactor_sync.batch").addHandler(handler)
+    logging.getLogger("reactor_sync._apps.batch").addHandler(handler)
     try:
         with LocalRuntime(port=0, **SMALL) as rt:
             blocker = Reactor("livecore", local=True, local_url=rt.url)
@@ -75,7 +75,7 @@ def test_a_busy_runtime_is_retried_until_it_is_free(tmp_path) -> None:  # noqa: 
                              retries=4, backoff=0.5, progress=io.StringIO(), **SMALL)
             blocker.disconnect()
     finally:
-        logging.getLogger("reactor_sync.batch").removeHandler(handler)
+        logging.getLogger("reactor_sync._apps.batch").removeHandler(handler)
     assert first_failure.is_set()
     (result,) = summary.results
     assert result.ok and result.attempts >= 2, result

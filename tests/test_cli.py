@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from _support.support import PYTHON
 
-from reactor_sync._progress import Progress
+from reactor_sync._apps.progress import Progress
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -10,14 +10,14 @@ import av
 import numpy as np
 from _support.support import PYTHON, colour_close
 
-from reactor_sync.cli import DEMO_PROMPTS
+from reactor_sync._apps.cli import DEMO_PROMPTS
 from reactor_sync.runtime import prompt_color
 
 
 def test_demo_writes_a_playable_mp4_that_follows_the_prompts(tmp_path, python_env: dict[str, str]) -> None:  # noqa: ANN001
     out = os.path.join(tmp_path, "demo.mp4")
     proc = subprocess.run(
-        [PYTHON, "-m", "reactor_sync.cli", "demo", "--seconds", "4", "--output", out],
+        [PYTHON, "-m", "reactor_sync._apps.cli", "demo", "--seconds", "4", "--output", out],
         env=python_env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""reactor_sync.display: PNG/JPEG bytes decode back (with av) to the frame's pixels."""
+"""reactor_sync._media.display: PNG/JPEG bytes decode back (with av) to the frame's pixels."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from _support.support import colour_close
 
 from reactor_sync import Reactor
-from reactor_sync.display import Image, contact_sheet, show, to_jpeg, to_png
+from reactor_sync._media.display import Image, contact_sheet, show, to_jpeg, to_png
 from reactor_sync.runtime import prompt_color
 
 

@@ -7,7 +7,7 @@ import threading
 import av
 import numpy as np
 
-from reactor_sync.frames import Frame
+from reactor_sync._media.frames import Frame
 
 
 def _decoded(width: int, height: int, seed: int) -> list[av.VideoFrame]:

@@ -71,7 +71,7 @@ def test_a_raising_handler_is_logged_and_delivery_goes_on(reactor: Reactor, capl
         raise RuntimeError("handler bug")
 
     reactor.on_message(after)
-    with caplog.at_level(logging.ERROR, logger="reactor_sync.events"):
+    with caplog.at_level(logging.ERROR, logger="reactor_sync._loop.events"):
         reactor.send_command("start", {})
         reactor.send_command("pause", {})
         wait_until(lambda: len(after.snapshot()) >= 2, what="both messages after a raising handler")

@@ -32,8 +32,8 @@ from reactor_sync import (
     ReactorTimeoutError,
     Track,
 )
-from reactor_sync._deadline import Deadline
-from reactor_sync.clips import download
+from reactor_sync._loop.deadline import Deadline
+from reactor_sync._media.clips import download
 from reactor_sync.runtime import LocalRuntime
 from reactor_sync.runtime.model_session import ModelSession
 

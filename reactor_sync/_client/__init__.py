@@ -10,7 +10,7 @@ its code:
 - :mod:`.auto_reconnect`: the automatic reconnector (its own thread)
 - :mod:`.media`: record, clips, uploads, publish (caller's thread)
 - :mod:`.handlers`: ``on``/``off`` and the decorators (caller's thread; handlers
-  themselves run on the delivery threads of :mod:`reactor_sync.events`)
+  themselves run on the delivery threads of :mod:`reactor_sync._loop.events`)
 
 Import order is one way: base <- auto_reconnect <- loop_callbacks <-
 connection; media and handlers stand alone; client imports them all.

@@ -21,22 +21,22 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import _loop
-from .._deadline import Deadline
-from .._mailbox import Mailbox
+from .._loop.deadline import Deadline
+from .._loop.events import Dispatcher
+from .._loop.mailbox import Mailbox
+from .._media.audio import AudioChunk
+from .._media.audio_input import AudioSource
+from .._media.clips import ClipReplies
+from .._media.frames import Frame
+from .._media.publish import FrameSource
+from .._media.recorder import Recording
+from .._protocol.messages import Scope
+from .._protocol.wire import WireName
+from .._signaling import ProtocolChoice, SessionPlan
+from .._signaling.detect import DetectingSignaling
 from .._webrtc.peer_link import PeerLink
-from .._wire import WireName
-from ..audio import AudioChunk
-from ..audio_input import AudioSource
-from ..clips import ClipReplies
 from ..errors import ConnectionLostError, ForkedProcessError, NotConnectedError, ReactorError
-from ..events import Dispatcher
-from ..frames import Frame
-from ..messages import Scope
-from ..publish import FrameSource
 from ..reconnect import ReconnectPolicy
-from ..recorder import Recording
-from ..signaling import ProtocolChoice, SessionPlan
-from ..signaling.detect import DetectingSignaling
 from ..status import ReactorStatus
 
 # What feeds an input track we published (closed when it is unpublished or the connection ends).

@@ -27,9 +27,10 @@ from aiortc import RTCIceServer
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import _loop
-from .._deadline import Deadline
+from .._loop.deadline import Deadline
+from .._protocol.wire import JSON_WIRE
+from .._signaling import SessionPlan
 from .._webrtc.peer_link import PeerLink
-from .._wire import JSON_WIRE
 from ..errors import (
     AlreadyConnectedError,
     DisconnectedError,
@@ -40,7 +41,6 @@ from ..errors import (
     ReactorTimeoutError,
     SessionConflictError,
 )
-from ..signaling import SessionPlan
 from ..status import ReactorStatus
 from . import dropped_closes
 from .base import _in_background, _Resources, _weak_call

@@ -1,7 +1,7 @@
 """The guide's registration API: on/off and the decorators, as a mixin.
 
 Kept apart from the connection logic in client.py: this part only maps the
-async SDK's names onto :class:`~reactor_sync.events.Dispatcher` events.
+async SDK's names onto :class:`~reactor_sync._loop.events.Dispatcher` events.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from ..events import Dispatcher, _positional_arity
+from .._loop.events import Dispatcher, _positional_arity
 from ..status import ReactorStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +22,7 @@ class HandlerMixin:
     _frame_callback: Callable[..., Any] | None
 
     def on(self, event: str, handler: Callable[..., Any]) -> None:
-        """Call ``handler(payload)`` on every ``event``; see ``reactor_sync.events.EVENTS``.
+        """Call ``handler(payload)`` on every ``event``; see ``reactor_sync._loop.events.EVENTS``.
 
         Events: "status_changed", "new_message", "runtime_message", "error",
         "frame", "session_id_changed", "stream_changed", "capabilities_received",
@@ -70,7 +70,7 @@ class HandlerMixin:
     def on_audio(self, func: None = None, *, track: str | None = None) -> Callable[[F], F]: ...
 
     def on_audio(self, func: Any = None, *, track: str | None = None) -> Any:
-        """Decorator: ``func(chunk)`` with each :class:`~reactor_sync.audio.AudioChunk`.
+        """Decorator: ``func(chunk)`` with each :class:`~reactor_sync._media.audio.AudioChunk`.
 
         Bare, it gets every audio track's chunks (``chunk.track`` says which);
         ``@reactor.on_audio(track="voice")`` one track's. Chunks wait in a

@@ -15,12 +15,12 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import _loop
+from .._media.audio import chunk_from_av
+from .._media.frames import Frame
+from .._protocol.capabilities import from_legacy, from_openapi
+from .._protocol.messages import Message
 from .._webrtc.peer_link import PeerLink
-from ..audio import chunk_from_av
-from ..capabilities import from_legacy, from_openapi
 from ..errors import CommandError, ReactorConnectionError, SessionEndedError
-from ..frames import Frame
-from ..messages import Message
 from ..status import ReactorStatus
 from .auto_reconnect import AutoReconnectMixin
 

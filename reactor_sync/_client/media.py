@@ -16,14 +16,14 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import _loop
-from .._args import check_timeout
-from .._deadline import Deadline
-from ..audio_input import AudioSource
+from .._loop.args import check_timeout
+from .._loop.deadline import Deadline
+from .._media.audio_input import AudioSource
+from .._media.publish import FramePlayer, FrameSource, file_fps, file_frames
+from .._media.recorder import Recording, RecordingResult
+from .._media.uploads import Uploadable, upload_file
+from .._protocol.track_specs import TrackKind
 from ..errors import AlreadyConnectedError, InvalidArgumentError, NotConnectedError, PublishRefusedError
-from ..publish import FramePlayer, FrameSource, file_fps, file_frames
-from ..recorder import Recording, RecordingResult
-from ..tracks import TrackKind
-from ..uploads import Uploadable, upload_file
 from .base import DEFAULT_CALL_TIMEOUT_S, InputSource, ReactorBase
 
 
@@ -37,8 +37,8 @@ class MediaMixin(ReactorBase):
 
         With ``seconds``, blocks until that much is recorded and the file is
         finished (``timeout`` defaults to ``seconds + 10``), and returns a
-        :class:`~reactor_sync.recorder.RecordingResult`. Without, returns at
-        once with the running :class:`~reactor_sync.recorder.Recording`;
+        :class:`~reactor_sync._media.recorder.RecordingResult`. Without, returns at
+        once with the running :class:`~reactor_sync._media.recorder.Recording`;
         ``stop_recording()`` finishes it. Encoding runs on a thread of its
         own; a recorder that falls behind drops (and counts) frames.
         """
@@ -78,7 +78,7 @@ class MediaMixin(ReactorBase):
         ``"upload"`` for bytes); ``mime_type`` defaults to a guess from the
         name. The reference is ``{"upload_id", "name", "mime_type", "size"}``.
         Current protocol only; UploadError if the server refuses. See
-        :mod:`reactor_sync.uploads`.
+        :mod:`reactor_sync._media.uploads`.
         """
         self._check_process()
         timeout = check_timeout(timeout)
@@ -111,7 +111,7 @@ class MediaMixin(ReactorBase):
     ) -> FrameSource:
         """Start input video fed by ``source.push(frame)`` from any thread.
 
-        Returns a :class:`~reactor_sync.publish.FrameSource`; frames are
+        Returns a :class:`~reactor_sync._media.publish.FrameSource`; frames are
         (H, W, 3) uint8 RGB with even sides. ``name``: the input track
         (default: the model's first video input). Needs READY.
         """

@@ -9,7 +9,7 @@ wire ("v1") each is a control-channel request whose answer carries its
 request id (``model_schema``, ``clip_ready``/``clip_failed``); on the JSON
 wire ("v0") they are runtime-scope messages without ids, so schema answers
 are told apart by arrival after the request and clip answers are matched to
-requests in order (:class:`~reactor_sync.clips.ClipReplies`). The legacy
+requests in order (:class:`~reactor_sync._media.clips.ClipReplies`). The legacy
 protocol (runtime 1.x) has neither an OpenAPI schema nor clips: each call
 says so with a typed error.
 """
@@ -21,11 +21,11 @@ import os
 from typing import Any
 
 from .. import _loop
-from .._args import check_timeout
-from .._deadline import Deadline
+from .._loop.args import check_timeout
+from .._loop.deadline import Deadline
+from .._media.clips import Ask, Progress, fifo_ask, request_clip, request_recording
+from .._protocol.wire import Received
 from .._webrtc.peer_link import PeerLink
-from .._wire import Received
-from ..clips import Ask, Progress, fifo_ask, request_clip, request_recording
 from ..errors import ClipError, NotConnectedError, ProtocolError, ReactorTimeoutError
 from .base import DEFAULT_CALL_TIMEOUT_S, ReactorBase
 
@@ -119,7 +119,7 @@ class RuntimeRequestsMixin(ReactorBase):
         pieces arrive (init segment and media segments). ClipError if the
         runtime refuses (``clipFailed``) or the clip is gone;
         ReactorTimeoutError if it is not ready in time. See
-        :mod:`reactor_sync.clips`.
+        :mod:`reactor_sync._media.clips`.
         """
         self._check_process()
         timeout = check_timeout(timeout)

@@ -1,4 +1,4 @@
-"""``reactor.step()``: stepped generation, blocking (see :mod:`reactor_sync.steps`).
+"""``reactor.step()``: stepped generation, blocking (see :mod:`reactor_sync._protocol.steps`).
 
 Which thread: the CALLER'S thread builds and checks the request and waits;
 the loop thread sends it and resolves the answer by its request id (results
@@ -14,11 +14,19 @@ from typing import Any
 import numpy as np
 
 from .. import _loop
-from .._args import check_timeout
-from .._handoff import HandOff
-from .._wire import ProtobufWire
+from .._loop.args import check_timeout
+from .._loop.handoff import HandOff
+from .._protocol.steps import (
+    EncodedFrame,
+    StepCommand,
+    StepFrame,
+    StepInputBuffer,
+    StepResult,
+    build_request,
+    parse_result,
+)
+from .._protocol.wire import ProtobufWire
 from ..errors import InvalidArgumentError, NotConnectedError, ProtocolError, ReactorTimeoutError
-from ..steps import EncodedFrame, StepCommand, StepFrame, StepInputBuffer, StepResult, build_request, parse_result
 from .base import ReactorBase
 
 __all__ = ["StepMixin"]

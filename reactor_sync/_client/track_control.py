@@ -11,12 +11,12 @@ in a set and a dict the link of each connection shares: a reconnect
 from __future__ import annotations
 
 from .. import _loop
-from .._args import check_timeout
+from .._loop.args import check_timeout
+from .._media.track import Track, TrackList
+from .._protocol.track_specs import TrackSpec
 from .._webrtc import bitrate as _bitrate
 from ..errors import InvalidArgumentError, NotConnectedError, ProtocolError
 from ..status import ReactorStatus
-from ..track import Track, TrackList
-from ..tracks import TrackSpec
 from .base import DEFAULT_CALL_TIMEOUT_S, ReactorBase
 
 __all__ = ["TrackControlMixin"]

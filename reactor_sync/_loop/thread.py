@@ -9,8 +9,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .._deadline import Deadline
 from ..errors import LoopThreadCallError, NotConnectedError, ReactorTimeoutError
+from .deadline import Deadline
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from .._wire import reactor_wire_pb2 as pb
+from .._protocol.wire import reactor_wire_pb2 as pb
 
 logger = logging.getLogger(__name__)
 

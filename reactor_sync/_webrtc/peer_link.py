@@ -46,12 +46,12 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .._wire import JSON_WIRE, PROTOBUF_WIRE, ClientWire, Received, decode, wire_for
-from .._wire import chunking as _chunking
+from .._client.live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
+from .._protocol.messages import MAX_MESSAGE_BYTES, Message
+from .._protocol.track_specs import TrackKind, TrackSpec
+from .._protocol.wire import JSON_WIRE, PROTOBUF_WIRE, ClientWire, Received, decode, wire_for
+from .._protocol.wire import chunking as _chunking
 from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
-from ..live_stats import REFRESH_S, LiveStats, candidate_pair_types, negotiated_video_codec
-from ..messages import MAX_MESSAGE_BYTES, Message
-from ..tracks import TrackKind, TrackSpec
 from . import bitrate as _bitrate
 from . import frame_metadata as _frame_metadata
 from . import inline_decode as _inline_decode
@@ -446,7 +446,7 @@ class PeerLink:
         self._live.rtt_ms = 1000.0 * seconds
 
     async def _stats_loop(self) -> None:
-        """Refresh :attr:`live` every second (see :mod:`reactor_sync.live_stats`)."""
+        """Refresh :attr:`live` every second (see :mod:`reactor_sync._client.live_stats`)."""
         kinds = {t.name: t.kind for t in self.tracks} or {LEGACY_TRACK_NAME: "video"}
         main_mid = next((str(tr.mid) for t, tr in zip(self.tracks, self._transceivers, strict=False)
                          if t.name == self.main_video_name), None)

@@ -1,6 +1,6 @@
 """The ``serve`` command: the built-in runtime or the coordinator emulator in the foreground.
 
-WHY here: the runtime owns its command-line options, so ``reactor_sync.cli``
+WHY here: the runtime owns its command-line options, so ``reactor_sync._apps.cli``
 only mounts them (``add_serve_arguments`` + ``run_serve``) and the runtime
 package never imports the client's CLI. ``python -m reactor_sync.runtime``
 and ``python -m reactor_sync.runtime.coordinator`` use ``main`` here.

@@ -1,7 +1,7 @@
 """Scoped tokens in the coordinator emulator: what ``POST /tokens`` may ask for, and what it then allows.
 
 WHY: reactor-sdk 1.13 (and reactor_sync) mint tokens narrowed by
-``authorization_details`` (see :mod:`reactor_sync.tokens`): model-scoped for
+``authorization_details`` (see :mod:`reactor_sync._signaling.tokens`): model-scoped for
 a new session, session-bound to adopt one, with constraints such as
 ``max_session_duration_seconds``. An emulator that ignored the body would
 let a client that sends a malformed scope, or a token used beyond its scope,

@@ -64,6 +64,15 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from .._protocol.wire.chunking import (
+    CHUNK_SIZE,
+    MAX_MESSAGE_BYTES,
+    ChunkingError,
+    Reassembler,
+    declared_in,
+    split,
+    with_chunking,
+)
 from .._webrtc.bundle import rebundle
 from .._webrtc.ice_gathering import GatheringPlan, gathering
 from .._webrtc.loopback_ice import (
@@ -72,15 +81,6 @@ from .._webrtc.loopback_ice import (
     loopback_ice,
     loopback_rtc_configuration,
     sanitize_remote_sdp,
-)
-from .._wire.chunking import (
-    CHUNK_SIZE,
-    MAX_MESSAGE_BYTES,
-    ChunkingError,
-    Reassembler,
-    declared_in,
-    split,
-    with_chunking,
 )
 from .audio_out import ModelAudioTrack
 from .g1_connection import SessionSetupError

@@ -4,7 +4,7 @@ Which thread: any (pure functions).
 
 WHY its own module: the refusal reasons are the runtime's (worded as
 reactor-runtime 3.10 words them), which a client sees in a REFUSED step; our
-client checks its own frames with its own typed errors (``reactor_sync.steps``).
+client checks its own frames with its own typed errors (``reactor_sync._protocol.steps``).
 The RAW encoding (interop facts): video is ``dtype "uint8"``, ``shape
 [H, W, 3]``, RGB, row-major, ``data`` = ``array.tobytes()``; audio is
 ``dtype "int16"``, ``shape [channels, samples]``, little-endian, one channel
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._wire import reactor_wire_pb2 as pb
+from .._protocol.wire import reactor_wire_pb2 as pb
 
 __all__ = ["frame_array", "raw_audio_frame", "raw_video_frame"]
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import av
 import numpy as np
 
-from .._wire import reactor_wire_pb2 as pb
+from .._protocol.wire import reactor_wire_pb2 as pb
 
 __all__ = ["decode_h264"]
 

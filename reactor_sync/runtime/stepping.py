@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from .._wire import reactor_wire_pb2 as pb
-from .._wire.structs import from_struct
+from .._protocol.wire import reactor_wire_pb2 as pb
+from .._protocol.wire.structs import from_struct
 from .model import CommandFailed
 from .model_session import ModelSession
 from .step_frames import frame_array, raw_audio_frame, raw_video_frame

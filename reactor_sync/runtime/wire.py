@@ -9,7 +9,7 @@ protobuf. The choice then holds for the life of that connection.
 This module turns both encodings into one neutral ``Inbound`` record and
 builds outbound frames for either encoding, so the connection code never
 looks at bytes. The protobuf side uses the generated code of our own
-``reactor_sync/_wire/reactor_wire.proto`` (field numbers are the current
+``reactor_sync/_protocol/wire/reactor_wire.proto`` (field numbers are the current
 runtime's) and ``_wire.structs`` for free-form JSON values, the same code
 our client uses.
 
@@ -35,8 +35,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from .._wire import reactor_wire_pb2 as pb
-from .._wire.structs import from_struct, to_struct
+from .._protocol.wire import reactor_wire_pb2 as pb
+from .._protocol.wire.structs import from_struct, to_struct
 
 logger = logging.getLogger(__name__)
 

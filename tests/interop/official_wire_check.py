@@ -2,7 +2,7 @@
 
 Run with an interpreter that has ``reactor_wire`` (installed with reactor-runtime
 3.x) and ``protobuf``; our runtime's codec (``reactor_sync/runtime/wire.py``,
-which builds on ``reactor_sync/_wire``) is imported from the repository given as
+which builds on ``reactor_sync/_protocol/wire``) is imported from the repository given as
 the argument without importing the rest of reactor_sync (its package
 ``__init__`` files would pull in aiortc). Encodes server messages with ours and
 parses them with the official classes, and encodes client messages with the

@@ -123,7 +123,7 @@ def test_commands_are_checked_against_the_real_capabilities(reactor: Reactor) ->
     with pytest.raises(InvalidArgumentError, match="did you mean 'set_brightness'"):
         reactor.send_command("set_brightnes", {"brightness": 1.0})
     # "<= 2.0" from the JSON schema; "<= 2" when it came over protobuf, whose numbers are doubles
-    # (a whole one reads back as an int: see reactor_sync._wire.structs).
+    # (a whole one reads back as an int: see reactor_sync._protocol.wire.structs).
     with pytest.raises(InvalidArgumentError, match=r"<= 2(\.0)?, got 9"):
         reactor.send_command("set_brightness", {"brightness": 9.0})
     with pytest.raises(InvalidArgumentError, match="'level'"):

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,15 @@ def end_leftover_session(lab: Lab, runtime: Runtime, timeout: float = 20.0) -> N
                      check=False)
             stopped = True
         time.sleep(0.25)
-    raise AssertionError(f"the runtime at {runtime.url} did not become free within {timeout:g} s (last: {state})")
+    # Not free: the runtime died or stopped answering (reactor-runtime 3.10.0 has
+    # been seen to abort in libwebrtc while tearing a peer connection down).
+    # The test that just ran has passed or failed on its own; the runtime is
+    # started again so the next test meets a working one, and the warning
+    # quotes its log so the event is never hidden.
+    warnings.warn(f"the runtime at {runtime.url} did not become free within {timeout:g} s (last: {state}); "
+                  f"started it again. {runtime.describe()}", stacklevel=1)
+    runtime.stop()
+    runtime.start()
 
 
 @pytest.fixture(scope="module")

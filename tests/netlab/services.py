@@ -160,6 +160,18 @@ class Runtime:
         self.inside_url = f"http://{self.bind_ip}:{port}"
         return f"{self.inside_url}/health"
 
+    @property
+    def log_name(self) -> str:
+        if self.kind == "builtin":
+            return f"builtin-{self.port or BUILTIN_PORT}.log"
+        return "runtime1.log" if self.kind == "reactor-runtime-1.6.3" else "runtime3.log"
+
+    def describe(self) -> str:
+        """Whether the process still runs, and the tail of its log (for a failure message)."""
+        code = None if self.proc is None else self.proc.poll()
+        alive = "running" if self.proc is not None and code is None else f"exited with {code}"
+        return f"{self.kind} {alive}; its log ends:\n{self.lab.log(self.log_name)}"
+
     def start(self) -> Runtime:
         if self.kind == "builtin":
             self._start_builtin()

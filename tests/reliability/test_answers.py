@@ -23,8 +23,8 @@ from reactor_sync import (
     ReactorError,
     ReactorTimeoutError,
 )
+from reactor_sync._signaling.legacy_local import LocalSignaling
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.signaling.g1_local import LocalSignaling
 
 pytestmark = pytest.mark.timeout(60)
 

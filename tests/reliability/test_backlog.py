@@ -17,7 +17,7 @@ from _support.relsupport import FloodingRuntime, rss_kib
 from _support.support import Recorder, wait_until
 
 from reactor_sync import Reactor, ReactorStatus, ReactorTimeoutError
-from reactor_sync.events import MESSAGE_BACKLOG_BYTES
+from reactor_sync._loop.events import MESSAGE_BACKLOG_BYTES
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,8 +16,8 @@ import pytest
 from _support.support import wait_until
 
 from reactor_sync import Reactor, ReactorTimeoutError
-from reactor_sync._wire import chunking
-from reactor_sync._wire import reactor_wire_pb2 as pb
+from reactor_sync._protocol.wire import chunking
+from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
 from reactor_sync.runtime import LocalRuntime
 
 pytestmark = pytest.mark.timeout(90)

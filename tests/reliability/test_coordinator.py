@@ -35,8 +35,8 @@ from reactor_sync import (
     ReactorTimeoutError,
     ServiceUnavailableError,
 )
+from reactor_sync._signaling.secret import Secret
 from reactor_sync.runtime.coordinator import CoordinatorEmulator, SessionState
-from reactor_sync.secret import Secret
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -22,7 +22,7 @@ import pytest
 from _support.procs import python_env
 from _support.slowservers import DelayingProxy
 
-from reactor_sync.batch import output_name, render
+from reactor_sync._apps.batch import output_name, render
 from reactor_sync.runtime import LocalRuntime
 from reactor_sync.runtime.clips import RecordingConfig
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reactor_sync import InvalidArgumentError, Reactor, ReactorStatus
-from reactor_sync.messages import MAX_MESSAGE_BYTES, Message, encode_command, parse_message
+from reactor_sync._protocol.messages import MAX_MESSAGE_BYTES, Message, encode_command, parse_message
 from reactor_sync.runtime import LocalRuntime
 
 pytestmark = pytest.mark.timeout(90)

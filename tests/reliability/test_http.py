@@ -31,8 +31,8 @@ from reactor_sync import (
     ReactorStatus,
     ReactorTimeoutError,
 )
+from reactor_sync._signaling.http_client import MAX_BODY_BYTES, MAX_SDP_BYTES
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.signaling.http import MAX_BODY_BYTES, MAX_SDP_BYTES
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -300,8 +300,8 @@ def test_the_key_is_never_sent_over_plain_http_to_a_non_loopback_host(hostile_se
 
 
 def test_a_same_origin_redirect_is_followed_with_its_body(hostile_server: Any) -> None:
-    from reactor_sync._deadline import Deadline
-    from reactor_sync.signaling.http import HttpClient
+    from reactor_sync._loop.deadline import Deadline
+    from reactor_sync._signaling.http_client import HttpClient
 
     def behaviour(h: BaseHTTPRequestHandler) -> None:
         if h.path == "/old":

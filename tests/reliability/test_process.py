@@ -100,8 +100,8 @@ def test_a_cancelled_connect_stops_waiting_on_the_loop_at_once() -> None:
     import threading
 
     from reactor_sync import NotConnectedError
-    from reactor_sync._deadline import Deadline
     from reactor_sync._loop import get_loop
+    from reactor_sync._loop.deadline import Deadline
 
     deadline = Deadline(30, "connect()")
     threading.Timer(0.2, deadline.cancel).start()

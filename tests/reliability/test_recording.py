@@ -17,8 +17,8 @@ import pytest
 from _support.support import wait_until
 
 from reactor_sync import Reactor, ReactorTimeoutError
-from reactor_sync.frames import Frame
-from reactor_sync.recorder import QUEUE_ITEMS, Recording
+from reactor_sync._media.frames import Frame
+from reactor_sync._media.recorder import QUEUE_ITEMS, Recording
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -27,8 +27,8 @@ from reactor_sync import (
     ReactorError,
     ReactorTimeoutError,
 )
+from reactor_sync._signaling.secret import Secret
 from reactor_sync.runtime import CoordinatorEmulator
-from reactor_sync.secret import Secret
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -19,7 +19,7 @@ from _support.support import wait_until
 from reactor_sync import ProtocolError, Reactor
 from reactor_sync.runtime import LocalRuntime
 
-MAX_TRACKS = 32  # reactor_sync.signaling.g3_transport.MAX_TRACKS (a literal, so this runs without it)
+MAX_TRACKS = 32  # reactor_sync._signaling.current_transport.MAX_TRACKS (a literal, so this runs without it)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,7 +18,7 @@ from g3_client import ZERO_SID, G3Client, http
 from rt_client import run
 from v1_client import V1Client
 
-from reactor_sync._wire import reactor_wire_pb2 as pb
+from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
 from reactor_sync.runtime import CoordinatorEmulator, LocalRuntime
 from reactor_sync.runtime.coordinator import SessionState
 from reactor_sync.runtime.duo_model import DuoModel
@@ -332,7 +332,7 @@ def test_stepped_session_answers_every_step_outcome(duo: LocalRuntime) -> None:
 
 
 def _struct(data: dict[str, Any]) -> Any:
-    from reactor_sync._wire.structs import to_struct
+    from reactor_sync._protocol.wire.structs import to_struct
 
     return to_struct(data)
 

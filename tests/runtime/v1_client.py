@@ -15,8 +15,8 @@ from typing import Any
 
 from g3_client import G3Client
 
-from reactor_sync._wire import reactor_wire_pb2 as pb
-from reactor_sync._wire.chunking import Reassembler, declared_in, split, with_chunking
+from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
+from reactor_sync._protocol.wire.chunking import Reassembler, declared_in, split, with_chunking
 
 Inbound = tuple[str, "pb.DataServer | pb.ControlServer"]
 

@@ -1,4 +1,4 @@
-"""reactor_sync._args: every bad argument is an InvalidArgumentError naming it."""
+"""reactor_sync._loop.args: every bad argument is an InvalidArgumentError naming it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from reactor_sync import InvalidArgumentError
-from reactor_sync._args import NO_LIMIT_S, check_int, check_optional_timeout, check_timeout, check_url
-from reactor_sync._deadline import Deadline
+from reactor_sync._loop.args import NO_LIMIT_S, check_int, check_optional_timeout, check_timeout, check_url
+from reactor_sync._loop.deadline import Deadline
 
 
 @pytest.mark.parametrize("bad", [0, -1, -0.5, None, math.nan, "5", b"5", [5], True, False, 1j])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reactor_sync.capabilities import from_legacy, from_openapi
-from reactor_sync.tracks import TrackSpec, tracks_from_capabilities
+from reactor_sync._protocol.capabilities import from_legacy, from_openapi
+from reactor_sync._protocol.track_specs import TrackSpec, tracks_from_capabilities
 
 SCHEMA = {
     "openapi": "3.1.0",

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from reactor_sync.clips import ClipReplies, _same_server_path, parse_playlist
+from reactor_sync._media.clips import ClipReplies, _same_server_path, parse_playlist
 from reactor_sync.errors import ClipError
 
 PLAYLIST = """#EXTM3U

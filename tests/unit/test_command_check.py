@@ -1,4 +1,4 @@
-"""reactor_sync.command_check: a command is checked against the model's capabilities."""
+"""reactor_sync._protocol.command_check: a command is checked against the model's capabilities."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reactor_sync import InvalidArgumentError
-from reactor_sync.command_check import check_command
+from reactor_sync._protocol.command_check import check_command
 from reactor_sync.runtime.model import DemoModel
 
 # The built-in runtime's livecore capabilities (the G1 shape).

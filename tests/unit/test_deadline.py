@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from reactor_sync._deadline import Deadline
+from reactor_sync._loop.deadline import Deadline
 from reactor_sync.errors import InvalidArgumentError, NotConnectedError, ReactorTimeoutError
 
 

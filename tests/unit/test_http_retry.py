@@ -15,14 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from reactor_sync._deadline import Deadline
+from reactor_sync._loop.deadline import Deadline
+from reactor_sync._signaling.http_client import HttpClient, parse_retry_after
 from reactor_sync.errors import (
     AuthenticationError,
     CoordinatorError,
     RateLimitedError,
     ServiceUnavailableError,
 )
-from reactor_sync.signaling.http import HttpClient, parse_retry_after
 
 
 class ScriptedServer:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reactor_sync._deadline import Deadline
+from reactor_sync._loop.deadline import Deadline
 from reactor_sync._loop.thread import LoopThread
 from reactor_sync.errors import LoopThreadCallError, NotConnectedError, ReactorTimeoutError
 

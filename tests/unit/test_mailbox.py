@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from reactor_sync._mailbox import Mailbox, MailboxClosed
+from reactor_sync._loop.mailbox import Mailbox, MailboxClosed
 from reactor_sync.errors import ConnectionLostError
 
 

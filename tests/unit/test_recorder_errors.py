@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from reactor_sync import InvalidArgumentError, ReactorError, RecordingError
-from reactor_sync.frames import Frame
-from reactor_sync.recorder import Recording
+from reactor_sync._media.frames import Frame
+from reactor_sync._media.recorder import Recording
 
 
 def test_a_path_without_a_known_format_is_an_invalid_argument_naming_it(tmp_path: str) -> None:

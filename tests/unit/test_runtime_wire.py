@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from reactor_sync._wire import client_codec
-from reactor_sync._wire import reactor_wire_pb2 as pb
+from reactor_sync._protocol.wire import client_codec
+from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
 from reactor_sync.runtime.duo_model import DuoModel
 from reactor_sync.runtime.model import CommandFailed, DemoModel
 from reactor_sync.runtime.step_frames import frame_array, raw_audio_frame, raw_video_frame

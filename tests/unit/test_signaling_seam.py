@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reactor_sync import InvalidArgumentError, Reactor
-from reactor_sync.signaling.g1_local import LocalSignaling
+from reactor_sync._signaling.legacy_local import LocalSignaling
 
 
 def test_an_object_without_the_signaling_methods_is_refused() -> None:

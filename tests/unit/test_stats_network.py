@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reactor_sync.live_stats import Stats
+from reactor_sync._client.live_stats import Stats
 
 
 def test_repr_names_turn_over_tcp_and_the_freezes() -> None:

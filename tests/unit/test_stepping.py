@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reactor_sync._wire import reactor_wire_pb2 as pb
-from reactor_sync._wire.structs import to_struct
+from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
+from reactor_sync._protocol.wire.structs import to_struct
 from reactor_sync.runtime.duo_model import DuoModel
 from reactor_sync.runtime.model_session import ModelSession
 from reactor_sync.runtime.step_frames import frame_array, raw_audio_frame, raw_video_frame

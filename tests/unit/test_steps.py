@@ -15,9 +15,9 @@ from reactor_sync import (
     StepNotReadyError,
     StepRefusedError,
 )
-from reactor_sync._wire import reactor_wire_pb2 as pb
-from reactor_sync._wire.structs import from_struct
-from reactor_sync.steps import StepInputBuffer, build_request, parse_result
+from reactor_sync._protocol.steps import StepInputBuffer, build_request, parse_result
+from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
+from reactor_sync._protocol.wire.structs import from_struct
 
 INPUTS = {"camera": "video", "mic": "audio"}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from reactor_sync._protocol.wire import JsonWire, ProtobufWire, chunking, decode
+from reactor_sync._protocol.wire import reactor_wire_pb2 as pb
+from reactor_sync._protocol.wire.structs import from_struct, to_struct
 from reactor_sync._webrtc import frame_metadata
-from reactor_sync._wire import JsonWire, ProtobufWire, chunking, decode
-from reactor_sync._wire import reactor_wire_pb2 as pb
-from reactor_sync._wire.structs import from_struct, to_struct
 from reactor_sync.errors import InvalidArgumentError
 
 
