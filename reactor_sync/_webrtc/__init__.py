@@ -6,6 +6,7 @@
 - :mod:`.codecs`: the video codec preference both sides offer
 - :mod:`.liveness`: "is the wire still alive" from aiortc's transport counters
 - :mod:`.frame_completion`: aiortc patch completing video frames on the RTP marker bit
+- :mod:`.inline_decode`: the client's received video decoded on the loop thread, not aiortc's decoder thread
 - :mod:`.bundle`: aiortc workaround so a second media line of one kind joins BUNDLE
 
 Which thread: aiortc objects (the PeerLink, the patched jitter buffer, the
