@@ -112,6 +112,7 @@ class Condition:
     rate_kbit: int | None = None  # cap towards the client, excess dropped
     outage: bool = False  # nothing passes at all
     tcp_blocked_ports: tuple[int, ...] = ()  # TCP to these ports does not leave the client network
+    udp_blocked_port_range: tuple[int, int] | None = None  # UDP to these ports (first, last) does not leave it
 
 
 class Lab:
@@ -275,6 +276,9 @@ table ip site {{
         if condition.tcp_blocked_ports:
             ports = ", ".join(str(int(p)) for p in condition.tcp_blocked_ports)
             rules.append(f'iifname "r0" tcp dport {{ {ports} }} drop')
+        if condition.udp_blocked_port_range:
+            first, last = (int(p) for p in condition.udp_blocked_port_range)
+            rules.append(f'iifname "r0" udp dport {first}-{last} drop')
         if condition.udp_loss_percent:
             rules.append(f"meta l4proto udp numgen random mod 100 < {int(condition.udp_loss_percent)} drop")
         if condition.rate_kbit:

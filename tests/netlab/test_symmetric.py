@@ -38,8 +38,8 @@ from collections.abc import Iterator
 import pytest
 
 from .conftest import skip_or_fail
-from .lab import Lab, missing
-from .services import Coturn, Runtime, runtime3_missing
+from .lab import Condition, Lab, missing
+from .services import RELAY_PORTS, Coturn, Runtime, runtime3_missing
 from .test_connect import FRAMES, streamed
 
 pytestmark = pytest.mark.netlab
@@ -77,3 +77,21 @@ def test_symmetric_nats_on_both_sides_connect_through_a_relay(lab: Lab, runtime:
     assert "udp send:" not in lab.log("coturn.log", tail=1_000_000), lab.log("coturn.log")
     print(f"{runtime.kind}: pair {live['candidate_pair']}, {lab.dropped_privately()} packets to private "
           "addresses dropped on the public side")
+
+
+def test_relay_to_relay_when_only_the_turn_server_is_reachable(lab: Lab, runtime: Runtime, client) -> None:
+    """The client's network lets UDP reach coturn's listening port only, not its relayed addresses.
+
+    The client's host cannot reach the runtime's relay then, so the client
+    must send through its own relay: to the runtime's relay (relay/relay:
+    two allocations on one coturn relaying to each other, which coturn
+    accepts without any option; the built-in runtime) or to the runtime's
+    NAT address that its checks came from (relay/prflx; reactor-runtime
+    3.10.0, whose host reaches our relay through its NAT).
+    """
+    lab.set_condition(Condition(udp_blocked_port_range=RELAY_PORTS))
+    run = client(runtime, "--frames", str(FRAMES), "--connect-timeout", "15")
+    done = streamed(run)
+    pair = done["stats"]["live"]["ice"]
+    assert pair["local"]["type"] == "relay", pair
+    assert "udp send:" not in lab.log("coturn.log", tail=1_000_000), lab.log("coturn.log")
