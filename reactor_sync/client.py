@@ -58,6 +58,7 @@ from ._loop.mailbox import Mailbox, MailboxClosed
 from ._media.audio import AudioChunk
 from ._media.clips import ClipReplies
 from ._media.frames import Frame, RGBFrame
+from ._media.live_api import LiveMixin
 from ._protocol.command_check import check_command
 from ._protocol.messages import Scope, encode_command
 from ._protocol.wire import WIRES, WireName
@@ -96,7 +97,8 @@ DEFAULT_STEP_TIMEOUT_S = 300.0
 
 
 class Reactor(
-    NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, RuntimeRequestsMixin, MediaMixin, ConnectionMixin
+    NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, RuntimeRequestsMixin, MediaMixin, LiveMixin,
+    ConnectionMixin,
 ):
     """A blocking client for one Reactor model session.
 
@@ -275,6 +277,8 @@ class Reactor(
         self._track_counts = {}
         self._main_track = None
         self._recording = None
+        self._live = None  # stream_to(): outlives connections
+        self._captures = []  # capture(): lossless frame queues
         self._clip_replies = ClipReplies()  # requestClip calls awaiting clipReady/clipFailed
         self._inbox = {
             "application": Mailbox(message_buffer),
@@ -355,7 +359,11 @@ class Reactor(
         buffered. ``live`` has the connection's figures of the last second
         (round trip, jitter, packets lost, bitrates, fps per track, codec,
         ICE candidate pair; see :mod:`reactor_sync._client.live_stats`), empty when
-        not connected. The repr is one line of those figures.
+        not connected. ``streaming`` is the health of ``stream_to()`` (None
+        when not streaming: state, sent_fps, bitrate_kbps, frames_sent,
+        frames_repeated, sink_reconnects, ...) and ``captures`` one entry
+        per ``capture()`` (decoded, delivered, waiting, spilled). The repr is
+        one line of those figures.
         """
         link = self._link
         with self._lock:
@@ -380,6 +388,7 @@ class Reactor(
             "link_frames_received": link.frames_received if link else 0,
             "command_buffer_bytes": link.command_buffer_bytes if link else 0,
             "commands_unsent": self._commands_unsent,
+            **self._live_stats(),
         })
 
     def __repr__(self) -> str:
@@ -445,6 +454,8 @@ class Reactor(
         self._acquire_op(deadline.remaining(), "disconnect()")
         try:
             self._teardown(deadline, end_session=not recoverable, reason="disconnected by disconnect()")
+            if not recoverable:
+                self._live_end(max(0.1, deadline.remaining()))
         finally:
             self._op_lock.release()
 
@@ -468,6 +479,7 @@ class Reactor(
         self._acquire_op(deadline.remaining(), "close()")
         try:
             self._teardown(deadline, end_session=False, reason="closed by close()")
+            self._live_end(max(0.1, deadline.remaining()))
             with self._lock:
                 self._plan = None
             self._set_session_id(None)

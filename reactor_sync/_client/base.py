@@ -119,6 +119,13 @@ class ReactorBase:
     def _announce_tracks(self) -> None:
         raise NotImplementedError
 
+    # Implemented by LiveMixin (_media/live_api.py): stream_to() and capture() fed from the loop thread.
+    def _live_offer_video(self, name: str | None, frame: Frame, main: bool) -> None:
+        raise NotImplementedError
+
+    def _live_offer_audio(self, chunk: AudioChunk) -> None:
+        raise NotImplementedError
+
     # The link, the plan and the signaling live in self._res, so that a
     # finalizer can close them without holding the Reactor itself.
     @property

@@ -42,6 +42,7 @@ class LoopCallbacksMixin(AutoReconnectMixin):
         recording = self._recording
         if recording is not None:
             recording.offer_video(self._main_track or "video", frame)
+        self._live_offer_video(self._main_track, frame, True)
         if self._main_track is not None:
             self._track_counts[self._main_track] = self._frame_index
             self._dispatcher.emit_track_frame(self, self._main_track, frame.rgb)
@@ -54,6 +55,7 @@ class LoopCallbacksMixin(AutoReconnectMixin):
         recording = self._recording
         if recording is not None:
             recording.offer_video(name, frame)
+        self._live_offer_video(name, frame, False)
         self._dispatcher.emit_track_frame(self, name, frame.rgb)
 
     def _on_audio(self, name: str, av_frame: Any) -> None:
@@ -63,6 +65,7 @@ class LoopCallbacksMixin(AutoReconnectMixin):
         recording = self._recording
         if recording is not None:
             recording.offer_audio(chunk)
+        self._live_offer_audio(chunk)
         self._dispatcher.emit_audio(self, chunk)
 
     def _on_message(self, message: Message | None, why: str | None, size: int) -> None:

@@ -19,6 +19,7 @@ from .. import _loop
 from .._loop.args import check_timeout
 from .._loop.deadline import Deadline
 from .._media.audio_input import AudioSource
+from .._media.lossless_input import LosslessFrameSource
 from .._media.publish import FramePlayer, FrameSource, file_fps, file_frames
 from .._media.recorder import Recording, RecordingResult
 from .._media.uploads import Uploadable, upload_file
@@ -107,16 +108,23 @@ class MediaMixin(ReactorBase):
         self._attach_input(track, None, timeout, name)
 
     def publish_frames(
-        self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None
+        self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None,
+        lossless: bool = False, max_pending: int = 30, push_timeout: float = 10.0,
     ) -> FrameSource:
         """Start input video fed by ``source.push(frame)`` from any thread.
 
         Returns a :class:`~reactor_sync._media.publish.FrameSource`; frames are
         (H, W, 3) uint8 RGB with even sides. ``name``: the input track
-        (default: the model's first video input). Needs READY.
+        (default: the model's first video input). Needs READY. By default
+        the newest pushed frame wins (a camera); with ``lossless=True``
+        every pushed frame is sent: ``push()`` waits (up to
+        ``push_timeout``) while ``max_pending`` frames are queued, and
+        ``source.flush()`` waits until all were taken
+        (:class:`~reactor_sync.LosslessFrameSource`).
         """
         self._check_process()
-        source = FrameSource(fps)
+        source = (LosslessFrameSource(fps, max_pending=max_pending, push_timeout=push_timeout)
+                  if lossless else FrameSource(fps))
         try:
             self._attach_input(source.track, source, timeout, name)
         except BaseException:

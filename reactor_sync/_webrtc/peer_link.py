@@ -54,6 +54,7 @@ from .._protocol.wire import chunking as _chunking
 from ..errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
 from . import bitrate as _bitrate
 from . import frame_metadata as _frame_metadata
+from . import inline_decode as _inline_decode
 from . import liveness as _liveness
 from .bundle import rebundle
 from .codecs import preferred_video_codecs, with_video_params
@@ -222,6 +223,10 @@ class PeerLink:
             # Every track is drained, wanted or not: aiortc queues what an
             # unread track decodes without bound.
             name = self.track_name(track)
+            if track.kind == "video":  # before aiortc starts the receiver: see .inline_decode
+                receiver = next((t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None)
+                if receiver is not None:
+                    _inline_decode.attach(receiver)
             if track.kind == "video" and self.remote_track is None and name == self.main_video_name:
                 self.remote_track = track
                 self._spawn(self._drain(track, name, main=True))
