@@ -19,7 +19,7 @@ from _support.support import Recorder, colour_close, wait_until
 
 from reactor_sync import CapturedFrame, CaptureOverflowError, Reactor, ReactorTimeoutError
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.runtime.model import prompt_color
+from reactor_sync.runtime.models.demo import prompt_color
 
 SUNSET = prompt_color("A sunset over the ocean")
 

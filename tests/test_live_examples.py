@@ -11,7 +11,7 @@ import av
 import pytest
 from _support.support import PYTHON, REPO, colour_close
 
-from reactor_sync.runtime.model import prompt_color
+from reactor_sync.runtime.models.demo import prompt_color
 
 PROMPTS = ["A sunset over the ocean", "A forest at dawn"]
 

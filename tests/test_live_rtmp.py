@@ -25,7 +25,7 @@ from _support.support import Recorder, colour_close, wait_until
 
 from reactor_sync import Reactor, ReactorError, ReactorStatus, ReconnectPolicy, StreamingError
 from reactor_sync.runtime import LocalRuntime
-from reactor_sync.runtime.model import prompt_color
+from reactor_sync.runtime.models.demo import prompt_color
 
 SUNSET, FOREST = prompt_color("A sunset over the ocean"), prompt_color("A forest at dawn")
 COLOURS = {"sunset": lambda f: colour_close(f, SUNSET, tol=25), "forest": lambda f: colour_close(f, FOREST, tol=25)}

@@ -9,7 +9,7 @@ import av
 import numpy as np
 from _support.support import PYTHON, colour_close
 
-from reactor_sync.runtime.model import prompt_color
+from reactor_sync.runtime.models.demo import prompt_color
 
 
 def _stream(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

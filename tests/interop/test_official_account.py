@@ -1,6 +1,6 @@
 """reactor-sdk 1.13.0 against the coordinator emulator: scoped tokens and adopting a session.
 
-The emulator validates and enforces token scopes (runtime/coordinator_scopes.py);
+The emulator validates and enforces token scopes (runtime/coordinator/scopes.py);
 the official client is the judge that what it sends is accepted and what it
 may not do is refused. The script runs under the SDK's own interpreter
 (see official_sdks.py); the emulator runs here, so its calls can be read.
