@@ -5,7 +5,7 @@ Threads involved, and who does what:
 * the caller's thread (script, notebook cell, web request) validates input,
   makes the HTTP calls and waits, always with a timeout;
 * the loop thread (:mod:`reactor_sync._loop`) owns every aiortc object of
-  every connection (:class:`~reactor_sync._webrtc.peer_link.PeerLink`);
+  every connection (:class:`~reactor_sync._client.link.PeerLink`);
 * the delivery threads (:mod:`reactor_sync._loop.events`) run user handlers.
 
 This module is the public face: arguments, validation, the blocking reads
@@ -45,6 +45,7 @@ from ._client.base import (
 )
 from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
 from ._client.handlers import HandlerMixin
+from ._client.link import PeerLink
 from ._client.live_stats import Stats
 from ._client.media import MediaMixin
 from ._client.no_pickle import NotPicklable
@@ -67,7 +68,6 @@ from ._signaling.secret import Secret
 from ._signaling.tokens import check_session_seconds
 from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
-from ._webrtc.peer_link import PeerLink
 from .errors import (
     AnswerTimeoutError,
     CommandError,
@@ -363,7 +363,7 @@ class Reactor(
             if self._main_track is not None:
                 boxes[self._main_track] = self._frames
         return Stats({
-            "live": dict(link.live) if link else {},
+            "live": dict(link.stats.live) if link else {},
             "tracks": {
                 name: {"received": self._track_counts.get(name, 0), "dropped": box.dropped,
                        "buffered": len(box)}
@@ -377,8 +377,8 @@ class Reactor(
             "message_handler_dropped": self._dispatcher.messages_dropped,
             "messages_dropped": self._messages_dropped
             + sum(box.dropped for box in self._inbox.values()),
-            "link_frames_received": link.frames_received if link else 0,
-            "command_buffer_bytes": link.command_buffer_bytes if link else 0,
+            "link_frames_received": link.media.frames_received if link else 0,
+            "command_buffer_bytes": link.commands.command_buffer_bytes if link else 0,
             "commands_unsent": self._commands_unsent,
         })
 
@@ -531,15 +531,15 @@ class Reactor(
         if validate and scope == "application":  # against the capabilities, once known
             check_command(self._capabilities, command, data)
         link = self._ready_link(f"send_command({command!r})")
-        wire = link.wire
-        request_id = link.next_request_id() if wire.answers_commands else None
+        wire = link.commands.wire
+        request_id = link.commands.next_request_id() if wire.answers_commands else None
         if scope == "runtime":
             channel, frame = wire.platform(command, data, request_id)
             request_id = None  # the platform's answers come as runtime messages
         else:
             channel, frame = wire.command(command, data, request_id, text)
         size = len(frame.encode("utf-8")) if isinstance(frame, str) else len(frame)
-        limit = link.max_message_size
+        limit = link.commands.max_message_size
         if limit is not None and size > limit:
             raise InvalidArgumentError(
                 f"command {command!r} is {size} bytes encoded, over the peer's limit of {limit} bytes "
@@ -550,8 +550,9 @@ class Reactor(
         try:
             if request_id is not None and wait:
                 # One hop to the loop, one back: the receive callback settles the answer.
-                answer = loop.ask(functools.partial(link.post_request, channel, frame, size, request_id, command,
-                                                    hand_off), timeout=timeout, what=f"sending command {command!r}")
+                post = functools.partial(link.commands.post_request, channel, frame, size, request_id, command,
+                                         hand_off)
+                answer = loop.ask(post, timeout=timeout, what=f"sending command {command!r}")
             else:
                 loop.run(_send(link, channel, frame, size, command, hand_off, request_id),
                          timeout=timeout, what=f"sending command {command!r}")
@@ -564,7 +565,7 @@ class Reactor(
                 ) from None
             if request_id is None or not wait:
                 return None  # handed off just as the time ran out: sent like any other
-            loop.call_soon(link.forget_answer, request_id, command)
+            loop.call_soon(link.commands.forget_answer, request_id, command)
             raise AnswerTimeoutError(
                 f"command {command!r} was sent but the runtime did not answer within {timeout:g} s; "
                 "a late answer goes to the message and error handlers"
@@ -577,7 +578,7 @@ class Reactor(
             ) from exc
         except BaseException:
             if not hand_off.abandon() and request_id is not None:
-                loop.call_soon(link.forget_answer, request_id, command)
+                loop.call_soon(link.commands.forget_answer, request_id, command)
             raise
         if answer.error is not None:
             code, reason = answer.error
@@ -705,7 +706,7 @@ class Reactor(
         ``recv()`` on it yourself would take frames from that stream.
         """
         link = self._link
-        return link.remote_track if link is not None else None
+        return link.media.remote_track if link is not None else None
 
     # -------------------------------------------------------------- messages
     def get_message(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, scope: Scope = "application") -> Any:
@@ -741,10 +742,10 @@ async def _send(
 ) -> None:
     """Hand the command off (back-pressure first); nobody waits for its answer, which goes to the handlers."""
     try:
-        sent = await link.send_command(channel, frame, size, hand_off)
+        sent = await link.commands.send_command(channel, frame, size, hand_off)
     except ConnectionLostError as exc:
         raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
     if sent and request_id is not None:  # no await since the send: its answer cannot have come yet
-        link.forget_answer(request_id, command)
+        link.commands.forget_answer(request_id, command)
 
 

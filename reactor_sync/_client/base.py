@@ -34,10 +34,10 @@ from .._protocol.messages import Scope
 from .._protocol.wire import WireName
 from .._signaling import ProtocolChoice, SessionPlan
 from .._signaling.detect import DetectingSignaling
-from .._webrtc.peer_link import PeerLink
 from ..errors import ConnectionLostError, ForkedProcessError, NotConnectedError, ReactorError
 from ..reconnect import ReconnectPolicy
 from ..status import ReactorStatus
+from .link import PeerLink
 
 # What feeds an input track we published (closed when it is unpublished or the connection ends).
 InputSource = FrameSource | AudioSource

@@ -30,7 +30,6 @@ from .. import _loop
 from .._loop.deadline import Deadline
 from .._protocol.wire import JSON_WIRE
 from .._signaling import SessionPlan
-from .._webrtc.peer_link import PeerLink
 from ..errors import (
     AlreadyConnectedError,
     DisconnectedError,
@@ -44,6 +43,7 @@ from ..errors import (
 from ..status import ReactorStatus
 from . import dropped_closes
 from .base import _in_background, _Resources, _weak_call
+from .link import PeerLink
 from .loop_callbacks import LoopCallbacksMixin
 
 logger = logging.getLogger(__name__)
@@ -167,10 +167,11 @@ class ConnectionMixin(LoopCallbacksMixin):
                 what="connecting to the model (ICE, DTLS and data channels)",
                 cancel=deadline,
             )
-            if self._generation == "stepped" and not (link.chunked and link.wire.answers_commands):
+            commands = link.commands
+            if self._generation == "stepped" and not (commands.chunked and commands.wire.answers_commands):
                 raise ProtocolError(
                     "stepped generation needs the protobuf wire and data-channel chunking; this runtime "
-                    f"negotiated {'chunking' if link.chunked else 'no chunking'} and the {link.wire.name} wire",
+                    f"negotiated {'chunking' if commands.chunked else 'no chunking'} and the {commands.wire.name} wire",
                     component="gpu", code="CHUNKING_REQUIRED",
                 )
         except ReactorError as exc:
@@ -187,7 +188,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             raise
         with self._lock:
             self._link = link
-            self._wire = link.wire.name
+            self._wire = link.commands.wire.name
             inputs = {name: track for name, (track, _) in self._inputs.items()}
         for name, track in inputs.items():  # input published before a reconnect goes on
             loop.submit(_republish(link, track, name, self._report))
@@ -311,7 +312,7 @@ class ConnectionMixin(LoopCallbacksMixin):
     def _drain_link(self, link: PeerLink, timeout: float) -> None:
         """Let the commands already sent reach the peer; count and report those that did not."""
         try:
-            unsent = _loop.get_loop().run(link.drain(timeout), timeout=timeout + 0.5,
+            unsent = _loop.get_loop().run(link.commands.drain(timeout), timeout=timeout + 0.5,
                                           what="sending the commands still buffered")
         except ReactorError:
             logger.debug("draining the data channel failed", exc_info=True)

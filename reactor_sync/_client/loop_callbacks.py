@@ -19,10 +19,10 @@ from .._media.audio import chunk_from_av
 from .._media.frames import Frame
 from .._protocol.capabilities import from_legacy, from_openapi
 from .._protocol.messages import Message
-from .._webrtc.peer_link import PeerLink
 from ..errors import CommandError, ReactorConnectionError, SessionEndedError
 from ..status import ReactorStatus
 from .auto_reconnect import AutoReconnectMixin
+from .link import PeerLink
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class LoopCallbacksMixin(AutoReconnectMixin):
             self._capabilities_known(from_openapi(data, tracks))
         elif kind in ("clipReady", "clipFailed"):
             link = self._link
-            if link is None or not link.wire.answers_commands:  # v1 answers carry the request's id
+            if link is None or not link.commands.wire.answers_commands:  # v1 answers carry the request's id
                 self._clip_replies.deliver(kind, data)
         elif kind == "sessionEnded":
             reason = data.get("reason") if isinstance(data, dict) else None
@@ -139,7 +139,7 @@ class LoopCallbacksMixin(AutoReconnectMixin):
             self._set_session_id(None)
             _loop.unregister_exit_closer(id(self))
         logger.warning("connection lost: %s", error.message)
-        unsent = link.unsent_messages()  # on the loop thread: commands the peer never acked
+        unsent = link.commands.unsent_messages()  # on the loop thread: commands the peer never acked
         self._close_mailboxes(error)
         self._report(error)
         self._count_unsent(unsent, "before the connection was lost")
@@ -152,7 +152,7 @@ class LoopCallbacksMixin(AutoReconnectMixin):
             return  # the protobuf wire's first request already brought the schema
         ask = "requestSchema" if link.current_protocol else "requestCapabilities"
         try:
-            link.send_platform(ask, {})
+            link.commands.send_platform(ask, {})
         except Exception:
             logger.debug("could not request capabilities", exc_info=True)
 

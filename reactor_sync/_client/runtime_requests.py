@@ -25,9 +25,9 @@ from .._apps.args import check_timeout
 from .._loop.deadline import Deadline
 from .._media.clips import Ask, Progress, fifo_ask, request_clip, request_recording
 from .._protocol.wire import Received
-from .._webrtc.peer_link import PeerLink
 from ..errors import ClipError, NotConnectedError, ProtocolError, ReactorTimeoutError
 from .base import DEFAULT_CALL_TIMEOUT_S, ReactorBase
+from .link import PeerLink
 
 
 class RuntimeRequestsMixin(ReactorBase):
@@ -51,7 +51,7 @@ class RuntimeRequestsMixin(ReactorBase):
                 "the legacy runtime (1.x) has no OpenAPI schema; get_capabilities() has what it describes",
                 component="client", code="SCHEMA_UNSUPPORTED", recoverable=False,
             )
-        if link.wire.answers_commands:
+        if link.commands.wire.answers_commands:
             received = self._request(link, "requestSchema", {}, timeout, "the model's schema")
             doc = received.reply
         else:
@@ -74,9 +74,10 @@ class RuntimeRequestsMixin(ReactorBase):
         """A correlated control-channel request (protobuf wire); its answer."""
 
         async def call() -> Received:
-            request_id = link.next_request_id()
-            return await link.call(link.wire.platform(kind, data, request_id), request_id, timeout=None,
-                                   what=what)
+            commands = link.commands
+            request_id = commands.next_request_id()
+            return await commands.call(commands.wire.platform(kind, data, request_id), request_id, timeout=None,
+                                       what=what)
 
         try:
             return _loop.get_loop().run(call(), timeout=timeout, what=f"waiting for {what}")
@@ -88,7 +89,7 @@ class RuntimeRequestsMixin(ReactorBase):
         plan = self._plan
         if plan is None or plan.generation != "g3":
             raise NotConnectedError("clips need the current protocol (runtime 2.x or later)")
-        if not link.wire.answers_commands:
+        if not link.commands.wire.answers_commands:
             return fifo_ask(self._clip_replies, self._send_runtime)
 
         def ask(kind: str, data: dict[str, Any], deadline: Deadline) -> dict[str, Any]:

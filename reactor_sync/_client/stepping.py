@@ -122,12 +122,12 @@ class StepMixin(ReactorBase):
             if frames:
                 merged.setdefault(name, []).extend(frames)
         request = build_request(state, commands, merged, inputs)
-        wire = link.wire
+        wire = link.commands.wire
         if not isinstance(wire, ProtobufWire):
             raise NotConnectedError("step() needs the protobuf wire; this connection speaks JSON")
-        request_id = link.next_request_id()
+        request_id = link.commands.next_request_id()
         channel, frame = wire.step(request, request_id)
-        limit = link.max_message_size
+        limit = link.commands.max_message_size
         if limit is not None and len(frame) > limit:
             raise InvalidArgumentError(
                 f"the step request is {len(frame)} bytes, over the connection's limit of {limit}; send fewer frames"
@@ -136,18 +136,18 @@ class StepMixin(ReactorBase):
         loop = _loop.get_loop()
         hand_off = HandOff()
         try:
-            answer = loop.ask(functools.partial(link.post_request, channel, frame, len(frame), request_id, "step",
-                                                hand_off), timeout=timeout, what="step()")
+            answer = loop.ask(functools.partial(link.commands.post_request, channel, frame, len(frame), request_id,
+                                                "step", hand_off), timeout=timeout, what="step()")
         except ReactorTimeoutError:
             sent = not hand_off.abandon()
-            loop.call_soon(link.forget_answer, request_id, "step")
+            loop.call_soon(link.commands.forget_answer, request_id, "step")
             raise ReactorTimeoutError(
                 f"the step got no result within {timeout:g} s"
                 + ("" if sent else " (it was not sent: the send buffer stayed full)")
             ) from None
         except BaseException:
             hand_off.abandon()
-            loop.call_soon(link.forget_answer, request_id, "step")
+            loop.call_soon(link.commands.forget_answer, request_id, "step")
             raise
         if answer.error is not None:
             code, text = answer.error
