@@ -66,6 +66,7 @@ from ._signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
 from ._signaling.detect import DetectingSignaling
 from ._signaling.secret import Secret
 from ._signaling.tokens import check_session_seconds
+from ._signaling.track_layout import video_output_names
 from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
 from .errors import (
@@ -628,20 +629,12 @@ class Reactor(
     def _video_box(self, track: str | None) -> Mailbox[Frame]:
         if track is None or track == self._main_track:
             return self._frames
-        plan = self._plan
-        if plan is not None and plan.generation == "g1":
-            # One video track on the legacy protocol, whatever the model calls it.
-            names = [self._main_track, *((self._capabilities or {}).get("tracks") or {})]
-            if track not in names:
-                raise InvalidArgumentError(f"track must be one of the model's video outputs {names}, got {track!r}")
+        names, all_main = video_output_names(self._plan, self._main_track, self._capabilities)
+        if names is not None and track not in names:
+            raise InvalidArgumentError(f"track must be one of the model's video outputs {names}, got {track!r}")
+        if all_main:  # the legacy protocol: one video track, whatever the model calls it
             return self._frames
-        if plan is not None and plan.tracks:
-            names = [t.name for t in plan.tracks if t.is_output and t.kind == "video"]
-            if track not in names:
-                raise InvalidArgumentError(
-                    f"track must be one of the model's video outputs {names}, got {track!r}"
-                )
-        elif not isinstance(track, str):
+        if not isinstance(track, str):
             raise InvalidArgumentError(f"track must be a track name (str) or None, got {track!r}")
         return self._track_box(track)
 

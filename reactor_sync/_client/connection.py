@@ -30,6 +30,7 @@ from .. import _loop
 from .._loop.deadline import Deadline
 from .._protocol.wire import JSON_WIRE
 from .._signaling import SessionPlan
+from .._signaling.track_layout import offered_tracks
 from ..errors import (
     AlreadyConnectedError,
     DisconnectedError,
@@ -212,7 +213,7 @@ class ConnectionMixin(LoopCallbacksMixin):
             on_lost=_weak_call(self._on_lost),
             stall_timeout=self._stall_timeout,
             loopback=self._loopback,
-            tracks=plan.tracks if plan.generation == "g3" else None,
+            tracks=offered_tracks(plan),
             paused=self._paused,
             bitrates=self._bitrates,
             # What an earlier connection found: a runtime that answered only in
