@@ -9,11 +9,11 @@ Threads involved, and who does what:
   writes only into the Reactor's inbox;
 * the delivery threads (:mod:`reactor_sync._loop.events`) run user handlers.
 
-This module is the public face, run on the CALLER'S thread: arguments,
-validation and the documentation of every public method, each of which
-delegates to one of the parts in :mod:`reactor_sync._client` (as websockets'
-``ClientConnection`` or httpx's ``Client`` do), each given explicitly what
-it works with:
+Which thread: this module is the public face, run on the CALLER'S thread:
+arguments, validation and the documentation of every public method, each of
+which delegates to one of the parts in :mod:`reactor_sync._client` (as
+websockets' ``ClientConnection`` or httpx's ``Client`` do), each given
+explicitly what it works with:
 
 * :class:`~reactor_sync._client.core.Core`: status, session id, last error,
   link/plan/signaling, the event dispatcher (shared by all parts);

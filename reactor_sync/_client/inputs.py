@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -27,6 +27,7 @@ from .core import Core
 
 # What feeds an input track we published (closed when it is unpublished or the connection ends).
 InputSource = FrameSource | AudioSource
+S = TypeVar("S", FrameSource, AudioSource)
 
 
 class Inputs:
@@ -62,13 +63,7 @@ class Inputs:
 
     def publish_frames(self, fps: float, timeout: float, name: str | None) -> FrameSource:
         self._core.check_process()
-        source = FrameSource(fps)
-        try:
-            self._attach(source.track, source, timeout, name)
-        except BaseException:
-            source.close("not published")
-            raise
-        return source
+        return self._attach_source(FrameSource(fps), timeout, name)
 
     def publish_video(
         self, video: str | os.PathLike[str] | Iterable[Any], fps: float | None, loop: bool, timeout: float
@@ -90,13 +85,7 @@ class Inputs:
 
     def publish_audio(self, sample_rate: int, channels: int, timeout: float, name: str | None) -> AudioSource:
         self._core.check_process()
-        source = AudioSource(sample_rate, channels)
-        try:
-            self._attach(source.track, source, timeout, name)
-        except BaseException:
-            source.close("not published")
-            raise
-        return source
+        return self._attach_source(AudioSource(sample_rate, channels), timeout, name)
 
     def unpublish(self, kind: TrackKind, timeout: float, name: str | None) -> None:
         self._core.check_process()
@@ -115,6 +104,15 @@ class Inputs:
                              what=f"unpublishing the {spec.kind} track {spec.name!r}")
         if source is not None:
             source.close("unpublished")
+
+    def _attach_source(self, source: S, timeout: float, name: str | None) -> S:
+        """Attach a source we feed; closed again if it could not be attached."""
+        try:
+            self._attach(source.track, source, timeout, name)
+        except BaseException:
+            source.close("not published")
+            raise
+        return source
 
     def _attach(
         self, track: MediaStreamTrack, source: InputSource | None, timeout: float, name: str | None = None
