@@ -5,16 +5,25 @@
         reactor.send_command("schedule_prompt", {"new_prompt": "A sunset over the ocean", "timestamp": 0})
         reactor.send_command("start", {})
         frame = reactor.get_frame(timeout=5)   # numpy (H, W, 3) uint8 RGB
+
+Public means this module (plus the namespaces ``reactor_sync.display``,
+``reactor_sync.batch`` and the server side's ``reactor_sync.runtime``):
+every type a public method takes or returns is exported here; every other
+module is private (a leading underscore) and may change.
+
+Importing is light: the WebRTC, media and HTTP stacks (aiortc, PyAV, numpy,
+requests) load on first use of a name that needs them (PEP 562), so a
+Flask worker, a CLI's ``--help`` or a notebook kernel pays for them only
+when a Reactor is made. Type checkers and IDEs see every name eagerly.
 """
 
-from ._media.track import Track, TrackList
-from ._protocol.steps import EncodedFrame, StepCommand, StepFile, StepFrame, StepResult, StepTrack, time_micros
-from ._signaling.tokens import fetch_jwt
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import _moved
 from ._version import __version__
-from ._webrtc import frame_completion as _frame_completion
-from ._webrtc import sctp_timers as _sctp_timers
-from ._webrtc.frame_metadata import FrameInfo
-from .client import Reactor
 from .errors import (
     AlreadyConnectedError,
     AnswerTimeoutError,
@@ -49,15 +58,80 @@ from .errors import (
 from .reconnect import ReconnectPolicy
 from .status import ReactorState, ReactorStatus
 
-# Every aiortc receiver in this process (the client's and the built-in
-# runtime's) completes video frames on the RTP marker bit: see _frame_completion.
-_frame_completion.install()
-# ... and retransmits SCTP setup after RFC 9260's 1 s, not 3 s: see _sctp_timers.
-_sctp_timers.install()
+if TYPE_CHECKING:
+    from ._client.live_stats import Stats
+    from ._media.audio import AudioChunk
+    from ._media.audio_input import AudioSource
+    from ._media.frames import RGBFrame
+    from ._media.publish import FramePlayer, FrameSource
+    from ._media.recorder import Recording, RecordingResult
+    from ._media.track import Track, TrackList
+    from ._protocol.steps import (
+        EncodedFrame,
+        StepCommand,
+        StepFile,
+        StepFrame,
+        StepInputBuffer,
+        StepResult,
+        StepTrack,
+        time_micros,
+    )
+    from ._protocol.wire.client_codec import WireName
+    from ._signaling import Generation
+    from ._signaling.tokens import fetch_jwt, token_scope
+    from ._webrtc.frame_metadata import FrameInfo
+    from .client import Reactor
+
+#: public name -> the private module that defines it, imported on first use
+_LAZY: dict[str, str] = {
+    "Reactor": ".client",
+    "Stats": "._client.live_stats",
+    "AudioChunk": "._media.audio",
+    "AudioSource": "._media.audio_input",
+    "RGBFrame": "._media.frames",
+    "FramePlayer": "._media.publish",
+    "FrameSource": "._media.publish",
+    "Recording": "._media.recorder",
+    "RecordingResult": "._media.recorder",
+    "Track": "._media.track",
+    "TrackList": "._media.track",
+    "EncodedFrame": "._protocol.steps",
+    "StepCommand": "._protocol.steps",
+    "StepFile": "._protocol.steps",
+    "StepFrame": "._protocol.steps",
+    "StepInputBuffer": "._protocol.steps",
+    "StepResult": "._protocol.steps",
+    "StepTrack": "._protocol.steps",
+    "time_micros": "._protocol.steps",
+    "WireName": "._protocol.wire.client_codec",
+    "Generation": "._signaling",
+    "fetch_jwt": "._signaling.tokens",
+    "token_scope": "._signaling.tokens",
+    "FrameInfo": "._webrtc.frame_metadata",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: load a lazily exported name (once; then it is a plain module global)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+_moved.install()
 
 __all__ = [
     "AlreadyConnectedError",
     "AnswerTimeoutError",
+    "AudioChunk",
+    "AudioSource",
     "AuthenticationError",
     "ClipError",
     "CommandError",
@@ -67,28 +141,36 @@ __all__ = [
     "EncodedFrame",
     "ForkedProcessError",
     "FrameInfo",
+    "FramePlayer",
+    "FrameSource",
+    "Generation",
     "InvalidArgumentError",
     "LoopThreadCallError",
     "NotConnectedError",
     "ProtocolError",
     "PublishRefusedError",
+    "RGBFrame",
     "RateLimitedError",
     "Reactor",
     "ReactorConnectionError",
-    "ReconnectPolicy",
     "ReactorError",
     "ReactorState",
     "ReactorStatus",
     "ReactorTimeoutError",
+    "ReconnectPolicy",
+    "Recording",
     "RecordingError",
+    "RecordingResult",
     "ServiceUnavailableError",
     "SessionConflictError",
     "SessionEndedError",
+    "Stats",
     "StepCommand",
     "StepCommandFailedError",
     "StepError",
     "StepFile",
     "StepFrame",
+    "StepInputBuffer",
     "StepNotReadyError",
     "StepRefusedError",
     "StepResult",
@@ -98,7 +180,9 @@ __all__ = [
     "Track",
     "TrackList",
     "UploadError",
-    "fetch_jwt",
+    "WireName",
     "__version__",
+    "fetch_jwt",
     "time_micros",
+    "token_scope",
 ]

@@ -48,7 +48,6 @@ from typing import Any, Literal, TypeVar, overload
 
 from aiortc.mediastreams import MediaStreamTrack
 
-from ._apps.args import check_int, check_optional_timeout, check_timeout, check_url
 from ._client.command_sender import CommandSender
 from ._client.connection import Connection, _Disconnected, close_dropped
 from ._client.core import (
@@ -67,6 +66,7 @@ from ._client.recording import Recorder
 from ._client.runtime_requests import RuntimeRequests
 from ._client.stepping import STEP_INPUT_BYTES, Stepper
 from ._client.track_control import TrackControl
+from ._loop.args import check_int, check_optional_timeout, check_timeout, check_url
 from ._loop.events import Dispatcher
 from ._media.audio import AudioChunk
 from ._media.audio_input import AudioSource

@@ -13,7 +13,7 @@ import functools
 from typing import Any
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._loop.handoff import HandOff
 from .._protocol.command_check import check_command
 from .._protocol.messages import Scope, encode_command

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._media.audio_input import AudioSource
 from .._media.publish import FramePlayer, FrameSource, file_fps, file_frames
 from .._protocol.track_specs import TrackKind

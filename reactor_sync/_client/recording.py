@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._media.recorder import Recording, RecordingResult
 from ..errors import AlreadyConnectedError
 from .core import Core

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._loop.deadline import Deadline
 from .._media.clips import Ask, Progress, fifo_ask, request_clip, request_recording
 from .._media.uploads import Uploadable, upload_file

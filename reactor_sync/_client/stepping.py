@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._loop.handoff import HandOff
 from .._protocol.steps import (
     EncodedFrame,

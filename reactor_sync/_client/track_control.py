@@ -10,7 +10,7 @@ keeps both without anyone re-applying them.
 from __future__ import annotations
 
 from .. import _loop
-from .._apps.args import check_timeout
+from .._loop.args import check_timeout
 from .._media.track import Track, TrackList
 from .._protocol.track_specs import TrackSpec
 from .._signaling import SessionPlan

@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .._apps.args import check_timeout
 from ..errors import NotConnectedError, ReactorTimeoutError
+from .args import check_timeout
 
 
 class Deadline:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._apps.args import check_int, check_timeout, check_url
+from .._loop.args import check_int, check_timeout, check_url
 from .._loop.deadline import Deadline
 from ..errors import CoordinatorError, InvalidArgumentError, ProtocolError
 from .cloud_auth import API_VERSION_HEADERS, warn_if_plain_http

@@ -1,13 +1,14 @@
 """The WebRTC layer the client and the built-in runtime share.
 
+- :mod:`.sctp_timers`: aiortc's initial SCTP retransmission timeout lowered to RFC 9260's 1 s
 - :mod:`.loopback_ice`: ICE restricted to 127.0.0.1 for loopback peers; host checks
 - :mod:`.codecs`: the video codec preference both sides offer
 - :mod:`.liveness`: "is the wire still alive" from aiortc's transport counters
 - :mod:`.frame_completion`: aiortc patch completing video frames on the RTP marker bit
 - :mod:`.bundle`: aiortc workaround so a second media line of one kind joins BUNDLE
-- :mod:`.bitrate`, :mod:`.freezes`, :mod:`.frame_metadata`, :mod:`.ice_gathering`,
-  :mod:`.sctp_timers`: bitrate bounds, freeze meter and keyframe requests,
-  per-frame metadata trailers, bounded STUN/TURN gathering, SCTP timer fixes
+- :mod:`.bitrate`, :mod:`.freezes`, :mod:`.frame_metadata`, :mod:`.ice_gathering`:
+  bitrate bounds, freeze meter and keyframe requests, per-frame metadata
+  trailers, bounded STUN/TURN gathering
 
 The client's PeerLink (tracks, data channels, watchdog) is client-only and
 lives in :mod:`reactor_sync._client.link`. This layer imports nothing above
@@ -18,3 +19,15 @@ Which thread: aiortc objects (the patched jitter buffer, the liveness
 probe) live on a loop thread only; the pure helpers (codec order, loopback
 checks) are called from any thread. Everything here is private.
 """
+
+from . import frame_completion as _frame_completion
+from . import sctp_timers as _sctp_timers
+
+# Installed here, not in reactor_sync/__init__: importing the package stays
+# light (no aiortc), and every path to an RTCPeerConnection, the client's and
+# the built-in runtime's, goes through this package first.
+# Every aiortc receiver in this process completes video frames on the RTP
+# marker bit (see frame_completion) ...
+_frame_completion.install()
+# ... and retransmits SCTP setup after RFC 9260's 1 s, not 3 s (see sctp_timers).
+_sctp_timers.install()

@@ -1,4 +1,4 @@
-"""reactor_sync._apps.args: every bad argument is an InvalidArgumentError naming it."""
+"""reactor_sync._loop.args: every bad argument is an InvalidArgumentError naming it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reactor_sync import InvalidArgumentError
-from reactor_sync._apps.args import NO_LIMIT_S, check_int, check_optional_timeout, check_timeout, check_url
+from reactor_sync._loop.args import NO_LIMIT_S, check_int, check_optional_timeout, check_timeout, check_url
 from reactor_sync._loop.deadline import Deadline
 
 

@@ -5,7 +5,8 @@ hand, and the checks disagreed (``connect(timeout=0)`` raised a bare
 ValueError, ``'5'`` a TypeError, ``inf`` an OverflowError deep inside
 ``threading``, while ``get_frame`` raised InvalidArgumentError). Every check
 here raises :class:`~reactor_sync.errors.InvalidArgumentError` (a ValueError)
-naming the argument and the value, before anything is sent.
+naming the argument and the value, before anything is sent. It sits in
+``_loop`` because every blocking wait starts here, with its timeout checked.
 
 ``inf`` means "no limit" for timeouts. Python's thread waits cannot take an
 infinite (or huge) timeout, so it becomes :data:`NO_LIMIT_S`, a wait longer
