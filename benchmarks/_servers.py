@@ -99,6 +99,7 @@ def run_child(cmd: list[str], timeout: float, label: str,
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX):])
             result["machine_busy"] = (b1 - b0) / max(t1 - t0, 1.0)
+            result["loadavg1"] = os.getloadavg()[0]  # at the child's end: what else ran meanwhile
             return result
     return {"error": f"{label}: exit {proc.returncode}, no result", "stderr": proc.stderr[-1500:]}
 
@@ -122,7 +123,11 @@ def official_python() -> Path:
     return venv / "bin" / "python"
 
 
-PEER_VENV_3X = Path("/tmp/peer3/venv")  # runtime 3.10.0 + reactor-sdk 1.13.0 (Python 3.12)
+#: runtime 3.10.0 + reactor-sdk 1.13.0 (Python 3.12): $PEER_VENV_3 (as tests/_support/peers.py), else the
+#: first of these that exists (the tests build /tmp/reactor-peer3/venv; older notes name /tmp/peer3/venv)
+PEER_VENV_3X = next((v for v in (Path(p) for p in (os.environ.get("PEER_VENV_3", ""), "/tmp/reactor-peer3/venv",
+                                                    "/tmp/peer3/venv") if p)
+                     if (v / "bin" / "python").exists()), Path("/tmp/reactor-peer3/venv"))
 
 
 @contextmanager

@@ -105,7 +105,11 @@ def effect_and_echo(reactor: Reactor, consumer: Consumer, scenario: str, samples
         time.sleep(pause_before_sample() / 3)
         cmd, data = echo_command(scenario, i)
         t0 = now()
-        reactor.send_command(cmd, data)
+        reply = reactor.send_command(cmd, data)
+        if reply is not None:  # the protobuf wire (runtime 3.x): send_command returns the model's answer
+            if is_echo_reply(scenario, reply, i):
+                echoes.append((now() - t0) * 1000.0)
+            continue
         end = time.monotonic() + 5.0
         while time.monotonic() < end:
             try:

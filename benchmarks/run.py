@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import import_cost  # noqa: E402
 import latency  # noqa: E402
 from _common import median  # noqa: E402
 from _servers import (  # noqa: E402
@@ -52,10 +53,11 @@ from _servers import (  # noqa: E402
     wait_idle,
 )
 
-SECTIONS = ("peer", "builtin", "sessions", "latency", "resolutions", "g3")
+SECTIONS = ("peer", "builtin", "sessions", "latency", "resolutions", "g3", "import")
 #: what each section writes into results.json (for --merge)
 SECTION_KEYS = {"peer": ("ab_peer", "handoff", "slow", "peer_start"), "builtin": ("ab_builtin",),
-                "sessions": ("sessions",), "resolutions": ("resolutions",), "g3": ("g3_cpu",)}
+                "sessions": ("sessions",), "resolutions": ("resolutions",), "g3": ("g3_cpu", "g3_res"),
+                "import": ("import",)}
 
 
 @dataclass
@@ -76,16 +78,21 @@ class Plan:
     g3: str = "all"
     small: bool = False
     rounds_g3: int = 6  # runtime 3.10 CPU/READY rounds: time to READY wants >= 6 alternating pairs
+    #: runtime 3.10 CPU rows at larger sizes (reactor_sync and 1.13.0 only), in the same run as 640x480
+    g3_sizes: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))
+    rounds_g3_res: int = 4
+    rounds_import: int = 9
 
     @classmethod
     def make(cls, quick: bool, sections: tuple[str, ...] = (), g3: str = "all", small: bool = False) -> Plan:
         if small:  # every section, fewer/shorter rounds, still alternating: for a busy machine
             return cls(False, 3, 8.0, 2, 8.0, 1.0, 8.0, 30.0, (1, 4, 8), 10.0, 2, 6.0, sections or SECTIONS, g3,
-                       True)
+                       True, rounds_g3_res=3, rounds_import=5)
         if quick:  # resolutions are left out of the smoke test: they only add server load
             # (kept under ~90 s with runtime 3.10 in: shorter windows, one sessions row)
             return cls(True, 1, 2.0, 1, 2.0, 1.0, 2.0, 3.0, (2,), 3.0, 1, 2.0,
-                       sections or tuple(s for s in SECTIONS if s != "resolutions"), g3, rounds_g3=0)
+                       sections or tuple(s for s in SECTIONS if s != "resolutions"), g3, rounds_g3=0,
+                       g3_sizes=(), rounds_import=1)
         return cls(False, 5, 12.0, 3, 10.0, 1.0, 10.0, 60.0, (1, 4, 8), 15.0, 2, 8.0, sections or SECTIONS, g3)
 
 
@@ -176,12 +183,15 @@ G3_THROUGHPUT: list[tuple[str, str]] = [
 ]
 
 
-def g3_section(plan: Plan) -> dict[str, Any]:
-    """CPU per frame and fps of the 3.x clients on runtime 3.10 (640x480 @ 30), alternating."""
+def g3_section(plan: Plan, width: int = 640, height: int = 480, rounds: int | None = None,
+               kinds: tuple[str, ...] = ("sdk113", "sdk080", "dev")) -> dict[str, Any]:
+    """CPU per frame and fps of the 3.x clients on runtime 3.10 (``width`` x ``height`` @ 30), alternating."""
     base = f"http://127.0.0.1:{PORT}"
     clients = [(label, kind) for label, kind in G3_THROUGHPUT
-               if latency.interpreter(kind) is not None and (kind != "dev" or plan.g3 == "all")]
-    out: dict[str, Any] = {"runs": [], "clients": [c for c, _ in clients]}
+               if kind in kinds and latency.interpreter(kind) is not None and (kind != "dev" or plan.g3 == "all")]
+    out: dict[str, Any] = {"runs": [], "clients": [c for c, _ in clients], "size": [width, height],
+                           "loadavg_start": os.getloadavg()}
+    rounds = plan.rounds_g3 if rounds is None else rounds
 
     def cmd(kind: str, duration: float) -> list[str]:
         common = ["--url", base, "--skip", str(plan.skip), "--duration", str(duration)]
@@ -189,12 +199,12 @@ def g3_section(plan: Plan) -> dict[str, Any]:
             return [sys.executable, "sync_client.py", "throughput", *common]
         return [str(latency.interpreter(kind)), "latency_official_g3.py", "--throughput", *common]
 
-    log(f"== runtime 3.10 CPU per frame: {', '.join(out['clients'])}")
+    log(f"== runtime 3.10 CPU per frame at {width}x{height}: {', '.join(out['clients'])}")
     try:
-        with peer(PORT, None, runtime_version="3.10.0", venv=latency.PEER_VENV_3X):
+        with peer(PORT, None, runtime_version="3.10.0", venv=latency.PEER_VENV_3X, width=width, height=height):
             wait_idle(base)
             out["warmup"] = run_child(cmd(clients[0][1], 1.0), 90, "warm-up")
-            for rnd in range(plan.rounds_g3):
+            for rnd in range(rounds):
                 for label, kind in clients if rnd % 2 == 0 else list(reversed(clients)):
                     wait_idle(base)
                     res = run_child(cmd(kind, plan.window_res), 90 + plan.window_res, label)
@@ -210,6 +220,7 @@ def g3_section(plan: Plan) -> dict[str, Any]:
     except RuntimeError as exc:
         out["error"] = str(exc)
         log(f"runtime 3.10 CPU section failed: {exc}")
+    out["loadavg_end"] = os.getloadavg()
     return out
 
 
@@ -372,6 +383,15 @@ def run_all(plan: Plan) -> dict[str, Any]:
         merged["notes"] += g3lat["notes"]
         if plan.rounds_g3:
             data["g3_cpu"] = g3_section(plan)
+            data["g3_res"] = {f"{w}x{h}": g3_section(plan, w, h, plan.rounds_g3_res, ("sdk113", "dev"))
+                              for w, h in plan.g3_sizes}
+    if "import" in plan.sections:
+        log("== import reactor_sync / --help vs import reactor_sdk 1.13 (fresh processes, alternating)")
+        data["import"] = import_cost.import_section(plan.rounds_import)
+        for label, row in data["import"]["summary"].items():
+            imported = f"  import {row['import_s']:.3f} s" if "import_s" in row else ""
+            log(f"  {label:32s} wall {row.get('wall_s', float('nan')):.3f} s  peak RSS "
+                f"{row.get('peak_rss_mb', float('nan')):.1f} MB{imported}")
     data["elapsed_s"] = time.monotonic() - t_begin
     data["machine"]["loadavg_end"] = os.getloadavg()
     return data
@@ -394,9 +414,12 @@ def count_errors(data: dict[str, Any]) -> list[str]:
             if "error" in run:
                 errors.append(f"{name} {run.get('client')}: {run['error']}")
     errors += latency.count_errors(data)
-    for run in (data.get("g3_cpu") or {}).get("runs", []):
-        if "error" in run:
-            errors.append(f"runtime 3.10 CPU {run.get('client')}: {run['error']}")
+    for name, section in [("640x480", data.get("g3_cpu") or {}), *(data.get("g3_res") or {}).items()]:
+        for run in section.get("runs", []):
+            if "error" in run:
+                errors.append(f"runtime 3.10 CPU {name} {run.get('client')}: {run['error']}")
+    for label, row in ((data.get("import") or {}).get("summary") or {}).items():
+        errors += [f"import {label}: {err}" for err in row.get("errors", [])]
     return errors
 
 

@@ -28,6 +28,7 @@ from .errors import (
     AlreadyConnectedError,
     AnswerTimeoutError,
     AuthenticationError,
+    CaptureOverflowError,
     ClipError,
     CommandError,
     ConnectionLostError,
@@ -53,6 +54,7 @@ from .errors import (
     StepRefusedError,
     StepResultTooLargeError,
     StepSessionEndedError,
+    StreamingError,
     UploadError,
 )
 from .reconnect import ReconnectPolicy
@@ -62,7 +64,10 @@ if TYPE_CHECKING:
     from ._client.live_stats import Stats
     from ._media.audio import AudioChunk
     from ._media.audio_input import AudioSource
+    from ._media.capture import Capture, CapturedFrame
     from ._media.frames import RGBFrame
+    from ._media.live_out import LiveStream, StreamResult
+    from ._media.lossless_input import LosslessFrameSource
     from ._media.publish import FramePlayer, FrameSource
     from ._media.recorder import Recording, RecordingResult
     from ._media.track import Track, TrackList
@@ -88,6 +93,11 @@ _LAZY: dict[str, str] = {
     "Stats": "._client.live_stats",
     "AudioChunk": "._media.audio",
     "AudioSource": "._media.audio_input",
+    "Capture": "._media.capture",
+    "CapturedFrame": "._media.capture",
+    "LiveStream": "._media.live_out",
+    "StreamResult": "._media.live_out",
+    "LosslessFrameSource": "._media.lossless_input",
     "RGBFrame": "._media.frames",
     "FramePlayer": "._media.publish",
     "FrameSource": "._media.publish",
@@ -133,6 +143,9 @@ __all__ = [
     "AudioChunk",
     "AudioSource",
     "AuthenticationError",
+    "Capture",
+    "CaptureOverflowError",
+    "CapturedFrame",
     "ClipError",
     "CommandError",
     "ConnectionLostError",
@@ -145,6 +158,8 @@ __all__ = [
     "FrameSource",
     "Generation",
     "InvalidArgumentError",
+    "LiveStream",
+    "LosslessFrameSource",
     "LoopThreadCallError",
     "NotConnectedError",
     "ProtocolError",
@@ -177,6 +192,8 @@ __all__ = [
     "StepResultTooLargeError",
     "StepSessionEndedError",
     "StepTrack",
+    "StreamResult",
+    "StreamingError",
     "Track",
     "TrackList",
     "UploadError",

@@ -60,6 +60,7 @@ from ._client.core import (
 from ._client.handlers import Handlers, status_set
 from ._client.inbox import Inbox
 from ._client.inputs import Inputs
+from ._client.live_output import LiveOutput
 from ._client.live_stats import Stats
 from ._client.no_pickle import NotPicklable
 from ._client.recording import Recorder
@@ -70,8 +71,10 @@ from ._loop.args import check_int, check_optional_timeout, check_timeout, check_
 from ._loop.events import Dispatcher
 from ._media.audio import AudioChunk
 from ._media.audio_input import AudioSource
+from ._media.capture import Capture
 from ._media.clips import Progress
 from ._media.frames import RGBFrame
+from ._media.live_out import LiveStream, StreamResult
 from ._media.publish import FramePlayer, FrameSource
 from ._media.recorder import Recording, RecordingResult
 from ._media.track import Track, TrackList
@@ -251,8 +254,9 @@ class Reactor(NotPicklable):
         self._handlers = Handlers(core)
         self._inputs = Inputs(core, model_name)
         self._tracks = TrackControl(core, auto_resume_tracks)
+        self._live = LiveOutput(core, inbox)
         self._connection = Connection(
-            core, inbox, self._inputs, self._tracks, loopback=loopback, stall_timeout=stall_timeout,
+            core, inbox, self._inputs, self._tracks, self._live, loopback=loopback, stall_timeout=stall_timeout,
             wire_choice=wire, generation=generation, policy=policy,
         )
         self._sender = CommandSender(core, inbox)
@@ -315,7 +319,11 @@ class Reactor(NotPicklable):
         buffered. ``live`` has the connection's figures of the last second
         (round trip, jitter, packets lost, bitrates, fps per track, codec,
         ICE candidate pair; see :mod:`reactor_sync._client.live_stats`), empty when
-        not connected. The repr is one line of those figures.
+        not connected. ``streaming`` is the health of ``stream_to()`` (None
+        when not streaming: state, sent_fps, bitrate_kbps, frames_sent,
+        frames_repeated, sink_reconnects, ...) and ``captures`` one entry
+        per ``capture()`` (decoded, delivered, waiting, spilled). The repr is
+        one line of those figures.
         """
         link = self._core.link
         inbox = self._inbox.stats()
@@ -333,7 +341,8 @@ class Reactor(NotPicklable):
             "link_frames_received": link.media.frames_received if link else 0,
             "command_buffer_bytes": link.commands.command_buffer_bytes if link else 0,
             "commands_unsent": self._core.commands_unsent,
-        })
+        **self._live.stats(),
+    })
 
     def __repr__(self) -> str:
         mode = "local" if self.local else "cloud"
@@ -739,15 +748,21 @@ class Reactor(NotPicklable):
         self._inputs.publish_track(track, timeout, name)
 
     def publish_frames(
-        self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None
+        self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None,
+        lossless: bool = False, max_pending: int = 30, push_timeout: float = 10.0,
     ) -> FrameSource:
         """Start input video fed by ``source.push(frame)`` from any thread.
 
         Returns a :class:`~reactor_sync._media.publish.FrameSource`; frames are
         (H, W, 3) uint8 RGB with even sides. ``name``: the input track
-        (default: the model's first video input). Needs READY.
+        (default: the model's first video input). Needs READY. By default
+        the newest pushed frame wins (a camera); with ``lossless=True``
+        every pushed frame is sent: ``push()`` waits (up to
+        ``push_timeout``) while ``max_pending`` frames are queued, and
+        ``source.flush()`` waits until all were taken
+        (:class:`~reactor_sync.LosslessFrameSource`).
         """
-        return self._inputs.publish_frames(fps, timeout, name)
+        return self._inputs.publish_frames(fps, timeout, name, lossless, max_pending, push_timeout)
 
     def publish_video(
         self,
@@ -868,6 +883,80 @@ class Reactor(NotPicklable):
         (as far as the runtime keeps it).
         """
         return self._requests.request_recording(path, timeout, ready_timeout, on_progress)
+
+    # ---------------------------------------------------- live output, capture
+    def stream_to(
+        self,
+        url: str,
+        *,
+        fps: float = 30.0,
+        width: int | None = None,
+        height: int | None = None,
+        video_bitrate: int = 2_500_000,
+        audio_bitrate: int = 128_000,
+        preset: str = "veryfast",
+        keyframe_seconds: float = 2.0,
+        format: str | None = None,
+        track: str | None = None,
+        audio_track: str | None = None,
+        max_retries: int = 5,
+        retry_delay: float = 0.5,
+        connect_timeout: float = 10.0,
+    ) -> LiveStream:
+        """Stream the model's video (and audio, or silence) live to ``url``: RTMP/RTMPS, SRT, or a file.
+
+        Returns at once; the stream starts with the first frame and runs on
+        threads of its own at a constant ``fps`` (H.264 + AAC, FLV for
+        RTMP): a late frame repeats the previous picture, a frame of
+        another size is letterboxed onto the first one's (or
+        ``width`` x ``height``), missing audio is silence in step with the
+        video clock. It outlives reconnects (the picture holds meanwhile).
+        The server is reconnected with backoff from ``retry_delay`` on
+        failure, at most ``max_retries`` times in a row; then the stream
+        ends with a :class:`~reactor_sync.StreamingError` passed to error
+        handlers, kept as the last error and raised by
+        ``stop_streaming()``. ``stats()["streaming"]`` shows its health.
+        The URL's path (the stream key) never appears in logs or errors.
+        """
+        return self._live.stream_to(
+            url, track, fps=fps, width=width, height=height, video_bitrate=video_bitrate,
+            audio_bitrate=audio_bitrate, preset=preset, keyframe_seconds=keyframe_seconds, format=format,
+            audio_track=audio_track, max_retries=max_retries, retry_delay=retry_delay,
+            connect_timeout=connect_timeout,
+        )
+
+    def stop_streaming(self, timeout: float = 10.0) -> StreamResult | None:
+        """End the stream (None if there is none): send what is queued, finish it, return what was sent.
+
+        Raises the stream's StreamingError if it had failed for good.
+        """
+        return self._live.stop_streaming(timeout)
+
+    @property
+    def streaming(self) -> LiveStream | None:
+        """The running (or failed, not yet stopped) stream, if any."""
+        return self._live.streaming
+
+    def capture(
+        self,
+        track: str | None = None,
+        *,
+        max_frames: int = 300,
+        spill_dir: str | os.PathLike[str] | None = None,
+        max_spilled: int | None = None,
+    ) -> Capture:
+        """Capture EVERY decoded frame of ``track`` (None: the main video output), in order, from now on.
+
+        Returns a :class:`~reactor_sync.Capture`: iterate it (or
+        ``get(timeout)``) for :class:`~reactor_sync.CapturedFrame` items
+        (``rgb``, ``seq``, ``index``, ``timestamp``); ``close()`` it when
+        done. Up to ``max_frames`` wait in memory; with ``spill_dir`` more
+        wait on disk (up to ``max_spilled``, None: no limit). A frame that
+        fits nowhere stops the capture with a CaptureOverflowError, raised
+        by the reader after every frame kept before it. Never a silent
+        drop: ``stats()["captures"]`` shows decoded == delivered.
+        """
+        return self._live.capture(track, max_frames, spill_dir, max_spilled)
 
     # ---------------------------------------------------- stepped generation
 

@@ -31,6 +31,8 @@ The tree (``code`` in brackets; ``*`` marks the recoverable ones)::
     +-- ClipError [CLIP_FAILED]
     +-- RecordingError [RECORDING_FAILED]
     +-- UploadError [UPLOAD_FAILED]
+    +-- StreamingError [STREAMING_FAILED]
+    +-- CaptureOverflowError [CAPTURE_OVERFLOW]
 
 Why one hierarchy: the same object is raised by a blocking call, passed to
 ``@reactor.on_error`` handlers and kept in ``get_state().last_error``, so a
@@ -338,3 +340,20 @@ class UploadError(ReactorError):
     """A file upload was refused or failed (the announcement, or the bytes' PUT)."""
 
     default_code = "UPLOAD_FAILED"
+
+
+class StreamingError(ReactorError):
+    """Streaming out (``stream_to()``) failed for good: the sink kept refusing past its retry cap,
+    or the encoder broke. Raised by ``stop_streaming()``, passed to error handlers, kept as last error."""
+
+    default_code = "STREAMING_FAILED"
+
+
+class CaptureOverflowError(ReactorError):
+    """A lossless capture could not keep a frame: its memory (and disk) limit was full.
+
+    Raised by the capture's reader after every frame kept before it; the
+    message says how many frames were waiting, the limit and what to change.
+    """
+
+    default_code = "CAPTURE_OVERFLOW"

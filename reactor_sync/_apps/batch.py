@@ -84,6 +84,9 @@ class RenderTask:
     backoff: float = 1.0
     connect_timeout: float = 60.0
     frame_timeout: float = 10.0
+    frames: str | None = None
+    """None: an MP4 at ``path``. "npy" or "png": every frame as a file in the folder ``path``, with
+    ``frames.csv`` (lossless capture, :mod:`reactor_sync._media.dataset`)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ def _attempt(task: RenderTask) -> int:
     """
     from ..client import Reactor
 
+    if task.frames is not None:
+        return _attempt_frames(task)
     folder, name = os.path.split(task.path)
     fd, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".part.mp4", dir=folder or ".")
     os.close(fd)
@@ -187,6 +192,35 @@ def _attempt(task: RenderTask) -> int:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(partial)  # ours alone; gone already when it was renamed
+
+
+def _attempt_frames(task: RenderTask) -> int:
+    """One session captured frame by frame into a fresh folder, moved onto ``task.path`` when complete."""
+    import shutil
+
+    from .._media.dataset import capture_to_folder
+    from ..client import Reactor
+
+    parent, name = os.path.split(task.path)
+    partial = tempfile.mkdtemp(prefix=f".{name}.", suffix=".part", dir=parent or ".")
+    try:
+        with _session_target(task) as target:
+            reactor = Reactor(task.model_name, **target)
+            try:
+                reactor.connect(timeout=task.connect_timeout)
+                reactor.send_command("schedule_prompt", {"new_prompt": task.prompt, "timestamp": 0})
+                reactor.send_command("start", {})
+                reactor.get_frame(timeout=task.frame_timeout)  # the picture flows: a silent model fails here
+                frames = capture_to_folder(reactor, partial, task.seconds, image_format=task.frames or "npy",
+                                           frame_timeout=task.frame_timeout)
+            finally:
+                reactor.disconnect()
+        if frames > 0:
+            shutil.rmtree(task.path, ignore_errors=True)  # an earlier run's folder, replaced only on success
+            os.replace(partial, task.path)
+        return frames
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)  # ours alone; gone already when it was renamed
 
 
 def _record(task: RenderTask, reactor: Any, path: str) -> int:
@@ -262,6 +296,7 @@ def render(
     backoff: float = 1.0,
     client: Any = None,
     progress: TextIO | None = None,
+    frames: str | None = None,
 ) -> BatchSummary:
     """Render each prompt to ``out_dir/NNN-slug.mp4``, ``concurrency`` at a time.
 
@@ -283,6 +318,10 @@ def render(
         client: a ``dask.distributed.Client``; tasks then run with
             ``client.map(render_one, tasks)``.
         progress: where the progress bar and summary go (default stderr).
+        frames: None for MP4s; "npy" or "png" for a folder per prompt
+            (``out_dir/NNN-slug/``) holding EVERY frame of ``seconds`` of
+            stream time, captured losslessly, and ``frames.csv`` (seq, index,
+            timestamp_s, file).
 
     Returns a :class:`BatchSummary`; a failed prompt does not raise.
     """
@@ -297,12 +336,14 @@ def render(
         raise InvalidArgumentError(f"concurrency must be an int >= 1, got {concurrency!r}")
     if local_urls is not None and not local_urls:
         raise InvalidArgumentError("local_urls is empty")
+    if frames not in (None, "npy", "png"):
+        raise InvalidArgumentError(f"frames must be None, 'npy' or 'png', got {frames!r}")
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     tasks = [
-        RenderTask(prompt=p, path=os.path.join(out_dir, output_name(i, p)), seconds=float(seconds), fps=fps,
-                   model_name=model_name, width=width, height=height, api_key_env=api_key_env,
-                   retries=retries, backoff=backoff)
+        RenderTask(prompt=p, path=os.path.join(out_dir, output_name(i, p)[: -4 if frames else None]),
+                   seconds=float(seconds), fps=fps, model_name=model_name, width=width, height=height,
+                   api_key_env=api_key_env, retries=retries, backoff=backoff, frames=frames)
         for i, p in enumerate(prompts)
     ]
     bar = Progress(progress)

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ReactorError
-from ..runtime.cli import add_serve_arguments, run_serve
 from .progress import Progress
+from .stream import StreamUsageError, add_stream_parser
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +240,12 @@ def _add_demo_parser(sub: Any) -> None:
     demo.set_defaults(func=_demo)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _wants_serve(argv: Sequence[str]) -> bool:
+    """True when ``argv`` may name the ``serve`` command (or a prefix argparse could take for it)."""
+    return any(arg and not arg.startswith("-") and "serve".startswith(arg) for arg in argv)
+
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reactor-sync",
         description=DESCRIPTION,
@@ -248,21 +253,28 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,serve}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,stream,serve}")
     _add_demo_parser(sub)
+    add_stream_parser(sub, EXIT_CODES, _positive_float, _even_size)
 
     serve = sub.add_parser(
         "serve",
         help="run the built-in local runtime, or the coordinator emulator (Ctrl-C or SIGTERM stops it)",
         description="Prints 'READY http://HOST:PORT' once listening.",
     )
-    add_serve_arguments(serve)
-    serve.set_defaults(func=run_serve)
+    # The runtime's options come with the runtime's modules (aiortc, PyAV, numpy: ~1 s and ~65 MB);
+    # only a command line that may be ``serve ...`` needs them, not ``--help`` or ``demo`` (which
+    # imports the runtime when it starts one).
+    if _wants_serve(sys.argv[1:] if argv is None else argv):
+        from ..runtime.cli import add_serve_arguments, run_serve
+
+        add_serve_arguments(serve)
+        serve.set_defaults(func=run_serve)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     if getattr(args, "log_level", None):
         level = getattr(logging, str(args.log_level).upper(), level)
@@ -271,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("aioice").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
-    except UsageError as exc:
+    except (UsageError, StreamUsageError) as exc:
         print(f"reactor-sync {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ReactorError as exc:

@@ -18,6 +18,8 @@ Core only weakly, as the sender of events):
 - :mod:`.recording`: ``Recorder``, ``record()``/``stop_recording()`` (caller's thread; encodes on its own)
 - :mod:`.runtime_requests`: ``RuntimeRequests``, schema, clips, session recording, uploads (caller's thread)
 - :mod:`.stepping`: ``Stepper``, ``step()`` and step inputs (caller's thread)
+- :mod:`.live_output`: ``LiveOutput``, ``stream_to()``/``stop_streaming()``/``capture()`` (caller's thread;
+  the stream and captures run on threads of their own, fed by the inbox)
 - :mod:`.handlers`: ``Handlers``, ``on``/``off`` and the decorators (caller's thread; handlers
   themselves run on the delivery threads of :mod:`reactor_sync._loop.events`)
 - :mod:`.link`: ``PeerLink``, one WebRTC connection, split by concern (the loop thread)

@@ -55,6 +55,7 @@ from .core import Core, Resources, in_background, weak_call
 from .inbox import Inbox
 from .inputs import Inputs
 from .link import PeerLink
+from .live_output import LiveOutput
 from .track_control import TrackControl
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Connection:
     """The connection's state machine; runs on the caller's thread (see the module docstring)."""
 
     def __init__(
-        self, core: Core, inbox: Inbox, inputs: Inputs, tracks: TrackControl, *,
+        self, core: Core, inbox: Inbox, inputs: Inputs, tracks: TrackControl, live: LiveOutput, *,
         loopback: bool, stall_timeout: float | None, wire_choice: str, generation: str,
         policy: ReconnectPolicy | None,
     ) -> None:
@@ -74,6 +75,7 @@ class Connection:
         self._inbox = inbox
         self._inputs = inputs  # re-attached after a reconnect, closed at teardown
         self._tracks = tracks  # paused outputs and bitrate bounds each link shares; announced at READY
+        self._live = live  # stream_to()/capture(): outlive reconnects, end with the session
         self._loopback = loopback
         self._stall_timeout = stall_timeout
         self._wire_choice = wire_choice
@@ -111,6 +113,8 @@ class Connection:
         self._acquire_op(deadline.remaining(), "disconnect()")
         try:
             self._teardown(deadline, end_session=not recoverable, reason="disconnected by disconnect()")
+            if not recoverable:
+                self._live.end(max(0.1, deadline.remaining()))
         finally:
             self._core.op_lock.release()
 
@@ -126,6 +130,7 @@ class Connection:
         self._acquire_op(deadline.remaining(), "close()")
         try:
             self._teardown(deadline, end_session=False, reason="closed by close()")
+            self._live.end(max(0.1, deadline.remaining()))
             with core.lock:
                 core.plan = None
             core.set_session_id(None)

@@ -23,8 +23,10 @@ from aiortc.mediastreams import MediaStreamTrack
 from .. import _loop
 from .._loop.mailbox import Mailbox, MailboxClosed
 from .._media.audio import AudioChunk, chunk_from_av
+from .._media.capture import Capture
 from .._media.clips import ClipReplies
 from .._media.frames import Frame
+from .._media.live_out import LiveStream
 from .._media.recorder import Recording
 from .._protocol.capabilities import from_legacy, from_openapi
 from .._protocol.messages import Message, Scope
@@ -74,6 +76,8 @@ class Inbox:
             "runtime": Mailbox(message_buffer),
         }
         self.recording: Recording | None = None  # set by record(); offered every frame
+        self.live: LiveStream | None = None  # set by stream_to(); offered every frame and chunk
+        self.captures: list[Capture] = []  # set by capture(); offered every frame
         self.capabilities: dict[str, Any] | None = None
         self.capabilities_ready = threading.Event()
         self.schema_cond = threading.Condition()  # guards the two below; notified on every modelSchema
@@ -89,6 +93,7 @@ class Inbox:
         recording = self.recording
         if recording is not None:
             recording.offer_video(self.main_track or "video", frame)
+        self._offer_live_video(self.main_track, frame, True)
         dispatcher, owner = self._core.dispatcher, self._core.owner
         if self.main_track is not None:
             self.track_counts[self.main_track] = self.frame_index
@@ -102,6 +107,7 @@ class Inbox:
         recording = self.recording
         if recording is not None:
             recording.offer_video(name, frame)
+        self._offer_live_video(name, frame, False)
         self._core.dispatcher.emit_track_frame(self._core.owner, name, frame.rgb)
 
     def on_audio(self, name: str, av_frame: Any) -> None:
@@ -111,7 +117,18 @@ class Inbox:
         recording = self.recording
         if recording is not None:
             recording.offer_audio(chunk)
+        live = self.live
+        if live is not None:
+            live.offer_audio(chunk)
         self._core.dispatcher.emit_audio(self._core.owner, chunk)
+
+    def _offer_live_video(self, name: str | None, frame: Frame, main: bool) -> None:
+        """A frame for the live stream and the captures, if any (they copy or queue it, never block)."""
+        live = self.live
+        if live is not None:
+            live.offer_video(name, frame, main=main)
+        for capture in self.captures:
+            capture.offer(name, frame, main=main)
 
     def on_message(self, message: Message | None, why: str | None, size: int) -> None:
         """A message for the user (decoded by the link, either wire), or why one was unreadable."""

@@ -20,6 +20,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from .. import _loop
 from .._loop.args import check_timeout
 from .._media.audio_input import AudioSource
+from .._media.lossless_input import LosslessFrameSource
 from .._media.publish import FramePlayer, FrameSource, file_fps, file_frames
 from .._protocol.track_specs import TrackKind
 from ..errors import InvalidArgumentError, PublishRefusedError
@@ -27,7 +28,7 @@ from .core import Core
 
 # What feeds an input track we published (closed when it is unpublished or the connection ends).
 InputSource = FrameSource | AudioSource
-S = TypeVar("S", FrameSource, AudioSource)
+S = TypeVar("S", bound=FrameSource | AudioSource)
 
 
 class Inputs:
@@ -61,9 +62,14 @@ class Inputs:
             raise InvalidArgumentError(f"publish_track needs an aiortc MediaStreamTrack, got {track!r}")
         self._attach(track, None, timeout, name)
 
-    def publish_frames(self, fps: float, timeout: float, name: str | None) -> FrameSource:
+    def publish_frames(
+        self, fps: float, timeout: float, name: str | None, lossless: bool = False, max_pending: int = 30,
+        push_timeout: float = 10.0,
+    ) -> FrameSource:
         self._core.check_process()
-        return self._attach_source(FrameSource(fps), timeout, name)
+        source = (LosslessFrameSource(fps, max_pending=max_pending, push_timeout=push_timeout)
+                  if lossless else FrameSource(fps))
+        return self._attach_source(source, timeout, name)
 
     def publish_video(
         self, video: str | os.PathLike[str] | Iterable[Any], fps: float | None, loop: bool, timeout: float

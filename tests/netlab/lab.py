@@ -11,6 +11,18 @@ the network from real kernel parts, nothing mocked:
 Only 198.18.0.0/15 (RFC 2544 benchmarking space) is used, inside namespaces
 this module creates and removes; the public side has no route to the client
 network, so the client is reachable only through the NAT, as on the internet.
+
+Private addresses are *dropped* on the public side, not refused: the public
+namespace routes 198.18.0.0/16 (the sites behind the NATs) into a sink
+(:data:`VOID_IP`, a veth whose far end takes no frame), as the internet
+drops a packet to someone's 192.168.x.y somewhere downstream while the
+sender's ``sendto`` succeeds. Without it the kernel refused such sends at
+once (ENETUNREACH), and coturn closes a relay whose send fails (it marks the
+relay socket to be closed on any ``udp send`` error): the first ICE check a
+relay made to a peer's host candidate tore down that relay's allocation,
+so no relay ever stayed up (issue 21, test_symmetric.py). The sink's
+postrouting counter (``nft list table ip internet``) says how many were
+dropped.
 The router's nftables "conditions" chain is what the tests change: UDP
 blocked, random UDP loss, a rate cap, a full outage (:meth:`Lab.set_condition`).
 
@@ -47,6 +59,11 @@ SERVER_ROUTER_OUTSIDE_IP = "198.19.1.2"  # the runtime's public address (TCP 808
 SERVER_ROUTER_INSIDE_IP = "198.18.1.1"
 SERVER_IP = "198.18.1.2"
 PUBLIC_GATEWAY_IP = "198.19.1.1"  # the public namespace routes between the two sites
+# The public side's sink for private destinations (see the module doc): a /30 of its own.
+VOID_IP = "198.19.255.1"
+VOID_GATEWAY_IP = "198.19.255.2"
+PRIVATE_NETWORK = "198.18.0.0/16"  # the client's and the server site's networks, behind their NATs
+_VOID_MAC = "02:00:00:00:00:01"  # nobody's: the sink's far end drops every frame sent to it
 _PREFIX = "rsl"  # namespace names: rsl<pid>x<n>-<role>
 _NAME = re.compile(rf"^{_PREFIX}(\d+)x\d+-(cli|rtr|pub|srt|srv)$")
 _labs = itertools.count(1)
@@ -95,6 +112,7 @@ class Condition:
     rate_kbit: int | None = None  # cap towards the client, excess dropped
     outage: bool = False  # nothing passes at all
     tcp_blocked_ports: tuple[int, ...] = ()  # TCP to these ports does not leave the client network
+    udp_blocked_port_range: tuple[int, int] | None = None  # UDP to these ports (first, last) does not leave it
 
 
 class Lab:
@@ -160,9 +178,40 @@ table ip lab {
   }
 }
 """ % mapping)
+        self._build_void()
         if self.symmetric:
             self._build_server_site()
         self._wait_link()
+
+    def _build_void(self) -> None:
+        """The public side drops packets to private addresses silently (module doc).
+
+        Both ends of the veth stay in the public namespace; frames go to a
+        MAC address that neither has, so the far end discards them before
+        any routing or forwarding (no loop, nothing leaves the namespace).
+        """
+        pub = self.ns["pub"]
+        _run(["ip", "link", "add", "name", "void0", "netns", pub, "type", "veth",
+              "peer", "name", "void1", "netns", pub])
+        self.ip(pub, "addr", "add", f"{VOID_IP}/30", "dev", "void0")
+        for dev in ("void0", "void1"):
+            self.ip(pub, "link", "set", dev, "up")
+        self.ip(pub, "neigh", "add", VOID_GATEWAY_IP, "lladdr", _VOID_MAC, "dev", "void0", "nud", "permanent")
+        self.ip(pub, "route", "add", PRIVATE_NETWORK, "via", VOID_GATEWAY_IP, "dev", "void0")
+        self.exec(pub, ["nft", "-f", "-"], input="""
+table ip internet {
+  chain postrouting {
+    type filter hook postrouting priority 0; policy accept;
+    oifname "void0" counter
+  }
+}
+""")
+
+    def dropped_privately(self) -> int:
+        """Packets the public side has sent into its sink (to private addresses) so far."""
+        text = self.exec(self.ns["pub"], ["nft", "list", "chain", "ip", "internet", "postrouting"])
+        match = re.search(r"counter packets (\d+)", text)
+        return int(match.group(1)) if match else 0
 
     def _build_server_site(self) -> None:
         """public ns p1 198.19.1.1 ---- q1 198.19.1.2 | srt ns | q0 198.18.1.1 ---- s0 198.18.1.2 (runtime)."""
@@ -202,7 +251,8 @@ table ip site {{
         runtimes are waited for from inside, and the client's first request
         crosses the NAT.
         """
-        ends = [(self.ns["cli"], "c0"), (self.ns["rtr"], "r0"), (self.ns["rtr"], "r1"), (self.ns["pub"], "p0")]
+        ends = [(self.ns["cli"], "c0"), (self.ns["rtr"], "r0"), (self.ns["rtr"], "r1"), (self.ns["pub"], "p0"),
+                (self.ns["pub"], "void0"), (self.ns["pub"], "void1")]
         if self.symmetric:
             ends += [(self.ns["pub"], "p1"), (self.ns["srt"], "q1"), (self.ns["srt"], "q0"), (self.ns["srv"], "s0")]
         deadline = time.monotonic() + 10
@@ -226,6 +276,9 @@ table ip site {{
         if condition.tcp_blocked_ports:
             ports = ", ".join(str(int(p)) for p in condition.tcp_blocked_ports)
             rules.append(f'iifname "r0" tcp dport {{ {ports} }} drop')
+        if condition.udp_blocked_port_range:
+            first, last = (int(p) for p in condition.udp_blocked_port_range)
+            rules.append(f'iifname "r0" udp dport {first}-{last} drop')
         if condition.udp_loss_percent:
             rules.append(f"meta l4proto udp numgen random mod 100 < {int(condition.udp_loss_percent)} drop")
         if condition.rate_kbit:

@@ -26,6 +26,7 @@ TURN_USER = "lab"
 TURN_PASSWORD = "lab-secret-3478"
 TURN_PORT = 3478
 TURNS_PORT = 5349
+RELAY_PORTS = (49152, 49999)  # coturn's relayed addresses use these UDP ports
 RUNTIME_PORT = 8080
 BUILTIN_PORT = 8081
 LEGACY_PORT = 8082
@@ -81,7 +82,7 @@ class Coturn:
             *(["--verbose"] if os.environ.get("NETLAB_COTURN_VERBOSE") else []),  # for debugging the lab
             f"--listening-ip={TURN_IP}", f"--relay-ip={TURN_IP}",
             f"--listening-port={TURN_PORT}", f"--tls-listening-port={TURNS_PORT}",
-            "--min-port=49152", "--max-port=49999", "--no-dtls",
+            f"--min-port={RELAY_PORTS[0]}", f"--max-port={RELAY_PORTS[1]}", "--no-dtls",
             "--lt-cred-mech", f"--user={TURN_USER}:{TURN_PASSWORD}", "--realm=lab.invalid",
             f"--cert={self.cert}", f"--pkey={key}", "--no-rfc5780", "--no-software-attribute",
             f"--pidfile={os.path.join(work, 'turnserver.pid')}",

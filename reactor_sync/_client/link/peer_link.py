@@ -54,6 +54,7 @@ from ..._protocol.wire import chunking as _chunking
 from ..._signaling.track_layout import LEGACY_TRACK_NAME, legacy_declared_tracks, legacy_track_name
 from ..._webrtc import bitrate as _bitrate
 from ..._webrtc import frame_metadata as _frame_metadata
+from ..._webrtc import inline_decode as _inline_decode
 from ..._webrtc.bundle import rebundle
 from ..._webrtc.codecs import preferred_video_codecs, with_video_params
 from ..._webrtc.freezes import ask_again_for_missing, ask_for_keyframes
@@ -173,6 +174,10 @@ class PeerLink:
         def _track(track: MediaStreamTrack) -> None:
             # Every track is drained, wanted or not: aiortc queues what an
             # unread track decodes without bound.
+            if track.kind == "video":  # before aiortc starts the receiver: see _webrtc.inline_decode
+                receiver = next((t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None)
+                if receiver is not None:
+                    _inline_decode.attach(receiver)
             if self.media.adopt(track, self.track_name(track), self.main_video_name):
                 self._on_track(track)
 
