@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def one_round(url: str, model: str, codec: str, frames: int) -> dict[str, float]:
     """In this process: connect offering only ``codec``, measure CPU per frame."""
     sys.path.insert(0, ROOT)
-    import reactor_sync._webrtc.peer_link as peer_link
+    import reactor_sync._client.link.peer_link as peer_link
     from reactor_sync import Reactor
 
     wanted = f"video/{codec}"

@@ -93,16 +93,16 @@ def mode_handoff(args: argparse.Namespace) -> dict[str, Any]:
     with_rgb: list[float] = []
     convert: list[float] = []
     try:
-        reactor._take_frame(5.0, False).rgb()  # noqa: SLF001 - first frame
+        reactor._inbox.take_frame(5.0, False).rgb()  # noqa: SLF001 - first frame
         time.sleep(args.skip)
-        reactor._take_frame(5.0, True)  # noqa: SLF001 - drop what queued during the skip
+        reactor._inbox.take_frame(5.0, True)  # noqa: SLF001 - drop what queued during the skip
         end = time.monotonic() + args.duration
         while time.monotonic() < end:
-            frame = reactor._take_frame(5.0, False)  # noqa: SLF001
+            frame = reactor._inbox.take_frame(5.0, False)  # noqa: SLF001
             take_only.append((now() - frame.arrived) * 1000.0)
         end = time.monotonic() + args.duration
         while time.monotonic() < end:
-            frame = reactor._take_frame(5.0, False)  # noqa: SLF001
+            frame = reactor._inbox.take_frame(5.0, False)  # noqa: SLF001
             t_take = now()
             frame.rgb()
             t_rgb = now()
@@ -134,7 +134,7 @@ def mode_slow(args: argparse.Namespace) -> dict[str, Any]:
         start = time.monotonic()
         tick = start
         while tick - start < args.duration:
-            frame = reactor._take_frame(5.0, True)  # noqa: SLF001 - as get_frame(latest=True)
+            frame = reactor._inbox.take_frame(5.0, True)  # noqa: SLF001 - as get_frame(latest=True)
             age_take = (now() - frame.arrived) * 1000.0
             frame.rgb()
             age_rgb = (now() - frame.arrived) * 1000.0

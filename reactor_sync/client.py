@@ -5,20 +5,35 @@ Threads involved, and who does what:
 * the caller's thread (script, notebook cell, web request) validates input,
   makes the HTTP calls and waits, always with a timeout;
 * the loop thread (:mod:`reactor_sync._loop`) owns every aiortc object of
-  every connection (:class:`~reactor_sync._webrtc.peer_link.PeerLink`);
+  every connection (:class:`~reactor_sync._client.link.PeerLink`) and
+  writes only into the Reactor's inbox;
 * the delivery threads (:mod:`reactor_sync._loop.events`) run user handlers.
 
-This module is the public face: arguments, validation, the blocking reads
-(frames, audio, messages) and their docs, all run on the CALLER'S thread.
-The rest of ``Reactor`` comes from mixins in :mod:`reactor_sync._client`, one
-module per thread context: ``connection`` (the connect/reconnect/teardown
-state machine, caller's thread), ``loop_callbacks`` (the loop thread),
-``auto_reconnect`` (its own thread), ``media`` (recording, clips, uploads,
-input; caller's thread), ``handlers`` (registration) and ``base`` (shared
-fields and helpers).
+Which thread: this module is the public face, run on the CALLER'S thread:
+arguments, validation and the documentation of every public method, each of
+which delegates to one of the parts in :mod:`reactor_sync._client` (as
+websockets' ``ClientConnection`` or httpx's ``Client`` do), each given
+explicitly what it works with:
 
-The loop never waits on anyone: frames and messages go into bounded
-mailboxes (newest wins, drops counted) that ``get_frame()`` and
+* :class:`~reactor_sync._client.core.Core`: status, session id, last error,
+  link/plan/signaling, the event dispatcher (shared by all parts);
+* :class:`~reactor_sync._client.connection.Connection`: the connect /
+  reconnect / disconnect state machine and the automatic reconnector;
+* :class:`~reactor_sync._client.inbox.Inbox`: the one object the loop thread
+  writes into (frames, audio, messages, capabilities, loss), and the
+  blocking reads of it;
+* the controllers: :class:`~reactor_sync._client.command_sender.CommandSender`,
+  :class:`~reactor_sync._client.inputs.Inputs`,
+  :class:`~reactor_sync._client.track_control.TrackControl`,
+  :class:`~reactor_sync._client.recording.Recorder`,
+  :class:`~reactor_sync._client.runtime_requests.RuntimeRequests`,
+  :class:`~reactor_sync._client.stepping.Stepper` and
+  :class:`~reactor_sync._client.handlers.Handlers`.
+
+None of the parts holds the Reactor (the Core only weakly, as the sender of
+events), so a dropped Reactor is collected at once and its finalizer ends
+its session. The loop never waits on anyone: frames and messages go into
+bounded mailboxes (newest wins, drops counted) that ``get_frame()`` and
 ``get_message()`` read, and into the signals the handlers receive.
 """
 
@@ -26,41 +41,46 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 import urllib.parse
 import weakref
-from collections.abc import Iterator
-from typing import Any, Literal, overload
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 from aiortc.mediastreams import MediaStreamTrack
 
-from . import _loop
-from ._client.base import (
+from ._client.command_sender import CommandSender
+from ._client.connection import Connection, _Disconnected, close_dropped
+from ._client.core import (
     DEFAULT_CALL_TIMEOUT_S,
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_DISCONNECT_TIMEOUT_S,
-    _copy_error,
-    _Resources,
+    Core,
+    Resources,
 )
-from ._client.connection import ConnectionMixin, _close_dropped, _Disconnected
-from ._client.handlers import HandlerMixin
+from ._client.handlers import Handlers, status_set
+from ._client.inbox import Inbox
+from ._client.inputs import Inputs
+from ._client.live_output import LiveOutput
 from ._client.live_stats import Stats
-from ._client.media import MediaMixin
 from ._client.no_pickle import NotPicklable
-from ._client.runtime_requests import RuntimeRequestsMixin
-from ._client.stepping import StepMixin
-from ._client.track_control import TrackControlMixin
+from ._client.recording import Recorder
+from ._client.runtime_requests import RuntimeRequests
+from ._client.stepping import STEP_INPUT_BYTES, Stepper
+from ._client.track_control import TrackControl
 from ._loop.args import check_int, check_optional_timeout, check_timeout, check_url
-from ._loop.deadline import Deadline
 from ._loop.events import Dispatcher
-from ._loop.handoff import HandOff
-from ._loop.mailbox import Mailbox, MailboxClosed
 from ._media.audio import AudioChunk
-from ._media.clips import ClipReplies
-from ._media.frames import Frame, RGBFrame
-from ._media.live_api import LiveMixin
-from ._protocol.command_check import check_command
-from ._protocol.messages import Scope, encode_command
+from ._media.audio_input import AudioSource
+from ._media.capture import Capture
+from ._media.clips import Progress
+from ._media.frames import RGBFrame
+from ._media.live_out import LiveStream, StreamResult
+from ._media.publish import FramePlayer, FrameSource
+from ._media.recorder import Recording, RecordingResult
+from ._media.track import Track, TrackList
+from ._media.uploads import Uploadable
+from ._protocol.messages import Scope
+from ._protocol.steps import StepCommand, StepInputBuffer, StepResult
 from ._protocol.wire import WIRES, WireName
 from ._signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
 from ._signaling.detect import DetectingSignaling
@@ -68,16 +88,7 @@ from ._signaling.secret import Secret
 from ._signaling.tokens import check_session_seconds
 from ._webrtc.frame_metadata import FrameInfo
 from ._webrtc.loopback_ice import is_loopback_host
-from ._webrtc.peer_link import PeerLink
-from .errors import (
-    AnswerTimeoutError,
-    CommandError,
-    ConnectionLostError,
-    InvalidArgumentError,
-    NotConnectedError,
-    ReactorError,
-    ReactorTimeoutError,
-)
+from .errors import InvalidArgumentError, NotConnectedError, ReactorError
 from .reconnect import ReconnectPolicy, as_policy
 from .status import ReactorState, ReactorStatus
 
@@ -94,12 +105,10 @@ DEFAULT_COORDINATOR_URL = "https://api.reactor.inc"
 DEFAULT_LOCAL_URL = "http://localhost:8080"
 DEFAULT_STEP_TIMEOUT_S = 300.0
 
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Reactor(
-    NotPicklable, HandlerMixin, StepMixin, TrackControlMixin, RuntimeRequestsMixin, MediaMixin, LiveMixin,
-    ConnectionMixin,
-):
+class Reactor(NotPicklable):
     """A blocking client for one Reactor model session.
 
     Thread-safe: any thread may call any method. Every blocking method takes
@@ -198,16 +207,14 @@ class Reactor(
                 "api_key (or jwt) is required for the cloud; pass api_key=... or jwt=..., or use local=True "
                 "for a runtime on this machine"
             )
-        self._max_session_s = check_session_seconds(max_session_duration_seconds)
+        max_session_s = check_session_seconds(max_session_duration_seconds)
         check_int(frame_buffer, "frame_buffer")
         check_int(message_buffer, "message_buffer")
         stall_timeout = check_optional_timeout(stall_timeout, "stall_timeout")
         if protocol not in PROTOCOL_CHOICES:
             raise InvalidArgumentError(f"protocol must be one of {PROTOCOL_CHOICES}, got {protocol!r}")
-        self._protocol = protocol
         if wire not in WIRES:
             raise InvalidArgumentError(f"wire must be one of {WIRES}, got {wire!r}")
-        self._wire_choice = wire
         if generation not in ("streamed", "stepped"):
             raise InvalidArgumentError(f"generation must be 'streamed' or 'stepped', got {generation!r}")
         if generation != "stepped" and steps is not None:
@@ -216,11 +223,7 @@ class Reactor(
             check_int(steps, "steps")
         if generation == "stepped" and wire == "v0":
             raise InvalidArgumentError("stepped generation needs the protobuf wire; wire='v0' cannot step")
-        self._generation = generation
-        self._steps = steps
-        self._step_timeout = check_timeout(step_timeout, "step_timeout")
-        self._step_inputs = {}
-        self._wire: WireName | None = None  # what the last connection settled on
+        step_timeout = check_timeout(step_timeout, "step_timeout")
         if signaling is not None and not all(
             callable(getattr(signaling, name, None))
             for name in ("start_session", "prepare", "negotiate", "close_session", "close")
@@ -229,93 +232,45 @@ class Reactor(
                 "signaling must have the methods of reactor_sync._signaling.Signaling (start_session, "
                 f"prepare, negotiate, close_session, close), got {type(signaling).__name__}"
             )
-        self._custom_signaling = signaling
         self.model_name = model_name
         self.local = local
         self.url = check_url(local_url, "local_url") if local else check_url(coordinator_url, "coordinator_url")
-        self.__api_key = api_key  # Secrets both: unwrapped only where the header is built
-        self.__jwt = jwt
-        self._stall_timeout = stall_timeout
-        self._policy = as_policy(auto_reconnect)
-        self._stop_auto = threading.Event()
-        self._auto_thread = None
+        policy = as_policy(auto_reconnect)
         # A server on 127.0.0.1 runs on this machine: ICE stays on loopback.
-        self._loopback = is_loopback_host(urllib.parse.urlsplit(self.url).hostname)
-        self._pid = os.getpid()
-        # What must be closed if this Reactor is dropped while connected (see _Resources).
-        self._res = _Resources(id(self), f"Reactor model={model_name!r} url={self.url!r}")
-        self._finalizer = weakref.finalize(self, _close_dropped, self._res)
-        self._finalizer.atexit = False  # at exit the exit hook closes it, within its budget
-        self._lock = threading.RLock()  # guards the fields below
-        self._op_lock = threading.Lock()  # one connect/reconnect/disconnect at a time
-        self._status = ReactorStatus.DISCONNECTED
-        self._session_id = None
-        self._plan = None  # the server's session, kept for reconnect()
-        self._last_error = None
-        self._link = None
-        self._connecting = None  # set while connect()/reconnect() runs
-        self._capabilities = None
-        self._capabilities_ready = threading.Event()
-        self._schema_cond = threading.Condition()
-        self._schema_doc = None
-        self._schema_seen = 0
-        self._frame_callback = None
-        self._inputs = {}
-        self._paused = set()
-        self._auto_resume = auto_resume_tracks
-        self._bitrates = {}
-        self._frame_index = 0
-        self._messages_dropped = 0
-        self._commands_unsent = 0  # commands never acknowledged when a connection closed
-        self._dispatcher = Dispatcher(f"reactor-{model_name}")
-        self._frames = Mailbox(frame_buffer)  # the main video track's
-        self._frame_buffer = frame_buffer
-        # Other named video tracks, and audio tracks, each with its own
-        # mailbox, made on first use and kept (threads may wait on them).
-        self._track_boxes = {}
-        self._audio_boxes = {}
-        self._track_counts = {}
-        self._main_track = None
-        self._recording = None
-        self._live = None  # stream_to(): outlives connections
-        self._captures = []  # capture(): lossless frame queues
-        self._clip_replies = ClipReplies()  # requestClip calls awaiting clipReady/clipFailed
-        self._inbox = {
-            "application": Mailbox(message_buffer),
-            "runtime": Mailbox(message_buffer),
-        }
-        self._signaling = self._make_signaling()
-        self._close_mailboxes(NotConnectedError("not connected; call connect() first"))
-
-    # The link, the plan and the signaling live in self._res, so that a
-    # finalizer can close them without holding the Reactor itself.
-
-    def _make_signaling(self) -> DetectingSignaling:
-        return DetectingSignaling(
-            local=self.local,
-            base_url=self.url,
-            model_name=self.model_name,
-            api_key=self.__api_key,
-            protocol=self._protocol,
-            loopback=self._loopback,
-            use=self._custom_signaling,
-            start_options=self._start_options(),
-            jwt=self.__jwt,
-            max_session_duration_seconds=self._max_session_s,
+        loopback = is_loopback_host(urllib.parse.urlsplit(self.url).hostname)
+        # Made again in a forked child; holds the Secrets, never the Reactor.
+        make_signaling = functools.partial(
+            DetectingSignaling, local=local, base_url=self.url, model_name=model_name, api_key=api_key,
+            protocol=protocol, loopback=loopback, use=signaling, start_options=_start_options(generation, steps),
+            jwt=jwt, max_session_duration_seconds=max_session_s,
         )
+        # What must be closed if this Reactor is dropped while connected (see Resources).
+        res = Resources(id(self), f"Reactor model={model_name!r} url={self.url!r}")
+        self._finalizer = weakref.finalize(self, close_dropped, res)
+        self._finalizer.atexit = False  # at exit the exit hook closes it, within its budget
+        # The parts, each given what it works with; none holds the Reactor (the Core only weakly).
+        core = self._core = Core(self, Dispatcher(f"reactor-{model_name}"), res, make_signaling)
+        inbox = self._inbox = Inbox(core, frame_buffer, message_buffer)
+        self._handlers = Handlers(core)
+        self._inputs = Inputs(core, model_name)
+        self._tracks = TrackControl(core, auto_resume_tracks)
+        self._live = LiveOutput(core, inbox)
+        self._connection = Connection(
+            core, inbox, self._inputs, self._tracks, self._live, loopback=loopback, stall_timeout=stall_timeout,
+            wire_choice=wire, generation=generation, policy=policy,
+        )
+        self._sender = CommandSender(core, inbox)
+        self._recorder = Recorder(core, inbox)
+        self._requests = RuntimeRequests(core, inbox, self._sender.send_runtime)
+        self._stepper = Stepper(core, generation, step_timeout)
+        inbox.close(NotConnectedError("not connected; call connect() first"))
 
-    def _start_options(self) -> dict[str, Any]:
-        if self._generation != "stepped":
-            return {}
-        options: dict[str, Any] = {"generation": "stepped"}
-        if self._steps is not None:
-            options["steps"] = self._steps
-        return options
+    # ----------------------------------------------------------------- state
 
     @property
     def protocol(self) -> Generation | None:
         """The protocol generation in use ("g1" or "g3"), or None before the first connect."""
-        return self._signaling.generation
+        return self._core.signaling.generation
 
     @property
     def wire(self) -> WireName | None:
@@ -326,30 +281,35 @@ class Reactor(
         (the legacy protocol, and current runtimes that do not speak
         protobuf) commands are fire-and-forget.
         """
-        return self._wire
+        return self._connection.wire
 
-    # ------------------------------------------------------------------ state
+    @property
+    def generation(self) -> str:
+        """``"streamed"`` (the model runs at its own pace) or ``"stepped"`` (once per :meth:`step`)."""
+        return self._stepper.generation
+
     def get_status(self) -> ReactorStatus:
         """The current status (DISCONNECTED, CONNECTING, WAITING or READY)."""
-        return self._status
+        return self._core.status
 
     def get_state(self) -> ReactorState:
         """A snapshot: status, the last error, the session id."""
-        with self._lock:
-            return ReactorState(self._status, self._last_error, self._session_id)
+        core = self._core
+        with core.lock:
+            return ReactorState(core.status, core.last_error, core.session_id)
 
     def get_session_id(self) -> str | None:
         """The session id, kept across ``disconnect(recoverable=True)``."""
-        return self._session_id
+        return self._core.session_id
 
     def get_last_error(self) -> ReactorError | None:
         """The last error reported (raised, or passed to error handlers), or None."""
-        return self._last_error
+        return self._core.last_error
 
     @property
     def signals(self) -> dict[str, Any]:
         """The blinker signals of this Reactor, by event name."""
-        return self._dispatcher.signals
+        return self._core.dispatcher.signals
 
     def stats(self) -> Stats:
         """Counters and live figures, without blocking (for monitoring and notebooks).
@@ -365,40 +325,34 @@ class Reactor(
         per ``capture()`` (decoded, delivered, waiting, spilled). The repr is
         one line of those figures.
         """
-        link = self._link
-        with self._lock:
-            boxes: dict[str, Mailbox[Any]] = {**self._track_boxes, **self._audio_boxes}
-            if self._main_track is not None:
-                boxes[self._main_track] = self._frames
+        link = self._core.link
+        inbox = self._inbox.stats()
+        dispatcher = self._core.dispatcher
         return Stats({
-            "live": dict(link.live) if link else {},
-            "tracks": {
-                name: {"received": self._track_counts.get(name, 0), "dropped": box.dropped,
-                       "buffered": len(box)}
-                for name, box in boxes.items()
-            },
-            "audio_handler_dropped": self._dispatcher.audio_dropped,
-            "frames_received": self._frame_index,
-            "frames_dropped": self._frames.dropped,
-            "frames_buffered": len(self._frames),
-            "frame_handler_dropped": self._dispatcher.frames_dropped,
-            "message_handler_dropped": self._dispatcher.messages_dropped,
-            "messages_dropped": self._messages_dropped
-            + sum(box.dropped for box in self._inbox.values()),
-            "link_frames_received": link.frames_received if link else 0,
-            "command_buffer_bytes": link.command_buffer_bytes if link else 0,
-            "commands_unsent": self._commands_unsent,
-            **self._live_stats(),
-        })
+            "live": dict(link.stats.live) if link else {},
+            "tracks": inbox["tracks"],
+            "audio_handler_dropped": dispatcher.audio_dropped,
+            "frames_received": inbox["frames_received"],
+            "frames_dropped": inbox["frames_dropped"],
+            "frames_buffered": inbox["frames_buffered"],
+            "frame_handler_dropped": dispatcher.frames_dropped,
+            "message_handler_dropped": dispatcher.messages_dropped,
+            "messages_dropped": inbox["messages_dropped"],
+            "link_frames_received": link.media.frames_received if link else 0,
+            "command_buffer_bytes": link.commands.command_buffer_bytes if link else 0,
+            "commands_unsent": self._core.commands_unsent,
+        **self._live.stats(),
+    })
 
     def __repr__(self) -> str:
         mode = "local" if self.local else "cloud"
         return (
             f"<Reactor model={self.model_name!r} {mode} url={self.url!r} "
-            f"status={self._status.value} session={self._session_id!r}>"
+            f"status={self._core.status.value} session={self._core.session_id!r}>"
         )
 
     # ------------------------------------------------------------ connection
+
     def connect(
         self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S, *, session_id: str | None = None,
         connection_id: int | None = None,
@@ -427,7 +381,7 @@ class Reactor(
             if connection_id is not None:
                 check_int(connection_id, "connection_id", minimum=0, maximum=2**32 - 1)
             adopt = (session_id, connection_id)
-        self._start_connection(timeout, resume=False, adopt=adopt)
+        self._connection.connect(timeout, adopt)
 
     def reconnect(self, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
         """Resume the kept session with a fresh connection (after a recoverable loss).
@@ -435,7 +389,7 @@ class Reactor(
         Sends a new offer for the same session id; the model's state
         survives. Returns at READY. A no-op when already READY.
         """
-        self._start_connection(timeout, resume=True)
+        self._connection.reconnect(timeout)
 
     def disconnect(self, recoverable: bool = False, timeout: float = DEFAULT_DISCONNECT_TIMEOUT_S) -> None:
         """Close the connection; end the session unless ``recoverable=True``.
@@ -445,19 +399,7 @@ class Reactor(
         in ``get_frame()``/``get_message()`` wake with NotConnectedError and
         ``frames()`` ends.
         """
-        self._check_process()
-        self._stop_auto.set()  # the user decided: no automatic reconnect from here on
-        connecting = self._connecting
-        if connecting is not None:
-            connecting.cancel()  # cut a queue wait or retry sleep short
-        deadline = Deadline(timeout, "disconnect()")
-        self._acquire_op(deadline.remaining(), "disconnect()")
-        try:
-            self._teardown(deadline, end_session=not recoverable, reason="disconnected by disconnect()")
-            if not recoverable:
-                self._live_end(max(0.1, deadline.remaining()))
-        finally:
-            self._op_lock.release()
+        self._connection.disconnect(recoverable, timeout)
 
     def close(self, timeout: float = DEFAULT_DISCONNECT_TIMEOUT_S) -> None:
         """Release everything this Reactor holds, WITHOUT ending the session.
@@ -470,34 +412,18 @@ class Reactor(
         any time and more than once; ``connect()`` may be called again
         afterwards.
         """
-        self._check_process()
-        self._stop_auto.set()
-        connecting = self._connecting
-        if connecting is not None:
-            connecting.cancel()
-        deadline = Deadline(timeout, "close()")
-        self._acquire_op(deadline.remaining(), "close()")
-        try:
-            self._teardown(deadline, end_session=False, reason="closed by close()")
-            self._live_end(max(0.1, deadline.remaining()))
-            with self._lock:
-                self._plan = None
-            self._set_session_id(None)
-            _loop.unregister_exit_closer(id(self))
-            self._signaling.close()  # pooled HTTP connections too (a later connect opens new ones)
-        finally:
-            self._op_lock.release()
+        self._connection.close(timeout)
 
     def __enter__(self) -> Reactor:
-        if self._status is ReactorStatus.DISCONNECTED and self._session_id is None:
+        if self._core.status is ReactorStatus.DISCONNECTED and self._core.session_id is None:
             self.connect()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.disconnect()
 
-
     # -------------------------------------------------------------- commands
+
     def send_command(
         self,
         command: str,
@@ -535,72 +461,10 @@ class Reactor(
         when the connection closes are counted (``stats()["commands_unsent"]``)
         and reported to error handlers (code COMMANDS_UNSENT).
         """
-        self._check_process()
-        if data is None:
-            data = {}
-        text = encode_command(command, data, scope)  # the checks every wire needs, before anything else
-        timeout = check_timeout(timeout)
-        if validate and scope == "application":  # against the capabilities, once known
-            check_command(self._capabilities, command, data)
-        link = self._ready_link(f"send_command({command!r})")
-        wire = link.wire
-        request_id = link.next_request_id() if wire.answers_commands else None
-        if scope == "runtime":
-            channel, frame = wire.platform(command, data, request_id)
-            request_id = None  # the platform's answers come as runtime messages
-        else:
-            channel, frame = wire.command(command, data, request_id, text)
-        size = len(frame.encode("utf-8")) if isinstance(frame, str) else len(frame)
-        limit = link.max_message_size
-        if limit is not None and size > limit:
-            raise InvalidArgumentError(
-                f"command {command!r} is {size} bytes encoded, over the peer's limit of {limit} bytes "
-                "(a=max-message-size); send less data per command"
-            )
-        hand_off = HandOff()
-        loop = _loop.get_loop()
-        try:
-            if request_id is not None and wait:
-                # One hop to the loop, one back: the receive callback settles the answer.
-                answer = loop.ask(functools.partial(link.post_request, channel, frame, size, request_id, command,
-                                                    hand_off), timeout=timeout, what=f"sending command {command!r}")
-            else:
-                loop.run(_send(link, channel, frame, size, command, hand_off, request_id),
-                         timeout=timeout, what=f"sending command {command!r}")
-                return None
-        except ReactorTimeoutError:
-            if hand_off.abandon():
-                raise ReactorTimeoutError(
-                    f"command {command!r} was not sent within {timeout:g} s (the send buffer is full: "
-                    "the peer reads slower than commands are sent); it will not be sent"
-                ) from None
-            if request_id is None or not wait:
-                return None  # handed off just as the time ran out: sent like any other
-            loop.call_soon(link.forget_answer, request_id, command)
-            raise AnswerTimeoutError(
-                f"command {command!r} was sent but the runtime did not answer within {timeout:g} s; "
-                "a late answer goes to the message and error handlers"
-            ) from None
-        except ConnectionLostError as exc:
-            if hand_off.abandon():
-                raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
-            raise ConnectionLostError(
-                f"command {command!r} was sent but the connection was lost before its answer: {exc.message}"
-            ) from exc
-        except BaseException:
-            if not hand_off.abandon() and request_id is not None:
-                loop.call_soon(link.forget_answer, request_id, command)
-            raise
-        if answer.error is not None:
-            code, reason = answer.error
-            raise CommandError(
-                f"command {command!r} was rejected by the runtime: {reason or 'no reason given'} ({code})",
-                code=code or "command_failed", command=command,
-            )
-        reply = answer.reply
-        return dict(reply) if isinstance(reply, dict) else None
+        return self._sender.send(command, data, scope=scope, timeout=timeout, validate=validate, wait=wait)
 
-    # ---------------------------------------------------------------- frames
+    # ----------------------------------------------- frames, audio, messages
+
     @overload
     def get_frame(
         self, timeout: float = ..., *, latest: bool = ..., track: str | None = ..., with_info: Literal[False] = ...
@@ -632,52 +496,21 @@ class Reactor(
         connection is lost while waiting, and InvalidArgumentError for a
         track the model does not have.
         """
-        self._check_process()
-        frame = self._take_frame(timeout, latest, track)
+        self._core.check_process()
+        frame = self._inbox.take_frame(check_timeout(timeout), latest, track)
         return (frame.rgb(), frame.info) if with_info else frame.rgb()
-
-    def _video_box(self, track: str | None) -> Mailbox[Frame]:
-        if track is None or track == self._main_track:
-            return self._frames
-        plan = self._plan
-        if plan is not None and plan.generation == "g1":
-            # One video track on the legacy protocol, whatever the model calls it.
-            names = [self._main_track, *((self._capabilities or {}).get("tracks") or {})]
-            if track not in names:
-                raise InvalidArgumentError(f"track must be one of the model's video outputs {names}, got {track!r}")
-            return self._frames
-        if plan is not None and plan.tracks:
-            names = [t.name for t in plan.tracks if t.is_output and t.kind == "video"]
-            if track not in names:
-                raise InvalidArgumentError(
-                    f"track must be one of the model's video outputs {names}, got {track!r}"
-                )
-        elif not isinstance(track, str):
-            raise InvalidArgumentError(f"track must be a track name (str) or None, got {track!r}")
-        return self._track_box(track)
-
-    def _take_frame(self, timeout: float, latest: bool, track: str | None = None) -> Frame:
-        timeout = check_timeout(timeout)
-        box = self._video_box(track)
-        try:
-            return box.get(timeout, latest=latest)
-        except TimeoutError:
-            where = f" on track {track!r}" if track else ""
-            raise ReactorTimeoutError(f"no frame arrived{where} within {timeout:g} s") from None
-        except MailboxClosed as closed:
-            raise _copy_error(closed.reason) from None
 
     def frames(
         self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, latest: bool = False, track: str | None = None
     ) -> Iterator[RGBFrame]:
         """Iterate over frames (of ``track``) until ``disconnect()``; ``timeout`` applies to each."""
-        self._check_process()
-        if self._status is not ReactorStatus.READY:
-            raise NotConnectedError(f"frames() needs a READY connection; status is {self._status.value}")
-        self._video_box(track)  # a bad track name fails here, not at the first next()
+        self._core.check_process()
+        if self._core.status is not ReactorStatus.READY:
+            raise NotConnectedError(f"frames() needs a READY connection; status is {self._core.status.value}")
+        self._inbox.video_box(track)  # a bad track name fails here, not at the first next()
         while True:
             try:
-                frame = self._take_frame(timeout, latest, track)
+                frame = self._inbox.take_frame(check_timeout(timeout), latest, track)
             except _Disconnected:
                 return
             yield frame.rgb()
@@ -690,25 +523,8 @@ class Reactor(
         wait in a buffer of about 5 s; older ones are dropped (counted in
         ``stats()["tracks"]``) when nobody reads them. Raises like get_frame().
         """
-        self._check_process()
-        timeout = check_timeout(timeout)
-        plan = self._plan
-        names = [t.name for t in plan.tracks if t.is_output and t.kind == "audio"] if plan else []
-        if track is None:
-            if not names:
-                raise InvalidArgumentError(
-                    "the model has no audio output" if plan is not None
-                    else "get_audio() needs a connection; call connect() first"
-                )
-            track = names[0]
-        elif track not in names:
-            raise InvalidArgumentError(f"track must be one of the model's audio outputs {names}, got {track!r}")
-        try:
-            return self._audio_box(track).get(timeout)
-        except TimeoutError:
-            raise ReactorTimeoutError(f"no audio arrived on track {track!r} within {timeout:g} s") from None
-        except MailboxClosed as closed:
-            raise _copy_error(closed.reason) from None
+        self._core.check_process()
+        return self._inbox.take_audio(check_timeout(timeout), track)
 
     def get_remote_track(self) -> MediaStreamTrack | None:
         """The model's aiortc video track (owned by the loop thread), or None.
@@ -716,47 +532,482 @@ class Reactor(
         reactor_sync already reads this track to feed ``get_frame()``; calling
         ``recv()`` on it yourself would take frames from that stream.
         """
-        link = self._link
-        return link.remote_track if link is not None else None
+        link = self._core.link
+        return link.media.remote_track if link is not None else None
 
-    # -------------------------------------------------------------- messages
     def get_message(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, scope: Scope = "application") -> Any:
         """The next message of ``scope`` (``{"type": ..., "data": ...}``), in order."""
-        self._check_process()
-        if scope not in self._inbox:
+        self._core.check_process()
+        if scope not in self._inbox.messages:
             raise InvalidArgumentError(f"scope must be 'application' or 'runtime', got {scope!r}")
-        timeout = check_timeout(timeout)
-        try:
-            return self._inbox[scope].get(timeout)
-        except TimeoutError:
-            raise ReactorTimeoutError(f"no {scope} message arrived within {timeout:g} s") from None
-        except MailboxClosed as closed:
-            raise _copy_error(closed.reason) from None
+        return self._inbox.take_message(check_timeout(timeout), scope)
 
     def get_capabilities(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> dict[str, Any]:
         """The model's capabilities (commands and their schemas), asked for at READY."""
-        self._check_process()
-        timeout = check_timeout(timeout)
-        if self._capabilities is not None:
-            return self._capabilities
-        self._ready_link("get_capabilities()")
-        if not self._capabilities_ready.wait(timeout) or self._capabilities is None:
-            raise ReactorTimeoutError(f"the model sent no capabilities within {timeout:g} s")
-        return self._capabilities
+        self._core.check_process()
+        return self._inbox.take_capabilities(check_timeout(timeout))
 
-    # ----------------------------------------------------------- input video
+    # ------------- handlers (registration; they run on the delivery threads)
+
+    def on(self, event: str, handler: Callable[..., Any]) -> None:
+        """Call ``handler(payload)`` on every ``event``; see ``reactor_sync._loop.events.EVENTS``.
+
+        Events: "status_changed", "new_message", "runtime_message", "error",
+        "frame", "session_id_changed", "stream_changed", "capabilities_received",
+        "track_received" (and the rest of ``EVENTS``). Handlers run on a
+        delivery thread, may block and may call this Reactor's methods.
+        """
+        self._handlers.connect(event, handler)
+
+    def off(self, event: str, handler: Callable[..., Any]) -> None:
+        """Stop calling ``handler`` for ``event`` (no error if it was not registered)."""
+        self._handlers.disconnect(event, handler)
+
+    @overload
+    def on_frame(self, func: F, *, track: str | None = None) -> F: ...
+
+    @overload
+    def on_frame(self, func: None = None, *, track: str | None = None) -> Callable[[F], F]: ...
+
+    def on_frame(self, func: Any = None, *, track: str | None = None) -> Any:
+        """Decorator for frames, (H, W, 3) uint8 RGB, the newest first.
+
+        ``@reactor.on_frame`` gets the model's first video output (what
+        ``get_frame()`` shows); ``@reactor.on_frame(track="depth")`` a named
+        track. A handler that takes two arguments, ``(frame, track)``, gets
+        the track's name too, and when registered bare it gets the frames of
+        every video track. Each track has its own newest-wins slot, so a slow
+        handler skips frames of that track only.
+        """
+        def decorator(fn: F) -> F:
+            self._handlers.on_frame(fn, track)
+            return fn
+
+        return decorator(func) if func is not None else decorator
+
+    @overload
+    def on_audio(self, func: F, *, track: str | None = None) -> F: ...
+
+    @overload
+    def on_audio(self, func: None = None, *, track: str | None = None) -> Callable[[F], F]: ...
+
+    def on_audio(self, func: Any = None, *, track: str | None = None) -> Any:
+        """Decorator: ``func(chunk)`` with each :class:`~reactor_sync._media.audio.AudioChunk`.
+
+        Bare, it gets every audio track's chunks (``chunk.track`` says which);
+        ``@reactor.on_audio(track="voice")`` one track's. Chunks wait in a
+        bounded queue (about 10 s); a handler slower than that loses the
+        oldest, counted in ``stats()["audio_handler_dropped"]``.
+        """
+        def decorator(fn: F) -> F:
+            self._handlers.on_audio(fn, track)
+            return fn
+
+        return decorator(func) if func is not None else decorator
+
+    def set_frame_callback(self, callback: Callable[..., Any] | None) -> None:
+        """Set (or clear with None) the one frame callback, replacing the previous one."""
+        self._handlers.set_frame_callback(callback)
+
+    def on_message(self, func: F) -> F:
+        """Decorator: ``func(message)`` with each application message ``{"type", "data"}``."""
+        self._handlers.connect("new_message", func)
+        return func
+
+    def on_runtime_message(self, func: F) -> F:
+        """Decorator: ``func(message)`` with each runtime-scope message (capabilities...)."""
+        self._handlers.connect("runtime_message", func)
+        return func
+
+    @overload
+    def on_status(self, func_or_filter: F) -> F: ...
+
+    @overload
+    def on_status(
+        self, func_or_filter: ReactorStatus | Iterable[ReactorStatus] | None = None
+    ) -> Callable[[F], F]: ...
+
+    def on_status(self, func_or_filter: Any = None) -> Any:
+        """Decorator for status changes: bare, with one status, or with a list.
+
+        ``@reactor.on_status`` gets every change; ``@reactor.on_status(ReactorStatus.READY)``
+        and ``@reactor.on_status([READY, DISCONNECTED])`` only those. The
+        handler takes the status, or no argument at all.
+        """
+        if callable(func_or_filter) and not isinstance(func_or_filter, ReactorStatus):
+            self._handlers.connect("status_changed", func_or_filter)
+            return func_or_filter
+        wanted = status_set(func_or_filter)
+
+        def decorator(func: F) -> F:
+            self._handlers.on_status(func, wanted)
+            return func
+
+        return decorator
+
+    def on_error(self, func: F) -> F:
+        """Decorator: ``func(error)`` with each :class:`~reactor_sync.ReactorError`."""
+        self._handlers.connect("error", func)
+        return func
+
+    def on_stream(self, func: F) -> F:
+        """Decorator: ``func(track)`` when the model's main video track (aiortc) arrives."""
+        self._handlers.connect("stream_changed", func)
+        return func
+
+    def on_track(self, func: F) -> F:
+        """Decorator: ``func(track)`` with a :class:`~reactor_sync.Track` for EVERY declared track.
+
+        Outputs and inputs alike, in declaration order, at each connect and
+        reconnect, before the status turns READY (event ``track_received``).
+        ``on_stream`` still gets the main video's aiortc track.
+        """
+        self._handlers.connect("track_received", func)
+        return func
+
+    def on_capabilities(self, func: F) -> F:
+        """Decorator: ``func(capabilities)`` once per connection, when the model's capabilities are known.
+
+        The dict is what ``get_capabilities()`` returns (event ``capabilities_received``).
+        """
+        self._handlers.connect("capabilities_received", func)
+        return func
+
+    # ---------------------------------------------------------------- tracks
+
+    @property
+    def tracks(self) -> TrackList:
+        """The model's tracks, in declaration order (empty before the first connect).
+
+        The legacy protocol has one video output (named ``"0"``) and one
+        video input (``"input"``).
+        """
+        return self._tracks.tracks()
+
+    def track(self, name: str) -> Track:
+        """The track called ``name``; InvalidArgumentError naming the declared ones otherwise."""
+        return self._tracks.track(name)
+
+    @property
+    def paused_tracks(self) -> frozenset[str]:
+        """The outputs currently paused."""
+        return frozenset(self._tracks.paused)
+
+    @property
+    def published_tracks(self) -> frozenset[str]:
+        """The inputs something of ours is attached to."""
+        return self._inputs.names()
+
+    def pause_track(self, name: str, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+        """Stop receiving the output ``name`` until :meth:`resume_track` (kept across reconnects).
+
+        Frames stop at once: none of that track reaches ``get_frame()``,
+        handlers or a recording from here on. A current runtime also stops
+        sending it; the legacy runtime cannot be told, so its frames are
+        discarded on arrival.
+        """
+        self._tracks.set_paused(name, True, timeout)
+
+    def resume_track(self, name: str, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+        """Receive the output ``name`` again."""
+        self._tracks.set_paused(name, False, timeout)
+
+    def set_bitrate(
+        self,
+        *,
+        min_bps: int | None = None,
+        max_bps: int | None = None,
+        track: str | None = None,
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> None:
+        """Bound the bitrate, in bits per second (None leaves a side unbounded).
+
+        With ``track`` None, what the model sends us on this connection:
+        our congestion feedback (REMB) to its sender is kept inside the
+        bounds. With an input track's name, what we send into it. Bounds are
+        kept across reconnects. Set before ``connect()``, the bounds on what
+        we receive also travel in the offer (``x-google-max-bitrate``), which
+        a libwebrtc sender (the current runtime) obeys from its first frame;
+        set later, they act through congestion feedback, which only the
+        sender's own floor limits.
+        """
+        self._tracks.set_bitrate(min_bps, max_bps, track, timeout)
+
+    # ----------------------------------------------------------------- input
+
+    def publish_track(
+        self, track: MediaStreamTrack, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None
+    ) -> None:
+        """Send ``track`` (an aiortc video or audio track) to the model, without renegotiation.
+
+        ``name`` is the model's input track (``reactor.tracks``); None is its
+        first input of the track's kind. The track is read on the loop
+        thread. It replaces what that input carried and is re-attached
+        after ``reconnect()``.
+        """
+        self._inputs.publish_track(track, timeout, name)
+
+    def publish_frames(
+        self, fps: float = 30.0, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None,
+        lossless: bool = False, max_pending: int = 30, push_timeout: float = 10.0,
+    ) -> FrameSource:
+        """Start input video fed by ``source.push(frame)`` from any thread.
+
+        Returns a :class:`~reactor_sync._media.publish.FrameSource`; frames are
+        (H, W, 3) uint8 RGB with even sides. ``name``: the input track
+        (default: the model's first video input). Needs READY. By default
+        the newest pushed frame wins (a camera); with ``lossless=True``
+        every pushed frame is sent: ``push()`` waits (up to
+        ``push_timeout``) while ``max_pending`` frames are queued, and
+        ``source.flush()`` waits until all were taken
+        (:class:`~reactor_sync.LosslessFrameSource`).
+        """
+        return self._inputs.publish_frames(fps, timeout, name, lossless, max_pending, push_timeout)
+
+    def publish_video(
+        self,
+        video: str | os.PathLike[str] | Iterable[Any],
+        *,
+        fps: float | None = None,
+        loop: bool = False,
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> FramePlayer:
+        """Play a video file (decoded with av) or an iterable of RGB frames as input.
+
+        Frames are paced at ``fps`` (a file's own rate by default, else 30)
+        on a background thread; ``loop=True`` starts over at the end (needs
+        a file or a re-iterable sequence). Returns a player with
+        ``join(timeout)`` and ``close()``. If playing fails (a bad frame, an
+        unreadable file) the error goes to error handlers and ``last_error``,
+        and is kept as ``player.error``.
+        """
+        return self._inputs.publish_video(video, fps, loop, timeout)
+
+    def unpublish_track(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None) -> None:
+        """Stop sending input ``name`` (default: the first video input); republishing is instant."""
+        self._inputs.unpublish("video", timeout, name)
+
+    def publish_audio(
+        self, sample_rate: int = 48_000, channels: int = 1, timeout: float = DEFAULT_CALL_TIMEOUT_S, *,
+        name: str | None = None,
+    ) -> AudioSource:
+        """Start input audio fed by ``source.push(pcm)`` from any thread.
+
+        ``pcm`` is int16, ``(samples, channels)`` (1-D for mono), at
+        ``sample_rate``. The model's audio input track is claimed first (a
+        refusal raises PublishRefusedError); silence is sent while nothing
+        is pushed. Needs READY; re-attached after ``reconnect()``.
+        """
+        return self._inputs.publish_audio(sample_rate, channels, timeout, name)
+
+    def unpublish_audio(self, timeout: float = DEFAULT_CALL_TIMEOUT_S, *, name: str | None = None) -> None:
+        """Stop sending input audio ``name`` (default: the first audio input); publishing again is instant."""
+        self._inputs.unpublish("audio", timeout, name)
+
+    # --------------------------------------------- recording, uploads, clips
+
+    def record(
+        self, path: str | os.PathLike[str], seconds: float | None = None, *, timeout: float | None = None
+    ) -> RecordingResult | Recording:
+        """Write what this Reactor receives to an MP4: every video track, and the audio.
+
+        With ``seconds``, blocks until that much is recorded and the file is
+        finished (``timeout`` defaults to ``seconds + 10``), and returns a
+        :class:`~reactor_sync._media.recorder.RecordingResult`. Without, returns at
+        once with the running :class:`~reactor_sync._media.recorder.Recording`;
+        ``stop_recording()`` finishes it. Encoding runs on a thread of its
+        own; a recorder that falls behind drops (and counts) frames.
+        """
+        return self._recorder.record(path, seconds, timeout)
+
+    def stop_recording(self, timeout: float = 10.0) -> RecordingResult | None:
+        """Finish the running recording (None if there is none) and return what it wrote."""
+        return self._recorder.stop(timeout)
+
+    def upload_file(
+        self, file: Uploadable, *, name: str | None = None, mime_type: str | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Upload a file to the session; returns the reference to pass as a command's file argument.
+
+        e.g. ``ref = reactor.upload_file("cat.png")`` then
+        ``reactor.send_command("set_image", {"image": ref})``. ``file`` is a
+        path, the bytes themselves (``upload_file(png_bytes, name="cat.png")``)
+        or a file object open in binary mode (read from where it stands).
+        ``name`` is what the model sees (default: the file's base name, or
+        ``"upload"`` for bytes); ``mime_type`` defaults to a guess from the
+        name. The reference is ``{"upload_id", "name", "mime_type", "size"}``.
+        Current protocol only; UploadError if the server refuses. See
+        :mod:`reactor_sync._media.uploads`.
+        """
+        return self._requests.upload_file(file, name, mime_type, timeout)
+
+    def request_schema(self, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> dict[str, Any]:
+        """The model's raw OpenAPI document, asked for now (a fresh copy each call).
+
+        ``get_capabilities()`` is the digest of this document (commands,
+        fields, tracks); this is the document itself, as the runtime's
+        ``GET /schema`` serves it: ``paths`` (one per command), ``webhooks``
+        (the messages the model sends), ``components``. Current protocol
+        only: the legacy runtime describes its model as capabilities, not
+        OpenAPI (ProtocolError). ReactorTimeoutError if no answer in time.
+        """
+        return self._requests.request_schema(timeout)
+
+    def request_clip(
+        self, seconds: float, path: str | os.PathLike[str] | None = None, *, timeout: float = 60.0,
+        ready_timeout: float | None = None, on_progress: Progress | None = None,
+    ) -> str:
+        """The runtime's own recording of the last ``seconds``, as an MP4; returns its path.
+
+        Needs a runtime that records (reactor-runtime 3.x with recording on,
+        or ``LocalRuntime(recording=True)``). ``path`` None writes a temp
+        file. The runtime answers at once with a promise; its segments are
+        fetched once written: ``ready_timeout`` bounds how long past the
+        runtime's predicted ready time that may take (None: ``timeout``
+        alone). ``on_progress(done, total)`` is called on this thread as the
+        pieces arrive (init segment and media segments). ClipError if the
+        runtime refuses (``clipFailed``) or the clip is gone;
+        ReactorTimeoutError if it is not ready in time. See
+        :mod:`reactor_sync._media.clips`.
+        """
+        return self._requests.request_clip(seconds, path, timeout, ready_timeout, on_progress)
+
+    def request_recording(
+        self, path: str | os.PathLike[str] | None = None, *, timeout: float = 120.0,
+        ready_timeout: float | None = None, on_progress: Progress | None = None,
+    ) -> str:
+        """The runtime's recording of the whole session so far, as an MP4; returns its path.
+
+        Like :meth:`request_clip` (same ``path``, ``ready_timeout``,
+        ``on_progress`` and errors) for everything since the session began
+        (as far as the runtime keeps it).
+        """
+        return self._requests.request_recording(path, timeout, ready_timeout, on_progress)
+
+    # ---------------------------------------------------- live output, capture
+    def stream_to(
+        self,
+        url: str,
+        *,
+        fps: float = 30.0,
+        width: int | None = None,
+        height: int | None = None,
+        video_bitrate: int = 2_500_000,
+        audio_bitrate: int = 128_000,
+        preset: str = "veryfast",
+        keyframe_seconds: float = 2.0,
+        format: str | None = None,
+        track: str | None = None,
+        audio_track: str | None = None,
+        max_retries: int = 5,
+        retry_delay: float = 0.5,
+        connect_timeout: float = 10.0,
+    ) -> LiveStream:
+        """Stream the model's video (and audio, or silence) live to ``url``: RTMP/RTMPS, SRT, or a file.
+
+        Returns at once; the stream starts with the first frame and runs on
+        threads of its own at a constant ``fps`` (H.264 + AAC, FLV for
+        RTMP): a late frame repeats the previous picture, a frame of
+        another size is letterboxed onto the first one's (or
+        ``width`` x ``height``), missing audio is silence in step with the
+        video clock. It outlives reconnects (the picture holds meanwhile).
+        The server is reconnected with backoff from ``retry_delay`` on
+        failure, at most ``max_retries`` times in a row; then the stream
+        ends with a :class:`~reactor_sync.StreamingError` passed to error
+        handlers, kept as the last error and raised by
+        ``stop_streaming()``. ``stats()["streaming"]`` shows its health.
+        The URL's path (the stream key) never appears in logs or errors.
+        """
+        return self._live.stream_to(
+            url, track, fps=fps, width=width, height=height, video_bitrate=video_bitrate,
+            audio_bitrate=audio_bitrate, preset=preset, keyframe_seconds=keyframe_seconds, format=format,
+            audio_track=audio_track, max_retries=max_retries, retry_delay=retry_delay,
+            connect_timeout=connect_timeout,
+        )
+
+    def stop_streaming(self, timeout: float = 10.0) -> StreamResult | None:
+        """End the stream (None if there is none): send what is queued, finish it, return what was sent.
+
+        Raises the stream's StreamingError if it had failed for good.
+        """
+        return self._live.stop_streaming(timeout)
+
+    @property
+    def streaming(self) -> LiveStream | None:
+        """The running (or failed, not yet stopped) stream, if any."""
+        return self._live.streaming
+
+    def capture(
+        self,
+        track: str | None = None,
+        *,
+        max_frames: int = 300,
+        spill_dir: str | os.PathLike[str] | None = None,
+        max_spilled: int | None = None,
+    ) -> Capture:
+        """Capture EVERY decoded frame of ``track`` (None: the main video output), in order, from now on.
+
+        Returns a :class:`~reactor_sync.Capture`: iterate it (or
+        ``get(timeout)``) for :class:`~reactor_sync.CapturedFrame` items
+        (``rgb``, ``seq``, ``index``, ``timestamp``); ``close()`` it when
+        done. Up to ``max_frames`` wait in memory; with ``spill_dir`` more
+        wait on disk (up to ``max_spilled``, None: no limit). A frame that
+        fits nowhere stops the capture with a CaptureOverflowError, raised
+        by the reader after every frame kept before it. Never a silent
+        drop: ``stats()["captures"]`` shows decoded == delivered.
+        """
+        return self._live.capture(track, max_frames, spill_dir, max_spilled)
+
+    # ---------------------------------------------------- stepped generation
+
+    def step_input(self, name: str | None = None, *, max_bytes: int = STEP_INPUT_BYTES) -> StepInputBuffer:
+        """A buffer for frames pushed into the input ``name`` (default: the first video input) between steps.
+
+        ``step_input("camera").push(frame, user_data=..., capture_time_us=...)``
+        from any thread; the next :meth:`step` sends everything buffered
+        (after its own ``media=``). The same buffer comes back for a name.
+        """
+        return self._stepper.step_input(name, max_bytes)
+
+    def clear_step_inputs(self) -> None:
+        """Drop every frame pushed since the last step."""
+        self._stepper.clear_step_inputs()
+
+    def step(
+        self,
+        state: Mapping[str, Any] | None = None,
+        commands: Iterable[StepCommand | Mapping[str, Any]] | None = None,
+        media: Mapping[str, Sequence[Any]] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> StepResult:
+        """Run the model once and return what it produced (``Reactor(generation="stepped")`` only).
+
+        ``state`` sets the model's state fields first (each as its
+        ``set_<field>`` command), then ``commands`` run in order
+        (:class:`~reactor_sync.StepCommand` or ``{"command", "data"}``), then
+        the step runs on ``media``: input frames per input track, each a
+        numpy array (video ``(H, W, 3)`` uint8 RGB, audio ``(channels,
+        samples)`` int16) or a :class:`~reactor_sync.StepFrame` with
+        metadata and a capture time. The whole request is checked first: a
+        refused one changes nothing.
+
+        Returns a :class:`~reactor_sync.StepResult` (``result.frame`` is the
+        picture; ``result.track(name).arrays`` every frame of a track).
+        Raises a :class:`~reactor_sync.StepError` subclass for each failure
+        the runtime reports (refused, not ready, result too large, a command
+        failed, session ended), InvalidArgumentError for a malformed request
+        (nothing sent), and ReactorTimeoutError after ``timeout`` (default:
+        ``step_timeout`` of the constructor).
+        """
+        return self._stepper.step(state, commands, media, timeout)
 
 
-async def _send(
-    link: PeerLink, channel: str, frame: str | bytes, size: int, command: str, hand_off: HandOff,
-    request_id: str | None,
-) -> None:
-    """Hand the command off (back-pressure first); nobody waits for its answer, which goes to the handlers."""
-    try:
-        sent = await link.send_command(channel, frame, size, hand_off)
-    except ConnectionLostError as exc:
-        raise NotConnectedError(f"command {command!r} not sent: {exc.message}") from exc
-    if sent and request_id is not None:  # no await since the send: its answer cannot have come yet
-        link.forget_answer(request_id, command)
-
-
+def _start_options(generation: str, steps: int | None) -> dict[str, Any]:
+    """What a new session is started with: a stepped one says so (and its step budget)."""
+    if generation != "stepped":
+        return {}
+    options: dict[str, Any] = {"generation": "stepped"}
+    if steps is not None:
+        options["steps"] = steps
+    return options

@@ -61,7 +61,7 @@ def test_a_callers_token_is_used_as_is_and_appears_nowhere(
     try:
         assert r.get_frame(timeout=5).shape == (64, 96, 3)
         assert _token_calls(emu) == before  # never exchanged for another one
-        assert token not in repr(r) and token not in repr(r._signaling)
+        assert token not in repr(r) and token not in repr(r._core.signaling)
     finally:
         r.disconnect()
     assert all(token not in record.getMessage() for record in caplog.records)
@@ -217,7 +217,7 @@ def test_connection_id_offers_on_a_connection_registered_beforehand(local: Local
         registered = requests.post(f"{base}/connections", json={}, timeout=5).json()["connection_id"]
         guest = Reactor("livecore", local=True, local_url=local.url)
         guest.connect(timeout=30, session_id=session, connection_id=registered)
-        assert guest._plan is not None and guest._plan.connection_id == registered
+        assert guest._core.plan is not None and guest._core.plan.connection_id == registered
         assert guest.get_frame(timeout=5).shape == (64, 96, 3)
         guest.disconnect()
         for bad in (-1, 2**32, "1", 1.0):

@@ -212,9 +212,9 @@ def test_a_clip_not_ready_by_its_ready_timeout_fails_typed_and_on_time(runtime: 
                    "predicted_ready_at_ms": time.time() * 1000.0}
         # The message names the ready timeout: it, not the overall 30 s, ended the wait.
         with pytest.raises(ReactorTimeoutError, match="not ready 0.5 s after"):
-            download(r._signaling, promise, None, Deadline(30, "test"), ready_timeout=0.5)
+            download(r._core.signaling, promise, None, Deadline(30, "test"), ready_timeout=0.5)
         with pytest.raises(ClipError, match="playlist_url"):
-            download(r._signaling, {}, None, Deadline(5, "test"))
+            download(r._core.signaling, {}, None, Deadline(5, "test"))
 
 
 @pytest.mark.skipif(not RUNTIME_RECORDS_SESSIONS, reason="the built-in runtime answers requestRecording only "

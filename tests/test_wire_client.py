@@ -136,7 +136,7 @@ def test_a_current_runtime_without_protobuf_gets_json_after_the_probe() -> None:
         r.connect(timeout=20)
         try:
             # Not probed again: the link was made for JSON from the start.
-            assert r.wire == "v0" and r._link is not None and r._link._wire_choice == "v0"
+            assert r.wire == "v0" and r._core.link is not None and r._core.link.commands.wire_choice == "v0"
         finally:
             r.disconnect()
         with pytest.raises(ReactorError, match="protobuf"):

@@ -9,6 +9,10 @@ connect() lost that race with SessionConflictError. connect() waits
 session, and once more if the runtime still answers 409 while one is under
 way or just finished (a Reactor dropped a moment after the check, when a
 handler it was running returned).
+
+Which thread: any. A finalizer's ``reactor-sync-cleanup`` thread registers
+and ends a close (:func:`ending`, :func:`ended`); connect() waits on the
+caller's thread (:func:`wait_for_dropped`); a module-level lock guards both.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ Figures (None where the connection does not give them):
   ``longest_s``, ``total_s`` (W3C webrtc-stats' definition of a freeze) and
   ``keyframes_requested`` (a picture frozen > 0.5 s asks the sender for a
   keyframe; see ``_webrtc.freezes``).
+
+Which thread: :class:`LiveStats` is updated on the LOOP THREAD (by
+:mod:`reactor_sync._client.link.stats`); :class:`Stats`, what ``stats()``
+returns, is read on the caller's thread.
 """
 
 from __future__ import annotations

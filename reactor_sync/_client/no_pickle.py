@@ -5,6 +5,8 @@ server; none of that can move to another process. Without this, pickle (or
 Dask, or multiprocessing) would fail deep inside with an unrelated message
 about a lock, or, worse, copy half an object. Create a Reactor inside the
 process that uses it; send plain data (prompts, URLs) to workers instead.
+
+Which thread: any (it only raises).
 """
 
 from __future__ import annotations

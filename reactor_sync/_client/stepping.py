@@ -1,6 +1,7 @@
 """``reactor.step()``: stepped generation, blocking (see :mod:`reactor_sync._protocol.steps`).
 
-Which thread: the CALLER'S thread builds and checks the request and waits;
+Which thread: the CALLER'S thread builds and checks the request and waits
+(step inputs are pushed from any thread, under the Core's lock);
 the loop thread sends it and resolves the answer by its request id (results
 come in completion order, not request order).
 """
@@ -27,9 +28,9 @@ from .._protocol.steps import (
 )
 from .._protocol.wire import ProtobufWire
 from ..errors import InvalidArgumentError, NotConnectedError, ProtocolError, ReactorTimeoutError
-from .base import ReactorBase
+from .core import Core
 
-__all__ = ["StepMixin"]
+__all__ = ["Stepper"]
 
 # What a step input buffers at most (bytes of raw frames); the runtime takes 64 MiB a message.
 STEP_INPUT_BYTES = 48 * 1024 * 1024
@@ -39,82 +40,52 @@ def _as_list(frames: Any) -> Sequence[Any]:
     return [frames] if isinstance(frames, (np.ndarray, StepFrame, EncodedFrame)) else list(frames)
 
 
-class StepMixin(ReactorBase):
-    """``step()`` and ``generation``."""
+class Stepper:
+    """``step()``, ``step_input()`` and ``generation`` of one Reactor."""
 
-    _generation: str
-    _step_timeout: float
-    _step_inputs: dict[str, StepInputBuffer]
+    def __init__(self, core: Core, generation: str, step_timeout: float) -> None:
+        self._core = core
+        self.generation = generation
+        self._step_timeout = step_timeout
+        self._step_inputs: dict[str, StepInputBuffer] = {}  # under core.lock
 
-    @property
-    def generation(self) -> str:
-        """``"streamed"`` (the model runs at its own pace) or ``"stepped"`` (once per :meth:`step`)."""
-        return self._generation
-
-    def step_input(self, name: str | None = None, *, max_bytes: int = STEP_INPUT_BYTES) -> StepInputBuffer:
-        """A buffer for frames pushed into the input ``name`` (default: the first video input) between steps.
-
-        ``step_input("camera").push(frame, user_data=..., capture_time_us=...)``
-        from any thread; the next :meth:`step` sends everything buffered
-        (after its own ``media=``). The same buffer comes back for a name.
-        """
-        self._check_process()
-        if self._generation != "stepped":
+    def step_input(self, name: str | None, max_bytes: int) -> StepInputBuffer:
+        self._core.check_process()
+        if self.generation != "stepped":
             raise InvalidArgumentError('step_input() needs Reactor(..., generation="stepped"); '
                                        "a streamed session publishes with publish_frames()")
-        link = self._ready_link("step_input()")
+        link = self._core.ready_link("step_input()")
         inputs = [t for t in link.declared_tracks if not t.is_output]
         spec = next((t for t in inputs if t.name == name), None) if name is not None else next(
             (t for t in inputs if t.kind == "video"), None)
         if spec is None:
             raise InvalidArgumentError(f"the model has no input track {name!r}; its inputs: {[t.name for t in inputs]}")
-        with self._lock:
+        with self._core.lock:
             buffer = self._step_inputs.get(spec.name)
             if buffer is None or buffer.closed:
                 buffer = self._step_inputs[spec.name] = StepInputBuffer(spec.name, spec.kind, max_bytes)
             return buffer
 
     def clear_step_inputs(self) -> None:
-        """Drop every frame pushed since the last step."""
-        with self._lock:
+        with self._core.lock:
             buffers = list(self._step_inputs.values())
         for buffer in buffers:
             buffer.take()
 
     def step(
         self,
-        state: Mapping[str, Any] | None = None,
-        commands: Iterable[StepCommand | Mapping[str, Any]] | None = None,
-        media: Mapping[str, Sequence[Any]] | None = None,
-        *,
-        timeout: float | None = None,
+        state: Mapping[str, Any] | None,
+        commands: Iterable[StepCommand | Mapping[str, Any]] | None,
+        media: Mapping[str, Sequence[Any]] | None,
+        timeout: float | None,
     ) -> StepResult:
-        """Run the model once and return what it produced (``Reactor(generation="stepped")`` only).
-
-        ``state`` sets the model's state fields first (each as its
-        ``set_<field>`` command), then ``commands`` run in order
-        (:class:`~reactor_sync.StepCommand` or ``{"command", "data"}``), then
-        the step runs on ``media``: input frames per input track, each a
-        numpy array (video ``(H, W, 3)`` uint8 RGB, audio ``(channels,
-        samples)`` int16) or a :class:`~reactor_sync.StepFrame` with
-        metadata and a capture time. The whole request is checked first: a
-        refused one changes nothing.
-
-        Returns a :class:`~reactor_sync.StepResult` (``result.frame`` is the
-        picture; ``result.track(name).arrays`` every frame of a track).
-        Raises a :class:`~reactor_sync.StepError` subclass for each failure
-        the runtime reports (refused, not ready, result too large, a command
-        failed, session ended), InvalidArgumentError for a malformed request
-        (nothing sent), and ReactorTimeoutError after ``timeout`` (default:
-        ``step_timeout`` of the constructor).
-        """
-        self._check_process()
-        if self._generation != "stepped":
+        self._core.check_process()
+        if self.generation != "stepped":
             raise InvalidArgumentError('step() needs Reactor(..., generation="stepped")')
         timeout = check_timeout(self._step_timeout if timeout is None else timeout)
-        link = self._ready_link("step()")
+        link = self._core.ready_link("step()")
         inputs = {t.name: t.kind for t in link.declared_tracks if not t.is_output}
-        with self._lock:
+        with self._core.lock:
             buffers = list(self._step_inputs.values())
         pushed = {b.name: b.take() for b in buffers}
         merged: dict[str, list[Any]] = {name: list(_as_list(frames)) for name, frames in (media or {}).items()}
@@ -122,12 +93,12 @@ class StepMixin(ReactorBase):
             if frames:
                 merged.setdefault(name, []).extend(frames)
         request = build_request(state, commands, merged, inputs)
-        wire = link.wire
+        wire = link.commands.wire
         if not isinstance(wire, ProtobufWire):
             raise NotConnectedError("step() needs the protobuf wire; this connection speaks JSON")
-        request_id = link.next_request_id()
+        request_id = link.commands.next_request_id()
         channel, frame = wire.step(request, request_id)
-        limit = link.max_message_size
+        limit = link.commands.max_message_size
         if limit is not None and len(frame) > limit:
             raise InvalidArgumentError(
                 f"the step request is {len(frame)} bytes, over the connection's limit of {limit}; send fewer frames"
@@ -136,18 +107,18 @@ class StepMixin(ReactorBase):
         loop = _loop.get_loop()
         hand_off = HandOff()
         try:
-            answer = loop.ask(functools.partial(link.post_request, channel, frame, len(frame), request_id, "step",
-                                                hand_off), timeout=timeout, what="step()")
+            answer = loop.ask(functools.partial(link.commands.post_request, channel, frame, len(frame), request_id,
+                                                "step", hand_off), timeout=timeout, what="step()")
         except ReactorTimeoutError:
             sent = not hand_off.abandon()
-            loop.call_soon(link.forget_answer, request_id, "step")
+            loop.call_soon(link.commands.forget_answer, request_id, "step")
             raise ReactorTimeoutError(
                 f"the step got no result within {timeout:g} s"
                 + ("" if sent else " (it was not sent: the send buffer stayed full)")
             ) from None
         except BaseException:
             hand_off.abandon()
-            loop.call_soon(link.forget_answer, request_id, "step")
+            loop.call_soon(link.commands.forget_answer, request_id, "step")
             raise
         if answer.error is not None:
             code, text = answer.error

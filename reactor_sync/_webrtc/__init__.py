@@ -1,6 +1,5 @@
 """The WebRTC layer the client and the built-in runtime share.
 
-- :mod:`.peer_link`: the client's one RTCPeerConnection (tracks, data channel, watchdog)
 - :mod:`.sctp_timers`: aiortc's SCTP retransmission timeouts set to libwebrtc's (0.5 s initial, 0.4 s minimum)
 - :mod:`.loopback_ice`: ICE restricted to 127.0.0.1 for loopback peers; host checks
 - :mod:`.codecs`: the video codec preference both sides offer
@@ -8,10 +7,18 @@
 - :mod:`.frame_completion`: aiortc patch completing video frames on the RTP marker bit
 - :mod:`.inline_decode`: the client's received video decoded on the loop thread, not aiortc's decoder thread
 - :mod:`.bundle`: aiortc workaround so a second media line of one kind joins BUNDLE
+- :mod:`.bitrate`, :mod:`.freezes`, :mod:`.frame_metadata`, :mod:`.ice_gathering`:
+  bitrate bounds, freeze meter and keyframe requests, per-frame metadata
+  trailers, bounded STUN/TURN gathering
 
-Which thread: aiortc objects (the PeerLink, the patched jitter buffer, the
-liveness probe) live on a loop thread only; the pure helpers (codec order,
-loopback checks) are called from any thread. Everything here is private.
+The client's PeerLink (tracks, data channels, watchdog) is client-only and
+lives in :mod:`reactor_sync._client.link`. This layer imports nothing above
+it: only :mod:`reactor_sync._protocol`, :mod:`reactor_sync._loop` and
+:mod:`reactor_sync.errors` (checked in tests/unit/test_layers.py).
+
+Which thread: aiortc objects (the patched jitter buffer, the liveness
+probe) live on a loop thread only; the pure helpers (codec order, loopback
+checks) are called from any thread. Everything here is private.
 """
 
 from . import frame_completion as _frame_completion

@@ -236,7 +236,7 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     r.on_error(errors)
 
     r.connect(timeout=20)
-    held = r._signaling._auth._TokenAuth__jwt  # noqa: SLF001 - the token the client really holds
+    held = r._core.signaling._auth._TokenAuth__jwt  # noqa: SLF001 - the token the client really holds
     assert isinstance(held, Secret) and KEY not in repr(held) and "eyJ" not in str(held)  # held redacted
     jwt = held.reveal()
     assert jwt.count(".") == 2
@@ -247,13 +247,13 @@ def test_no_secret_in_debug_logs_reprs_or_errors(emu: CoordinatorEmulator, caplo
     r.send_command("schedule_prompt", {"new_prompt": "secrets", "timestamp": 0})
     r.send_command("start", {})
     r.get_frame(timeout=5)
-    texts += [repr(r), str(r), repr(r.get_state()), repr(r._signaling), repr(r.stats())]  # noqa: SLF001
+    texts += [repr(r), str(r), repr(r.get_state()), repr(r._core.signaling), repr(r.stats())]  # noqa: SLF001
     # A reconnect after every token expired: PUT -> 401 -> a fresh token, once.
     r.disconnect(recoverable=True)
     emu.expire_tokens()
     r.reconnect(timeout=20)
     r.get_frame(timeout=5)
-    jwt2 = r._signaling._auth._TokenAuth__jwt.reveal()  # noqa: SLF001
+    jwt2 = r._core.signaling._auth._TokenAuth__jwt.reveal()  # noqa: SLF001
     # Failures carry status codes and paths, never the credentials.
     emu.inject_fault("GET", "/sessions/{id}", 401, times=None)
     emu.inject_fault("DELETE", "/sessions/{id}", 403)

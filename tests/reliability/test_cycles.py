@@ -12,8 +12,8 @@ from _support.relsupport import open_fds, rss_kib, settle
 from aiortc import RTCPeerConnection
 
 from reactor_sync import Reactor, ReactorStatus
+from reactor_sync._client.link import PeerLink
 from reactor_sync._loop.events import IDLE_EXIT_S
-from reactor_sync._webrtc.peer_link import PeerLink
 from reactor_sync.runtime import LocalRuntime
 
 CYCLES = 50

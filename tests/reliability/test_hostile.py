@@ -146,7 +146,7 @@ def test_a_flood_of_10000_messages_is_bounded_and_the_session_lives(caplog: pyte
             took = time.monotonic() - t0
             stats = r.stats()
             # get_message()'s inbox is bounded (message_buffer=100): the oldest were dropped and counted.
-            assert len(r._inbox["application"]) <= 100  # noqa: SLF001
+            assert len(r._inbox.messages["application"]) <= 100  # noqa: SLF001
             assert stats["messages_dropped"] >= n + (n - 100)
             # The handler saw every valid message, in order: a backlog of 2,000 small
             # messages is far below the handler bounds (events.MESSAGE_BACKLOG*).

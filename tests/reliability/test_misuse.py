@@ -203,8 +203,8 @@ def test_handlers_taking_message_and_scope_get_both(
     connected.on("runtime_message", legacy_runtime)
     one_arg = Recorder()
     connected.on_message(one_arg)  # the guide's one-argument form still works
-    connected._capabilities = None  # noqa: SLF001 - ask again so a runtime message comes
-    connected._capabilities_ready.clear()  # noqa: SLF001
+    connected._inbox.capabilities = None  # noqa: SLF001 - ask again so a runtime message comes
+    connected._inbox.capabilities_ready.clear()  # noqa: SLF001
     ask, answer = (("requestSchema", "modelSchema") if connected.protocol == "g3"
                    else ("requestCapabilities", "modelCapabilities"))
     connected.send_command(ask, {}, scope="runtime")

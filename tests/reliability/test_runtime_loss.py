@@ -38,7 +38,7 @@ from reactor_sync import (
     ReactorStatus,
     ReconnectPolicy,
 )
-from reactor_sync._webrtc.peer_link import WATCHDOG_PERIOD_S
+from reactor_sync._client.link.watchdog import WATCHDOG_PERIOD_S
 
 S = ReactorStatus
 STALL = inspect.signature(Reactor).parameters["stall_timeout"].default
