@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-#: old module -> the private module that holds its code now
-MOVED: dict[str, str] = {
+#: old module -> the module(s) that hold its code now (the first that has a name answers)
+MOVED: dict[str, str | tuple[str, ...]] = {
     "reactor_sync.audio": "reactor_sync._media.audio",
     "reactor_sync.audio_input": "reactor_sync._media.audio_input",
     "reactor_sync.capabilities": "reactor_sync._protocol.capabilities",
@@ -45,19 +45,47 @@ MOVED: dict[str, str] = {
     "reactor_sync.track": "reactor_sync._media.track",
     "reactor_sync.tracks": "reactor_sync._protocol.track_specs",
     "reactor_sync.uploads": "reactor_sync._media.uploads",
+    # The server side got sub-packages (issue 22); reactor_sync.runtime itself is unchanged.
+    "reactor_sync.runtime.audio_out": "reactor_sync.runtime.session.audio_out",
+    "reactor_sync.runtime.background": "reactor_sync.runtime.server.background",
+    "reactor_sync.runtime.catalog": "reactor_sync.runtime.models.catalog",
+    "reactor_sync.runtime.clips": "reactor_sync.runtime.session.clips",
+    "reactor_sync.runtime.coordinator_base": "reactor_sync.runtime.coordinator.base",
+    "reactor_sync.runtime.coordinator_faults": "reactor_sync.runtime.coordinator.faults",
+    "reactor_sync.runtime.coordinator_scopes": "reactor_sync.runtime.coordinator.scopes",
+    "reactor_sync.runtime.coordinator_tokens": "reactor_sync.runtime.coordinator.tokens",
+    "reactor_sync.runtime.duo_model": "reactor_sync.runtime.models.duo",
+    "reactor_sync.runtime.http": "reactor_sync.runtime.server.http_server",
+    "reactor_sync.runtime.local_server": "reactor_sync.runtime.local.runtime",
+    "reactor_sync.runtime.model": ("reactor_sync.runtime.models.base", "reactor_sync.runtime.models.demo"),
+    "reactor_sync.runtime.model_clock": "reactor_sync.runtime.session.clock",
+    "reactor_sync.runtime.model_session": "reactor_sync.runtime.session.model_session",
+    "reactor_sync.runtime.protocols": "reactor_sync.runtime.generations",
+    "reactor_sync.runtime.schema": "reactor_sync.runtime.models.schema",
+    "reactor_sync.runtime.uploads": "reactor_sync.runtime.session.uploads",
 }
+
+
+def _targets(old: str) -> tuple[str, ...]:
+    new = MOVED[old]
+    return (new,) if isinstance(new, str) else new
 
 
 class _Forwarding(ModuleType):
     """The module an old path imports as: every attribute read comes from the new home."""
 
-    _target: str
+    _targets: tuple[str, ...]
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(importlib.import_module(self._target), name)
+        for target in self._targets:
+            module = importlib.import_module(target)
+            if hasattr(module, name):
+                return getattr(module, name)
+        moved = ", ".join(self._targets)
+        raise AttributeError(f"module {self.__name__!r} (moved to {moved}) has no attribute {name!r}")
 
     def __dir__(self) -> list[str]:
-        return sorted(set(dir(importlib.import_module(self._target))))
+        return sorted({name for target in self._targets for name in dir(importlib.import_module(target))})
 
 
 class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -71,13 +99,14 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         module = _Forwarding(spec.name)
-        module._target = MOVED[spec.name]
+        module._targets = _targets(spec.name)
         return module
 
     def exec_module(self, module: ModuleType) -> None:
-        new = MOVED[module.__name__]
+        new = " / ".join(_targets(module.__name__))
+        public = "reactor_sync.runtime" if module.__name__.startswith("reactor_sync.runtime.") else "reactor_sync"
         warnings.warn(
-            f"{module.__name__} is private now ({new}); import its public names from reactor_sync "
+            f"{module.__name__} has moved ({new}, private); import its public names from {public} "
             f"(reactor_sync.display, reactor_sync.batch and reactor_sync.runtime stay as they are)",
             DeprecationWarning,
             stacklevel=2,  # the importing line: warnings skips importlib's own frames

@@ -77,7 +77,7 @@ from ._media.frames import RGBFrame
 from ._media.live_out import LiveStream, StreamResult
 from ._media.publish import FramePlayer, FrameSource
 from ._media.recorder import Recording, RecordingResult
-from ._media.track import Track, TrackList
+from ._media.track import Track, TrackList, TrackOwner
 from ._media.uploads import Uploadable
 from ._protocol.messages import Scope
 from ._protocol.steps import StepCommand, StepInputBuffer, StepResult
@@ -1011,3 +1011,8 @@ def _start_options(generation: str, steps: int | None) -> dict[str, Any]:
     if steps is not None:
         options["steps"] = steps
     return options
+
+
+def _reactor_is_a_track_owner(reactor: Reactor) -> TrackOwner:
+    """Never called: mypy checks here that Reactor offers every call a Track fronts (see TrackOwner)."""
+    return reactor

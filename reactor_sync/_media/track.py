@@ -15,7 +15,7 @@ dropped Reactor (and its session) alive.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .._protocol.track_specs import TrackDirection, TrackKind, TrackSpec
 from ..errors import InvalidArgumentError, NotConnectedError
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from aiortc.mediastreams import MediaStreamTrack
 
     from .._protocol.steps import StepInputBuffer
-    from ..client import Reactor
     from .audio import AudioChunk
     from .audio_input import AudioSource
     from .frames import RGBFrame
@@ -33,6 +32,32 @@ if TYPE_CHECKING:
 __all__ = ["Track", "TrackList"]
 
 _TIMEOUT_S = 10.0
+
+
+class TrackOwner(Protocol):
+    """What a Track asks of its Reactor: the public calls it fronts, nothing else.
+
+    A Protocol, not the Reactor class, so this module needs nothing from the
+    client above it (no import circle; the layers contract in .importlinter).
+    """
+
+    @property
+    def paused_tracks(self) -> frozenset[str]: ...
+    @property
+    def published_tracks(self) -> frozenset[str]: ...
+    def pause_track(self, name: str, timeout: float = ...) -> None: ...
+    def resume_track(self, name: str, timeout: float = ...) -> None: ...
+    def get_frame(self, timeout: float = ..., *, latest: bool = ..., track: str | None = ...) -> RGBFrame: ...
+    def get_audio(self, timeout: float = ..., *, track: str | None = ...) -> AudioChunk: ...
+    def publish_frames(self, fps: float = ..., timeout: float = ..., *, name: str | None = ...) -> FrameSource: ...
+    def publish_audio(self, sample_rate: int = ..., channels: int = ..., timeout: float = ..., *,
+                      name: str | None = ...) -> AudioSource: ...
+    def publish_track(self, track: MediaStreamTrack, timeout: float = ..., *, name: str | None = ...) -> None: ...
+    def step_input(self, name: str | None = ...) -> StepInputBuffer: ...
+    def unpublish_track(self, timeout: float = ..., *, name: str | None = ...) -> None: ...
+    def unpublish_audio(self, timeout: float = ..., *, name: str | None = ...) -> None: ...
+    def set_bitrate(self, *, min_bps: int | None = ..., max_bps: int | None = ..., track: str | None = ...,
+                    timeout: float = ...) -> None: ...
 
 
 class Track:
@@ -45,7 +70,7 @@ class Track:
     :meth:`unpublish`, :meth:`set_bitrate`).
     """
 
-    def __init__(self, reactor: Reactor, spec: TrackSpec) -> None:
+    def __init__(self, reactor: TrackOwner, spec: TrackSpec) -> None:
         self._reactor = weakref.ref(reactor)
         self._spec = spec
 
@@ -85,13 +110,13 @@ class Track:
     def __hash__(self) -> int:
         return hash((self._spec, id(self._reactor())))
 
-    def _owner(self) -> Reactor:
+    def _owner(self) -> TrackOwner:
         reactor = self._reactor()
         if reactor is None:
             raise NotConnectedError(f"track {self.name!r}: its Reactor no longer exists")
         return reactor
 
-    def _require(self, output: bool, what: str) -> Reactor:
+    def _require(self, output: bool, what: str) -> TrackOwner:
         if self.is_output != output:
             kind = "an output (the model sends it)" if self.is_output else "an input (you send it)"
             raise InvalidArgumentError(f"{what} is not possible on track {self.name!r}: it is {kind}")

@@ -83,14 +83,24 @@ def test_no_public_implementation_module_outside_the_exports() -> None:
     assert public == [], f"modules at the top level without a leading underscore: {public}"
 
 
-@pytest.mark.parametrize("old, name", [("reactor_sync.steps", "StepResult"), ("reactor_sync.recorder", "Recording"),
-                                       ("reactor_sync.tokens", "fetch_jwt")])
-def test_an_old_module_path_still_imports_with_a_deprecation_warning(old: str, name: str) -> None:
+@pytest.mark.parametrize("old, name, public", [
+    ("reactor_sync.steps", "StepResult", reactor_sync),
+    ("reactor_sync.recorder", "Recording", reactor_sync),
+    ("reactor_sync.tokens", "fetch_jwt", reactor_sync),
+    ("reactor_sync.runtime.model", "DemoModel", None),  # one old module, two new homes
+    ("reactor_sync.runtime.model", "Model", None),
+])
+def test_an_old_module_path_still_imports_with_a_deprecation_warning(old: str, name: str,
+                                                                      public: types.ModuleType | None) -> None:
+    if public is None:
+        public = importlib.import_module("reactor_sync.runtime")
     sys.modules.pop(old, None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         module = importlib.import_module(old)
-    assert any(issubclass(w.category, DeprecationWarning) and "import its public names from reactor_sync"
+    assert any(issubclass(w.category, DeprecationWarning) and f"import its public names from {public.__name__} "
                in str(w.message) for w in caught), [str(w.message) for w in caught]
-    assert getattr(module, name) is getattr(reactor_sync, name)
+    assert getattr(module, name) is getattr(public, name)
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchThing'"):
+        module.NoSuchThing  # noqa: B018
     assert isinstance(module, types.ModuleType)
