@@ -82,7 +82,7 @@ from ._media.uploads import Uploadable
 from ._protocol.messages import Scope
 from ._protocol.steps import StepCommand, StepInputBuffer, StepResult
 from ._protocol.wire import WIRES, WireName
-from ._signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling
+from ._signaling import PROTOCOL_CHOICES, Generation, ProtocolChoice, Signaling, resolve_choice
 from ._signaling.detect import DetectingSignaling
 from ._signaling.secret import Secret
 from ._signaling.tokens import check_session_seconds
@@ -145,9 +145,11 @@ class Reactor(NotPicklable):
             or a :class:`~reactor_sync.ReconnectPolicy`); off by default.
         protocol: ``"auto"`` (default) finds out which protocol generation
             the server speaks on the first connect, with one request that
-            changes nothing; ``"g3"`` (runtime 2.x/3.x, the current
-            coordinator) or ``"g1"`` (runtime 1.x, the legacy coordinator)
-            skips that request.
+            changes nothing; ``"current"`` (runtime 2.x/3.x, the current
+            coordinator) or ``"legacy"`` (runtime 1.x, the legacy
+            coordinator) skips that request. The protocol notes' codenames
+            ``"g3"`` and ``"g1"`` mean the same and are what
+            :attr:`protocol` reports.
         signaling: the HTTP signalling to use instead of the built-in one
             for ``local``/``url``/``protocol`` (any object with the methods
             of :class:`reactor_sync._signaling.Signaling`). A seam for tests
@@ -241,7 +243,8 @@ class Reactor(NotPicklable):
         # Made again in a forked child; holds the Secrets, never the Reactor.
         make_signaling = functools.partial(
             DetectingSignaling, local=local, base_url=self.url, model_name=model_name, api_key=api_key,
-            protocol=protocol, loopback=loopback, use=signaling, start_options=_start_options(generation, steps),
+            protocol=resolve_choice(protocol), loopback=loopback, use=signaling,
+            start_options=_start_options(generation, steps),
             jwt=jwt, max_session_duration_seconds=max_session_s,
         )
         # What must be closed if this Reactor is dropped while connected (see Resources).

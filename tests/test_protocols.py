@@ -17,6 +17,7 @@ import pytest
 from _support.support import Recorder, wait_until
 
 from reactor_sync import (
+    InvalidArgumentError,
     NotConnectedError,
     ProtocolError,
     Reactor,
@@ -45,6 +46,23 @@ def test_the_generation_is_found_once_and_kept(protocol: str) -> None:
         r.connect(timeout=20)  # the second connect reuses what the first found
         assert r.protocol == protocol and r.get_frame(timeout=5).ndim == 3
         r.disconnect()
+
+
+@pytest.mark.parametrize(("plain", "codename"), [("legacy", "g1"), ("current", "g3")])
+def test_the_plain_generation_names_fix_the_protocol_and_it_reports_its_codename(plain: str, codename: str) -> None:
+    with _runtime(codename) as rt:
+        r = Reactor("livecore", local=True, local_url=rt.url, protocol=plain)  # type: ignore[arg-type]
+        r.connect(timeout=20)
+        try:
+            assert r.protocol == codename
+            assert r.get_frame(timeout=5).shape == (96, 128, 3)
+        finally:
+            r.disconnect()
+
+
+def test_an_unknown_protocol_name_is_refused_naming_the_choices() -> None:
+    with pytest.raises(InvalidArgumentError, match="'legacy', 'current'.*got 'g2'"):
+        Reactor("livecore", local=True, local_url="http://127.0.0.1:9", protocol="g2")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("served", "forced"), [("g1", "g3"), ("g3", "g1")])

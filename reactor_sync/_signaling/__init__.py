@@ -2,12 +2,12 @@
 
 Two protocol generations are spoken, each against two kinds of server:
 
-=============  =====================================  ==========================================
-generation     local runtime                          cloud coordinator
-=============  =====================================  ==========================================
-legacy (g1)    :mod:`.g1_local` (runtime 1.x)         :mod:`.g1_cloud` (SDP inside the session)
-current (g3)   :mod:`.g3_local` (runtime 2.x and 3.x)  :mod:`.g3_cloud` (session first, then transport)
-=============  =====================================  ==========================================
+=============  ===========================================  ===================================================
+generation     local runtime                                cloud coordinator
+=============  ===========================================  ===================================================
+legacy (g1)    :mod:`.legacy_local` (runtime 1.x)           :mod:`.legacy_cloud` (SDP inside the session)
+current (g3)   :mod:`.current_local` (runtime 2.x and 3.x)  :mod:`.current_cloud` (session first, then transport)
+=============  ===========================================  ===================================================
 
 :mod:`.detect` picks the generation by itself with one side-effect-free
 request, unless the user fixes it with ``Reactor(protocol=...)``.
@@ -33,8 +33,18 @@ from .._loop.deadline import Deadline
 from .._protocol.track_specs import TrackSpec
 
 Generation = Literal["g1", "g3"]
-ProtocolChoice = Literal["auto", "g1", "g3"]
-PROTOCOL_CHOICES: tuple[str, ...] = ("auto", "g1", "g3")
+ProtocolChoice = Literal["auto", "legacy", "current", "g1", "g3"]  # what Reactor(protocol=) takes
+Resolved = Literal["auto", "g1", "g3"]  # the same, plain names resolved
+PROTOCOL_CHOICES: tuple[str, ...] = ("auto", "legacy", "current", "g1", "g3")
+
+
+def resolve_choice(choice: ProtocolChoice) -> Resolved:
+    """The plain names ("legacy", "current") as the codenames the protocol notes and ``Reactor.protocol`` use."""
+    if choice == "legacy":
+        return "g1"
+    if choice == "current":
+        return "g3"
+    return choice
 
 
 @dataclass

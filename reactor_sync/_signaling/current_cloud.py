@@ -4,7 +4,7 @@ Sequence: API key -> JWT (``POST /tokens``); ``POST /sessions`` with the
 model's name and no SDP; poll ``GET /sessions/{id}`` (status WAITING) until a
 model machine accepted, which shows as ``selected_transport`` and
 ``capabilities`` in the session; then the transport routes of
-:mod:`.g3_transport` under the coordinator's URL, with the Bearer token. A
+:mod:`.current_transport` under the coordinator's URL, with the Bearer token. A
 reconnect fetches a fresh token and ICE servers and puts a new offer on the
 same connection id; disconnect is ``DELETE /sessions/{id}`` (404: already gone).
 Adopting (``connect(session_id=...)``) skips ``POST /sessions``: the session
@@ -25,7 +25,7 @@ from .._version import __version__ as _version
 from ..errors import CoordinatorError, ProtocolError
 from . import Generation, SessionPlan
 from .cloud_auth import API_VERSION_HEADERS, TokenAuth
-from .current_transport import G3Transport, check_descriptor
+from .current_transport import CurrentTransport, check_descriptor
 from .http_client import HttpClient
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ POLL_CAP_S = 2.0
 ENDED_STATES = frozenset({"CLOSED", "INACTIVE"})
 
 
-class G3CloudSignaling:
+class CurrentCloudSignaling:
     """Talks to a current coordinator at ``base_url`` for model ``model_name``."""
 
     generation: Generation = "g3"
@@ -51,7 +51,7 @@ class G3CloudSignaling:
         self.model_name = model_name
         self._http = http
         self._auth = auth
-        self._transport = G3Transport(http, self._call, offer_ice_servers=False)
+        self._transport = CurrentTransport(http, self._call, offer_ice_servers=False)
         self._token_fresh = False  # set by detection, which already fetched one
 
     def __repr__(self) -> str:

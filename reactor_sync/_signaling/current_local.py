@@ -3,7 +3,7 @@
 Sequence: ``POST /start_session`` returns the session descriptor (its id and
 the model's tracks; 503 with Retry-After while the model loads, which we wait
 out as WAITING within the caller's timeout; 409 while another session runs),
-then the transport routes of :mod:`.g3_transport`. A reconnect puts a fresh
+then the transport routes of :mod:`.current_transport`. A reconnect puts a fresh
 offer on the same connection id; ``POST /stop_session`` ends the session
 (409 while idle means it is already stopped).
 
@@ -23,7 +23,7 @@ from .._loop.deadline import Deadline
 from ..errors import CoordinatorError, ProtocolError, ReactorError, ServiceUnavailableError, SessionConflictError
 from . import Generation, SessionPlan
 from .cloud_auth import API_VERSION_HEADERS
-from .current_transport import LOCAL_BITRATE_FLOOR_KBPS, G3Transport, check_descriptor
+from .current_transport import LOCAL_BITRATE_FLOOR_KBPS, CurrentTransport, check_descriptor
 from .http_client import HttpClient
 from .late_session import conflict_advice
 
@@ -36,7 +36,7 @@ LOADING_RETRY_S = 1.0
 RUNNING_STATES = frozenset({"waiting", "streaming", "orphaned", "running"})
 
 
-class G3LocalSignaling:
+class CurrentLocalSignaling:
     """Talks to a current runtime at ``base_url``."""
 
     generation: Generation = "g3"
@@ -49,7 +49,7 @@ class G3LocalSignaling:
         # What POST /start_session carries besides nothing: {"generation": "stepped", "steps": N}.
         self.start_options = dict(start_options or {})
         self._http = http or HttpClient(self.base_url, component="gpu", max_retries=0)
-        self._transport = G3Transport(
+        self._transport = CurrentTransport(
             self._http, self._call, offer_ice_servers=loopback,
             bitrate_floor_kbps=LOCAL_BITRATE_FLOOR_KBPS if loopback else None,
         )

@@ -56,7 +56,7 @@ class Caller(Protocol):
     ) -> requests.Response: ...
 
 
-class G3Transport:
+class CurrentTransport:
     """The transport routes of one server; ``call`` adds its auth, if any."""
 
     def __init__(

@@ -27,10 +27,10 @@ import requests
 
 from .._loop.deadline import Deadline
 from ..errors import Component, NotConnectedError, ProtocolError, ReactorError
-from . import Generation, ProtocolChoice, SessionPlan, Signaling
+from . import Generation, Resolved, SessionPlan, Signaling
 from .cloud_auth import TokenAuth, warn_if_plain_http
-from .current_cloud import G3CloudSignaling
-from .current_local import G3LocalSignaling
+from .current_cloud import CurrentCloudSignaling
+from .current_local import CurrentLocalSignaling
 from .http_client import HttpClient
 from .late_session import end_late_session
 from .legacy_cloud import CloudSignaling
@@ -68,7 +68,7 @@ class DetectingSignaling:
         base_url: str,
         model_name: str,
         api_key: str | Secret | None,
-        protocol: ProtocolChoice,
+        protocol: Resolved,
         loopback: bool,
         use: Signaling | None = None,
         start_options: dict[str, Any] | None = None,
@@ -110,7 +110,7 @@ class DetectingSignaling:
     def _build(self, generation: Generation) -> Signaling:
         if self._local:
             if generation == "g3":
-                return G3LocalSignaling(self.base_url, self._http, loopback=self._loopback,
+                return CurrentLocalSignaling(self.base_url, self._http, loopback=self._loopback,
                                         start_options=self._start_options)
             if self._start_options:
                 raise ProtocolError(
@@ -122,7 +122,7 @@ class DetectingSignaling:
         assert self._auth is not None
         self._auth.legacy = generation == "g1"
         if generation == "g3":
-            return G3CloudSignaling(self._http, self._model_name, self._auth, start_options=self._start_options)
+            return CurrentCloudSignaling(self._http, self._model_name, self._auth, start_options=self._start_options)
         if self._start_options:
             raise ProtocolError(
                 f"the coordinator at {self.base_url} speaks the legacy protocol, which has no "
@@ -141,7 +141,7 @@ class DetectingSignaling:
             current = self._auth.probe_current(deadline)
             impl = self._build("g3" if current else "g1")
             if current:
-                assert isinstance(impl, G3CloudSignaling)
+                assert isinstance(impl, CurrentCloudSignaling)
                 impl.token_already_fetched()
         logger.info("%s speaks the %s protocol", self.base_url, impl.generation)
         self._impl = impl
@@ -242,7 +242,7 @@ class DetectingSignaling:
         generation only, since the legacy one has no such routes.
         """
         impl = self._impl
-        if not isinstance(impl, (G3LocalSignaling, G3CloudSignaling)):
+        if not isinstance(impl, (CurrentLocalSignaling, CurrentCloudSignaling)):
             raise NotConnectedError("this needs a connection on the current protocol (runtime 2.x or later)")
         return impl._call(method, path, deadline, ok=ok, json_body=json_body, max_body_bytes=max_body_bytes)
 
