@@ -1,6 +1,8 @@
 """The WebRTC layer the client and the built-in runtime share.
 
 - :mod:`.sctp_timers`: aiortc's SCTP retransmission timeouts set to libwebrtc's (0.5 s initial, 0.4 s minimum)
+- :mod:`.sctp_early_retransmit`: a lost SCTP chunk among few resent on the first SACK that shows it (RFC 5827)
+- :mod:`.dtls_replay`: an unanswered DTLS handshake flight sent again after 0.15 s, not OpenSSL's 1 s
 - :mod:`.loopback_ice`: ICE restricted to 127.0.0.1 for loopback peers; host checks
 - :mod:`.codecs`: the video codec preference both sides offer
 - :mod:`.liveness`: "is the wire still alive" from aiortc's transport counters
@@ -21,7 +23,9 @@ probe) live on a loop thread only; the pure helpers (codec order, loopback
 checks) are called from any thread. Everything here is private.
 """
 
+from . import dtls_replay as _dtls_replay
 from . import frame_completion as _frame_completion
+from . import sctp_early_retransmit as _sctp_early_retransmit
 from . import sctp_timers as _sctp_timers
 
 # Installed here, not in reactor_sync/__init__: importing the package stays
@@ -32,3 +36,7 @@ from . import sctp_timers as _sctp_timers
 _frame_completion.install()
 # ... and retransmits SCTP after libwebrtc's 0.5 s (0.4 s at least), not 3 s (see sctp_timers).
 _sctp_timers.install()
+# ... and sends an unanswered DTLS handshake flight again after 0.15 s, not 1 s (see dtls_replay).
+_dtls_replay.install()
+# ... and resends a lost SCTP chunk among few on the first SACK that shows it (see sctp_early_retransmit).
+_sctp_early_retransmit.install()
