@@ -59,6 +59,7 @@ from ..._webrtc.bundle import rebundle
 from ..._webrtc.codecs import preferred_video_codecs, with_video_params
 from ..._webrtc.freezes import ask_again_for_missing, ask_for_keyframes
 from ..._webrtc.ice_gathering import GatheringPlan, gathering
+from ..._webrtc.ice_nudge import nudge_until_heard
 from ..._webrtc.loopback_ice import loopback_ice, sanitize_remote_sdp
 from ...errors import ConnectionLostError, ProtocolError, PublishRefusedError, ReactorConnectionError
 from .commands import Commands
@@ -271,6 +272,7 @@ class PeerLink:
             raise ProtocolError(
                 f"the SDP answer was rejected: {type(exc).__name__}: {exc}", component="gpu"
             ) from exc
+        self._state.spawn(nudge_until_heard(self._pc))  # see _webrtc.ice_nudge
         await self._ready.wait()
         failed = self._state.failed
         if failed is not None:
