@@ -22,7 +22,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..._protocol.messages import MAX_MESSAGE_BYTES, Message
@@ -44,8 +44,11 @@ COMMAND_BUFFER_LOW = 1024 * 1024
 # (its schema) before we take it for one that only speaks JSON. A runtime
 # that speaks protobuf answers in milliseconds; one that does not stays
 # silent, so this is what such a runtime costs each connect with wire="auto".
+#: A runtime silent this long after it has our probe (and with nothing of its own missing) speaks JSON.
 WIRE_PROBE_S = 1.5
-WIRE_PROBE_FIXED_S = 5.0  # with wire="v1" fixed by the caller: only a slow runtime, not a JSON one
+#: The probe's whole wait, however lossy the link (with wire="v1" fixed: then the connect fails).
+WIRE_PROBE_FIXED_S = 6.0
+_PROBE_TICK_S = 0.05
 # Answers nobody waits for any more (send_command(wait=False), or a caller
 # who timed out) are matched to their command by id, for at most this many.
 UNCLAIMED_KEPT = 4096
@@ -82,6 +85,7 @@ class Commands:
         # Requests a caller thread waits for directly (see post_request).
         self._waiters: dict[str, tuple[concurrent.futures.Future[Received], str]] = {}
         self._unclaimed: OrderedDict[str, str] = OrderedDict()  # request id -> the command it carried
+        self._late_probe: str | None = None  # a wire probe given up on (see received)
         # The legacy runtime speaks JSON only; a current one is asked at READY
         # (see settle_wire) unless the caller fixed the wire.
         self.wire_choice = wire if control is not None else JSON_WIRE
@@ -264,7 +268,7 @@ class Commands:
         while len(self._unclaimed) > UNCLAIMED_KEPT:
             self._unclaimed.popitem(last=False)
 
-    async def settle_wire(self) -> None:
+    async def settle_wire(self, early: Sequence[tuple[str, str]] = ()) -> bool:
         """Choose the wire for this connection, by asking the runtime in protobuf.
 
         A runtime that speaks protobuf answers the schema request (which the
@@ -272,25 +276,76 @@ class Commands:
         that does not ignores the binary frame, and after WIRE_PROBE_S the
         connection speaks JSON. A wire fixed by the caller is not probed; a
         fixed "v1" that goes unanswered fails the connect.
+
+        ``early``: track verbs without an answer, ``(verb, track name)``, sent
+        in protobuf right behind the probe instead of after its answer: the
+        outputs' ``resume_track`` then costs no round trip (and no lost
+        packet's retransmission) before the first frame. A JSON-only runtime
+        ignores them as it ignores the probe. Returns True when they went out
+        in the wire the connection settled on (else the caller sends them).
         """
         if self.wire_choice == JSON_WIRE:
-            return
+            return False
         probe = wire_for(PROTOBUF_WIRE)
         request_id = self.next_request_id()
         fixed = self.wire_choice == PROTOBUF_WIRE
+        answer = self.expect_answer(request_id)
         try:
-            await self.call(probe.platform("requestSchema", {}, request_id), request_id,
-                            timeout=WIRE_PROBE_FIXED_S if fixed else WIRE_PROBE_S,
-                            what="the protobuf wire's schema request")
-        except ProtocolError:
+            self.send(*probe.platform("requestSchema", {}, request_id))
+            for verb, name in early:
+                self.send(*probe.track(verb, name, None))
+            answered = await self._probe_answered(answer, fixed)
+        finally:
+            self._pending.pop(request_id, None)
+        if not answered:
             if fixed:
                 raise ProtocolError(
                     f"the runtime did not answer on the protobuf wire within {WIRE_PROBE_FIXED_S:g} s "
                     "(wire='v1'); it may speak JSON only: use wire='auto' or wire='v0'", component="gpu",
                 ) from None
-            logger.info("the runtime did not answer in protobuf within %.1f s: speaking JSON", WIRE_PROBE_S)
-            return
+            logger.info("the runtime did not answer in protobuf within %.1f s of having the request: "
+                        "speaking JSON", WIRE_PROBE_S)
+            self._late_probe = request_id
+            return False
         self.wire = probe
+        return True
+
+    async def _probe_answered(self, answer: asyncio.Future[Received], fixed: bool) -> bool:
+        """Wait for the probe's answer; False once the runtime's silence says JSON.
+
+        WHY: on a lossy link the answer (the model's schema: several SCTP
+        packets) can take seconds to come through retransmissions (1.2 s for
+        one packet, seen at 10 % loss), and a connection that wrongly settles
+        on JSON with a runtime that latched protobuf loses every command. So
+        the silence that means "JSON" is counted only while SCTP has had all
+        we sent acknowledged (the runtime has the probe) and nothing the
+        runtime sent is missing (no gap in what we received); the whole wait
+        is bounded by WIRE_PROBE_FIXED_S.
+        """
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + WIRE_PROBE_FIXED_S
+        quiet_since: float | None = None
+        while not answer.done():
+            now = loop.time()
+            if now >= ends:
+                return False
+            if fixed or not self._sctp_settled():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= WIRE_PROBE_S:
+                return False
+            await asyncio.wait([answer], timeout=_PROBE_TICK_S)
+        answer.result()  # a lost connection raises here
+        return True
+
+    def _sctp_settled(self) -> bool:
+        """True when everything we sent is acknowledged and nothing the peer sent is missing (aiortc SCTP)."""
+        sctp = getattr(self._pc, "sctp", None)
+        try:
+            return not (sctp._outbound_queue or sctp._sent_queue or sctp._sack_misordered)  # type: ignore[union-attr]
+        except AttributeError:  # another aiortc: time alone decides, as it did before
+            return True
 
     # -- control channel (current protocol) -----------------------------------
     def notify(self, event: str, data: dict[str, Any]) -> None:
@@ -388,6 +443,12 @@ class Commands:
             received = decode(channel, raw, reassembler.max_bytes)
         else:
             received = decode(channel, raw)
+        if received.request_id is not None and received.request_id == self._late_probe and isinstance(raw, bytes):
+            # The probe's answer came after all (a very lossy link): the runtime
+            # latched protobuf on it, so from now on this connection speaks it.
+            self._late_probe = None
+            self.wire = wire_for(PROTOBUF_WIRE)
+            logger.warning("the runtime answered the protobuf probe late: speaking protobuf from now on")
         if received.request_id is not None and self._answer(received.request_id, received):
             return
         if state.draining:  # disconnect() in progress: the user stopped listening

@@ -280,8 +280,10 @@ class PeerLink:
         self._was_ready = True
         self.watchdog.start(self._stall_timeout, self.stats.on_rtt)
         # Before anything else is sent: a current runtime latches the wire on
-        # the first frame it receives.
-        await self.commands.settle_wire()
+        # the first frame it receives. The runtime starts every output paused:
+        # the resumes ride right behind the wire's probe (see settle_wire).
+        outputs = [t.name for t in self.tracks if t.is_output and t.name not in self.paused]
+        resumed = await self.commands.settle_wire([("resume_track", name) for name in outputs])
         for target in list(self.bitrates):
             self._apply_bitrate(target)
         spawn = self._state.spawn
@@ -290,9 +292,9 @@ class PeerLink:
         spawn(ask_for_keyframes(self.media.freezes, self._main_receiver))
         spawn(ask_again_for_missing(self._main_receiver, self.stats.rtt_s))
         spawn(self.watchdog.ping_loop(self.commands.send_ping))
-        for track in self.tracks:
-            if track.is_output and track.name not in self.paused:  # the runtime starts every output paused
-                self.commands.notify("resume_track", {"name": track.name})
+        if not resumed:  # the probe found JSON (or was not made): resume in the wire settled on
+            for name in outputs:
+                self.commands.notify("resume_track", {"name": name})
 
     def _track_kinds(self) -> dict[str, str]:
         return {t.name: t.kind for t in self.tracks} or {LEGACY_TRACK_NAME: "video"}
