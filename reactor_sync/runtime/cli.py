@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -73,9 +74,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {UNJOINED_TIMEOUT_S:g})")
     parser.add_argument(
         "--ice-servers", type=_ice_servers_json, default=[],
-        help='local current-protocol runtime off loopback: STUN/TURN servers handed to clients, as JSON '
-        '[{"uris": [...], "credentials": {"username": ..., "password": ...}}]',
+        help='current protocol off loopback (local runtime or --coordinator): STUN/TURN servers handed to '
+        'clients, as JSON [{"uris": [...], "credentials": {"username": ..., "password": ...}}]',
     )
+    parser.add_argument("--tls-cert", metavar="PEM", help="coordinator: serve https with this certificate "
+                        "(chain) file; clients send API keys to a non-loopback host over https only")
+    parser.add_argument("--tls-key", metavar="PEM", help="coordinator: the certificate's private key file")
     parser.add_argument("--log-level", help="logging level for this process (e.g. INFO, DEBUG)")
 
 
@@ -102,6 +106,20 @@ def refuse_public_default_key(host: str, given: list[str], default_key: str) -> 
         )
 
 
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """A server TLS context from ``--tls-cert``/``--tls-key`` (None without them); SystemExit saying what is wrong."""
+    if cert is None and key is None:
+        return None
+    if not cert or not key:
+        raise SystemExit("reactor-sync serve: --tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"reactor-sync serve: cannot load the TLS certificate {cert!r} and key: {exc}") from None
+    return context
+
+
 def _ice_servers_json(text: str) -> list[dict[str, Any]]:
     """``--ice-servers``: a JSON list of ``{"uris": [...], "credentials": {...}}`` objects."""
     try:
@@ -125,15 +143,19 @@ def run_serve(args: argparse.Namespace) -> int:
 
     options = dict(fps=args.fps, width=args.width, height=args.height, protocol=args.protocol)
     models = args.model or ["livecore"]
+    tls = tls_context(args.tls_cert, args.tls_key)
     if args.coordinator:
         given = args.api_key or ([os.environ["REACTOR_API_KEY"]] if os.environ.get("REACTOR_API_KEY") else [])
         refuse_public_default_key(args.host, given, DEFAULT_API_KEY)
         serve_coordinator(
             args.port, args.host, given or [DEFAULT_API_KEY], args.queue_delay, models,
             announce=announce, token_ttl=args.token_ttl, recording=args.recording,
-            max_sessions=args.max_sessions, unjoined_timeout=args.unjoined_timeout, **options,
+            max_sessions=args.max_sessions, unjoined_timeout=args.unjoined_timeout,
+            ice_servers=args.ice_servers, tls=tls, **options,
         )
         return 0
+    if tls is not None:
+        raise SystemExit("reactor-sync serve: --tls-cert/--tls-key are for --coordinator")
     if len(models) != 1:
         raise SystemExit("reactor-sync serve: a local runtime serves one --model")
     serve(

@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -114,8 +115,8 @@ class CoordinatorSession:
 class _CoordinatorHttp(HttpServer):
     """HttpServer whose every request (known route or not) goes through the emulator."""
 
-    def __init__(self, owner: CoordinatorBase, host: str, port: int) -> None:
-        super().__init__(host, port, max_body=MAX_FILE_BYTES)  # uploads
+    def __init__(self, owner: CoordinatorBase, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+        super().__init__(host, port, max_body=MAX_FILE_BYTES, tls=tls)  # uploads
         self._owner = owner
 
     async def dispatch(self, request: Request) -> Response:
@@ -150,8 +151,12 @@ class CoordinatorBase(BackgroundServer, ABC):
         recording: bool | RecordingConfig = False,
         max_sessions: int = MAX_SESSIONS,
         unjoined_timeout: float = UNJOINED_TIMEOUT_S,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.protocol = check_protocol(protocol)
+        # https (a server certificate) for an emulator reached across a network:
+        # clients send API keys and tokens only over https off loopback.
+        self.tls = tls
         self.recording = recording if isinstance(recording, RecordingConfig) else RecordingConfig(bool(recording))
         if not isinstance(max_sessions, int) or max_sessions < 1:
             raise ValueError("max_sessions must be an int >= 1")
@@ -243,7 +248,7 @@ class CoordinatorBase(BackgroundServer, ABC):
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self._port}"
 
     @property
     def model_names(self) -> list[str]:
@@ -433,7 +438,7 @@ class CoordinatorBase(BackgroundServer, ABC):
         """Close a session of either protocol (``CoordinatorEmulator`` picks the generation's)."""
 
     async def _open(self) -> None:
-        http = _CoordinatorHttp(self, self.host, self._requested_port)
+        http = _CoordinatorHttp(self, self.host, self._requested_port, self.tls)
         self._install_routes(http)
         self._http = http
         await http.start()

@@ -29,6 +29,7 @@ import asyncio
 import json
 import logging
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -194,8 +195,10 @@ class HttpServer:
         max_body: int = MAX_BODY_DEFAULT,
         read_timeout: float = 10.0,
         max_connections: int = MAX_CONNECTIONS_DEFAULT,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        self.tls = tls  # https when given (e.g. a coordinator emulator reached across a network)
         self._port = port
         self.max_body = max_body
         self.read_timeout = read_timeout
@@ -220,11 +223,11 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._handle_connection, self.host, self._port, limit=_MAX_LINE * 2
+            self._handle_connection, self.host, self._port, limit=_MAX_LINE * 2, ssl=self.tls,
         )
         logger.debug("HTTP server listening on %s", self.url)
 
