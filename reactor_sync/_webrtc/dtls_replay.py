@@ -49,10 +49,10 @@ import asyncio
 import functools
 import inspect
 import logging
-import os
-import threading
 import time
 from typing import Any
+
+from .aiortc_hook import AiortcHook
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,6 @@ _TX_PACKETS = "_RTCDtlsTransport__tx_packets"
 _TX_BYTES = "_RTCDtlsTransport__tx_bytes"
 _LOG_ATTR = "_reactor_flight_log"
 
-_lock = threading.Lock()
-_state: dict[str, Any] = {"done": False, "installed": False, "why": "not tried"}
 _originals: dict[str, Any] = {}  # aiortc's methods this module replaced
 
 
@@ -114,7 +112,7 @@ class FlightLog:
 
 def installed() -> bool:
     """Whether the replay is active in this process (after :func:`install`)."""
-    return bool(_state["installed"])
+    return HOOK.installed
 
 
 def shape_problems() -> list[str]:
@@ -234,26 +232,17 @@ def _wrap_start(start: Any) -> Any:
     return wrapper
 
 
+def _apply() -> None:
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    _originals.update(_write_ssl=RTCDtlsTransport._write_ssl, start=RTCDtlsTransport.start)
+    RTCDtlsTransport._write_ssl = _write_ssl  # type: ignore[method-assign]
+    RTCDtlsTransport.start = _wrap_start(RTCDtlsTransport.start)  # type: ignore[method-assign]
+
+
+HOOK = AiortcHook("DTLS flight replay", ENV_SWITCH, shape_problems, _apply)
+
+
 def install() -> bool:
     """Install the flight replay into aiortc once per process; True when it is active."""
-    with _lock:
-        if _state["done"]:
-            return bool(_state["installed"])
-        _state["done"] = True
-        if os.environ.get(ENV_SWITCH, "").strip().lower() == "off":
-            _state["why"] = f"{ENV_SWITCH}=off"
-            logger.info("DTLS flight replay off (%s)", _state["why"])
-            return False
-        problems = shape_problems()
-        if problems:
-            _state["why"] = "; ".join(problems)
-            logger.warning("DTLS flight replay not installed: %s", _state["why"])
-            return False
-        from aiortc.rtcdtlstransport import RTCDtlsTransport
-
-        _originals.update(_write_ssl=RTCDtlsTransport._write_ssl, start=RTCDtlsTransport.start)
-        RTCDtlsTransport._write_ssl = _write_ssl  # type: ignore[method-assign]
-        RTCDtlsTransport.start = _wrap_start(RTCDtlsTransport.start)  # type: ignore[method-assign]
-        _state["installed"] = True
-        _state["why"] = "installed"
-        return True
+    return HOOK.install()

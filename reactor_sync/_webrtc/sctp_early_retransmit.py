@@ -28,9 +28,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
-import threading
 from typing import Any
+
+from .aiortc_hook import AiortcHook
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,12 @@ _AIORTC_THRESHOLD = 3
 ENV_SWITCH = "REACTOR_SYNC_SCTP_EARLY_RETRANSMIT"
 _TSN_MODULO = 2**32
 
-_lock = threading.Lock()
-_state: dict[str, Any] = {"done": False, "installed": False, "why": "not tried"}
 _originals: dict[str, Any] = {}
 
 
 def installed() -> bool:
-    return bool(_state["installed"])
+    """Whether early retransmit is active in this process (after :func:`install`)."""
+    return HOOK.installed
 
 
 def _tsn_after(a: int, b: int) -> bool:
@@ -119,25 +118,17 @@ def _wrap(original: Any) -> Any:
     return _receive_sack_chunk
 
 
+def _apply() -> None:
+    from aiortc.rtcsctptransport import RTCSctpTransport
+
+    _originals["_receive_sack_chunk"] = RTCSctpTransport._receive_sack_chunk
+    RTCSctpTransport._receive_sack_chunk = _wrap(  # type: ignore[method-assign]
+        RTCSctpTransport._receive_sack_chunk)
+
+
+HOOK = AiortcHook("SCTP early retransmit", ENV_SWITCH, shape_problems, _apply)
+
+
 def install() -> bool:
     """Install early retransmit into aiortc once per process; True when it is active."""
-    with _lock:
-        if _state["done"]:
-            return bool(_state["installed"])
-        _state["done"] = True
-        if os.environ.get(ENV_SWITCH, "").strip().lower() == "off":
-            _state["why"] = f"{ENV_SWITCH}=off"
-            return False
-        problems = shape_problems()
-        if problems:
-            _state["why"] = "; ".join(problems)
-            logger.warning("SCTP early retransmit not installed: %s", _state["why"])
-            return False
-        from aiortc.rtcsctptransport import RTCSctpTransport
-
-        _originals["_receive_sack_chunk"] = RTCSctpTransport._receive_sack_chunk
-        RTCSctpTransport._receive_sack_chunk = _wrap(  # type: ignore[method-assign]
-            RTCSctpTransport._receive_sack_chunk)
-        _state["installed"] = True
-        _state["why"] = "installed"
-        return True
+    return HOOK.install()

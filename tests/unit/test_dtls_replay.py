@@ -29,7 +29,7 @@ async def settle(*transports: RTCDtlsTransport) -> None:
 
 
 def test_the_replay_is_installed() -> None:
-    assert dtls_replay.installed(), dtls_replay._state["why"]
+    assert dtls_replay.installed(), dtls_replay.HOOK.why
     assert dtls_replay.shape_problems() == []
 
 

@@ -37,7 +37,7 @@ async def associated(client_end: LossyEnd, server_end: LossyEnd) -> tuple[RTCSct
 
 
 def test_early_retransmit_is_installed() -> None:
-    assert sctp_early_retransmit.installed(), sctp_early_retransmit._state["why"]
+    assert sctp_early_retransmit.installed(), sctp_early_retransmit.HOOK.why
     assert sctp_early_retransmit.shape_problems() == []
 
 
