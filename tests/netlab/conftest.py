@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from .lab import Condition, Lab, missing
-from .services import Coturn, Runtime, coturn_missing, runtime3_missing
+from .services import Coordinator, Coturn, Runtime, coturn_missing, runtime3_missing
 
 REQUIRED = os.environ.get("REACTOR_SYNC_REQUIRE_NETLAB") == "1"
 PROBE = os.path.join(os.path.dirname(__file__), "probe.py")
@@ -152,10 +152,11 @@ class ProbeRun:
         return "\n".join(lines) + f"\n-- stderr:\n{self.stderr[-3000:]}"
 
 
-def run_client(lab: Lab, runtime: Runtime, *args: str, timeout: float = 60.0, cert: str | None = None,
-               on_event: Callable[[dict[str, Any]], None] | None = None) -> ProbeRun:
+def run_client(lab: Lab, runtime: Runtime | Coordinator, *args: str, timeout: float = 60.0, cert: str | None = None,
+               on_event: Callable[[dict[str, Any]], None] | None = None, env: dict[str, str] | None = None,
+               ) -> ProbeRun:
     """Run probe.py in the client namespace against ``runtime``; bounded by ``timeout``."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(env or {}))
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     if cert:
         env["SSL_CERT_FILE"] = cert  # trust the lab's self-signed TURN certificate

@@ -47,10 +47,15 @@ def main() -> int:
     parser.add_argument("--auto-reconnect", action="store_true")
     parser.add_argument("--stall-timeout", type=float, default=3.0)
     parser.add_argument("--report-every", type=int, default=30)
+    parser.add_argument("--cloud", action="store_true",
+                        help="--url is a coordinator; the API key comes from $REACTOR_API_KEY")
     args = parser.parse_args()
 
-    reactor = Reactor(args.model, local=True, local_url=args.url, stall_timeout=args.stall_timeout,
-                      auto_reconnect=args.auto_reconnect)
+    where: dict[str, Any] = (
+        {"api_key": os.environ["REACTOR_API_KEY"], "coordinator_url": args.url} if args.cloud
+        else {"local": True, "local_url": args.url}
+    )
+    reactor = Reactor(args.model, stall_timeout=args.stall_timeout, auto_reconnect=args.auto_reconnect, **where)
     reactor.on("status_changed", lambda status: emit("status", status=str(getattr(status, "value", status))))
     reactor.on("error", lambda error: emit("error", type=type(error).__name__, code=getattr(error, "code", None),
                                            recoverable=getattr(error, "recoverable", None), message=str(error)))

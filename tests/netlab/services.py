@@ -60,6 +60,17 @@ def runtime3_missing() -> str | None:
     return None
 
 
+def self_signed(work: str, name: str, ip: str) -> tuple[str, str]:
+    """A one-day self-signed certificate for ``ip`` and its key, made with openssl in ``work``: (cert, key)."""
+    cert, key = os.path.join(work, f"{name}-cert.pem"), os.path.join(work, f"{name}-key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={name}.lab.invalid", "-addext", f"subjectAltName=IP:{ip}", "-keyout", key, "-out", cert],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
 @dataclass
 class Coturn:
     lab: Lab
@@ -68,14 +79,7 @@ class Coturn:
 
     def start(self) -> Coturn:
         work = self.lab.work
-        self.cert = os.path.join(work, "turn-cert.pem")
-        key = os.path.join(work, "turn-key.pem")
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=turn.lab.invalid", "-addext", f"subjectAltName=IP:{TURN_IP}",
-             "-keyout", key, "-out", self.cert],
-            check=True, capture_output=True, timeout=60,
-        )
+        self.cert, key = self_signed(work, "turn", TURN_IP)
         os.chmod(key, 0o644)  # coturn may drop privileges before reading it
         self.proc = self.lab.spawn(self.lab.ns["pub"], [
             "turnserver", "-n", "--no-cli", "--log-file=stdout", "--simple-log",
@@ -227,6 +231,54 @@ class Runtime:
         ], log=f"builtin-{port}.log", cwd=REPO)  # python -m imports from the cwd first: this checkout
         self.lab.wait_http(self.ns, health, "", self.proc, timeout=30,
                            log=f"builtin-{port}.log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.lab.stop(self.proc)
+            self.proc = None
+
+
+COORDINATOR_PORT = 8083
+#: The lab coordinator's API key: passed to it and to the client in the environment, never on a command line.
+COORDINATOR_KEY = "rk_lab_only_key"
+
+
+@dataclass
+class Coordinator:
+    """Our coordinator emulator (current protocol) on the public side, over https, handing out ``ice_servers``.
+
+    The cloud path: the client signals with the coordinator and takes its ICE
+    servers from the session's transport route. Https because the client sends
+    an API key to a non-loopback host over https only; its certificate is made
+    here for the lab address (``cert``; clients trust it via REQUESTS_CA_BUNDLE).
+    """
+
+    lab: Lab
+    ice_servers: list[dict[str, object]]
+    url: str = ""
+    model: str = "livecore"
+    cert: str = ""
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    log_name: str = "coordinator.log"
+
+    def start(self) -> Coordinator:
+        work = self.lab.work
+        self.cert, key = self_signed(work, "coordinator", RUNTIME_IP)
+        env = dict(os.environ, REACTOR_API_KEY=COORDINATOR_KEY)
+        self.proc = self.lab.spawn(self.lab.ns["pub"], [
+            sys.executable, "-m", "reactor_sync.runtime", "--coordinator", "--protocol", "g3",
+            "--host", RUNTIME_IP, "--port", str(COORDINATOR_PORT), "--width", "320", "--height", "240",
+            "--tls-cert", self.cert, "--tls-key", key, "--ice-servers", json.dumps(self.ice_servers),
+        ], log=self.log_name, env=env, cwd=REPO)
+        self.url = f"https://{RUNTIME_IP}:{COORDINATOR_PORT}"
+        deadline = time.monotonic() + 30
+        while f"READY {self.url}" not in self.lab.log(self.log_name):  # bounded: 30 s
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the coordinator exited:\n{self.lab.log(self.log_name)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the coordinator did not start within 30 s:\n{self.lab.log(self.log_name)}")
+            time.sleep(0.2)
+        return self
 
     def stop(self) -> None:
         if self.proc is not None:

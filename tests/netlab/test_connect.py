@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from .conftest import ProbeRun, skip_or_fail
 from .lab import Condition, Lab
 from .services import (
     BUILTIN_PORT,
+    COORDINATOR_KEY,
     TURN_PASSWORD,
     TURN_PORT,
     TURN_TCP_URL,
     TURN_USER,
+    Coordinator,
     Coturn,
     Runtime,
     runtime1_missing,
@@ -92,3 +97,23 @@ def test_legacy_protocol_udp_blocked_connects_through_turn_over_tcp(lab: Lab, co
     done = streamed(run)
     ice = done["stats"]["live"]["ice"]
     assert ice["local"]["type"] == "relay" and ice["local"]["relay_protocol"] == "tcp", ice
+
+
+def test_cloud_path_udp_blocked_connects_through_turn_over_tcp(lab: Lab, coturn: Coturn, client) -> None:
+    """The cloud path: the coordinator (ours, over https) hands out the ICE servers on the session's transport route."""
+    coordinator = Coordinator(lab, coturn.ice_servers()).start()
+    bundle = os.path.join(lab.work, "lab-cas.pem")
+    with open(bundle, "w") as out:  # trust both lab certificates: coturn's (turns:) and the coordinator's
+        for name in (coturn.cert, coordinator.cert):
+            with open(name) as f:
+                out.write(f.read())
+    try:
+        lab.set_condition(Condition(udp_blocked=True))
+        run = client(coordinator, "--cloud", "--frames", str(FRAMES), cert=bundle,
+                     env={"REACTOR_API_KEY": COORDINATOR_KEY, "REQUESTS_CA_BUNDLE": bundle})
+    finally:
+        coordinator.stop()
+    done = streamed(run)
+    ice = done["stats"]["live"]["ice"]
+    assert ice["local"]["type"] == "relay" and ice["local"]["relay_protocol"] == "tcp", ice
+    assert COORDINATOR_KEY not in run.stderr and COORDINATOR_KEY not in json.dumps(run.events)
