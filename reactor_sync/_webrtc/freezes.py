@@ -50,11 +50,13 @@ KEYFRAME_AFTER_S = 0.5
 #: ... and asks again this often while it stays frozen.
 KEYFRAME_REPEAT_S = 1.0
 _WATCH_PERIOD_S = 0.1
-#: A packet still missing this long after it was last asked for is asked for again ...
-RENACK_AFTER_S = 0.1
+#: A packet still missing this long (or 1.5 round trips, if longer) after it was last asked for is
+#: asked for again (libwebrtc's NACK module repeats once per round trip too; its sender resends
+#: a packet at most once per round trip, aiortc's on each ask: one packet per ask at worst) ...
+RENACK_AFTER_S = 0.03
 #: ... at most this many times (the sender's history is finite).
-RENACK_TIMES = 5
-_RENACK_PERIOD_S = 0.05
+RENACK_TIMES = 10
+_RENACK_PERIOD_S = 0.015
 _AVERAGE_OVER = 30  # frames
 _FREEZE_EXTRA_S = 0.150
 
