@@ -67,14 +67,31 @@ def run_round(lab: Lab, runtime: Runtime, client: str, seconds: float) -> dict[s
     return {"ok": False, "error": f"no result (rc {proc.returncode}): {proc.stderr[-800:]}"}
 
 
-def wait_available(lab: Lab, runtime: Runtime, timeout: float = 30.0) -> None:
-    """Bounded: the previous round's session is over and the runtime takes a new one."""
+def wait_available(lab: Lab, runtime: Runtime, timeout: float = 30.0) -> bool:
+    """Bounded: the previous round's session is over and the runtime takes a new one (False: it does not)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = lab.http_get_json(lab.ns["pub"], runtime.url + "/health", timeout=2.0)
         if body is not None and body.get("state") == "available":
-            return
+            return True
         time.sleep(0.25)
+    return False
+
+
+def ensure_available(lab: Lab, runtime: Runtime, restarts: list[dict[str, Any]], where: str) -> None:
+    """Before a round: a runtime that died or hung in the last one is started again, and that is recorded.
+
+    WHY: reactor-runtime 3.10.0 sometimes stops answering after a round (it
+    aborts in its native code under load); without this every later round of
+    both clients failed against a dead server and the run measured nothing.
+    """
+    if wait_available(lab, runtime):
+        return
+    code = None if runtime.proc is None else runtime.proc.poll()
+    restarts.append({"before": where, "exit_code": code, "log_tail": lab.log(runtime.log_name, tail=600)})
+    print(f"runtime not available before {where} (exit code {code}): restarting it", flush=True)
+    runtime.stop()
+    runtime.start()
 
 
 def median(values: list[float]) -> float | None:
@@ -134,6 +151,11 @@ def write_report(out: str, table: dict[str, Any], meta: dict[str, Any]) -> None:
         lines.append(f"| {condition} | failed rounds | {row['failures']['sync']} | {row['failures']['official']} | |")
         lines.append(f"| {condition} | candidate pair | {', '.join(row['pairs']['sync'])} | "
                      f"{', '.join(row['pairs']['official'])} | |")
+    restarts = meta.get("restarts") or []
+    if restarts:
+        lines += ["", f"The runtime stopped answering {len(restarts)} time(s) and was started again before: "
+                  + "; ".join(f"{r['before']} (exit code {r['exit_code']})" for r in restarts)
+                  + ". The round it stopped in counts as failed for the client then running."]
     lines += ["", "Goals (issue 21): time to first frame ratio <= 1.0 in every condition; freeze time per minute",
               "ratio <= 1.0 under 5 % loss.", ""]
     with open(os.path.join(out, "NETLAB.md"), "w") as f:
@@ -189,6 +211,8 @@ def main() -> int:
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rounds": args.rounds,
             "seconds": args.seconds, "load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    restarts: list[dict[str, Any]] = []
+    meta["restarts"] = restarts
     lab = Lab().up()
     try:
         coturn = Coturn(lab).start()
@@ -199,7 +223,7 @@ def main() -> int:
             for i in range(args.rounds):
                 order = CLIENTS if i % 2 == 0 else tuple(reversed(CLIENTS))
                 for client in order:
-                    wait_available(lab, runtime)
+                    ensure_available(lab, runtime, restarts, f"{condition} {client} round {i + 1}")
                     result = run_round(lab, runtime, client, args.seconds)
                     by_client[client].append(result)
                     shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()
