@@ -48,6 +48,7 @@ METRICS = (  # key, label, lower is better
     ("first_frame_s", "time to first frame (s)", True),
     ("fps", "delivered fps", False),
     ("freeze_s_per_min", "freeze time per minute (s)", True),
+    ("effect_ms", "command -> effect (ms)", True),
 )
 
 
@@ -151,6 +152,8 @@ def write_report(out: str, table: dict[str, Any], meta: dict[str, Any]) -> None:
         lines.append(f"| {condition} | failed rounds | {row['failures']['sync']} | {row['failures']['official']} | |")
         lines.append(f"| {condition} | candidate pair | {', '.join(row['pairs']['sync'])} | "
                      f"{', '.join(row['pairs']['official'])} | |")
+    if meta.get("note"):
+        lines += ["", str(meta["note"])]
     restarts = meta.get("restarts") or []
     if restarts:
         lines += ["", f"The runtime stopped answering {len(restarts)} time(s) and was started again before: "
@@ -228,7 +231,7 @@ def main() -> int:
                     by_client[client].append(result)
                     shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()
                              if k in ("ok", "error", "ready_s", "first_frame_s", "fps", "freeze_s_per_min", "pair",
-                                      "relay")}
+                                      "relay", "effect_ms", "effect_misses")}
                     print(f"{condition:12s} {client:8s} round {i + 1}: {shown}", flush=True)
             results[condition] = by_client
             lab.set_condition(Condition())
