@@ -228,7 +228,6 @@ def _wrap_start(start: Any) -> Any:
         # The watcher ends by itself (peer heard, transport closed, or WATCH_FOR_S); keep a reference.
         self._reactor_flight_watcher = watcher
 
-    wrapper._reactor_dtls_replay = True  # type: ignore[attr-defined]
     return wrapper
 
 
